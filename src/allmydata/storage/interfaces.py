@@ -1,0 +1,128 @@
+"""The storage protocol: the seed's Foolscap RemoteInterfaces for storage.
+
+These names, argument names and argument order are the wire contract
+(FORMATS.md §8).  The seed's 2008 methods are all here; the methods that
+Tahoe-LAFS clients call today (``get_version``, ``add_lease``,
+``advise_corrupt_share``) are added beside them.
+
+Two constraints are wider than the seed's because Tahoe-LAFS widened them and
+its clients depend on that; everything the seed accepted is still accepted:
+
+* ``ShareData`` was 1 MiB.  Tahoe-LAFS 1.20 clients batch immutable writes to
+  about 1 MB *plus one block*, and write a whole SDMF share in one write
+  vector, so it is unbounded here (Foolscap still bounds each message).
+* ``MAX_BUCKETS`` was 200.  zfec makes up to 256 shares, and a 1.20 client
+  may ask one server for all of them, so it is 256.
+"""
+
+from foolscap.api import RemoteInterface, Referenceable
+from foolscap.schema import (
+    Any, ChoiceOf, DictOf, IntegerConstraint, ListOf, SetOf, StringConstraint, TupleOf,
+)
+
+HASH_SIZE = 32
+Hash = StringConstraint(maxLength=HASH_SIZE, minLength=HASH_SIZE)  # binary SHA-256
+Nodeid = StringConstraint(maxLength=20, minLength=20)  # binary SHA-1 tubid
+StorageIndex = StringConstraint(maxLength=16, minLength=16)
+MAX_BUCKETS = 256  # per server; the seed's 200, widened to zfec's maximum
+ShareData = StringConstraint(None)
+URIExtensionData = StringConstraint(1000)
+Number = IntegerConstraint(8)  # 2**64
+Offset = Number
+ReadSize = IntegerConstraint(-1)  # the seed's 'int': a signed 32-bit value
+LeaseRenewSecret = Hash
+LeaseCancelSecret = Hash
+WriteEnablerSecret = Hash
+
+# (offset, length, operator, specimen); operator is one of
+# lt, le, eq, ne, ge, gt (the seed) -- Tahoe-LAFS >= 1.17 sends only eq
+TestVector = ListOf(TupleOf(Offset, ReadSize, bytes, bytes))
+DataVector = ListOf(TupleOf(Offset, ShareData))  # (offset, data)
+TestAndWriteVectorsForShares = DictOf(
+    int, TupleOf(TestVector, DataVector, ChoiceOf(None, Offset)))  # new_length
+ReadVector = ListOf(TupleOf(Offset, ReadSize))
+ReadData = ListOf(ShareData)
+
+
+class RIBucketWriter(RemoteInterface):
+    # no __remote_name__: Foolscap uses the class name, as Tahoe-LAFS does
+    def write(offset=Offset, data=ShareData):
+        return None
+
+    def close():
+        """Finish the share: it moves from incoming/ to its final place."""
+        return None
+
+    def abort():
+        """Abandon all the data that has been written."""
+        return None
+
+
+class RIBucketReader(RemoteInterface):
+    def read(offset=Offset, length=ReadSize):
+        return ShareData
+
+    def advise_corrupt_share(reason=bytes):
+        """Report that this share failed a hash check (added in Tahoe 1.3)."""
+        return None
+
+
+class RIStorageServer(RemoteInterface):
+    __remote_name__ = "RIStorageServer.tahoe.allmydata.com"
+
+    # ---- the seed's 2008 methods ----
+    def get_versions():
+        """Return (my_version, oldest_supported) strings."""
+        return TupleOf(bytes, bytes)
+
+    def allocate_buckets(storage_index=StorageIndex,
+                         renew_secret=LeaseRenewSecret,
+                         cancel_secret=LeaseCancelSecret,
+                         sharenums=SetOf(int, maxLength=MAX_BUCKETS),
+                         allocated_size=Offset, canary=Referenceable):
+        """Return (alreadygot, allocated): shares already held, and a writer
+        for each newly allocated share.  If the canary is lost before
+        close(), the partial shares are deleted."""
+        return TupleOf(SetOf(int, maxLength=MAX_BUCKETS),
+                       DictOf(int, RIBucketWriter, maxKeys=MAX_BUCKETS))
+
+    def renew_lease(storage_index=StorageIndex, renew_secret=LeaseRenewSecret):
+        """Renew the lease with this renew secret on every share of the SI."""
+        return None
+
+    def cancel_lease(storage_index=StorageIndex, cancel_secret=LeaseCancelSecret):
+        """Cancel the lease with this cancel secret; a share left with no
+        lease is deleted."""
+        return None
+
+    def get_buckets(storage_index=StorageIndex):
+        return DictOf(int, RIBucketReader, maxKeys=MAX_BUCKETS)
+
+    def slot_readv(storage_index=StorageIndex, shares=ListOf(int), readv=ReadVector):
+        """Read a vector from the numbered shares (empty list: all shares)."""
+        return DictOf(int, ReadData)
+
+    def slot_testv_and_readv_and_writev(storage_index=StorageIndex,
+                                        secrets=TupleOf(WriteEnablerSecret,
+                                                        LeaseRenewSecret,
+                                                        LeaseCancelSecret),
+                                        tw_vectors=TestAndWriteVectorsForShares,
+                                        r_vector=ReadVector):
+        """Test-and-set on mutable slots; see FORMATS.md §6.4."""
+        return TupleOf(bool, DictOf(int, ReadData))
+
+    # ---- added by later Tahoe-LAFS releases, which clients call today ----
+    def get_version():
+        """Return the version dictionary (FORMATS.md §8)."""
+        return DictOf(bytes, Any())
+
+    def add_lease(storage_index=StorageIndex,
+                  renew_secret=LeaseRenewSecret,
+                  cancel_secret=LeaseCancelSecret):
+        """Renew the lease with this renew secret, or add one, on every share."""
+        return Any()
+
+    def advise_corrupt_share(share_type=bytes, storage_index=StorageIndex,
+                             shnum=int, reason=bytes):
+        """Record a client's report that a share failed its hash checks."""
+        return Any()

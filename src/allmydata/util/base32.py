@@ -1,0 +1,67 @@
+"""Tahoe's base32: RFC 3548 alphabet in lower case, no ``=`` padding.
+
+Decoding is strict, as Tahoe-LAFS's is (FORMATS.md §1): only lower-case
+letters and digits 2-7, a length whose value mod 8 is one of {0, 2, 4, 5, 7},
+and the unused low bits of the last character must be zero.  Anything else
+raises :class:`Base32Error`, so two different strings never decode to the
+same bytes.
+"""
+
+import base64
+import re
+
+ALPHABET = b"abcdefghijklmnopqrstuvwxyz234567"
+
+# base32 length mod 8 -> number of trailing '=' that standard base32 wants
+_PADDING = {0: 0, 2: 6, 4: 4, 5: 3, 7: 1}
+# base32 length mod 8 -> number of unused low bits in the last character
+_UNUSED_BITS = {0: 0, 2: 2, 4: 4, 5: 1, 7: 3}
+_CHARS = re.compile(rb"^[a-z2-7]*\Z")
+
+
+class Base32Error(ValueError):
+    """A string is not valid Tahoe base32."""
+
+
+def b2a(data: bytes) -> bytes:
+    """Encode bytes as lower-case unpadded base32 bytes."""
+    return base64.b32encode(data).rstrip(b"=").lower()
+
+
+def b2a_str(data: bytes) -> str:
+    """Like :func:`b2a` but returns text."""
+    return b2a(data).decode("ascii")
+
+
+def b2a_l(data: bytes, lengthinbits: int) -> bytes:
+    """Encode the first ``lengthinbits`` bits of ``data``."""
+    return b2a(data)[: (lengthinbits + 4) // 5]
+
+
+def could_be_base32_encoded(s) -> bool:
+    """True if ``s`` is a string that :func:`a2b` would accept."""
+    try:
+        a2b(s)
+    except Base32Error:
+        return False
+    return True
+
+
+def a2b(s) -> bytes:
+    """Decode Tahoe base32 (text or bytes) strictly; raise Base32Error."""
+    if isinstance(s, str):
+        try:
+            s = s.encode("ascii")
+        except UnicodeEncodeError:
+            raise Base32Error("base32 string contains non-ASCII characters")
+    if not isinstance(s, bytes):
+        raise Base32Error("base32 input must be str or bytes, not %s" % type(s).__name__)
+    if not _CHARS.match(s):
+        raise Base32Error("%r is not lower-case base32 (allowed: a-z, 2-7)" % (s[:60],))
+    rem = len(s) % 8
+    if rem not in _PADDING:
+        raise Base32Error("a base32 string of length %d cannot encode whole bytes" % len(s))
+    unused = _UNUSED_BITS[rem]
+    if unused and (ALPHABET.index(s[-1:]) & ((1 << unused) - 1)):
+        raise Base32Error("%r has non-zero padding bits in its last character" % (s[-8:],))
+    return base64.b32decode(s.upper() + b"=" * _PADDING[rem])
