@@ -37,9 +37,21 @@ def _text(x) -> str:
     return str(x)
 
 
+def _type_name(t) -> str:
+    # A CopiedFailure's .type is not a string: Foolscap replaces the wire's
+    # "module.Class" with a stand-in class carrying that __module__/__name__.
+    if isinstance(t, (str, bytes)):
+        return _text(t)
+    name = getattr(t, "__name__", None)
+    if name is None:
+        return _text(t)
+    module = getattr(t, "__module__", "")
+    return "%s.%s" % (module, name) if module else name
+
+
 def _localize(failure):
     if isinstance(failure, CopiedFailure):
-        raise RemoteException(_text(failure.type), _text(failure.value))
+        raise RemoteException(_type_name(failure.type), _text(failure.value))
     failure.raiseException()
 
 
