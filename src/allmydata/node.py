@@ -1,0 +1,222 @@
+"""The composition root: a node directory becomes a running ``MultiService``.
+
+:func:`create_node` reads the validated config, builds the Foolscap ``Tub``
+(the node's persistent identity, ``private/node.pem``), and then asks one
+factory per service for the children that ``tahoe.cfg`` turns on: the stats
+provider, the storage server, the introducer (on introducer nodes), the
+introducer client and the web server.  Each factory is handed exactly the
+collaborators it needs; no service looks another up by name.
+"""
+
+import os
+import socket
+
+from foolscap.api import Tub
+from twisted.application import service
+from twisted.logger import Logger
+
+from . import __full_version__
+from .config import ConfigError, TahoeConfig, load_config
+from .stats import StatsProvider
+from .util import base32, fileutil
+from .util.idlib import nodeid_b2a
+
+log = Logger()
+
+MY_VERSION = __full_version__
+OLDEST_SUPPORTED = "allmydata-tahoe/0.1.0"
+STORAGE_SERVICE = "storage"
+STUB_CLIENT_SERVICE = "stub_client"
+
+
+def ensure_private_dir(basedir) -> str:
+    """Create ``BASEDIR/private`` readable by the owner only, and return it."""
+    private = os.path.join(basedir, "private")
+    os.makedirs(private, mode=0o700, exist_ok=True)
+    os.chmod(private, 0o700)
+    return private
+
+
+def ensure_secret_file(path, nbytes=32) -> bytes:
+    """Read a base32 secret file, creating it with fresh random bytes if absent."""
+    if not os.path.exists(path):
+        fileutil.write_atomically(path, base32.b2a(os.urandom(nbytes)) + b"\n", mode=0o600)
+    with open(path, "rb") as f:
+        text = f.read().strip()
+    try:
+        return base32.a2b(text)
+    except ValueError as e:
+        raise ConfigError(path, None, None, "not a base32 secret: %s" % e)
+
+
+def make_tub(config: TahoeConfig) -> Tub:
+    """The node's Tub: persistent certificate, listener and location hints."""
+    ensure_private_dir(config.basedir)
+    tub = Tub(certFile=config.private_path("node.pem"))
+    os.chmod(config.private_path("node.pem"), 0o600)
+    tub.setOption("logLocalFailures", True)
+    tub.setOption("logRemoteFailures", True)
+    tub.setOption("expose-remote-exception-types", False)
+    if config.node.timeout_keepalive:
+        tub.setOption("keepaliveTimeout", config.node.timeout_keepalive)
+    if config.node.timeout_disconnect:
+        tub.setOption("disconnectTimeout", config.node.timeout_disconnect)
+    if config.node.tub_port:
+        for desc in config.node.tub_port.split(","):
+            tub.listenOn(desc.strip())
+        hints = [h.strip() for h in config.node.tub_location.split(",")]
+        if any(h.upper() == "AUTO" for h in hints):
+            port = _port_of(config.node.tub_port)
+            hints = [h for h in hints if h.upper() != "AUTO"] + ["tcp:127.0.0.1:%d" % port]
+        tub.setLocation(",".join(h if h.count(":") >= 2 else "tcp:" + h for h in hints))
+    return tub
+
+
+def _port_of(desc) -> int:
+    for part in desc.split(":"):
+        if part.isdigit():
+            return int(part)
+    raise ConfigError(None, "node", "tub.port", "cannot find a port number in %r" % desc)
+
+
+class Node(service.MultiService):
+    """One node process: a ``MultiService`` of the services its config enables.
+
+    Attributes other code reads: ``config``, ``tub``, ``nodeid`` (20 bytes),
+    ``nickname``, ``stats_provider``, and the optional services
+    ``storage_server``, ``introducer_service``, ``introducer_client``,
+    ``web`` (each None when off).
+    """
+
+    def __init__(self, config: TahoeConfig, tub: Tub, reactor):
+        service.MultiService.__init__(self)
+        self.config = config
+        self.tub = tub
+        self.reactor = reactor
+        self.nodeid = base32.a2b(tub.getTubID())
+        self.nickname = config.node.nickname
+        self.version = MY_VERSION
+        self.storage_server = None
+        self.introducer_service = None
+        self.introducer_client = None
+        self.web = None
+        tub.setServiceParent(self)
+        self.stats_provider = StatsProvider()
+        self.stats_provider.setServiceParent(self)
+
+    @property
+    def nodeid_s(self) -> str:
+        return nodeid_b2a(self.nodeid)
+
+    @property
+    def listening(self) -> bool:
+        return self.config.node.tub_port is not None
+
+    def add(self, child, attr):
+        setattr(self, attr, child)
+        child.setServiceParent(self)
+        return child
+
+    def register(self, ref, furl_file=None, name=None) -> str:
+        """Register a Referenceable on our Tub; return (and save) its FURL."""
+        path = self.config.private_path(furl_file) if furl_file else None
+        furl = self.tub.registerReference(ref, name=name, furlFile=path)
+        if path:
+            os.chmod(path, 0o600)
+        return furl
+
+    def startService(self):
+        service.MultiService.startService(self)
+        fileutil.write_atomically(self.config.path("my_nodeid"), (self.nodeid_s + "\n").encode())
+        log.info("node {nickname} ({nodeid}) started, version {version}",
+                 nickname=self.nickname, nodeid=self.nodeid_s, version=self.version)
+
+
+# ---- factories: each builds one service from the config and collaborators ----
+
+def make_storage_server(config: TahoeConfig, nodeid: bytes, stats_provider, reactor):
+    from .storage.server import StorageServer
+    return StorageServer(config.storage.storage_dir, nodeid,
+                         reserved_space=config.storage.reserved_space,
+                         readonly_storage=config.storage.readonly,
+                         stats_provider=stats_provider, clock=reactor)
+
+
+def make_introducer_service(config: TahoeConfig, reactor):
+    from .introducer.server import IntroducerService
+    return IntroducerService(clock=reactor)
+
+
+def make_introducer_client(config: TahoeConfig, tub, furl, reactor):
+    from .introducer.client import IntroducerClient
+    return IntroducerClient(tub, furl, config.node.nickname, MY_VERSION, OLDEST_SUPPORTED,
+                            clock=reactor)
+
+
+def make_web_service(node: Node, reactor):
+    from .web.server import WebServer, make_client_root, make_introducer_root
+    if node.config.node_type == "introducer":
+        root = make_introducer_root(node)
+    else:
+        root = make_client_root(node)
+    return WebServer(reactor, node.config.node.web_port, root,
+                     node_url_file=node.config.path("node.url"),
+                     static_dir=node.config.path(node.config.node.web_static))
+
+
+def create_node(basedir, reactor) -> Node:
+    """Build (but do not start) the node that lives in ``basedir``."""
+    config = load_config(basedir)
+    os.makedirs(config.path("logs"), exist_ok=True)
+    ensure_private_dir(config.basedir)
+    tub = make_tub(config)
+    node = Node(config, tub, reactor)
+    if node.listening:
+        node.register(node.stats_provider, furl_file="stats_provider.furl")
+
+    if config.node_type == "introducer":
+        intro = node.add(make_introducer_service(config, reactor), "introducer_service")
+        if not node.listening:
+            raise ConfigError(config.path("tahoe.cfg"), "node", "tub.port",
+                              "an introducer must listen: set tub.port and tub.location")
+        intro.furl = node.register(intro, furl_file="introducer.furl", name="introducer")
+    else:
+        ensure_secret_file(config.private_path("secret"))
+        ensure_secret_file(config.private_path("convergence"))
+        if config.storage.enabled:
+            if not node.listening:
+                raise ConfigError(config.path("tahoe.cfg"), "storage", "enabled",
+                                  "a storage server must listen: set [node] tub.port and "
+                                  "tub.location, or [storage] enabled = false")
+            ss = node.add(make_storage_server(config, node.nodeid, node.stats_provider, reactor),
+                          "storage_server")
+            ss.furl = node.register(ss, furl_file="storage.furl")
+        furls = config.introducer_furls
+        if len(furls) > 1:
+            raise ConfigError(config.private_path("introducers.yaml"), None, None,
+                              "this version connects to one introducer; %d are configured (%s)"
+                              % (len(furls), ", ".join(sorted(furls))))
+        if furls:
+            (furl,) = furls.values()
+            ic = node.add(make_introducer_client(config, tub, furl, reactor), "introducer_client")
+            ic.subscribe_to(STORAGE_SERVICE)
+            if node.storage_server is not None and config.storage.anonymous:
+                from .storage.interfaces import RIStorageServer
+                ic.publish(node.storage_server.furl, STORAGE_SERVICE, RIStorageServer.__remote_name__)
+            if node.listening:
+                from .introducer.client import StubClient
+                from .introducer.interfaces import RIStubClient
+                stub = StubClient()
+                node.stub_client = stub
+                ic.publish(node.register(stub), STUB_CLIENT_SERVICE, RIStubClient.__remote_name__)
+
+    if config.node.web_port:
+        node.add(make_web_service(node, reactor), "web")
+    return node
+
+
+def pick_free_port(interface="127.0.0.1") -> int:
+    """A TCP port that is free now (used by create-* when no port is given)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((interface, 0))
+        return s.getsockname()[1]

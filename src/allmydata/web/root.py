@@ -1,0 +1,150 @@
+"""The welcome page of a client node: ``GET /`` (HTML) and ``GET /?t=json``.
+
+The JSON has the shape of Tahoe-LAFS's (FORMATS.md §11)::
+
+    {"introducers": {"statuses": [str, ...]},
+     "servers": [{"nodeid", "connection_status", "available_space",
+                  "nickname", "version", "last_received_data"}, ...]}
+
+A connected server's ``connection_status`` begins with "Connected".
+"""
+
+import os
+import time
+
+from twisted.web import resource
+from twisted.web.template import Element, XMLFile, flattenString, renderer, tags
+
+from ..util.idlib import nodeid_b2a
+from .common import WebError, get_arg, render_error, render_json
+
+TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
+STORAGE = "storage"
+V1_KEY = b"http://allmydata.org/tahoe/protocols/storage/v1"
+
+
+def _text(v):
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
+    return v
+
+
+def server_rows(node):
+    """One dict per storage server this client knows of, sorted by nodeid."""
+    ic = node.introducer_client
+    if ic is None:
+        return []
+    rows = []
+    for (nodeid, service_name), c in ic.get_all_connectors().items():
+        if service_name != STORAGE:
+            continue
+        version_dict = getattr(c, "storage_version", None) or {}
+        v1 = version_dict.get(V1_KEY, {}) if isinstance(version_dict, dict) else {}
+        available = v1.get(b"available-space") if isinstance(v1, dict) else None
+        app_version = version_dict.get(b"application-version") if isinstance(version_dict, dict) else None
+        rows.append({
+            "nodeid": nodeid_b2a(nodeid) if isinstance(nodeid, bytes) else str(nodeid),
+            "connection_status": c.connection_status(),
+            "available_space": available,
+            "nickname": _text(getattr(c, "nickname", None)),
+            "version": _text(app_version or getattr(c, "version", None)),
+            "last_received_data": getattr(c, "last_received_data", None) or c.last_connect_time,
+            "connected": c.rref is not None,
+        })
+    rows.sort(key=lambda r: r["nodeid"])
+    return rows
+
+
+def introducer_statuses(node):
+    ic = node.introducer_client
+    if ic is None:
+        return []
+    return [ic.get_introducer_status()]
+
+
+def welcome_json(node):
+    servers = []
+    for row in server_rows(node):
+        row = dict(row)
+        del row["connected"]
+        servers.append(row)
+    return {"introducers": {"statuses": introducer_statuses(node)}, "servers": servers}
+
+
+class WelcomeElement(Element):
+    loader = XMLFile(os.path.join(TEMPLATES, "welcome.xhtml"))
+
+    def __init__(self, node):
+        Element.__init__(self)
+        self._node = node
+
+    @renderer
+    def title(self, request, tag):
+        return tag("Tahoe node: ", self._node.nickname)
+
+    @renderer
+    def node_info(self, request, tag):
+        n = self._node
+        return tag(tags.li("Nickname: ", n.nickname),
+                   tags.li("Node ID: ", n.nodeid_s),
+                   tags.li("Version: ", n.version),
+                   tags.li("Storage server: ", "enabled" if n.storage_server else "disabled"))
+
+    @renderer
+    def introducers(self, request, tag):
+        statuses = introducer_statuses(self._node) or ["No introducer configured"]
+        return tag(*[tags.li(s) for s in statuses])
+
+    @renderer
+    def server_summary(self, request, tag):
+        rows = server_rows(self._node)
+        connected = sum(1 for r in rows if r["connected"])
+        return tag("Connected to %d of %d known storage servers" % (connected, len(rows)))
+
+    @renderer
+    def servers(self, request, tag):
+        out = []
+        for r in server_rows(self._node):
+            since = r["last_received_data"]
+            out.append(tags.tr(
+                tags.td(r["nickname"] or ""), tags.td(tags.code(r["nodeid"])),
+                tags.td(r["connection_status"]),
+                tags.td("" if r["available_space"] is None else str(r["available_space"])),
+                tags.td(r["version"] or ""),
+                tags.td(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since)) if since else "")))
+        return tag(*out) if out else tag(tags.tr(tags.td("no servers known yet", colspan="6")))
+
+
+class Root(resource.Resource):
+    """``/`` of a client node.  Later subsystems add children (``uri`` ...)."""
+
+    def __init__(self, node):
+        resource.Resource.__init__(self)
+        self._node = node
+
+    def getChild(self, name, request):
+        if name == b"":
+            return self
+        return resource.Resource.getChild(self, name, request)
+
+    def render_GET(self, request):
+        t = get_arg(request, "t", "")
+        if t == "json":
+            return render_json(request, welcome_json(self._node))
+        if t:
+            return render_error(request, WebError("unknown t=%s for the welcome page" % t))
+        request.setHeader(b"Content-Type", b"text/html; charset=utf-8")
+        d = flattenString(request, WelcomeElement(self._node))
+
+        def done(html):
+            request.write(b"<!DOCTYPE html>\n" + html)
+            request.finish()
+
+        def failed(f):
+            request.setResponseCode(500)
+            request.write(b"error rendering the welcome page\n")
+            request.finish()
+
+        d.addCallbacks(done, failed)
+        from twisted.web.server import NOT_DONE_YET
+        return NOT_DONE_YET
