@@ -1,0 +1,90 @@
+"""tahoe create-node / create-client / create-introducer, run in-process."""
+
+import os
+import stat
+
+import pytest
+
+from allmydata.config import load_config
+from allmydata.scripts.runner import main
+from allmydata.util import base32
+
+
+def tahoe(*args):
+    return main([str(a) for a in args])
+
+
+def test_create_node(tmp_path, capsys):
+    d = tmp_path / "n"
+    furl = "pb://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@tcp:127.0.0.1:9/intro"
+    assert tahoe("create-node", "--nickname", "bob", "--introducer", furl, "--hostname", "127.0.0.1",
+                 "--webport", "tcp:0:interface=127.0.0.1", "--shares-needed", "2",
+                 "--shares-happy", "3", "--shares-total", "5", d) == 0
+    assert "Node created" in capsys.readouterr().out
+    c = load_config(str(d))
+    assert c.node_type == "client" and c.storage.enabled
+    assert c.node.nickname == "bob"
+    assert (c.client.shares_needed, c.client.shares_happy, c.client.shares_total) == (2, 3, 5)
+    assert c.introducer_furls == {"default": furl}
+    assert c.node.tub_port.endswith(":interface=127.0.0.1")
+    assert c.node.tub_location.startswith("tcp:127.0.0.1:")
+    assert stat.S_IMODE(os.stat(d / "private").st_mode) == 0o700
+    for name in ("secret", "convergence"):
+        assert len(base32.a2b((d / "private" / name).read_text().strip())) == 32
+
+
+def test_create_client_and_introducer(tmp_path):
+    assert tahoe("create-client", "--listen", "none", "--webport", "none", tmp_path / "c") == 0
+    c = load_config(str(tmp_path / "c"))
+    assert not c.storage.enabled and c.node.tub_port is None and c.node.web_port is None
+    assert tahoe("create-introducer", "--port", "tcp:5555:interface=127.0.0.1",
+                 "--location", "tcp:127.0.0.1:5555", tmp_path / "i") == 0
+    c = load_config(str(tmp_path / "i"))
+    assert c.node_type == "introducer" and c.node.tub_port == "tcp:5555:interface=127.0.0.1"
+
+
+def test_no_storage(tmp_path):
+    assert tahoe("create-node", "--no-storage", "--hostname", "127.0.0.1", tmp_path / "n") == 0
+    assert not load_config(str(tmp_path / "n")).storage.enabled
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--port", "tcp:1"], "--port must be used with --location"),
+    (["--hostname", "h", "--port", "tcp:1", "--location", "tcp:h:1"], "--hostname cannot be used"),
+    ([], "requires --hostname"),
+    (["--hostname", "h", "--shares-needed", "5", "--shares-total", "4"], "must not exceed"),
+    (["--hostname", "h", "--listen", "carrier-pigeon"], "unknown listener"),
+    (["--listen", "none"], "storage node must listen"),
+    (["--hostname", "h", "--introducer", "http://x"], "must be a FURL"),
+    (["--hostname", "h", "--tor-launch"], "not supported"),
+])
+def test_create_node_usage_errors(tmp_path, capsys, args, message):
+    assert tahoe("create-node", *args, tmp_path / "n") == 1
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "n" / "tahoe.cfg").exists()
+
+
+def test_refuses_nonempty_dir(tmp_path, capsys):
+    (tmp_path / "n").mkdir()
+    (tmp_path / "n" / "precious").write_text("keep me")
+    assert tahoe("create-node", "--hostname", "127.0.0.1", tmp_path / "n") == 1
+    assert "not empty" in capsys.readouterr().err
+    assert (tmp_path / "n" / "precious").read_text() == "keep me"
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as e:
+        tahoe("--version")
+    assert e.value.code == 0
+    assert "allmydata-tahoe: " in capsys.readouterr().out
+
+
+def test_run_missing_dir(tmp_path, capsys):
+    assert tahoe("run", tmp_path / "nope") == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_stop_not_running(tmp_path, capsys):
+    assert tahoe("create-node", "--hostname", "127.0.0.1", tmp_path / "n") == 0
+    assert tahoe("stop", tmp_path / "n") == 2
+    assert "running" in capsys.readouterr().err
