@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Bring up (or stop) a local demo grid on 127.0.0.1 with the `tahoe` command.
+
+    python misc/demo_grid.py start [DIR]   # introducer + 3 storage nodes + a client
+    python misc/demo_grid.py stop [DIR]
+
+Every node listens on 127.0.0.1 only.  The grid lives in DIR (default
+./demo-grid); running `start` again restarts the nodes already there.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+STORAGE_NODES = 3
+TAHOE = [sys.executable, "-m", "allmydata.scripts.runner"]
+
+
+def tahoe(*args, check=True):
+    proc = subprocess.run(TAHOE + [str(a) for a in args], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL)
+    if check and proc.returncode != 0:
+        sys.exit("tahoe %s failed:\n%s%s" % (" ".join(map(str, args)), proc.stdout, proc.stderr))
+    return proc
+
+
+def node_dirs(root):
+    return ([os.path.join(root, "introducer")]
+            + [os.path.join(root, "storage%d" % i) for i in range(1, STORAGE_NODES + 1)]
+            + [os.path.join(root, "client")])
+
+
+def wait_for_file(path, timeout=30):
+    deadline = time.time() + timeout
+    while not os.path.exists(path):
+        if time.time() > deadline:
+            sys.exit("timed out waiting for %s" % path)
+        time.sleep(0.1)
+    with open(path) as f:
+        return f.read().strip()
+
+
+def create(root):
+    intro = os.path.join(root, "introducer")
+    tahoe("create-introducer", "--hostname", "127.0.0.1", intro)
+    tahoe("start", intro)
+    furl = wait_for_file(os.path.join(intro, "private", "introducer.furl"))
+    for i in range(1, STORAGE_NODES + 1):
+        tahoe("create-node", "--nickname", "storage%d" % i, "--hostname", "127.0.0.1",
+              "--introducer", furl, "--webport", "tcp:0:interface=127.0.0.1",
+              os.path.join(root, "storage%d" % i))
+    tahoe("create-client", "--nickname", "client", "--hostname", "127.0.0.1", "--introducer", furl,
+          "--webport", "tcp:0:interface=127.0.0.1", "--shares-needed", "2",
+          "--shares-happy", "3", "--shares-total", "4", os.path.join(root, "client"))
+
+
+def start(root):
+    root = os.path.abspath(root)
+    if not os.path.exists(os.path.join(root, "client", "tahoe.cfg")):
+        os.makedirs(root, exist_ok=True)
+        create(root)
+    for d in node_dirs(root):
+        proc = tahoe("start", d, check=False)
+        if proc.returncode != 0 and "already running" not in proc.stderr:
+            sys.exit("could not start %s:\n%s" % (d, proc.stderr))
+    client = os.path.join(root, "client")
+    url = wait_for_file(os.path.join(client, "node.url"))
+    deadline = time.time() + 60
+    while True:
+        with urllib.request.urlopen(url + "?t=json") as r:
+            welcome = json.load(r)
+        connected = [s for s in welcome["servers"]
+                     if s["connection_status"].lower().startswith("connected")]
+        if len(connected) >= STORAGE_NODES:
+            break
+        if time.time() > deadline:
+            sys.exit("the client sees only %d of %d storage servers" % (len(connected), STORAGE_NODES))
+        time.sleep(0.2)
+    print("Demo grid running in %s" % root)
+    print("  introducer : %s" % os.path.join(root, "introducer"))
+    print("               FURL %s" % wait_for_file(os.path.join(root, "introducer", "private", "introducer.furl")))
+    print("               web  %s" % wait_for_file(os.path.join(root, "introducer", "node.url")))
+    for s in welcome["servers"]:
+        print("  storage    : %-9s %s  (%s)" % (s["nickname"], s["nodeid"], s["connection_status"]))
+    for i in range(1, STORAGE_NODES + 1):
+        d = os.path.join(root, "storage%d" % i)
+        print("               %s  web %s" % (d, wait_for_file(os.path.join(d, "node.url"))))
+    print("  client     : %s" % client)
+    print("               web  %s   (JSON: %s?t=json)" % (url, url))
+    print("Stop it with: make demo-stop  (or python misc/demo_grid.py stop %s)" % root)
+
+
+def stop(root):
+    root = os.path.abspath(root)
+    for d in reversed(node_dirs(root)):
+        if os.path.exists(os.path.join(d, "tahoe.cfg")):
+            proc = tahoe("stop", d, check=False)
+            print(proc.stdout.strip() or proc.stderr.strip())
+
+
+def main(argv):
+    if len(argv) < 2 or argv[1] not in ("start", "stop"):
+        sys.exit(__doc__)
+    root = argv[2] if len(argv) > 2 else "demo-grid"
+    (start if argv[1] == "start" else stop)(root)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
