@@ -284,13 +284,21 @@ class OurStorageGrid:
             self.nodes = [f.result() for f in futures]
         return self.nodes
 
+    @staticmethod
+    def _stop_one(basedir):
+        try:
+            nodeprocs.run_tahoe("stop", basedir, check=False, timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+
     def stop(self):
-        for basedir in list(self.procs.basedirs):
-            try:
-                nodeprocs.run_tahoe("stop", basedir, check=False, timeout=30)
-            except subprocess.TimeoutExpired:
-                pass
-        self.procs.cleanup()
+        """``tahoe stop`` every node (in parallel), then SIGKILL any survivor."""
+        try:
+            if self.procs.basedirs:
+                with ThreadPoolExecutor(len(self.procs.basedirs)) as pool:
+                    list(pool.map(self._stop_one, self.procs.basedirs))
+        finally:
+            self.procs.cleanup()
 
     def logs(self):
         parts = []
@@ -411,6 +419,15 @@ class TahoeClient:
         """``GET /uri/$CAP?t=json``: ``(node type, details dict)``."""
         kind, details = json.loads(self.request("GET", self._cap_path(cap) + "?t=json"))
         return kind, details
+
+    def check(self, cap, verify=True):
+        """``POST /uri/$CAP?t=check&verify=..&output=JSON``: the ``results`` dict.
+
+        With ``verify`` every share is read in full and its hashes checked,
+        not just the k shares a download needs.
+        """
+        path = self._cap_path(cap) + "?t=check&output=JSON&verify=%s" % ("true" if verify else "false")
+        return json.loads(self.request("POST", path, b""))["results"]
 
     def storage_index(self, cap):
         """Base32 storage index, read from the verify cap Tahoe reports."""

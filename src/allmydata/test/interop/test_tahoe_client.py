@@ -27,6 +27,14 @@ def _assert_same(grid, got, expected, what):
                                                  grid.logs()))
 
 
+def _assert_healthy(grid, cap):
+    """Tahoe's verifier reads every share in full and finds all of them good."""
+    results = grid.client.check(cap, verify=True)
+    total = grid.client.total
+    assert (results["healthy"], results["count-shares-good"], results["count-corrupt-shares"]) \
+        == (True, total, 0), "check --verify on %s storage: %s" % (grid.kind, results)
+
+
 def _shares_or_fail(grid, si):
     shares = diskshares.collect_shares(grid.storage_nodes, si)
     shnums = {shnum for _, shnum, _ in shares}
@@ -46,6 +54,7 @@ def test_immutable_5mib_roundtrip(interop_grid):
 
     kind, details = grid.client.info(cap)
     assert (kind, details["size"], details["format"]) == ("filenode", len(data), "CHK"), details
+    _assert_healthy(grid, cap)
     si = details["verify_uri"].split(":")[2]
     shares = _shares_or_fail(grid, si)
     hosts = {node for node, _, _ in shares}
@@ -69,6 +78,7 @@ def _mutable_roundtrip(grid, fmt, version_byte, size1, size2):
     kind, details = client.info(cap)
     assert (kind, details["size"], details["format"], details["mutable"]) == \
         ("filenode", len(data2), fmt, True), details
+    _assert_healthy(grid, cap)
     return cap, data2, details["verify_uri"].split(":")[2]
 
 
@@ -96,4 +106,5 @@ def test_mdmf_create_read_overwrite_patch(interop_grid):
     grid.client.overwrite(cap, patch, offset=offset)
     expected = data[:offset] + patch + data[offset + len(patch):]
     _assert_same(grid, grid.client.download(cap), expected, "MDMF read after offset write")
+    _assert_healthy(grid, cap)
     _check_mutable_shares(grid, si, diskshares.MDMF_VERSION, seqnum=3)
