@@ -63,7 +63,7 @@ def test_immutable_5mib_roundtrip(interop_grid):
     assert not problems, "\n".join(problems)
 
 
-def _mutable_roundtrip(grid, fmt, version_byte, size1, size2):
+def _mutable_roundtrip(grid, fmt, size1, size2):
     client = grid.client
     data1 = os.urandom(size1)
     cap = client.upload(data1, format=fmt)
@@ -90,15 +90,14 @@ def _check_mutable_shares(grid, si, version_byte, seqnum):
 
 
 def test_sdmf_create_read_overwrite(interop_grid):
-    cap, _, si = _mutable_roundtrip(interop_grid, "SDMF", diskshares.SDMF_VERSION,
-                                    200_000, 150_001)
+    cap, _, si = _mutable_roundtrip(interop_grid, "SDMF", 200_000, 150_001)
     _check_mutable_shares(interop_grid, si, diskshares.SDMF_VERSION, seqnum=2)
 
 
 def test_mdmf_create_read_overwrite_patch(interop_grid):
     grid = interop_grid
     # 128 KiB segments: several of them, with a partial tail
-    cap, data, si = _mutable_roundtrip(grid, "MDMF", diskshares.MDMF_VERSION, 400_000, 300_001)
+    cap, data, si = _mutable_roundtrip(grid, "MDMF", 400_000, 300_001)
     _check_mutable_shares(grid, si, diskshares.MDMF_VERSION, seqnum=2)
 
     # an in-place write that straddles a segment boundary
