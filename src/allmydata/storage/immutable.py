@@ -1,0 +1,315 @@
+"""Immutable shares on disk, and the remote objects that write and read them.
+
+The container (FORMATS.md §3.7), all big-endian::
+
+    0x00  u32  container version: 1 = lease secrets in clear, 2 = BLAKE2b-256
+    0x04  u32  legacy data length: min(2**32-1, allocated_size); never read
+    0x08  u32  number of leases
+    0x0c       share data (allocated_size bytes)
+    ...        leases, 72 bytes each (see lease.py)
+
+The data length is not stored: it is whatever lies between the header and
+the leases, ``file size - 12 - 72 * leases``.  A share is created in
+``shares/incoming/`` with its first lease already at the end (after
+``allocated_size`` bytes, so the file is sparse until written), filled by a
+:class:`BucketWriter`, and renamed into ``shares/`` on ``close()``.
+"""
+
+import os
+import struct
+
+from foolscap.api import Referenceable
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from .common import (
+    BUCKET_WRITER_IDLE_TIMEOUT, BucketClosedError, ConflictingWriteError, DataTooLargeError,
+    StorageError, UnknownImmutableContainerVersionError, check_bytes, check_length,
+    check_offset, remove_empty_dirs, share_label, si_str,
+)
+from .interfaces import RIBucketReader, RIBucketWriter
+from .lease import CLEAR_SECRETS, HASHED_SECRETS, IMMUTABLE_LEASE_SIZE, Lease
+
+_HEADER = struct.Struct(">LLL")
+HEADER_SIZE = _HEADER.size  # 12
+#: the version we create; we read 1 and 2
+CREATE_VERSION = 2
+_STORAGE_BY_VERSION = {1: CLEAR_SECRETS, 2: HASHED_SECRETS}
+
+
+class ImmutableShareFile:
+    """One immutable share container.  Every operation opens the file, so
+    several of these may look at one file at once."""
+
+    def __init__(self, path: str, _lease_offset: int | None = None):
+        self.path = path
+        with open(path, "rb") as f:
+            header = f.read(HEADER_SIZE)
+        if len(header) < HEADER_SIZE:
+            raise UnknownImmutableContainerVersionError(
+                "%s is not an immutable share: it is only %d bytes long"
+                % (share_label(path), len(header)))
+        version, _legacy_length, num_leases = _HEADER.unpack(header)
+        if version not in _STORAGE_BY_VERSION:
+            raise UnknownImmutableContainerVersionError(
+                "%s has unknown container version %d: this server reads mutable containers "
+                "and immutable containers of version 1 and 2" % (share_label(path), version))
+        self.version = version
+        self.secret_storage = _STORAGE_BY_VERSION[version]
+        if _lease_offset is None:
+            _lease_offset = os.path.getsize(path) - num_leases * IMMUTABLE_LEASE_SIZE
+            if _lease_offset < HEADER_SIZE:
+                raise UnknownImmutableContainerVersionError(
+                    "%s claims %d leases, more than its size can hold"
+                    % (share_label(path), num_leases))
+        self._lease_offset = _lease_offset
+
+    @classmethod
+    def create(cls, path: str, allocated_size: int, version: int = CREATE_VERSION):
+        """Create an empty container with room for ``allocated_size`` bytes
+        of share data and no lease yet."""
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "xb") as f:
+            f.write(_HEADER.pack(version, min(2 ** 32 - 1, allocated_size), 0))
+            f.truncate(HEADER_SIZE + allocated_size)
+        return cls(path, _lease_offset=HEADER_SIZE + allocated_size)
+
+    # ---- share data ---------------------------------------------------------------
+    @property
+    def data_length(self) -> int:
+        return self._lease_offset - HEADER_SIZE
+
+    def read_share_data(self, offset: int, length: int) -> bytes:
+        """Up to ``length`` bytes at ``offset``; short at the end of the data,
+        empty when ``offset`` is at or past the end."""
+        length = max(0, min(length, self.data_length - offset))
+        if length == 0:
+            return b""
+        with open(self.path, "rb") as f:
+            f.seek(HEADER_SIZE + offset)
+            return f.read(length)
+
+    def write_share_data(self, offset: int, data: bytes) -> None:
+        if offset + len(data) > self.data_length:
+            raise DataTooLargeError(
+                "a write ending at %d does not fit in a share of %d bytes"
+                % (offset + len(data), self.data_length))
+        with open(self.path, "rb+") as f:
+            f.seek(HEADER_SIZE + offset)
+            f.write(data)
+
+    # ---- leases -------------------------------------------------------------------
+    def get_leases(self) -> list:
+        with open(self.path, "rb") as f:
+            return self._read_leases(f)
+
+    def _read_leases(self, f) -> list:
+        f.seek(8)
+        (count,) = struct.unpack(">L", f.read(4))
+        f.seek(self._lease_offset)
+        raw = f.read(count * IMMUTABLE_LEASE_SIZE)
+        return [Lease.from_immutable_bytes(raw[i:i + IMMUTABLE_LEASE_SIZE])
+                for i in range(0, len(raw) - IMMUTABLE_LEASE_SIZE + 1, IMMUTABLE_LEASE_SIZE)]
+
+    def _write_leases(self, f, leases: list) -> None:
+        f.seek(self._lease_offset)
+        f.write(b"".join(lease.to_immutable_bytes() for lease in leases))
+        f.truncate(self._lease_offset + len(leases) * IMMUTABLE_LEASE_SIZE)
+        f.seek(8)
+        f.write(struct.pack(">L", len(leases)))
+
+    def add_lease(self, owner_num: int, renew_secret: bytes, cancel_secret: bytes,
+                  expiration_time: int) -> None:
+        lease = Lease.grant(self.secret_storage, owner_num, renew_secret, cancel_secret,
+                            expiration_time)
+        with open(self.path, "rb+") as f:
+            self._write_leases(f, self._read_leases(f) + [lease])
+
+    def renew_lease(self, renew_secret: bytes, expiration_time: int) -> bool:
+        """Renew every lease with this renew secret; False if there is none."""
+        with open(self.path, "rb+") as f:
+            leases = self._read_leases(f)
+            found = False
+            for i, lease in enumerate(leases):
+                if lease.has_renew_secret(self.secret_storage, renew_secret):
+                    leases[i] = lease.renewed(expiration_time)
+                    found = True
+            if found:
+                self._write_leases(f, leases)
+            return found
+
+    def add_or_renew_lease(self, owner_num: int, renew_secret: bytes, cancel_secret: bytes,
+                           expiration_time: int) -> None:
+        if not self.renew_lease(renew_secret, expiration_time):
+            self.add_lease(owner_num, renew_secret, cancel_secret, expiration_time)
+
+    def cancel_lease(self, cancel_secret: bytes) -> tuple[int, int]:
+        """Remove the leases with this cancel secret.  Returns (how many were
+        removed, how many remain); the caller deletes a share left with none."""
+        with open(self.path, "rb+") as f:
+            leases = self._read_leases(f)
+            keep = [lease for lease in leases
+                    if not lease.has_cancel_secret(self.secret_storage, cancel_secret)]
+            if len(keep) != len(leases):
+                self._write_leases(f, keep)
+            return len(leases) - len(keep), len(keep)
+
+
+@implementer(RIBucketWriter)
+class BucketWriter(Referenceable):
+    """The remote object through which a client fills one immutable share.
+
+    ``owner`` is the storage server; it is told when the writer finishes
+    (``_writer_finished(writer, closed)``) and counts operations
+    (``_count(name, delta)``).  A writer finishes exactly once: by
+    ``close()``, by ``abort()``, by losing its canary, or after
+    ``BUCKET_WRITER_IDLE_TIMEOUT`` seconds without a write.
+    """
+
+    log = Logger()
+
+    def __init__(self, owner, sharefile: ImmutableShareFile, final_path: str,
+                 incoming_root: str, storage_index: bytes, shnum: int, clock):
+        self._owner = owner
+        self._sharefile = sharefile
+        self._final_path = final_path
+        self._incoming_root = incoming_root
+        self.storage_index = storage_index
+        self.shnum = shnum
+        self.allocated_size = sharefile.data_length
+        self._written = []  # sorted, disjoint [start, end) ranges
+        self._finished = None  # None, "closed" or "aborted"
+        self._canary = None
+        self._canary_marker = None
+        self._timeout = clock.callLater(BUCKET_WRITER_IDLE_TIMEOUT, self._abort_idle)
+
+    @property
+    def incoming_path(self) -> str:
+        return self._sharefile.path
+
+    def __repr__(self):
+        return "<BucketWriter %s sh%d>" % (si_str(self.storage_index), self.shnum)
+
+    def watch_canary(self, canary) -> None:
+        """Abort if ``canary`` (the uploader's Referenceable) disconnects."""
+        self._canary = canary
+        self._canary_marker = canary.notifyOnDisconnect(self._canary_lost)
+
+    # ---- remote methods -----------------------------------------------------------
+    def remote_write(self, offset, data):
+        self._check_open("write to")
+        check_offset("the write offset", offset)
+        check_bytes("the data", data)
+        self._owner._count("write")
+        end = offset + len(data)
+        if end > self.allocated_size:
+            raise DataTooLargeError(
+                "a write of %d bytes at offset %d would end at %d, past the %d bytes "
+                "allocated for share %d of storage index %s; nothing was written"
+                % (len(data), offset, end, self.allocated_size, self.shnum,
+                   si_str(self.storage_index)))
+        for start, stop in self._written:
+            lo, hi = max(start, offset), min(stop, end)
+            if lo < hi and self._sharefile.read_share_data(lo, hi - lo) != data[lo - offset:hi - offset]:
+                raise ConflictingWriteError(
+                    "bytes %d to %d of share %d of storage index %s were already written "
+                    "with different contents; written bytes cannot change"
+                    % (lo, hi, self.shnum, si_str(self.storage_index)))
+        self._sharefile.write_share_data(offset, data)
+        self._add_written_range(offset, end)
+        self._timeout.reset(BUCKET_WRITER_IDLE_TIMEOUT)
+
+    def remote_close(self):
+        self._check_open("close")
+        os.makedirs(os.path.dirname(self._final_path), exist_ok=True)
+        os.rename(self.incoming_path, self._final_path)
+        remove_empty_dirs(os.path.dirname(self.incoming_path), self._incoming_root)
+        self._owner._count("close")
+        self._finish("closed")
+
+    def remote_abort(self):
+        self._check_open("abort")
+        self._owner._count("abort")
+        self._discard("abort() called by the uploader")
+
+    # ---- internals ----------------------------------------------------------------
+    def _check_open(self, verb: str) -> None:
+        if self._finished is not None:
+            raise BucketClosedError(
+                "cannot %s share %d of storage index %s: its writer was already %s"
+                % (verb, self.shnum, si_str(self.storage_index), self._finished))
+
+    def _add_written_range(self, start: int, end: int) -> None:
+        if start == end:
+            return
+        merged = []
+        for s, e in self._written:
+            if e < start or s > end:
+                merged.append((s, e))
+            else:
+                start, end = min(s, start), max(e, end)
+        merged.append((start, end))
+        self._written = sorted(merged)
+
+    def _canary_lost(self, *ignored) -> None:
+        self._canary_marker = None
+        if self._finished is None:
+            self._discard("the uploader disconnected before close()")
+
+    def _abort_idle(self) -> None:
+        if self._finished is None:
+            self._discard("no write for %d seconds" % BUCKET_WRITER_IDLE_TIMEOUT)
+
+    def _discard(self, why: str) -> None:
+        self.log.info("aborting upload of {writer!r}: {why}", writer=self, why=why)
+        try:
+            os.unlink(self.incoming_path)
+        except FileNotFoundError:
+            pass
+        remove_empty_dirs(os.path.dirname(self.incoming_path), self._incoming_root)
+        self._finish("aborted")
+
+    def _finish(self, how: str) -> None:
+        self._finished = how
+        if self._timeout.active():
+            self._timeout.cancel()
+        if self._canary is not None and self._canary_marker is not None:
+            try:
+                self._canary.dontNotifyOnDisconnect(self._canary_marker)
+            except Exception:  # a canary whose connection is already gone
+                pass
+        self._canary = self._canary_marker = None
+        self._owner._writer_finished(self, closed=(how == "closed"))
+
+    def stop_timer(self) -> None:
+        """Forget the idle timeout (the server is stopping)."""
+        if self._timeout.active():
+            self._timeout.cancel()
+
+
+@implementer(RIBucketReader)
+class BucketReader(Referenceable):
+    """The remote object through which a client reads one complete share."""
+
+    def __init__(self, owner, sharefile: ImmutableShareFile, storage_index: bytes, shnum: int):
+        self._owner = owner
+        self._sharefile = sharefile
+        self.storage_index = storage_index
+        self.shnum = shnum
+
+    def __repr__(self):
+        return "<BucketReader %s sh%d>" % (si_str(self.storage_index), self.shnum)
+
+    def remote_read(self, offset, length):
+        check_offset("the read offset", offset)
+        check_length("the read length", length)
+        self._owner._count("read")
+        try:
+            return self._sharefile.read_share_data(offset, length)
+        except FileNotFoundError:
+            raise StorageError("share %d of storage index %s no longer exists on this server"
+                               % (self.shnum, si_str(self.storage_index)))
+
+    def remote_advise_corrupt_share(self, reason):
+        return self._owner.remote_advise_corrupt_share(
+            b"immutable", self.storage_index, self.shnum, reason)

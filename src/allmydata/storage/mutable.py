@@ -1,0 +1,300 @@
+"""Mutable share containers on disk (FORMATS.md §6.5) and the test vectors
+that guard writes to them (§6.4).
+
+Layout, all big-endian::
+
+      0  32   magic: "Tahoe mutable container v2\\n" + c3 55 21 99 25
+                     (v1, readable: "... v1\\n" + 75 09 44 03 8e)
+     32  20   tubid of the server that recorded the write enabler
+     52  32   write enabler
+     84   8   data length (u64)
+     92   8   offset of the extra-lease block (u64); 468 when new
+    100  368  four lease slots of 92 bytes (owner 0 = free slot)
+    468       share data
+    extra     u32 count of extra leases, then that many 92-byte leases
+
+The extra-lease block follows the data.  When a write grows the data past
+it, the block moves to the new end of the data and its old copy is zeroed;
+the container never shrinks (truncation only lowers the data length).
+"""
+
+import operator
+import os
+import struct
+
+from ..util.hashutil import mutable_container_header_hash, timing_safe_compare
+from ..util.idlib import nodeid_b2a
+from .common import (
+    MAX_MUTABLE_SHARE_SIZE, BadWriteEnablerError, DataTooLargeError, UnknownMutableContainerVersionError,
+    UnknownTestOperatorError, BadArgumentError, check_bytes, check_length, check_offset,
+    share_label,
+)
+from .lease import (
+    BLANK_MUTABLE_LEASE, CLEAR_SECRETS, HASHED_SECRETS, MUTABLE_LEASE_SIZE, Lease,
+)
+
+MAGIC_V1 = b"Tahoe mutable container v1\n" + bytes.fromhex("750944038e")
+MAGIC_V2 = b"Tahoe mutable container v2\n" + mutable_container_header_hash()[:5]
+assert MAGIC_V2[-5:] == bytes.fromhex("c355219925")
+assert len(MAGIC_V1) == len(MAGIC_V2) == 32
+_STORAGE_BY_MAGIC = {MAGIC_V1: CLEAR_SECRETS, MAGIC_V2: HASHED_SECRETS}
+
+_HEADER = struct.Struct(">32s20s32sQQ")
+NUM_LEASE_SLOTS = 4
+LEASE_SLOTS_OFFSET = _HEADER.size  # 100
+DATA_OFFSET = LEASE_SLOTS_OFFSET + NUM_LEASE_SLOTS * MUTABLE_LEASE_SIZE  # 468
+assert DATA_OFFSET == 468
+_DATA_LENGTH_AT = 84
+_EXTRA_LEASE_OFFSET_AT = 92
+
+# ---- test vectors ------------------------------------------------------------------
+TEST_OPERATORS = {
+    b"lt": operator.lt, b"le": operator.le, b"eq": operator.eq,
+    b"ne": operator.ne, b"ge": operator.ge, b"gt": operator.gt,
+}
+
+
+def check_test_vector(testv) -> list:
+    """``[(offset, length, operator, specimen), ...]``, each entry checked."""
+    if not isinstance(testv, (list, tuple)):
+        raise BadArgumentError("a test vector is a list of (offset, length, operator, specimen)")
+    out = []
+    for entry in testv:
+        if not isinstance(entry, (list, tuple)) or len(entry) != 4:
+            raise BadArgumentError(
+                "a test vector entry is (offset, length, operator, specimen), got %r" % (entry,))
+        offset, length, op, specimen = entry
+        if op not in TEST_OPERATORS:
+            raise UnknownTestOperatorError(
+                "test operator %r is not one of lt, le, eq, ne, ge, gt (as bytes)" % (op,))
+        out.append((check_offset("a test offset", offset), check_length("a test length", length),
+                    op, check_bytes("a test specimen", specimen)))
+    return out
+
+
+def check_data_vector(datav) -> list:
+    """``[(offset, data), ...]``, each entry checked, none ending past the
+    largest mutable share."""
+    if not isinstance(datav, (list, tuple)):
+        raise BadArgumentError("a data vector is a list of (offset, data) pairs")
+    out = []
+    for entry in datav:
+        if not isinstance(entry, (list, tuple)) or len(entry) != 2:
+            raise BadArgumentError("a data vector entry is an (offset, data) pair, got %r" % (entry,))
+        offset = check_offset("a write offset", entry[0])
+        data = check_bytes("written data", entry[1])
+        if offset + len(data) > MAX_MUTABLE_SHARE_SIZE:
+            raise DataTooLargeError(
+                "a write ending at %d is past the largest mutable share (%d bytes)"
+                % (offset + len(data), MAX_MUTABLE_SHARE_SIZE))
+        out.append((offset, data))
+    return out
+
+
+def evaluate_test_vector(testv, read) -> bool:
+    """Evaluate ``read(offset, length) OP specimen`` for every entry."""
+    return all(TEST_OPERATORS[op](read(offset, length), specimen)
+               for (offset, length, op, specimen) in testv)
+
+
+def _read_nothing(offset: int, length: int) -> bytes:
+    return b""
+
+
+def empty_share_passes(testv) -> bool:
+    """How a test vector judges a share that does not exist: as empty."""
+    return evaluate_test_vector(testv, _read_nothing)
+
+
+# ---- the container -----------------------------------------------------------------
+def is_mutable_container(path: str) -> bool:
+    with open(path, "rb") as f:
+        return f.read(32) in _STORAGE_BY_MAGIC
+
+
+class MutableShareFile:
+    """One mutable share container.  Every operation opens the file."""
+
+    def __init__(self, path: str):
+        self.path = path
+        with open(path, "rb") as f:
+            magic = f.read(32)
+        if magic not in _STORAGE_BY_MAGIC:
+            raise UnknownMutableContainerVersionError(
+                "%s is not a mutable share container: it starts with %r"
+                % (share_label(path), magic[:32]))
+        self.version = 1 if magic == MAGIC_V1 else 2
+        self.secret_storage = _STORAGE_BY_MAGIC[magic]
+
+    @classmethod
+    def create(cls, path: str, nodeid: bytes, write_enabler: bytes, version: int = 2):
+        """A new empty container whose write enabler was recorded by
+        ``nodeid`` (this server's 20-byte tubid)."""
+        magic = MAGIC_V2 if version == 2 else MAGIC_V1
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "xb") as f:
+            f.write(_HEADER.pack(magic, nodeid, write_enabler, 0, DATA_OFFSET))
+            f.write(BLANK_MUTABLE_LEASE * NUM_LEASE_SLOTS)
+            f.write(struct.pack(">L", 0))
+        return cls(path)
+
+    def container_size(self) -> int:
+        return os.path.getsize(self.path)
+
+    # ---- header -------------------------------------------------------------------
+    def _header(self, f):
+        f.seek(0)
+        return _HEADER.unpack(f.read(_HEADER.size))
+
+    def write_enabler_nodeid(self) -> bytes:
+        with open(self.path, "rb") as f:
+            return self._header(f)[1]
+
+    def check_write_enabler(self, write_enabler: bytes) -> None:
+        with open(self.path, "rb") as f:
+            _magic, nodeid, stored = self._header(f)[:3]
+        if not timing_safe_compare(stored, write_enabler):
+            raise BadWriteEnablerError(
+                "The write enabler was recorded by nodeid '%s'." % nodeid_b2a(nodeid))
+
+    @property
+    def data_length(self) -> int:
+        with open(self.path, "rb") as f:
+            return self._header(f)[3]
+
+    # ---- reading ------------------------------------------------------------------
+    def read_share_data(self, offset: int, length: int) -> bytes:
+        with open(self.path, "rb") as f:
+            return self._read(f, offset, length)
+
+    def _read(self, f, offset: int, length: int) -> bytes:
+        data_length = self._header(f)[3]
+        length = max(0, min(length, data_length - offset))
+        if length == 0:
+            return b""
+        f.seek(DATA_OFFSET + offset)
+        return f.read(length)
+
+    def readv(self, readv) -> list:
+        with open(self.path, "rb") as f:
+            return [self._read(f, offset, length) for (offset, length) in readv]
+
+    def passes_test_vector(self, testv) -> bool:
+        with open(self.path, "rb") as f:
+            return evaluate_test_vector(testv, lambda o, n: self._read(f, o, n))
+
+    # ---- writing ------------------------------------------------------------------
+    def writev(self, datav, new_length) -> None:
+        """Apply ``[(offset, data)]`` in order, then truncate the data to
+        ``new_length`` if that is smaller (a larger one is ignored)."""
+        with open(self.path, "rb+") as f:
+            for offset, data in datav:
+                self._write(f, offset, data)
+            if new_length is not None and new_length < self._header(f)[3]:
+                f.seek(_DATA_LENGTH_AT)
+                f.write(struct.pack(">Q", new_length))
+
+    def _write(self, f, offset: int, data: bytes) -> None:
+        end = offset + len(data)
+        if end > MAX_MUTABLE_SHARE_SIZE:
+            raise DataTooLargeError("a mutable share cannot grow past %d bytes"
+                                    % MAX_MUTABLE_SHARE_SIZE)
+        data_length, extra_offset = self._header(f)[3:5]
+        if end > data_length:
+            if DATA_OFFSET + end > extra_offset:
+                self._move_extra_leases(f, extra_offset, DATA_OFFSET + end)
+            if offset > data_length:  # expose no stale bytes: fill the gap with zeros
+                f.seek(DATA_OFFSET + data_length)
+                f.write(b"\x00" * (offset - data_length))
+            f.seek(_DATA_LENGTH_AT)
+            f.write(struct.pack(">Q", end))
+        f.seek(DATA_OFFSET + offset)
+        f.write(data)
+
+    def _move_extra_leases(self, f, old_offset: int, new_offset: int) -> None:
+        f.seek(old_offset)
+        (count,) = struct.unpack(">L", f.read(4))
+        size = 4 + count * MUTABLE_LEASE_SIZE
+        f.seek(old_offset)
+        block = f.read(size)
+        f.seek(old_offset)
+        f.write(b"\x00" * size)
+        f.seek(new_offset)
+        f.write(block)
+        f.seek(_EXTRA_LEASE_OFFSET_AT)
+        f.write(struct.pack(">Q", new_offset))
+
+    # ---- leases -------------------------------------------------------------------
+    def _lease_locations(self, f) -> list:
+        """File offsets of every lease record, slots first, then extras."""
+        extra_offset = self._header(f)[4]
+        f.seek(extra_offset)
+        (count,) = struct.unpack(">L", f.read(4))
+        slots = [LEASE_SLOTS_OFFSET + i * MUTABLE_LEASE_SIZE for i in range(NUM_LEASE_SLOTS)]
+        extras = [extra_offset + 4 + j * MUTABLE_LEASE_SIZE for j in range(count)]
+        return slots + extras
+
+    def _read_records(self, f) -> list:
+        """[(file offset, Lease or None for a free slot)]."""
+        out = []
+        for where in self._lease_locations(f):
+            f.seek(where)
+            raw = f.read(MUTABLE_LEASE_SIZE)
+            lease = Lease.from_mutable_bytes(raw)
+            out.append((where, lease if lease.owner_num != 0 else None))
+        return out
+
+    def get_leases(self) -> list:
+        with open(self.path, "rb") as f:
+            return [lease for _, lease in self._read_records(f) if lease is not None]
+
+    def renew_lease(self, renew_secret: bytes, expiration_time: int) -> bool:
+        """Renew every lease with this renew secret; False if there is none."""
+        found = False
+        with open(self.path, "rb+") as f:
+            for where, lease in self._read_records(f):
+                if lease is not None and lease.has_renew_secret(self.secret_storage, renew_secret):
+                    f.seek(where)
+                    f.write(lease.renewed(expiration_time).to_mutable_bytes())
+                    found = True
+        return found
+
+    def add_lease(self, owner_num: int, renew_secret: bytes, cancel_secret: bytes,
+                  expiration_time: int, nodeid: bytes) -> None:
+        if owner_num == 0:
+            raise ValueError("owner 0 marks a free lease slot in a mutable container")
+        lease = Lease.grant(self.secret_storage, owner_num, renew_secret, cancel_secret,
+                            expiration_time, nodeid)
+        with open(self.path, "rb+") as f:
+            free = [where for where, old in self._read_records(f) if old is None]
+            if free:
+                f.seek(free[0])
+            else:
+                extra_offset = self._header(f)[4]
+                f.seek(extra_offset)
+                (count,) = struct.unpack(">L", f.read(4))
+                f.seek(extra_offset)
+                f.write(struct.pack(">L", count + 1))
+                f.seek(extra_offset + 4 + count * MUTABLE_LEASE_SIZE)
+            f.write(lease.to_mutable_bytes())
+
+    def add_or_renew_lease(self, owner_num: int, renew_secret: bytes, cancel_secret: bytes,
+                           expiration_time: int, nodeid: bytes) -> None:
+        if not self.renew_lease(renew_secret, expiration_time):
+            self.add_lease(owner_num, renew_secret, cancel_secret, expiration_time, nodeid)
+
+    def cancel_lease(self, cancel_secret: bytes) -> tuple[int, int]:
+        """Free the slots of the leases with this cancel secret.  Returns (how
+        many were removed, how many remain)."""
+        removed = remaining = 0
+        with open(self.path, "rb+") as f:
+            for where, lease in self._read_records(f):
+                if lease is None:
+                    continue
+                if lease.has_cancel_secret(self.secret_storage, cancel_secret):
+                    f.seek(where)
+                    f.write(BLANK_MUTABLE_LEASE)
+                    removed += 1
+                else:
+                    remaining += 1
+        return removed, remaining

@@ -1,0 +1,422 @@
+"""The storage server: RIStorageServer over the share files of one directory.
+
+Directory layout under ``storedir`` (FORMATS.md §3.7)::
+
+    shares/<b32(SI)[:2]>/<b32(SI)>/<shnum>            complete shares
+    shares/incoming/<b32(SI)[:2]>/<b32(SI)>/<shnum>   immutable uploads in progress
+    corruption-advisories/<time>--<type>-<b32(SI)>-<shnum>
+
+One storage index holds either immutable shares (written through
+:class:`~.immutable.BucketWriter`) or mutable ones (written by test-and-set,
+§6.4).  Incomplete uploads left by a previous run are removed at start-up.
+
+Every ``remote_*`` method checks the arguments its Foolscap schema cannot
+check, so that in-process callers get the same clear errors.
+"""
+
+import os
+import shutil
+import time
+
+from foolscap.api import Referenceable
+from twisted.application import service
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from .. import __full_version__
+from ..stats_interfaces import IStatsProducer
+from .common import (
+    LEASE_DURATION, MAX_MUTABLE_SHARE_SIZE, BadArgumentError, NoSuchLeaseError, ShareTypeError,
+    check_bytes, check_offset, check_read_vector, check_secret, check_sharenum,
+    check_storage_index, remove_empty_dirs, si_str, storage_index_to_dir,
+)
+from .immutable import BucketReader, BucketWriter, ImmutableShareFile
+from .interfaces import RIStorageServer
+from .lease import OWNER_ALLOCATE, OWNER_CLIENT
+from .mutable import (
+    MutableShareFile, check_data_vector, check_test_vector, empty_share_passes,
+    is_mutable_container,
+)
+from .space import get_disk_stats
+
+STORAGE_PROTOCOL_V1 = b"http://allmydata.org/tahoe/protocols/storage/v1"
+MY_VERSION = __full_version__.encode("ascii")
+#: what get_versions() (the seed's 2008 call) names as the oldest peer we serve
+OLDEST_SUPPORTED_VERSION = b"1.0.0"
+SHARE_TYPES = (b"immutable", b"mutable")
+
+
+def open_share_file(path: str):
+    """The container at ``path``, mutable or immutable, as its bytes say."""
+    if is_mutable_container(path):
+        return MutableShareFile(path)
+    return ImmutableShareFile(path)
+
+
+@implementer(RIStorageServer, IStatsProducer)
+class StorageServer(service.MultiService, Referenceable):
+    """A storage server, served as-is over Foolscap (``tub.registerReference``).
+
+    * ``storedir``: the node's ``storage`` directory (created if missing).
+    * ``nodeid``: this server's 20-byte binary tubid; it goes into mutable
+      containers and their leases, and into BadWriteEnablerError messages.
+    * ``reserved_space``: bytes of free disk never promised to uploads.
+    * ``readonly_storage``: accept no new immutable shares (mutable writes
+      and lease operations still work, as in Tahoe-LAFS).
+    * ``stats_provider``: an ``allmydata.stats.StatsProvider``; operations
+      are counted there as ``storage_server.<op>`` and :meth:`get_stats`
+      is registered as a producer.
+    * ``clock``: an ``IReactorTime`` for lease times and writer timeouts
+      (the global reactor if None).
+    * ``disk_stats``: ``path -> space.DiskStats``; the real disk if None.
+    """
+
+    name = "storage"
+    log = Logger()
+
+    def __init__(self, storedir: str, nodeid: bytes, reserved_space: int = 0,
+                 readonly_storage: bool = False, stats_provider=None, clock=None,
+                 disk_stats=None):
+        service.MultiService.__init__(self)
+        if not isinstance(nodeid, bytes) or len(nodeid) != 20:
+            raise BadArgumentError("the server's nodeid is its 20-byte binary tubid")
+        if clock is None:
+            from twisted.internet import reactor as clock
+        self.storedir = os.path.abspath(storedir)
+        self.sharedir = os.path.join(self.storedir, "shares")
+        self.incomingdir = os.path.join(self.sharedir, "incoming")
+        self.corruption_advisory_dir = os.path.join(self.storedir, "corruption-advisories")
+        self.nodeid = nodeid
+        self.reserved_space = int(reserved_space)
+        self.readonly_storage = bool(readonly_storage)
+        self._stats_provider = stats_provider
+        self._clock = clock
+        self._disk_stats = disk_stats or get_disk_stats
+        self._active_writers = {}  # incoming path -> BucketWriter
+        os.makedirs(self.sharedir, exist_ok=True)
+        shutil.rmtree(self.incomingdir, ignore_errors=True)  # uploads cut off by a restart
+        os.makedirs(self.incomingdir)
+        if stats_provider is not None:
+            stats_provider.register_producer(self)
+
+    def __repr__(self):
+        return "<StorageServer %s>" % self.storedir
+
+    def stopService(self):
+        for writer in list(self._active_writers.values()):
+            writer.stop_timer()
+        return service.MultiService.stopService(self)
+
+    # ---- accounting ---------------------------------------------------------------
+    def _count(self, name: str, delta: int = 1) -> None:
+        if self._stats_provider is not None:
+            self._stats_provider.count("storage_server." + name, delta)
+
+    def get_available_space(self) -> int:
+        """Bytes we may still fill: free disk minus the reserve; 0 if read-only."""
+        if self.readonly_storage:
+            return 0
+        free = self._disk_stats(self.sharedir).free_for_nonroot
+        return max(0, free - self.reserved_space)
+
+    def allocated_size(self) -> int:
+        """Space promised to uploads still in progress."""
+        return sum(w.allocated_size for w in self._active_writers.values())
+
+    def get_stats(self) -> dict:
+        disk = self._disk_stats(self.sharedir)
+        avail = self.get_available_space()
+        return {
+            "storage_server.allocated": self.allocated_size(),
+            "storage_server.active_uploads": len(self._active_writers),
+            "storage_server.reserved_space": self.reserved_space,
+            "storage_server.disk_total": disk.total,
+            "storage_server.disk_used": disk.used,
+            "storage_server.disk_free_for_root": disk.free_for_root,
+            "storage_server.disk_free_for_nonroot": disk.free_for_nonroot,
+            "storage_server.disk_avail": avail,
+            "storage_server.accepting_immutable_shares":
+                int(not self.readonly_storage and avail > 0),
+        }
+
+    def _writer_finished(self, writer: BucketWriter, closed: bool) -> None:
+        self._active_writers.pop(writer.incoming_path, None)
+        if closed:
+            final = os.path.join(self._bucket_dir(writer.storage_index), str(writer.shnum))
+            self._count("bytes_added", os.path.getsize(final))
+
+    # ---- paths and share files ----------------------------------------------------
+    def _bucket_dir(self, storage_index: bytes) -> str:
+        return os.path.join(self.sharedir, storage_index_to_dir(storage_index))
+
+    def _share_paths(self, storage_index: bytes) -> list:
+        """[(shnum, path)] of the complete shares of a storage index."""
+        bucketdir = self._bucket_dir(storage_index)
+        try:
+            names = os.listdir(bucketdir)
+        except FileNotFoundError:
+            return []
+        found = [(int(n), os.path.join(bucketdir, n)) for n in names
+                 if n.isdigit() and str(int(n)) == n]
+        return sorted(found)
+
+    def _share_files(self, storage_index: bytes) -> list:
+        return [(shnum, path, open_share_file(path))
+                for shnum, path in self._share_paths(storage_index)]
+
+    def _expiration(self) -> int:
+        return int(self._clock.seconds()) + LEASE_DURATION
+
+    def _delete_share(self, path: str) -> int:
+        size = os.path.getsize(path)
+        os.unlink(path)
+        return size
+
+    # ---- version ------------------------------------------------------------------
+    def remote_get_versions(self):
+        return (MY_VERSION, OLDEST_SUPPORTED_VERSION)
+
+    def remote_get_version(self):
+        available = self.get_available_space()
+        return {
+            STORAGE_PROTOCOL_V1: {
+                b"maximum-immutable-share-size": available,
+                b"maximum-mutable-share-size": MAX_MUTABLE_SHARE_SIZE,
+                b"available-space": available,
+                b"tolerates-immutable-read-overrun": True,
+                b"delete-mutable-shares-with-zero-length-writev": True,
+                b"fills-holes-with-zero-bytes": True,
+                b"prevents-read-past-end-of-share-data": True,
+            },
+            b"application-version": MY_VERSION,
+        }
+
+    # ---- immutable shares ---------------------------------------------------------
+    def remote_allocate_buckets(self, storage_index, renew_secret, cancel_secret,
+                                sharenums, allocated_size, canary):
+        check_storage_index(storage_index)
+        check_secret("renew secret", renew_secret)
+        check_secret("cancel secret", cancel_secret)
+        if not isinstance(sharenums, (set, frozenset, list, tuple)):
+            raise BadArgumentError("sharenums is a set of share numbers")
+        wanted = sorted({check_sharenum(n) for n in sharenums})
+        check_offset("allocated_size", allocated_size)
+        self._count("allocate")
+        expiration = self._expiration()
+
+        alreadygot = set()
+        occupied = set()
+        for shnum, path, share in self._share_files(storage_index):
+            occupied.add(shnum)
+            if isinstance(share, ImmutableShareFile):
+                alreadygot.add(shnum)
+                share.add_or_renew_lease(OWNER_ALLOCATE, renew_secret, cancel_secret, expiration)
+
+        remaining = self.get_available_space() - self.allocated_size()
+        sidir = storage_index_to_dir(storage_index)
+        writers = {}
+        for shnum in wanted:
+            incoming = os.path.join(self.incomingdir, sidir, str(shnum))
+            if shnum in occupied or os.path.exists(incoming):
+                continue  # complete here, or someone else is uploading it
+            if self.readonly_storage or allocated_size > remaining:
+                self.log.info("no room for share {shnum} of {si} ({size} bytes)",
+                              shnum=shnum, si=si_str(storage_index), size=allocated_size)
+                continue
+            share = ImmutableShareFile.create(incoming, allocated_size)
+            share.add_lease(OWNER_ALLOCATE, renew_secret, cancel_secret, expiration)
+            writer = BucketWriter(self, share, os.path.join(self.sharedir, sidir, str(shnum)),
+                                  self.incomingdir, storage_index, shnum, self._clock)
+            self._active_writers[incoming] = writer
+            writers[shnum] = writer
+            remaining -= allocated_size
+
+        if getattr(canary, "notifyOnDisconnect", None) is not None:
+            try:
+                for writer in writers.values():
+                    writer.watch_canary(canary)
+            except Exception:
+                for writer in writers.values():
+                    writer._discard("the canary could not be watched")
+                raise
+        return alreadygot, writers
+
+    def remote_get_buckets(self, storage_index):
+        check_storage_index(storage_index)
+        self._count("get")
+        return {shnum: BucketReader(self, share, storage_index, shnum)
+                for shnum, path, share in self._share_files(storage_index)
+                if isinstance(share, ImmutableShareFile)}
+
+    # ---- leases -------------------------------------------------------------------
+    def remote_add_lease(self, storage_index, renew_secret, cancel_secret):
+        check_storage_index(storage_index)
+        check_secret("renew secret", renew_secret)
+        check_secret("cancel secret", cancel_secret)
+        self._count("add-lease")
+        expiration = self._expiration()
+        for shnum, path, share in self._share_files(storage_index):
+            if isinstance(share, MutableShareFile):
+                share.add_or_renew_lease(OWNER_CLIENT, renew_secret, cancel_secret,
+                                         expiration, self.nodeid)
+            else:
+                share.add_or_renew_lease(OWNER_CLIENT, renew_secret, cancel_secret, expiration)
+        return None
+
+    def remote_renew_lease(self, storage_index, renew_secret):
+        check_storage_index(storage_index)
+        check_secret("renew secret", renew_secret)
+        self._count("renew")
+        expiration = self._expiration()
+        renewed = [share.renew_lease(renew_secret, expiration)
+                   for shnum, path, share in self._share_files(storage_index)]
+        if not any(renewed):
+            raise NoSuchLeaseError(
+                "no such lease to renew: no share of storage index %s on this server holds "
+                "a lease with that renew secret" % si_str(storage_index))
+        return None
+
+    def remote_cancel_lease(self, storage_index, cancel_secret):
+        check_storage_index(storage_index)
+        check_secret("cancel secret", cancel_secret)
+        self._count("cancel")
+        removed_any = False
+        freed = 0
+        for shnum, path, share in self._share_files(storage_index):
+            size = os.path.getsize(path)
+            removed, remaining = share.cancel_lease(cancel_secret)
+            if removed:
+                removed_any = True
+                if remaining == 0:
+                    os.unlink(path)
+                    freed += size
+        if freed:
+            remove_empty_dirs(self._bucket_dir(storage_index), self.sharedir)
+            self._count("bytes_freed", freed)
+        if not removed_any:
+            raise NoSuchLeaseError(
+                "no such lease to cancel: no share of storage index %s on this server holds "
+                "a lease with that cancel secret" % si_str(storage_index))
+        return None
+
+    # ---- mutable shares -----------------------------------------------------------
+    def _mutable_shares(self, storage_index: bytes) -> dict:
+        shares = {}
+        for shnum, path, share in self._share_files(storage_index):
+            if not isinstance(share, MutableShareFile):
+                raise ShareTypeError(
+                    "storage index %s holds immutable shares; slot operations apply to "
+                    "mutable shares only" % si_str(storage_index))
+            shares[shnum] = share
+        return shares
+
+    def remote_slot_readv(self, storage_index, shares, readv):
+        check_storage_index(storage_index)
+        if not isinstance(shares, (list, tuple, set, frozenset)):
+            raise BadArgumentError("shares is a list of share numbers (empty for all)")
+        wanted = {check_sharenum(n) for n in shares}
+        readv = check_read_vector(readv)
+        self._count("readv")
+        return {shnum: share.readv(readv)
+                for shnum, share in self._mutable_shares(storage_index).items()
+                if not wanted or shnum in wanted}
+
+    def remote_slot_testv_and_readv_and_writev(self, storage_index, secrets, tw_vectors,
+                                               r_vector):
+        check_storage_index(storage_index)
+        if not isinstance(secrets, (list, tuple)) or len(secrets) != 3:
+            raise BadArgumentError("secrets is (write_enabler, renew_secret, cancel_secret)")
+        write_enabler, renew_secret, cancel_secret = secrets
+        check_secret("write enabler", write_enabler)
+        check_secret("renew secret", renew_secret)
+        check_secret("cancel secret", cancel_secret)
+        tw_vectors = _check_tw_vectors(tw_vectors)
+        r_vector = check_read_vector(r_vector)
+        self._count("writev")
+
+        shares = self._mutable_shares(storage_index)
+        for share in shares.values():
+            share.check_write_enabler(write_enabler)
+        passed = all(shares[shnum].passes_test_vector(testv) if shnum in shares
+                     else empty_share_passes(testv)
+                     for shnum, (testv, _, _) in tw_vectors.items())
+        read_data = {shnum: share.readv(r_vector) for shnum, share in shares.items()}
+        if passed:
+            self._apply_writes(storage_index, shares, tw_vectors, secrets)
+        return passed, read_data
+
+    def _apply_writes(self, storage_index, shares, tw_vectors, secrets) -> None:
+        write_enabler, renew_secret, cancel_secret = secrets
+        bucketdir = self._bucket_dir(storage_index)
+        expiration = self._expiration()
+        added = freed = 0
+        for shnum in sorted(tw_vectors):
+            _testv, datav, new_length = tw_vectors[shnum]
+            path = os.path.join(bucketdir, str(shnum))
+            if new_length == 0:
+                if shnum in shares:
+                    freed += self._delete_share(path)
+                continue
+            if shnum in shares:
+                share = shares[shnum]
+                before = share.container_size()
+            else:
+                share = MutableShareFile.create(path, self.nodeid, write_enabler)
+                before = 0
+            share.writev(datav, new_length)
+            share.add_or_renew_lease(OWNER_CLIENT, renew_secret, cancel_secret,
+                                     expiration, self.nodeid)
+            added += share.container_size() - before
+        if added:
+            self._count("bytes_added", added)
+        if freed:
+            remove_empty_dirs(bucketdir, self.sharedir)
+            self._count("bytes_freed", freed)
+
+    # ---- corruption reports -------------------------------------------------------
+    def remote_advise_corrupt_share(self, share_type, storage_index, shnum, reason):
+        if share_type not in SHARE_TYPES:
+            raise BadArgumentError("share_type is b'immutable' or b'mutable', got %r"
+                                   % (share_type,))
+        check_storage_index(storage_index)
+        check_sharenum(shnum)
+        check_bytes("reason", reason)
+        self._count("advise-corrupt")
+        si_s = si_str(storage_index)
+        if not os.path.exists(os.path.join(self._bucket_dir(storage_index), str(shnum))):
+            self.log.info("ignoring corruption report for share {shnum} of {si}: not held here",
+                          shnum=shnum, si=si_s)
+            return None
+        os.makedirs(self.corruption_advisory_dir, exist_ok=True)
+        now = self._clock.seconds()
+        stamp = time.strftime("%Y-%m-%dT%H%M%S", time.gmtime(now)) + ".%06dZ" % (
+            int(now * 1_000_000) % 1_000_000)
+        kind = share_type.decode("ascii")
+        base = os.path.join(self.corruption_advisory_dir,
+                            "%s--%s-%s-%d" % (stamp, kind, si_s, shnum))
+        path, n = base, 1
+        while os.path.exists(path):
+            path, n = "%s.%d" % (base, n), n + 1
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("report: Share Corruption\n"
+                    "type: %s\nstorage_index: %s\nshare_number: %d\n\n%s\n"
+                    % (kind, si_s, shnum, reason.decode("utf-8", "backslashreplace")))
+        self.log.warn("client reports corrupt {kind} share {shnum} of {si}: {reason}",
+                      kind=kind, shnum=shnum, si=si_s, reason=reason)
+        return None
+
+
+def _check_tw_vectors(tw_vectors) -> dict:
+    if not isinstance(tw_vectors, dict):
+        raise BadArgumentError("tw_vectors is a dict {shnum: (testv, datav, new_length)}")
+    out = {}
+    for shnum, value in tw_vectors.items():
+        check_sharenum(shnum)
+        if not isinstance(value, (list, tuple)) or len(value) != 3:
+            raise BadArgumentError(
+                "tw_vectors[%d] must be (testv, datav, new_length)" % shnum)
+        testv, datav, new_length = value
+        if new_length is not None:
+            check_offset("new_length", new_length)
+        out[shnum] = (check_test_vector(testv), check_data_vector(datav), new_length)
+    return out
