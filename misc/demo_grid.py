@@ -45,7 +45,7 @@ def wait_for_file(path, timeout=30):
 
 def create(root):
     intro = os.path.join(root, "introducer")
-    tahoe("create-introducer", "--hostname", "127.0.0.1", intro)
+    tahoe("create-introducer", "--hostname", "127.0.0.1", "--webport", "tcp:0:interface=127.0.0.1", intro)
     tahoe("start", intro)
     furl = wait_for_file(os.path.join(intro, "private", "introducer.furl"))
     for i in range(1, STORAGE_NODES + 1):

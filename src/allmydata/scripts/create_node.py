@@ -54,7 +54,10 @@ def register(sub):
         p.add_argument("basedir_pos", nargs="?", metavar="NODEDIR")
         p.add_argument("-C", "--basedir", dest="basedir", help="the node directory")
         _add_listen_options(p)
-        if kind != "introducer":
+        if kind == "introducer":
+            p.add_argument("-p", "--webport", default="none",
+                           help="endpoint of the introducer's web page [default: none]")
+        else:
             _add_client_options(p)
             p.add_argument("--storage-dir", help="where storage shares are kept [NODEDIR/storage]")
             p.add_argument("--helper", action="store_true", help="enable the upload helper")

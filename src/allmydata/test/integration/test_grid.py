@@ -34,12 +34,8 @@ def grid(tmp_path_factory):
     procs = NodeProcesses()
     try:
         intro = str(root / "introducer")
-        run_tahoe("create-introducer", "--hostname", "127.0.0.1", intro)
-        # give the introducer a web page
-        cfg = read(os.path.join(intro, "tahoe.cfg")).replace(
-            "web.port = \n", "web.port = tcp:0:interface=127.0.0.1\n")
-        with open(os.path.join(intro, "tahoe.cfg"), "w") as f:
-            f.write(cfg + "\n")
+        run_tahoe("create-introducer", "--hostname", "127.0.0.1",
+                  "--webport", "tcp:0:interface=127.0.0.1", intro)
         procs.start(intro, wait_file="private/introducer.furl")
         furl = read(os.path.join(intro, "private", "introducer.furl"))
         storage = []

@@ -10,10 +10,8 @@ so they come back at the same FURL, as a restarted tahoe node does.
 
 from __future__ import annotations
 
-import socket
 
-from foolscap.api import Referenceable, Tub
-from twisted.internet import reactor, task
+from foolscap.api import Referenceable
 from zope.interface import implementer
 
 from allmydata.introducer.client import (
@@ -23,38 +21,12 @@ from allmydata.introducer.client import (
     StubClient,
 )
 from allmydata.introducer.server import IntroducerService
+from allmydata.test.common import eventually, start_tub  # noqa: F401 (re-exported)
+from allmydata.test.nodeprocs import free_port  # noqa: F401 (re-exported)
 from allmydata.storage.interfaces import RIStorageServer
 
 RETRY = 0.1  # max reconnection backoff in these tests, seconds
 STORAGE_RI = RIStorageServer.__remote_name__
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def start_tub(port: int | None = None, cert: bytes | None = None) -> Tub:
-    tub = Tub(certData=cert)
-    port = port or free_port()
-    tub.listenOn("tcp:%d:interface=127.0.0.1" % port)
-    tub.setLocation("tcp:127.0.0.1:%d" % port)
-    tub.startService()
-    tub.test_port = port
-    return tub
-
-
-async def eventually(predicate, timeout: float = 10.0, what: str = "condition"):
-    """Poll ``predicate`` until true; fail the test after ``timeout``."""
-    waited = 0.0
-    while not predicate():
-        if waited > timeout:
-            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
-        await task.deferLater(reactor, 0.02, lambda: None)
-        waited += 0.02
 
 
 @implementer(RIStorageServer)

@@ -18,7 +18,6 @@ import hashlib
 import itertools
 import os
 import re
-import socket
 from contextlib import contextmanager
 
 import pytest
@@ -29,6 +28,7 @@ from twisted.internet import defer, reactor, task
 from twisted.python.reflect import namedAny
 
 from allmydata.storage.common import BadArgumentError
+from allmydata.test.common import start_tub
 from allmydata.util import base32
 from allmydata.util.idlib import nodeid_a2b
 from allmydata.util.rrefutil import RemoteException, call_remote
@@ -126,21 +126,8 @@ class LocalTransport:
         await self.storage_server.stopService()
 
 
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def _listening_tub(cert: bytes) -> Tub:
-    tub = Tub(certData=cert)
-    port = free_port()
-    tub.listenOn("tcp:%d:interface=127.0.0.1" % port)
-    tub.setLocation("tcp:127.0.0.1:%d" % port)
-    tub.startService()
-    return tub
+    return start_tub(cert=cert)
 
 
 async def wait_until(predicate, timeout=10.0, what="a condition"):

@@ -6,7 +6,6 @@ NOTES.md pitfall: a remote exception must reach an ``await`` as a local
 crashing Twisted.
 """
 
-import socket
 
 import pytest
 import pytest_twisted
@@ -14,6 +13,7 @@ from foolscap.api import DeadReferenceError, Referenceable, RemoteInterface, Tub
 from foolscap.schema import StringConstraint
 from zope.interface import implementer
 
+from allmydata.test.common import start_tub
 from allmydata.util import idlib
 from allmydata.util.rrefutil import RemoteException, call_remote
 
@@ -47,25 +47,13 @@ class Widget(Referenceable):
         return {}["missing"]
 
 
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 @pytest_twisted.async_yield_fixture(scope="module")
 async def link():
     """(server_tub, client_tub, furl, rref) for one Widget."""
-    server = Tub()
+    server = start_tub()
     client = Tub()
-    server.startService()
     client.startService()
     try:
-        port = _free_port()
-        server.listenOn("tcp:%d:interface=127.0.0.1" % port)
-        server.setLocation("tcp:127.0.0.1:%d" % port)
         furl = server.registerReference(Widget(), "widget")
         rref = await client.getReference(furl)
         yield server, client, furl, rref
@@ -134,14 +122,10 @@ async def test_furl_names_the_server_tubid(link):
 
 @pytest_twisted.ensureDeferred
 async def test_dead_reference():
-    server = Tub()
+    server = start_tub()
     client = Tub()
-    server.startService()
     client.startService()
     try:
-        port = _free_port()
-        server.listenOn("tcp:%d:interface=127.0.0.1" % port)
-        server.setLocation("tcp:127.0.0.1:%d" % port)
         rref = await client.getReference(server.registerReference(Widget()))
         assert await call_remote(rref, "add", 1, 2) == 3
         await server.stopService()
