@@ -15,6 +15,7 @@ import time
 from twisted.web import resource
 from twisted.web.template import Element, XMLFile, flattenString, renderer, tags
 
+from ..util.abbreviate import abbreviate_space
 from ..util.idlib import nodeid_b2a
 from .common import WebError, get_arg, render_error, render_json
 
@@ -109,7 +110,7 @@ class WelcomeElement(Element):
             out.append(tags.tr(
                 tags.td(r["nickname"] or ""), tags.td(tags.code(r["nodeid"])),
                 tags.td(r["connection_status"]),
-                tags.td("" if r["available_space"] is None else str(r["available_space"])),
+                tags.td("" if r["available_space"] is None else abbreviate_space(r["available_space"])),
                 tags.td(r["version"] or ""),
                 tags.td(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since)) if since else "")))
         return tag(*out) if out else tag(tags.tr(tags.td("no servers known yet", colspan="6")))
