@@ -1,0 +1,6 @@
+"""Cryptographic building blocks of the storage formats.
+
+Only what the formats of FORMATS.md need lives here: AES-128-CTR for file
+contents (:mod:`allmydata.crypto.aes`).  Hashes are in
+:mod:`allmydata.util.hashutil`.
+"""
