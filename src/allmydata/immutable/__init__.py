@@ -1,0 +1,1 @@
+"""Immutable (CHK and LIT) files: upload, encoding, share layout, download."""

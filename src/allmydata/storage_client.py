@@ -1,0 +1,209 @@
+"""The client's view of the storage servers: :class:`StorageFarmBroker`.
+
+Servers come from two places: the introducer client's connectors for
+announced ``storage`` services, and ``private/servers.yaml`` (FORMATS.md §9)
+for servers configured by hand, which this broker connects to itself with a
+reconnecting Foolscap connector.  A static server whose FURL names the same
+node as an announced one takes its place.
+
+Upload, download and the web pages see every server through one small
+object, :class:`StorageServer` here (the ``IServer`` of ISSUE3-API), and ask
+the broker for the connected servers of a storage index in permuted-ring
+order (FORMATS.md §10): ``SHA1(SI + permutation seed)``, with the servers of
+``[client] peers.preferred`` first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from twisted.application import service
+from twisted.logger import Logger
+
+from .introducer.common import Announcement
+from .introducer.connector import RemoteServiceConnector
+from .storage.interfaces import RIStorageServer
+from .util import base32
+from .util.hashutil import permute_server_hash
+from .util.idlib import nodeid_b2a
+
+log = Logger()
+
+STORAGE_SERVICE = "storage"
+V1 = b"http://allmydata.org/tahoe/protocols/storage/v1"
+
+
+class StaticServersError(ValueError):
+    """``private/servers.yaml`` is malformed."""
+
+
+class StorageServer:
+    """One storage server as upload and download see it."""
+
+    def __init__(self, serverid: bytes, permutation_seed: bytes, nickname: str | None,
+                 connector=None, rref=None, version=None, source="introducer"):
+        self._serverid = serverid
+        self._seed = permutation_seed
+        self._nickname = nickname
+        self._connector = connector
+        self._rref = rref
+        self._version = version
+        self.source = source
+
+    def __repr__(self):
+        return "<StorageServer %s %s>" % (self.get_name(), "connected" if self.is_connected() else "-")
+
+    def get_serverid(self) -> bytes:
+        return self._serverid
+
+    def get_name(self) -> str:
+        return nodeid_b2a(self._serverid)[:8]
+
+    def get_longname(self) -> str:
+        return nodeid_b2a(self._serverid)
+
+    def get_nickname(self) -> str | None:
+        return self._nickname
+
+    def get_permutation_seed(self) -> bytes:
+        return self._seed
+
+    def get_rref(self):
+        if self._connector is not None:
+            return self._connector.rref
+        return self._rref
+
+    def is_connected(self) -> bool:
+        return self.get_rref() is not None
+
+    def get_version(self) -> dict | None:
+        if self._connector is not None:
+            return self._connector.storage_version
+        return self._version
+
+    def get_available_space(self) -> int | None:
+        v1 = (self.get_version() or {}).get(V1) or {}
+        space = v1.get(b"available-space")
+        if space is None:
+            space = v1.get(b"maximum-immutable-share-size")
+        return space
+
+    def get_connector(self):
+        return self._connector
+
+    def connection_status(self) -> str:
+        if self._connector is not None:
+            return self._connector.connection_status()
+        return "Connected" if self._rref is not None else "Not connected"
+
+
+def permutation_seed_for(server_id: str, ann: dict) -> bytes:
+    """The permutation seed of a servers.yaml entry (FORMATS.md §10)."""
+    seed = ann.get("permutation-seed-base32")
+    if seed:
+        return base32.a2b(seed)
+    if server_id.startswith("v0-"):
+        try:
+            return base32.a2b(server_id[3:])
+        except ValueError:
+            pass
+    return hashlib.sha256(server_id.encode("utf-8")).digest()
+
+
+def parse_static_servers(data) -> dict:
+    """servers.yaml contents -> {server_id: {"furl", "nickname", "seed"}}."""
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise StaticServersError("the top level must be a mapping with a 'storage' key")
+    storage = data.get("storage") or {}
+    if not isinstance(storage, dict):
+        raise StaticServersError("'storage' must map server ids to {ann: {...}}")
+    out = {}
+    for server_id, entry in storage.items():
+        server_id = str(server_id)
+        if not isinstance(entry, dict) or not isinstance(entry.get("ann"), dict):
+            raise StaticServersError("server %r needs an 'ann' mapping" % server_id)
+        ann = entry["ann"]
+        furl = ann.get("anonymous-storage-FURL")
+        if not isinstance(furl, str) or not furl.startswith("pb://"):
+            raise StaticServersError("server %r has no anonymous-storage-FURL (pb://...)" % server_id)
+        try:
+            seed = permutation_seed_for(server_id, ann)
+        except ValueError as e:
+            raise StaticServersError("server %r: bad permutation-seed-base32: %s" % (server_id, e))
+        out[server_id] = {"furl": furl, "nickname": ann.get("nickname"), "seed": seed}
+    return out
+
+
+class StorageFarmBroker(service.MultiService):
+    """Knows every storage server and which of them are connected."""
+
+    def __init__(self, tub=None, introducer_client=None, static_servers: dict | None = None,
+                 preferred_peers=(), clock=None, max_retry_delay: float | None = None):
+        service.MultiService.__init__(self)
+        self._tub = tub
+        self._introducer_client = introducer_client
+        self._preferred = frozenset(preferred_peers)
+        self._clock = clock
+        self._max_retry_delay = max_retry_delay
+        self._static: dict[bytes, StorageServer] = {}  # filled when the service starts
+        self._fixed: list[StorageServer] = []
+        self._static_entries = []
+        for server_id, entry in (static_servers or {}).items():
+            ann = Announcement.build(entry["furl"], STORAGE_SERVICE, RIStorageServer.__remote_name__,
+                                     entry.get("nickname") or "", "", "")
+            self._static_entries.append((ann, entry))
+
+    @classmethod
+    def from_rrefs(cls, servers, preferred_peers=()) -> "StorageFarmBroker":
+        """A broker over already-connected servers: [(serverid, rref, version)]."""
+        broker = cls(preferred_peers=preferred_peers)
+        broker._fixed = [StorageServer(serverid, serverid, None, rref=rref, version=version,
+                                       source="fixed")
+                         for serverid, rref, version in servers]
+        return broker
+
+    def startService(self):
+        service.MultiService.startService(self)
+        if self._clock is None:
+            from twisted.internet import reactor
+            self._clock = reactor
+        for ann, entry in self._static_entries:
+            connector = RemoteServiceConnector(ann, self._clock.seconds(), self._tub, self._clock,
+                                               max_retry_delay=self._max_retry_delay)
+            connector.start_connecting()
+            self._static[ann.nodeid] = StorageServer(ann.nodeid, entry["seed"], entry.get("nickname"),
+                                                 connector=connector, source="servers.yaml")
+
+    def stopService(self):
+        for s in self._static.values():
+            s.get_connector().stop_connecting()
+        self._static = {}
+        return service.MultiService.stopService(self)
+
+    # ---- the servers -------------------------------------------------------------
+    def get_known_servers(self) -> list[StorageServer]:
+        servers = {s.get_serverid(): s for s in self._fixed}
+        if self._introducer_client is not None:
+            for (nodeid, service_name), c in self._introducer_client.get_all_connectors().items():
+                if service_name == STORAGE_SERVICE:
+                    servers[nodeid] = StorageServer(nodeid, nodeid, c.nickname, connector=c)
+        servers.update(self._static)
+        return sorted(servers.values(), key=lambda s: s.get_serverid())
+
+    def get_connected_servers(self) -> list[StorageServer]:
+        return [s for s in self.get_known_servers() if s.is_connected()]
+
+    def get_servers_for_psi(self, storage_index: bytes) -> list[StorageServer]:
+        """Connected servers in permuted-ring order for this storage index."""
+        def key(s):
+            preferred = s.get_longname() in self._preferred or s.get_name() in self._preferred
+            return (not preferred, permute_server_hash(storage_index, s.get_permutation_seed()))
+        return sorted(self.get_connected_servers(), key=key)
+
+    def get_server(self, serverid: bytes) -> StorageServer | None:
+        for s in self.get_known_servers():
+            if s.get_serverid() == serverid:
+                return s
+        return None
