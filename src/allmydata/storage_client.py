@@ -116,7 +116,9 @@ def parse_static_servers(data) -> dict:
         return {}
     if not isinstance(data, dict):
         raise StaticServersError("the top level must be a mapping with a 'storage' key")
-    storage = data.get("storage") or {}
+    storage = data.get("storage")
+    if storage is None:
+        return {}
     if not isinstance(storage, dict):
         raise StaticServersError("'storage' must map server ids to {ann: {...}}")
     out = {}
