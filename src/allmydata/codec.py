@@ -1,0 +1,227 @@
+"""The "crs" erasure codec: zfec behind the seed's ICodecEncoder/ICodecDecoder.
+
+FORMATS.md §3.3: every segment's ciphertext is cut into ``k`` equal pieces
+which zfec (Reed-Solomon over GF(2^8)) expands into ``N`` blocks.  The code is
+systematic: blocks ``0..k-1`` are the input pieces themselves, so a reader
+that holds exactly those needs no decoding at all.  Any ``k`` distinct blocks
+recover the pieces.
+
+zfec's C code does not check everything (two blocks claiming the same share
+number make it hang), so every argument is validated here first and a
+:class:`CodecError` says what was wrong.
+
+The ``encode``/``decode`` methods of the seed interface return Deferreds; they
+run synchronously (failures become errbacks).  The ``*_sync`` variants return
+plain values; a caller that wants the work off the reactor thread wraps them
+in ``deferToThread`` itself.
+"""
+
+import zfec
+from twisted.internet import defer
+from zope.interface import Interface, implementer
+
+__all__ = ["CodecError", "CRSEncoder", "CRSDecoder", "parse_params", "MAX_SHARES",
+           "ICodecEncoder", "ICodecDecoder"]
+
+MAX_SHARES = 256
+
+
+class ICodecEncoder(Interface):
+    """The seed's encoder contract (see /work/seed-readable.txt)."""
+
+    def set_params(data_size, required_shares, max_shares):
+        """Prepare to encode inputs of ``data_size`` bytes into ``max_shares`` blocks."""
+
+    def get_encoder_type():
+        """A short name of the codec (``b"crs"``)."""
+
+    def get_serialized_params():
+        """``b"SIZE-K-N"``, which a decoder's set_serialized_params() accepts."""
+
+    def get_block_size():
+        """Length of each block encode() produces."""
+
+    def encode(inshares, desired_share_ids=None):
+        """k equal pieces -> Deferred((blocks, shareids))."""
+
+
+class ICodecDecoder(Interface):
+    """The seed's decoder contract."""
+
+    def set_params(data_size, required_shares, max_shares):
+        """Prepare to decode blocks of an input of ``data_size`` bytes."""
+
+    def set_serialized_params(params):
+        """Set up from a string returned by an encoder's get_serialized_params()."""
+
+    def get_needed_shares():
+        """How many distinct blocks decode() needs."""
+
+    def decode(some_shares, their_shareids):
+        """k distinct blocks with their ids -> Deferred(list of the k input pieces)."""
+
+
+class CodecError(ValueError):
+    """Bad parameters or bad input for the erasure codec."""
+
+
+def _check_params(data_size, required_shares, max_shares):
+    for name, value in (("data_size", data_size), ("required_shares", required_shares),
+                        ("max_shares", max_shares)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise CodecError("%s must be an int, not %r" % (name, value))
+    if not 1 <= required_shares <= max_shares <= MAX_SHARES:
+        raise CodecError("codec needs 1 <= required_shares <= max_shares <= %d, got %d-of-%d"
+                         % (MAX_SHARES, required_shares, max_shares))
+    if data_size < 0:
+        raise CodecError("data_size must be >= 0, got %d" % data_size)
+    if data_size % required_shares:
+        raise CodecError("data_size %d is not a multiple of required_shares %d (pad the data first)"
+                         % (data_size, required_shares))
+
+
+def parse_params(params) -> tuple:
+    """``b"size-k-n"`` (or text) -> ``(data_size, k, n)``, validated."""
+    if isinstance(params, bytes):
+        try:
+            params = params.decode("ascii")
+        except UnicodeDecodeError:
+            raise CodecError("codec params %r are not ASCII" % (params,))
+    if not isinstance(params, str):
+        raise CodecError("codec params must be bytes or str, not %s" % type(params).__name__)
+    parts = params.split("-")
+    if len(parts) != 3 or not all(p.isdigit() and p.isascii() for p in parts):
+        raise CodecError("codec params %r are not of the form SIZE-K-N" % (params,))
+    data_size, k, n = (int(p) for p in parts)
+    _check_params(data_size, k, n)
+    return data_size, k, n
+
+
+class _CRSBase:
+    _k = _n = _data_size = None
+
+    def set_params(self, data_size, required_shares, max_shares):
+        _check_params(data_size, required_shares, max_shares)
+        self._data_size, self._k, self._n = data_size, required_shares, max_shares
+        self._block_size = data_size // required_shares
+        self._setup()
+
+    def _setup(self):
+        pass
+
+    def _require_params(self):
+        if self._k is None:
+            raise CodecError("set_params() must be called before using the codec")
+
+    def get_encoder_type(self) -> bytes:
+        return b"crs"
+
+    def get_serialized_params(self) -> bytes:
+        self._require_params()
+        return b"%d-%d-%d" % (self._data_size, self._k, self._n)
+
+    def get_needed_shares(self) -> int:
+        self._require_params()
+        return self._k
+
+    def get_max_shares(self) -> int:
+        self._require_params()
+        return self._n
+
+    def get_data_size(self) -> int:
+        self._require_params()
+        return self._data_size
+
+    def get_block_size(self) -> int:
+        """Length of every block (share piece) of one encode() call."""
+        self._require_params()
+        return self._block_size
+
+    get_share_size = get_block_size
+
+    def _check_ids(self, ids, what):
+        for sid in ids:
+            if not isinstance(sid, int) or isinstance(sid, bool) or not 0 <= sid < self._n:
+                raise CodecError("%s: share id %r is not an int in 0..%d" % (what, sid, self._n - 1))
+        if len(set(ids)) != len(ids):
+            raise CodecError("%s contains duplicate share ids: %r" % (what, sorted(ids)))
+
+
+@implementer(ICodecEncoder)
+class CRSEncoder(_CRSBase):
+    ENCODER_TYPE = b"crs"
+
+    def _setup(self):
+        self._encoder = zfec.Encoder(self._k, self._n)
+
+    def encode_sync(self, inshares, desired_share_ids=None):
+        """``k`` equal pieces -> ``(blocks, shareids)`` for the requested ids.
+
+        ``desired_share_ids`` defaults to ``0..N-1``; blocks come back in the
+        order asked for.
+        """
+        self._require_params()
+        inshares = list(inshares)
+        if len(inshares) != self._k:
+            raise CodecError("encode() needs exactly %d input pieces (k), got %d"
+                             % (self._k, len(inshares)))
+        for i, piece in enumerate(inshares):
+            if len(piece) != self._block_size:
+                raise CodecError("input piece %d is %d bytes; every piece must be %d bytes "
+                                 "(data_size %d / k %d)" % (i, len(piece), self._block_size,
+                                                            self._data_size, self._k))
+        if desired_share_ids is None:
+            desired_share_ids = list(range(self._n))
+        else:
+            desired_share_ids = list(desired_share_ids)
+            self._check_ids(desired_share_ids, "desired_share_ids")
+        if not desired_share_ids:
+            return [], []
+        pieces = [bytes(p) for p in inshares]
+        shares = self._encoder.encode(pieces, desired_share_ids)
+        return list(shares), desired_share_ids
+
+    def encode(self, inshares, desired_share_ids=None):
+        """Like :meth:`encode_sync`, as a Deferred."""
+        return defer.maybeDeferred(self.encode_sync, inshares, desired_share_ids)
+
+
+@implementer(ICodecDecoder)
+class CRSDecoder(_CRSBase):
+
+    def _setup(self):
+        self._decoder = zfec.Decoder(self._k, self._n)
+
+    def set_serialized_params(self, params):
+        self.set_params(*parse_params(params))
+
+    def decode_sync(self, some_shares, their_shareids):
+        """Any ``k`` (or more) distinct blocks -> the ``k`` original pieces, in order.
+
+        With more than ``k`` blocks, ``k`` of them are used (primary blocks
+        first, as they need no arithmetic).
+        """
+        self._require_params()
+        some_shares = list(some_shares)
+        their_shareids = list(their_shareids)
+        if len(some_shares) != len(their_shareids):
+            raise CodecError("decode() got %d blocks but %d share ids"
+                             % (len(some_shares), len(their_shareids)))
+        self._check_ids(their_shareids, "their_shareids")
+        if len(some_shares) < self._k:
+            raise CodecError("decode() needs %d distinct blocks (k), got only %d"
+                             % (self._k, len(some_shares)))
+        for sid, block in zip(their_shareids, some_shares):
+            if len(block) != self._block_size:
+                raise CodecError("block for share %d is %d bytes; every block must be %d bytes"
+                                 % (sid, len(block), self._block_size))
+        by_id = dict(zip(their_shareids, some_shares))
+        if all(i in by_id for i in range(self._k)):
+            return [bytes(by_id[i]) for i in range(self._k)]
+        use = sorted(by_id)[: self._k]
+        out = self._decoder.decode([bytes(by_id[i]) for i in use], use)
+        return list(out)
+
+    def decode(self, some_shares, their_shareids):
+        """Like :meth:`decode_sync`, as a Deferred."""
+        return defer.maybeDeferred(self.decode_sync, some_shares, their_shareids)
