@@ -12,10 +12,10 @@ import os
 import sys
 
 from .. import __appname__, __version__
-from . import create_node, tahoe_run
+from . import create_node, tahoe_get, tahoe_put, tahoe_run
 from .common import UsageError
 
-COMMAND_MODULES = [create_node, tahoe_run]
+COMMAND_MODULES = [create_node, tahoe_run, tahoe_put, tahoe_get]
 
 
 def version_text() -> str:

@@ -1,13 +1,32 @@
-"""What every web page shares: security headers, errors, query arguments.
+"""What every web page shares: security headers, errors, query arguments,
+and the plumbing for handlers that answer later (Deferreds, coroutines).
 
-Errors are mapped to HTTP statuses here and only here: a handler raises a
-:class:`WebError` (or a subclass) and :func:`render_error` turns it into a
-plain-text response.
+Errors are mapped to HTTP statuses here and only here (FORMATS.md §11):
+
+* a handler raises :class:`WebError` (it carries its status), or lets an
+  exception of a lower layer escape; :func:`humanize_exception` knows the
+  statuses of those (400 bad cap, 410 unrecoverable file, 413 too large ...)
+  and anything unknown is a 500 whose traceback goes to the log, never to the
+  browser;
+* :func:`render_exception` writes the answer: plain text when the client
+  says ``Accept: text/plain`` (the CLI does), otherwise a short HTML page.
+
+A ``render_*`` method decorated with :func:`async_render` may return bytes,
+a Deferred or a coroutine; exceptions and failures from any of them end up
+in :func:`render_exception`.
 """
 
+import functools
+import html
+import inspect
 import json
 
-from twisted.web import http, server
+from twisted.internet import defer
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web import http, resource, server
+
+log = Logger()
 
 
 class WebError(Exception):
@@ -21,9 +40,201 @@ class WebError(Exception):
             self.status = status
 
 
+class RangeNotSatisfiable(WebError):
+    """A ``Range:`` that starts at or past the end of the file (416)."""
+
+    status = http.REQUESTED_RANGE_NOT_SATISFIABLE
+
+    def __init__(self, size: int):
+        WebError.__init__(self, "the requested range starts past the end of the file "
+                                "(the file has %d bytes)" % size)
+        self.size = size
+
+
+# Exceptions of the lower layers, by class name (any class in the MRO), so
+# that this module needs no import of the uploader/downloader/uri modules.
+_STATUS_BY_NAME = {
+    "BadURIError": http.BAD_REQUEST,
+    "NotEnoughSharesError": http.GONE,
+    "NoSharesError": http.GONE,
+    "UnrecoverableFileError": http.GONE,
+    "FileTooLargeError": http.REQUEST_ENTITY_TOO_LARGE,
+    "NoSuchChildError": http.NOT_FOUND,
+    "ExistingChildError": http.CONFLICT,
+    "UploadUnhappinessError": http.INTERNAL_SERVER_ERROR,
+}
+
+_PREFIX_BY_NAME = {
+    "BadURIError": "Invalid cap: ",
+    "NoSharesError": ("NoSharesError: no shares could be found. No shares at all usually means "
+                      "a mistyped or corrupt cap, or that no storage servers are connected; it "
+                      "can also mean severe damage. A file check will tell more.\n\n"
+                      "The downloader said: "),
+    "NotEnoughSharesError": ("NotEnoughSharesError: this file cannot be recovered now: not "
+                             "enough shares were found.\n\nThe downloader said: "),
+    "UnrecoverableFileError": "UnrecoverableFileError: this file cannot be recovered now: ",
+    "UploadUnhappinessError": ("UploadUnhappinessError: the file could not be placed on enough "
+                               "storage servers: "),
+}
+
+
+def _known_name(exc):
+    for cls in type(exc).__mro__:
+        if cls.__name__ in _STATUS_BY_NAME:
+            return cls.__name__
+    return None
+
+
+def humanize_exception(exc) -> tuple[int, str]:
+    """``(HTTP status, message for the person)`` for an exception."""
+    if isinstance(exc, WebError):
+        return exc.status, str(exc)
+    name = _known_name(exc)
+    if name is not None:
+        return _STATUS_BY_NAME[name], _PREFIX_BY_NAME.get(name, "") + str(exc)
+    return http.INTERNAL_SERVER_ERROR, ("Internal server error (%s: %s). The node's log has "
+                                        "the details." % (type(exc).__name__, exc))
+
+
+def wants_plain_text(request) -> bool:
+    accept = request.getHeader(b"accept") or b""
+    return b"text/plain" in accept.lower()
+
+
+_ENTITY_HEADERS = (b"content-length", b"content-range", b"content-disposition", b"etag",
+                   b"accept-ranges", b"content-encoding")
+
+
+def render_exception(request, exc, failure=None) -> bytes:
+    """Set the status and headers of an error answer and return its body."""
+    status, text = humanize_exception(exc)
+    if status == http.INTERNAL_SERVER_ERROR and _known_name(exc) is None:
+        log.failure("web request {method} {uri} failed",
+                    failure=failure if failure is not None else Failure(exc),
+                    method=request.method, uri=request.uri)
+    request.setResponseCode(status)
+    for name in _ENTITY_HEADERS:
+        request.responseHeaders.removeHeader(name)
+    if isinstance(exc, RangeNotSatisfiable):
+        request.setHeader(b"Content-Range", b"bytes */%d" % exc.size)
+    if wants_plain_text(request):
+        request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+        return (text + "\n").encode("utf-8")
+    request.setHeader(b"Content-Type", b"text/html; charset=utf-8")
+    phrase = http.RESPONSES.get(status, b"Error").decode("ascii", "replace")
+    page = ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\" /><title>%d %s</title></head>\n"
+            "<body><h1>%d %s</h1>\n<pre>%s</pre></body></html>\n"
+            % (status, phrase, status, phrase, html.escape(text)))
+    return page.encode("utf-8")
+
+
+def render_error(request, err: WebError) -> bytes:
+    return render_exception(request, err)
+
+
+class ErrorResource(resource.Resource):
+    """Answers every method with one error (what ``getChild`` returns for a
+    path it refuses, e.g. a malformed cap)."""
+
+    isLeaf = True
+
+    def __init__(self, exc):
+        resource.Resource.__init__(self)
+        self._exc = exc
+
+    def render(self, request):
+        return render_exception(request, self._exc)
+
+
+def finish_deferred(request, d) -> object:
+    """Answer ``request`` when ``d`` fires: with its bytes (if any) or with
+    the error.  If the client goes away first, ``d`` is cancelled.  If part of
+    the body was already sent when the failure arrives, the connection is
+    closed so that the client sees a short (hence broken) body."""
+    gone = []
+
+    def client_gone(f):
+        gone.append(f)
+        d.cancel()
+
+    request.notifyFinish().addErrback(client_gone)
+
+    def done(body):
+        if gone or request.finished:
+            return
+        if body:
+            if not request.startedWriting:
+                request.setHeader(b"Content-Length", b"%d" % len(body))
+            request.write(body)
+        request.finish()
+
+    def failed(f):
+        if gone or request.finished:
+            return
+        if request.startedWriting:
+            log.failure("web request {method} {uri} failed after the body began; "
+                        "dropping the connection", failure=f, method=request.method,
+                        uri=request.uri)
+            request.loseConnection()
+            return
+        body = render_exception(request, f.value, f)
+        request.setHeader(b"Content-Length", b"%d" % len(body))
+        if request.method != b"HEAD":
+            request.write(body)
+        request.finish()
+
+    d.addCallbacks(done, failed)
+    d.addErrback(lambda f: log.failure("answering a web request failed", failure=f))
+    return server.NOT_DONE_YET
+
+
+def async_render(method):
+    """Decorate ``render_X(self, request)`` so that it may return bytes, a
+    Deferred or a coroutine, and so that every exception is rendered by
+    :func:`render_exception`."""
+
+    @functools.wraps(method)
+    def render(self, request):
+        try:
+            result = method(self, request)
+        except Exception as e:
+            return render_exception(request, e)
+        if inspect.iscoroutine(result):
+            result = defer.ensureDeferred(result)
+        if isinstance(result, defer.Deferred):
+            return finish_deferred(request, result)
+        return result
+
+    return render
+
+
+def redirect(request, location) -> bytes:
+    """A 302 to ``location`` (a URL or absolute path, str or bytes)."""
+    if isinstance(location, str):
+        location = location.encode("utf-8")
+    request.setResponseCode(http.FOUND)
+    request.setHeader(b"Location", location)
+    request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+    return b"redirecting to " + location + b"\n"
+
+
+def render_text(request, text) -> bytes:
+    request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+    return text if isinstance(text, bytes) else text.encode("utf-8")
+
+
 class TahoeRequest(server.Request):
     """A request whose every response carries the headers that keep caps
-    in URLs from leaking through framing or the Referer header."""
+    in URLs from leaking through framing or the Referer header.
+
+    Multipart bodies are NOT parsed by Twisted here (it would read the whole
+    body into memory); handlers that take a form call
+    :func:`allmydata.web.forms.get_form`, which scans the spooled body."""
+
+    def requestReceived(self, command, path, version):
+        ctype = (self.requestHeaders.getRawHeaders(b"content-type") or [b""])[0]
+        self._parsePOSTFormSubmission = not ctype.strip().lower().startswith(b"multipart/")
+        return server.Request.requestReceived(self, command, path, version)
 
     def process(self):
         self.setHeader(b"X-Frame-Options", b"DENY")
@@ -61,12 +272,23 @@ def get_bool_arg(request, name, default=False):
     raise WebError("%s=%s is not a boolean (use true or false)" % (name, value))
 
 
+FORMATS = ("CHK", "SDMF", "MDMF")
+
+
+def get_format_arg(request, default="CHK") -> str:
+    """``format=`` (case-insensitive) or the older ``mutable=true`` -> one of
+    CHK, SDMF, MDMF.  ``mutable=true`` alone means SDMF."""
+    fmt = get_arg(request, "format")
+    if fmt is not None and fmt.strip():
+        fmt = fmt.strip().upper()
+        if fmt not in FORMATS:
+            raise WebError("unknown format=%s: use CHK, SDMF or MDMF" % fmt)
+        return fmt
+    if get_bool_arg(request, "mutable", False):
+        return "SDMF"
+    return default
+
+
 def render_json(request, data) -> bytes:
     request.setHeader(b"Content-Type", b"application/json; charset=utf-8")
     return (json.dumps(data, indent=1, sort_keys=True) + "\n").encode("utf-8")
-
-
-def render_error(request, err: WebError) -> bytes:
-    request.setResponseCode(err.status)
-    request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
-    return (str(err) + "\n").encode("utf-8")

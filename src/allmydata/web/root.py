@@ -122,6 +122,12 @@ class Root(resource.Resource):
     def __init__(self, node):
         resource.Resource.__init__(self)
         self._node = node
+        from .named import NamedHandler
+        from .uri import URIHandler
+        self.putChild(b"uri", URIHandler(node))
+        self.putChild(b"cap", URIHandler(node))
+        self.putChild(b"named", NamedHandler(node))
+        self.putChild(b"file", NamedHandler(node))
 
     def getChild(self, name, request):
         if name == b"":

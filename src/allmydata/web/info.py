@@ -1,0 +1,98 @@
+"""``GET /uri/$CAP?t=info``: an HTML page about one file node (or a cap this
+version cannot use): its kind, size, storage index, caps and links.
+
+Rendered with ``twisted.web.template`` from ``templates/info.xhtml``.
+"""
+
+import os
+import urllib.parse
+
+from twisted.web.template import Element, XMLFile, flattenString, renderer, tags
+
+from ..util import base32
+
+TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
+
+
+def _text(b):
+    if b is None:
+        return None
+    return b.decode("utf-8", "replace") if isinstance(b, bytes) else str(b)
+
+
+def cap_url(cap) -> str:
+    """``/uri/<escaped cap>``."""
+    return "/uri/" + urllib.parse.quote(_text(cap), safe="")
+
+
+def describe(node) -> list[tuple[str, object]]:
+    """``(label, value)`` rows for the info page."""
+    unknown = getattr(node, "is_unknown", lambda: False)()
+    cap = node.get_uri()
+    rows = []
+    if unknown:
+        rows.append(("Type", "a cap this node cannot use (%s)" % getattr(node, "reason", "unknown")))
+        rows.append(("Cap", tags.code(_text(cap))))
+        return rows
+    if cap.startswith(b"URI:LIT:"):
+        kind = "immutable file (LIT: the contents are in the cap itself; nothing is stored on servers)"
+    else:
+        kind = "immutable file (CHK)"
+    rows.append(("Type", kind))
+    size = node.get_size()
+    rows.append(("Size", "%d bytes" % size if size is not None else "unknown"))
+    si = node.get_storage_index()
+    rows.append(("Storage index", tags.code(base32.b2a(si).decode("ascii")) if si else "none"))
+    encoding = _encoding_of(cap)
+    if encoding:
+        rows.append(("Encoding", "%d of %d shares needed" % encoding))
+    rows.append(("Read-only cap", tags.code(_text(node.get_readonly_uri()))))
+    verifier = node.get_verify_cap()
+    if verifier is not None:
+        rows.append(("Verifier cap", tags.code(_text(verifier.to_string()))))
+    return rows
+
+
+def _encoding_of(cap):
+    try:
+        from .. import uri
+        u = uri.from_string(cap)
+    except Exception:
+        return None
+    k, n = getattr(u, "needed_shares", None), getattr(u, "total_shares", None)
+    return (k, n) if k and n else None
+
+
+class InfoElement(Element):
+    loader = XMLFile(os.path.join(TEMPLATES, "info.xhtml"))
+
+    def __init__(self, node):
+        Element.__init__(self)
+        self._node = node
+
+    @renderer
+    def title(self, request, tag):
+        return tag("File details")
+
+    @renderer
+    def rows(self, request, tag):
+        return tag(*[tags.tr(tags.th(label), tags.td(value)) for label, value in describe(self._node)])
+
+    @renderer
+    def links(self, request, tag):
+        if getattr(self._node, "is_unknown", lambda: False)():
+            url = cap_url(self._node.get_uri())
+            return tag(tags.li(tags.a("JSON", href=url + "?t=json", rel="noreferrer")))
+        url = cap_url(self._node.get_readonly_uri())
+        return tag(tags.li(tags.a("Open", href=url, rel="noreferrer")),
+                   tags.li(tags.a("Download (save to disk)", href=url + "?save=true",
+                                  rel="noreferrer")),
+                   tags.li(tags.a("JSON", href=url + "?t=json", rel="noreferrer")))
+
+
+def render_info(request, client, node):
+    """Deferred(bytes) of the page."""
+    request.setHeader(b"Content-Type", b"text/html; charset=utf-8")
+    d = flattenString(request, InfoElement(node))
+    d.addCallback(lambda html: b"<!DOCTYPE html>\n" + html)
+    return d
