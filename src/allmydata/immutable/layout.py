@@ -286,6 +286,13 @@ class WriteBucketProxy:
         fmt = ">L" if self.layout.version == 1 else ">Q"
         return self._queue(self.layout.uri_extension, struct.pack(fmt, len(data)) + data)
 
+    def flush(self):
+        """Send what is buffered; fire when every write is acknowledged."""
+        if self._failure is not None:
+            return defer.fail(self._failure)
+        self._flush()
+        return self._wait(0)
+
     def close(self):
         """Send what is buffered, wait for every write, then ``close()``."""
         if self._failure is not None:

@@ -1,0 +1,410 @@
+"""The encoder: ciphertext in, shares out (FORMATS.md §3.2-§3.6).
+
+:class:`Encoder` reads an :class:`IEncryptedUploadable` one segment at a
+time and, for each segment,
+
+1. hashes the ciphertext (the crypttext segment hash over the *unpadded*
+   segment, and the whole-file crypttext hash incrementally),
+2. pads the tail segment with zeros, cuts the segment into ``k`` pieces and
+   zfec-encodes them into ``n`` blocks,
+3. hashes every block, and
+4. hands block ``i`` to the writer of share ``i``.
+
+Steps 1-3 run in a worker thread while the reactor pushes the previous
+segment's blocks, so at most two segments are in memory at once; the bucket
+writers' Deferreds hold the loop back when the servers are slower.  Then the
+crypttext hash tree, the block hash trees, the share hash tree and the URI
+extension block are built and written, and the buckets are closed.
+
+All ``n`` shares are encoded even when some have no writer (they already
+exist on a server): the share hash tree needs every block tree.
+
+If a writer fails (the server answers with an error, or the connection is
+lost), its share is dropped and the upload goes on as long as the shares
+left still reach servers-of-happiness; otherwise it fails with
+:class:`UploadUnhappinessError`.
+"""
+
+import hashlib
+import time
+
+from twisted.internet import defer, threads
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from ..codec import CRSEncoder
+from ..hashtree import HashTree
+from ..util import hashutil
+from ..util.netstring import netstring
+from .happiness import servers_of_happiness
+from .interfaces import IEncoder
+from .layout import LayoutUsageError
+from .params import SegmentParams
+from .selector import UploadUnhappinessError
+from .uri_extension import (
+    make_uri_extension, pack_uri_extension, uri_extension_hash, uri_extension_size,
+)
+
+log = Logger()
+
+#: Segments shorter than this are encoded in the reactor thread: a thread
+#: hop would cost more than the work.
+THREAD_THRESHOLD = 32 * 1024
+
+
+class EncodingError(Exception):
+    """The ciphertext source did not deliver what it promised."""
+
+
+def _tagged_sha256(tag: bytes):
+    """A hashlib object already fed ``NS(tag)``: ``.copy()`` it per item."""
+    return hashlib.sha256(netstring(tag))
+
+
+_BLOCK_PREFIX = _tagged_sha256(hashutil.BLOCK_TAG)
+_SEGMENT_PREFIX = _tagged_sha256(hashutil.CRYPTTEXT_SEGMENT_TAG)
+
+
+def _finish(h) -> bytes:
+    """The SHA-256d digest of a hashlib object (the outer SHA-256)."""
+    return hashlib.sha256(h.digest()).digest()
+
+
+def _block_hash(block) -> bytes:
+    h = _BLOCK_PREFIX.copy()
+    h.update(block)
+    return _finish(h)
+
+
+class _Segment:
+    """What the worker thread makes of one segment."""
+
+    __slots__ = ("segnum", "crypttext_hash", "blocks", "block_hashes", "encode_time")
+
+    def __init__(self, segnum, crypttext_hash, blocks, block_hashes, encode_time):
+        self.segnum = segnum
+        self.crypttext_hash = crypttext_hash
+        self.blocks = blocks
+        self.block_hashes = block_hashes
+        self.encode_time = encode_time
+
+
+@implementer(IEncoder)
+class Encoder:
+    """Encodes one file into the shareholders given by the uploader.
+
+    Use: ``await set_encrypted_uploadable(eu)``, read parameters with
+    :meth:`get_param`, ``set_shareholders({shnum: IStorageBucketWriter},
+    {shnum: set(serverid)})``, then ``await start()`` ->
+    ``(uri_extension_hash, k, n, size)``.
+
+    ``reactor`` provides the thread pool (the global reactor if None);
+    ``status`` an optional upload status to report progress to.
+    """
+
+    def __init__(self, reactor=None, status=None):
+        if reactor is None:
+            from twisted.internet import reactor
+        self._reactor = reactor
+        self._status = status
+        self._uploadable = None
+        self._shareholders = None
+        self._servermap = None
+        self._lost = {}            # shnum -> (server name, reason)
+        self._aborted = False
+        self.uri_extension_data = None
+        self.uri_extension_hash = None
+        self._times = {"cumulative_encoding": 0.0, "cumulative_sending": 0.0,
+                       "hashes_and_close": 0.0, "total_encode_and_push": 0.0}
+        self._segments_pushed = 0
+
+    def __repr__(self):
+        params = getattr(self, "_params", None)
+        return "<Encoder %s>" % (params,) if params is not None else "<Encoder>"
+
+    # ---- set-up ------------------------------------------------------------------------
+    @defer.inlineCallbacks
+    def set_encrypted_uploadable(self, uploadable):
+        """Learn the size, parameters and storage index; Deferred(self)."""
+        self._uploadable = uploadable
+        size = yield uploadable.get_size()
+        k, happy, n, segment_size = yield uploadable.get_all_encoding_parameters()
+        self._storage_index = yield uploadable.get_storage_index()
+        if segment_size % k:
+            raise EncodingError("the segment size %d is not a multiple of k=%d"
+                                % (segment_size, k))
+        self._happy = happy
+        self._params = SegmentParams.from_ueb(size, k, n, segment_size)
+        self._ueb_size = uri_extension_size(self._params)
+        return self
+
+    def get_segment_params(self) -> SegmentParams:
+        return self._params
+
+    def get_uri_extension_size(self) -> int:
+        """Length of the UEB this file will get (known before encoding)."""
+        return self._ueb_size
+
+    def get_param(self, name):
+        p = self._params
+        values = {
+            "storage_index": self._storage_index,
+            "share_counts": (p.k, self._happy, p.n),
+            "num_segments": p.num_segments,
+            "segment_size": p.segment_size,
+            "block_size": p.block_size,
+            "tail_block_size": p.tail_block_size,
+            "share_size": p.share_data_size,
+            "serialized_params": p.codec_params(),
+            "size": p.size,
+        }
+        if name not in values:
+            raise KeyError("unknown encoder parameter %r (known: %s)"
+                           % (name, ", ".join(sorted(values))))
+        return values[name]
+
+    def set_shareholders(self, shareholders: dict, servermap: dict | None = None):
+        """``shareholders``: {shnum: IStorageBucketWriter}; ``servermap``:
+        {shnum: set(serverid)} for every share that is or will be placed,
+        including shares the servers already hold (default: the writers')."""
+        if any(not 0 <= s < self._params.n for s in shareholders):
+            raise ValueError("share numbers run from 0 to %d" % (self._params.n - 1))
+        self._shareholders = dict(shareholders)
+        if servermap is None:
+            servermap = {shnum: {w.get_peerid()} for shnum, w in shareholders.items()}
+        self._servermap = {shnum: set(ids) for shnum, ids in servermap.items()}
+
+    # ---- results -----------------------------------------------------------------------
+    def get_uri_extension_data(self) -> dict:
+        return self.uri_extension_data
+
+    def get_uri_extension_hash(self) -> bytes:
+        return self.uri_extension_hash
+
+    def get_times(self) -> dict:
+        return dict(self._times)
+
+    def get_servermap(self) -> dict:
+        """{shnum: set(serverid)} of the shares placed, after any losses."""
+        return {shnum: set(ids) for shnum, ids in self._servermap.items() if ids}
+
+    def get_shares_placed(self) -> set:
+        """The share numbers this encoder wrote and closed."""
+        return set(self._shareholders)
+
+    def get_lost_shareholders(self) -> dict:
+        """{shnum: (server name, reason)} of writers dropped on the way."""
+        return dict(self._lost)
+
+    def get_progress(self) -> float:
+        return self._segments_pushed / self._params.num_segments
+
+    # ---- the work ----------------------------------------------------------------------
+    def start(self):
+        """Encode and push everything; Deferred((ueb_hash, k, n, size))."""
+        if self._shareholders is None:
+            raise ValueError("set_shareholders() must be called before start()")
+        return defer.ensureDeferred(self._run())
+
+    async def _run(self):
+        started = time.perf_counter()
+        self._crypttext_hasher = hashutil.crypttext_hasher()
+        self._codec = CRSEncoder()
+        p = self._params
+        self._codec.set_params(p.segment_size, p.k, p.n)
+        if p.padded_tail_size != p.segment_size:
+            self._tail_codec = CRSEncoder()
+            self._tail_codec.set_params(p.padded_tail_size, p.k, p.n)
+        else:
+            self._tail_codec = self._codec
+        segment_hashes = []
+        block_hashes = [[] for _ in range(p.n)]
+        pending = None
+        try:
+            self._set_status("Pushing shares")
+            await self._send("put_header", "writing the header")
+            pending = self._produce(0)
+            for segnum in range(p.num_segments):
+                segment = await pending
+                pending = self._produce(segnum + 1) if segnum + 1 < p.num_segments else None
+                segment_hashes.append(segment.crypttext_hash)
+                for shnum, h in enumerate(segment.block_hashes):
+                    block_hashes[shnum].append(h)
+                self._times["cumulative_encoding"] += segment.encode_time
+                t = time.perf_counter()
+                await self._send("put_block", "sending block %d" % segnum,
+                                 lambda shnum, s=segnum, b=segment.blocks: (s, b[shnum]))
+                self._times["cumulative_sending"] += time.perf_counter() - t
+                segment = None  # the writers hold what they still need
+                self._segments_pushed = segnum + 1
+                self._set_progress(self._segments_pushed / p.num_segments)
+            t = time.perf_counter()
+            result = await self._finish(segment_hashes, block_hashes)
+            self._times["hashes_and_close"] = time.perf_counter() - t
+            self._times["total_encode_and_push"] = time.perf_counter() - started
+            self._set_status("Finished")
+            return result
+        except BaseException:
+            if pending is not None:
+                pending.addErrback(lambda f: None)
+            await self.abort()
+            raise
+
+    def _produce(self, segnum: int):
+        """Deferred(_Segment): read and encode segment ``segnum``."""
+        offset, length = self._params.segment_range(segnum)
+        can_sync = getattr(self._uploadable, "can_read_encrypted_sync", None)
+        if length >= THREAD_THRESHOLD and can_sync is not None and can_sync():
+            # one thread job reads, encrypts and encodes: no hop in between
+            def _read_and_encode():
+                chunks = self._uploadable.read_encrypted_sync(length)
+                return self._encode_segment(segnum, length, chunks)
+            return threads.deferToThreadPool(self._reactor, self._reactor.getThreadPool(),
+                                             _read_and_encode)
+        d = defer.maybeDeferred(self._uploadable.read_encrypted, length, False)
+
+        def _encode(chunks):
+            if length < THREAD_THRESHOLD:
+                return self._encode_segment(segnum, length, chunks)
+            return threads.deferToThreadPool(self._reactor, self._reactor.getThreadPool(),
+                                             self._encode_segment, segnum, length, chunks)
+        d.addCallback(_encode)
+        return d
+
+    def _encode_segment(self, segnum: int, length: int, chunks) -> _Segment:
+        """Hash, pad, split, code and hash one segment (in a worker thread)."""
+        t = time.perf_counter()
+        got = sum(len(c) for c in chunks)
+        if got != length:
+            raise EncodingError("segment %d: the ciphertext source gave %d bytes, %d were "
+                                "expected (did the file change during the upload?)"
+                                % (segnum, got, length))
+        seg_hasher = _SEGMENT_PREFIX.copy()
+        for c in chunks:
+            self._crypttext_hasher.update(c)
+            seg_hasher.update(c)
+        p = self._params
+        last = segnum == p.num_segments - 1
+        padded = p.padded_tail_size if last else p.segment_size
+        if len(chunks) == 1 and length == padded:
+            data = chunks[0]
+        else:
+            data = b"".join(chunks)
+            if padded > length:
+                data += bytes(padded - length)
+        piece = padded // p.k
+        view = memoryview(data)
+        pieces = [view[i * piece:(i + 1) * piece] for i in range(p.k)]
+        codec = self._tail_codec if last else self._codec
+        blocks, _ids = codec.encode_sync(pieces)
+        hashes = [_block_hash(b) for b in blocks]
+        return _Segment(segnum, _finish(seg_hasher), blocks, hashes, time.perf_counter() - t)
+
+    async def _finish(self, segment_hashes, block_hashes):
+        p = self._params
+        self._set_status("Sending hashes")
+        crypttext_tree = HashTree(segment_hashes)
+        block_trees = [HashTree(hashes) for hashes in block_hashes]
+        share_tree = HashTree([tree[0] for tree in block_trees])
+        ueb = make_uri_extension(p, self._crypttext_hasher.digest(), crypttext_tree[0],
+                                 share_tree[0])
+        ueb_bytes = pack_uri_extension(ueb)
+        if len(ueb_bytes) != self._ueb_size:
+            raise EncodingError("the URI extension block is %d bytes, %d were expected"
+                                % (len(ueb_bytes), self._ueb_size))
+        self.uri_extension_data = ueb
+        self.uri_extension_hash = uri_extension_hash(ueb_bytes)
+        crypttext_nodes = list(crypttext_tree)
+        await self._send("put_crypttext_hashes", "sending the crypttext hash tree",
+                         lambda shnum: (crypttext_nodes,))
+        await self._send("put_block_hashes", "sending the block hash tree",
+                         lambda shnum: (list(block_trees[shnum]),))
+
+        def chain(shnum):
+            needed = sorted(share_tree.needed_hashes(shnum, include_leaf=True))
+            return ([(i, share_tree[i]) for i in needed],)
+        await self._send("put_share_hashes", "sending the share hash chain", chain)
+        await self._send("put_uri_extension", "sending the URI extension block",
+                         lambda shnum: (ueb_bytes,))
+        # every byte acknowledged by every server before any bucket is closed:
+        # a server lost now can still fail the upload without leaving
+        # complete shares behind
+        await self._send("flush", "writing the last data")
+        self._set_status("Closing buckets")
+        await self._send("close", "closing the bucket")
+        return (self.uri_extension_hash, p.k, p.n, p.size)
+
+    # ---- talking to the shareholders ---------------------------------------------------
+    async def _send(self, method: str, phase: str, args_for=lambda shnum: ()):
+        """Call ``method`` on every shareholder; drop those that fail, then
+        make sure the rest are still happy enough."""
+        waiting = []
+        for shnum, writer in list(self._shareholders.items()):
+            try:
+                d = getattr(writer, method)(*args_for(shnum))
+            except LayoutUsageError:
+                raise
+            except Exception:
+                d = defer.fail(Failure())
+            outcome = []
+            d.addBoth(lambda r, o=outcome: (o.append(r), r)[1])  # runs now if d is done
+            if outcome and not isinstance(outcome[0], Failure):
+                continue
+            d.addErrback(self._writer_failed, shnum, writer, phase)
+            waiting.append(d)
+        for d in waiting:
+            await d
+        self._check_happiness(phase)
+
+    def _writer_failed(self, f: Failure, shnum: int, writer, phase: str):
+        if f.check(LayoutUsageError):
+            return f
+        if self._shareholders.get(shnum) is not writer:
+            return None  # already dropped
+        name = writer.get_servername() if hasattr(writer, "get_servername") else repr(writer)
+        reason = "%s: %s" % (f.type.__name__ if isinstance(f.type, type) else f.type, f.value)
+        log.info("dropping share {shnum} on {server} while {phase}: {reason}",
+                 shnum=shnum, server=name, phase=phase, reason=reason)
+        del self._shareholders[shnum]
+        self._lost[shnum] = (name, "%s failed: %s" % (phase, reason))
+        peerid = writer.get_peerid() if hasattr(writer, "get_peerid") else None
+        holders = self._servermap.get(shnum)
+        if holders is not None:
+            holders.discard(peerid)
+            if not holders:
+                del self._servermap[shnum]
+        defer.maybeDeferred(writer.abort).addErrback(lambda _f: None)
+        return None
+
+    def _check_happiness(self, phase: str) -> None:
+        if not self._lost:
+            return
+        happiness = servers_of_happiness(self.get_servermap())
+        if happiness >= self._happy:
+            return
+        lost = "; ".join("share %d on %s: %s" % (shnum, name, reason)
+                         for shnum, (name, reason) in sorted(self._lost.items()))
+        raise UploadUnhappinessError(
+            "upload gave up while %s: after losing %d share(s) the remaining shares reach "
+            "only %d distinct server(s) (servers-of-happiness), and %d are wanted "
+            "(shares.happy). Lost: %s" % (phase, len(self._lost), happiness, self._happy, lost),
+            happiness=happiness, wanted=self._happy)
+
+    async def abort(self) -> None:
+        """Abort every remaining writer (the servers delete partial shares)."""
+        if self._aborted:
+            return
+        self._aborted = True
+        writers = list(self._shareholders.values())
+        await defer.DeferredList([defer.maybeDeferred(w.abort) for w in writers],
+                                 consumeErrors=True)
+
+    # ---- status ------------------------------------------------------------------------
+    def _set_status(self, text: str) -> None:
+        if self._status is not None:
+            self._status.set_status(text)
+
+    def _set_progress(self, fraction: float) -> None:
+        if self._status is not None:
+            self._status.set_progress(2, fraction)

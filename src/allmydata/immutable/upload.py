@@ -1,0 +1,328 @@
+"""The uploader service: an IUploadable in, a read cap out.
+
+:class:`Uploader` turns each upload into one of two things:
+
+* a LIT cap (``URI:LIT:`` + base32 of the data) for files of at most 55
+  bytes -- no server is contacted (FORMATS.md §4);
+* a CHK upload: encryption key and storage index (§2), server selection
+  (:mod:`.selector`, §10), encoding and pushing (:mod:`.encode`), and the
+  ``URI:CHK:`` cap (§5).
+
+Each upload gets an :class:`UploadStatus` (the seed's IUploadStatus) that the
+web status pages can follow, and ends with an :class:`UploadResults` (the
+seed's IUploadResults).  The plaintext sources live in :mod:`.uploadable`
+and are re-exported here: :class:`Data`, :class:`FileHandle`,
+:class:`FileName`.
+"""
+
+import collections
+import itertools
+import time
+
+from twisted.application import service
+from twisted.internet import defer
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from .. import uri as urimod
+from ..util import base32, hashutil
+from .encode import Encoder
+from .interfaces import IUploader, IUploadResults, IUploadStatus, IUploadable
+from .layout import make_write_bucket_proxy
+from .params import LIT_SIZE_THRESHOLD
+from .selector import UploadUnhappinessError, select_servers
+from .uploadable import (
+    DEFAULT_ENCODING_PARAMETERS, Data, EncryptAnUploadable, FileHandle, FileName,
+    UploadableError,
+)
+
+__all__ = ["Uploader", "UploadResults", "UploadStatus", "Data", "FileHandle", "FileName",
+           "UploadUnhappinessError", "UploadableError"]
+
+log = Logger()
+
+_counter = itertools.count()
+
+
+@implementer(IUploadStatus)
+class UploadStatus:
+    """How one upload is getting on; read by the web status pages."""
+
+    def __init__(self):
+        self.counter = next(_counter)
+        self.started = time.time()
+        self.storage_index = None
+        self.size = None
+        self.helper = False
+        self.status = "Not started"
+        self.progress = [0.0, 0.0, 0.0]
+        self.active = True
+        self.results = None
+
+    # ---- IUploadStatus -----------------------------------------------------------------
+    def get_started(self) -> float:
+        return self.started
+
+    def get_storage_index(self):
+        return self.storage_index
+
+    def get_size(self):
+        return self.size
+
+    def using_helper(self) -> bool:
+        return self.helper
+
+    def get_status(self) -> str:
+        return self.status
+
+    def get_progress(self) -> tuple:
+        """(chk, ciphertext, encode_and_push), each from 0.0 to 1.0."""
+        return tuple(self.progress)
+
+    def get_active(self) -> bool:
+        return self.active
+
+    def get_results(self):
+        return self.results
+
+    def get_counter(self) -> int:
+        return self.counter
+
+    # ---- updates ------------------------------------------------------------------------
+    def set_storage_index(self, si: bytes) -> None:
+        self.storage_index = si
+
+    def set_size(self, size: int) -> None:
+        self.size = size
+
+    def set_helper(self, helper: bool) -> None:
+        self.helper = helper
+
+    def set_status(self, status: str) -> None:
+        self.status = status
+
+    def set_progress(self, which: int, value: float) -> None:
+        self.progress[which] = value
+
+    def set_active(self, active: bool) -> None:
+        self.active = active
+
+    def set_results(self, results) -> None:
+        self.results = results
+
+
+@implementer(IUploadResults)
+class UploadResults:
+    """The outcome of one upload.
+
+    ``uri`` (bytes cap), ``file_size``, ``storage_index`` (None for LIT),
+    ``sharemap`` {shnum: set(serverid)}, ``servermap`` {serverid:
+    set(shnum)}, ``timings`` {name: seconds}, ``uri_extension_data`` (the
+    UEB dict), ``uri_extension_hash``, ``ciphertext_fetched`` (0: no
+    helper), ``pushed_shares`` (shares written by this upload),
+    ``preexisting_shares`` (complete shares found already on servers),
+    ``placement_summary`` (one line for people).
+    """
+
+    def __init__(self, uri: bytes, file_size: int, storage_index=None, sharemap=None,
+                 timings=None, uri_extension_data=None, uri_extension_hash=None,
+                 pushed_shares=0, preexisting_shares=0, placement_summary=""):
+        self.uri = uri
+        self.file_size = file_size
+        self.storage_index = storage_index
+        self.sharemap = {shnum: set(ids) for shnum, ids in (sharemap or {}).items()}
+        servermap = collections.defaultdict(set)
+        for shnum, ids in self.sharemap.items():
+            for serverid in ids:
+                servermap[serverid].add(shnum)
+        self.servermap = dict(servermap)
+        self.timings = dict(timings or {})
+        self.uri_extension_data = uri_extension_data
+        self.uri_extension_hash = uri_extension_hash
+        self.ciphertext_fetched = 0
+        self.pushed_shares = pushed_shares
+        self.preexisting_shares = preexisting_shares
+        self.placement_summary = placement_summary
+
+    def __repr__(self):
+        return "<UploadResults %s (%d bytes)>" % (self.uri[:40].decode("ascii", "replace"),
+                                                  self.file_size)
+
+    def get_uri(self) -> bytes:
+        return self.uri
+
+    def get_file_size(self) -> int:
+        return self.file_size
+
+    def get_sharemap(self) -> dict:
+        return self.sharemap
+
+    def get_servermap(self) -> dict:
+        return self.servermap
+
+    def get_timings(self) -> dict:
+        return self.timings
+
+    def get_uri_extension_data(self):
+        return self.uri_extension_data
+
+    def get_verifycapstr(self):
+        u = urimod.from_string(self.uri)
+        v = u.get_verifier()
+        return None if v is None else v.to_string()
+
+
+@implementer(IUploader)
+class Uploader(service.MultiService):
+    """Uploads files (the seed's IUploader), as a child service of the client.
+
+    * ``storage_broker``: where the servers are (``get_servers_for_psi``);
+    * ``secret_holder``: ``get_renewal_secret()``, ``get_cancel_secret()``;
+    * ``default_encoding_params``: {k, happy, n, max_segment_size};
+    * ``reactor``: clock and thread pool (the global reactor if None);
+    * ``stats_provider``: counts ``uploader.files_uploaded`` and
+      ``uploader.bytes_uploaded`` if given.
+    """
+
+    name = "uploader"
+    #: how many finished uploads' statuses are kept for the status pages
+    MAX_RECENT = 20
+
+    def __init__(self, storage_broker, secret_holder, default_encoding_params: dict | None = None,
+                 reactor=None, stats_provider=None, selection_timeout: float | None = None):
+        service.MultiService.__init__(self)
+        self._storage_broker = storage_broker
+        self._secret_holder = secret_holder
+        self._params = dict(DEFAULT_ENCODING_PARAMETERS)
+        self._params.update({k: v for k, v in (default_encoding_params or {}).items()
+                             if v is not None})
+        self._reactor = reactor
+        self._stats = stats_provider
+        self._selection_timeout = selection_timeout
+        self._active = []
+        self._recent = collections.deque(maxlen=self.MAX_RECENT)
+
+    # ---- status pages ------------------------------------------------------------------
+    def list_active_uploads(self) -> list:
+        return list(self._active)
+
+    def list_recent_uploads(self) -> list:
+        return list(self._recent)
+
+    def list_all_upload_statuses(self) -> list:
+        return self.list_active_uploads() + self.list_recent_uploads()
+
+    def get_upload_status(self, counter: int):
+        for s in self.list_all_upload_statuses():
+            if s.get_counter() == counter:
+                return s
+        return None
+
+    # ---- uploading ---------------------------------------------------------------------
+    def upload(self, uploadable):
+        """Deferred(UploadResults) for the IUploadable."""
+        return defer.ensureDeferred(self._upload(IUploadable(uploadable)))
+
+    async def _upload(self, uploadable):
+        status = UploadStatus()
+        self._active.append(status)
+        started = time.perf_counter()
+        try:
+            uploadable.set_upload_status(status)
+            uploadable.set_default_encoding_parameters(self._params)
+            size = await uploadable.get_size()
+            status.set_size(size)
+            if size <= LIT_SIZE_THRESHOLD:
+                results = await self._upload_literal(uploadable, size, status)
+            else:
+                results = await self._upload_chk(uploadable, size, status)
+            results.timings["total"] = time.perf_counter() - started
+            status.set_results(results)
+            status.set_status("Finished")
+            self._count("uploader.files_uploaded", 1)
+            self._count("uploader.bytes_uploaded", size)
+            return results
+        except BaseException as e:
+            status.set_status("Failed: %s" % (e,))
+            raise
+        finally:
+            status.set_active(False)
+            self._active.remove(status)
+            self._recent.append(status)
+            try:
+                uploadable.close()
+            except Exception as e:  # a source that cannot close does not fail the upload
+                log.info("closing the uploadable failed: {e}", e=e)
+
+    async def _upload_literal(self, uploadable, size: int, status) -> UploadResults:
+        status.set_status("Creating a LIT cap")
+        chunks = await uploadable.read(size)
+        data = b"".join(bytes(c) for c in chunks)
+        if len(data) != size:
+            raise UploadableError("the file gave %d bytes, not the %d it announced"
+                                  % (len(data), size))
+        for i in range(3):
+            status.set_progress(i, 1.0)
+        cap = urimod.LiteralFileURI(data).to_string()
+        return UploadResults(cap, size)
+
+    async def _upload_chk(self, uploadable, size: int, status) -> UploadResults:
+        timings = {}
+        t = time.perf_counter()
+        status.set_status("Computing the encryption key")
+        eu = EncryptAnUploadable(uploadable, status, reactor=self._reactor)
+        encoder = Encoder(reactor=self._reactor, status=status)
+        await encoder.set_encrypted_uploadable(eu)
+        key = await eu.get_encryption_key()
+        storage_index = encoder.get_param("storage_index")
+        timings["storage_index"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        status.set_status("Choosing servers")
+        p = encoder.get_segment_params()
+        k, happy, n = encoder.get_param("share_counts")
+        ueb_size = encoder.get_uri_extension_size()
+
+        def proxy(rref, server):
+            return make_write_bucket_proxy(rref, server, p.share_data_size, p.block_size,
+                                           p.num_segments, p.num_share_hashes, ueb_size)
+        allocated = proxy(None, None).allocated_size()
+        renew, cancel = self._file_secrets(storage_index)
+        kwargs = {"clock": self._reactor}
+        if self._selection_timeout is not None:
+            kwargs["timeout"] = self._selection_timeout
+        placement = await select_servers(
+            self._storage_broker, storage_index, allocated, k, happy, n,
+            lambda serverid: hashutil.bucket_renewal_secret_hash(renew, serverid),
+            lambda serverid: hashutil.bucket_cancel_secret_hash(cancel, serverid), **kwargs)
+        timings["peer_selection"] = time.perf_counter() - t
+        log.info("uploading {si}: {summary}", si=base32.b2a(storage_index).decode(),
+                 summary=placement.summary)
+
+        t = time.perf_counter()
+        shareholders = {shnum: proxy(rref, server)
+                        for shnum, (server, rref) in placement.writers.items()}
+        encoder.set_shareholders(shareholders, placement.sharemap())
+        # ``placement`` (and its canary) stays referenced until the buckets are closed
+        ueb_hash, k, n, size = await encoder.start()
+        timings["encode_and_push"] = time.perf_counter() - t
+        timings.update(encoder.get_times())
+        eu.close()
+        cap = urimod.CHKFileURI(key, ueb_hash, k, n, size).to_string()
+        return UploadResults(
+            cap, size, storage_index=storage_index, sharemap=encoder.get_servermap(),
+            timings=timings, uri_extension_data=encoder.get_uri_extension_data(),
+            uri_extension_hash=ueb_hash, pushed_shares=len(encoder.get_shares_placed()),
+            preexisting_shares=len(placement.preexisting),
+            placement_summary=placement.summary)
+
+    def _file_secrets(self, storage_index: bytes):
+        """The file renewal and cancel secrets (FORMATS.md §2)."""
+        return (hashutil.file_renewal_secret_hash(self._secret_holder.get_renewal_secret(),
+                                                  storage_index),
+                hashutil.file_cancel_secret_hash(self._secret_holder.get_cancel_secret(),
+                                                 storage_index))
+
+    def _count(self, name: str, delta: int) -> None:
+        if self._stats is not None:
+            self._stats.count(name, delta)
