@@ -1,0 +1,127 @@
+"""What a download reports while and after it runs.
+
+:class:`DownloadResults` is the seed's IDownloadResults: plain attributes
+(``file_size``, ``servers_used``, ``server_problems``, ``servermap``,
+``timings``) filled in as the download goes.  :class:`DownloadStatus` is the
+seed's IDownloadStatus, for the status web pages: progress from 0.0 to 1.0
+of the bytes delivered, a one-line state text, and a unique counter.
+
+Times are measured with ``time.monotonic`` (durations) and ``time.time``
+(the start timestamp shown to people).
+"""
+
+import itertools
+import time
+
+from zope.interface import implementer
+
+from ..interfaces import IDownloadResults, IDownloadStatus
+
+_counter = itertools.count(1)
+
+
+@implementer(IDownloadResults)
+class DownloadResults:
+    """Details of one download (IDownloadResults).
+
+    * ``file_size``: bytes in the file.
+    * ``servers_used``: serverids that delivered blocks.
+    * ``server_problems``: ``{serverid: problem text}`` (the latest problem;
+      ``problems_per_server`` keeps all of them).
+    * ``servermap``: ``{serverid: set(shnum)}`` for servers holding shares.
+    * ``timings``: seconds: ``peer_selection``, ``servers_peer_selection``
+      (``{serverid: seconds}``), ``uri_extension``, ``hashtrees``,
+      ``segments``, ``cumulative_fetch``, ``cumulative_decode``,
+      ``cumulative_decrypt``, ``total``, ``fetch_per_server``
+      (``{serverid: [seconds per block]}``).
+    * ``blocks_fetched``, ``bytes_fetched``, ``segments_delivered``: counters.
+    """
+
+    def __init__(self, file_size: int | None = None):
+        self.file_size = file_size
+        self.servers_used: set = set()
+        self.server_problems: dict = {}
+        self.problems_per_server: dict = {}
+        self.servermap: dict = {}
+        self.timings: dict = {
+            "servers_peer_selection": {},
+            "fetch_per_server": {},
+            "cumulative_fetch": 0.0,
+            "cumulative_decode": 0.0,
+            "cumulative_decrypt": 0.0,
+        }
+        self.blocks_fetched = 0
+        self.bytes_fetched = 0
+        self.segments_delivered = 0
+
+    def add_problem(self, serverid: bytes, text: str) -> None:
+        self.server_problems[serverid] = text
+        self.problems_per_server.setdefault(serverid, []).append(text)
+
+    def add_share(self, serverid: bytes, shnum: int) -> None:
+        self.servermap.setdefault(serverid, set()).add(shnum)
+
+    def add_fetch(self, serverid: bytes, seconds: float, nbytes: int) -> None:
+        self.servers_used.add(serverid)
+        self.timings["fetch_per_server"].setdefault(serverid, []).append(seconds)
+        self.blocks_fetched += 1
+        self.bytes_fetched += nbytes
+
+    def add_time(self, name: str, seconds: float) -> None:
+        self.timings[name] = self.timings.get(name, 0.0) + seconds
+
+
+@implementer(IDownloadStatus)
+class DownloadStatus:
+    """The live state of one download (IDownloadStatus)."""
+
+    def __init__(self, storage_index: bytes | None, size: int | None):
+        self.started = time.time()
+        self.storage_index = storage_index
+        self.size = size
+        self.status = "Not started"
+        self.progress = 0.0
+        self.active = True
+        self.results: DownloadResults | None = None
+        self.counter = next(_counter)
+
+    # IDownloadStatus
+    def get_started(self) -> float:
+        return self.started
+
+    def get_storage_index(self) -> bytes | None:
+        return self.storage_index
+
+    def get_size(self) -> int | None:
+        return self.size
+
+    def using_helper(self) -> bool:
+        return False
+
+    def get_status(self) -> str:
+        return self.status
+
+    def get_progress(self) -> float:
+        return self.progress
+
+    def get_active(self) -> bool:
+        return self.active
+
+    def get_counter(self) -> int:
+        return self.counter
+
+    def get_results(self) -> DownloadResults | None:
+        return self.results
+
+    # updates, by the downloader
+    def set_status(self, text: str) -> None:
+        self.status = text
+
+    def set_progress(self, fraction: float) -> None:
+        self.progress = max(0.0, min(1.0, fraction))
+
+    def set_active(self, active: bool) -> None:
+        self.active = active
+
+    def set_results(self, results: DownloadResults) -> None:
+        self.results = results

@@ -1,0 +1,141 @@
+"""Immutable CHK files as file nodes: :class:`ImmutableFileNode`.
+
+The node is built from a read cap (``URI:CHK:...``) and the storage broker.
+``get_size()`` comes from the cap; ``read(consumer, offset, size)`` streams
+a byte range (fetching only the segments it overlaps); ``download(target)``
+and ``download_to_data()`` are the seed's IFileNode calls built on ``read``.
+The downloading itself is :class:`~.download.node.DownloadNode`.
+"""
+
+from twisted.internet import defer
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from .download.node import DownloadNode
+from .interfaces import IFileNode
+from .target import MemoryConsumer, TargetConsumer
+
+
+def _as_chkcap(cap):
+    if isinstance(cap, (bytes, str)):
+        from .. import uri
+        cap = uri.from_string(cap)
+    for attr in ("key", "uri_extension_hash", "needed_shares", "total_shares", "size"):
+        if not hasattr(cap, attr):
+            raise TypeError("ImmutableFileNode needs a URI:CHK: read cap, got %r" % (cap,))
+    return cap
+
+
+@implementer(IFileNode)
+class ImmutableFileNode:
+    """A CHK file on the grid, readable by range.
+
+    ``download_options`` go to :class:`DownloadNode`: ``pipeline_depth``
+    (segments in flight, default 2), ``query_timeout`` (get_buckets, 15 s),
+    ``read_timeout`` (each share read, 60 s), ``ready_grace``,
+    ``use_threads``.  ``history`` (optional) gets ``add_download(status)``
+    for every read.
+    """
+
+    def __init__(self, filecap, storage_broker, secret_holder=None, history=None,
+                 reactor=None, **download_options):
+        self.u = _as_chkcap(filecap)
+        self._storage_broker = storage_broker
+        self._secret_holder = secret_holder
+        self._node = DownloadNode(self.u.get_storage_index(), self.u.key,
+                                  self.u.uri_extension_hash, self.u.needed_shares,
+                                  self.u.total_shares, self.u.size, storage_broker,
+                                  reactor=reactor, history=history, **download_options)
+
+    def __repr__(self):
+        return "<ImmutableFileNode %s>" % self.u.to_string()[:40].decode("ascii", "replace")
+
+    # ---- IFilesystemNode ----------------------------------------------------------------
+    def get_uri(self) -> bytes:
+        return self.u.to_string()
+
+    def get_readonly_uri(self) -> bytes:
+        return self.u.to_string()
+
+    def get_cap(self):
+        return self.u
+
+    def get_readcap(self):
+        return self.u
+
+    def get_verify_cap(self):
+        return self.u.get_verifier()
+
+    get_verifier = get_verify_cap
+
+    def get_repair_cap(self):
+        return self.u
+
+    def get_storage_index(self) -> bytes:
+        return self.u.get_storage_index()
+
+    def is_readonly(self) -> bool:
+        return True
+
+    def is_mutable(self) -> bool:
+        return False
+
+    def is_unknown(self) -> bool:
+        return False
+
+    def is_allowed_in_immutable_directory(self) -> bool:
+        return True
+
+    # ---- IFileNode ----------------------------------------------------------------------
+    def get_size(self) -> int:
+        return self.u.size
+
+    def get_current_size(self):
+        return defer.succeed(self.u.size)
+
+    def get_download_node(self) -> DownloadNode:
+        """The downloader (its ``last_results`` / ``last_status`` describe
+        the latest read)."""
+        return self._node
+
+    def read(self, consumer, offset: int = 0, size: int | None = None):
+        """Stream bytes ``[offset, offset+size)`` to an IConsumer (``size``
+        None: to the end); Deferred(consumer).  Only the segments the range
+        overlaps are fetched."""
+        return self._node.read(consumer, offset, size)
+
+    def download(self, target):
+        """Download the whole file into an IDownloadTarget; Deferred with
+        whatever ``target.finish()`` returns.  On failure ``target.fail()``
+        is called and the Deferred fails."""
+        consumer = TargetConsumer(target)
+        cancelled = []
+
+        def cancel():
+            cancelled.append(True)
+            if consumer.producer is not None:
+                consumer.producer.stopProducing()
+        target.register_canceller(cancel)
+        try:
+            target.open(self.u.size)
+        except Exception:
+            f = Failure()
+            target.fail(f)
+            return defer.fail(f)
+        d = self.read(consumer)
+
+        def _done(_):
+            target.close()
+            return target.finish()
+
+        def _failed(f):
+            target.fail(f)
+            return f
+        d.addCallbacks(_done, _failed)
+        return d
+
+    def download_to_data(self):
+        """Deferred(bytes): the whole file."""
+        d = self.read(MemoryConsumer())
+        d.addCallback(lambda consumer: consumer.data())
+        return d

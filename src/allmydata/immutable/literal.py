@@ -1,0 +1,100 @@
+"""LIT files: the contents live in the cap itself (FORMATS.md §4).
+
+:class:`LiteralFileNode` offers the same reading methods as an immutable CHK
+file node, without touching any server.
+"""
+
+from twisted.internet import defer
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from .download.segmentation import clip_range
+from .interfaces import IFileNode
+from .target import TargetConsumer
+
+
+def _as_litcap(cap):
+    if isinstance(cap, (bytes, str)):
+        from .. import uri
+        cap = uri.from_string(cap)
+    if not hasattr(cap, "data") or cap.get_storage_index() is not None:
+        raise TypeError("LiteralFileNode needs a URI:LIT: cap, got %r" % (cap,))
+    return cap
+
+
+@implementer(IFileNode)
+class LiteralFileNode:
+    """A file whose bytes are in its cap (``URI:LIT:``)."""
+
+    def __init__(self, filecap):
+        self.u = _as_litcap(filecap)
+        self._data = bytes(self.u.data)
+
+    def __repr__(self):
+        return "<LiteralFileNode %d bytes>" % len(self._data)
+
+    # IFilesystemNode
+    def get_uri(self) -> bytes:
+        return self.u.to_string()
+
+    def get_readonly_uri(self) -> bytes:
+        return self.u.to_string()
+
+    def get_cap(self):
+        return self.u
+
+    def get_readcap(self):
+        return self.u
+
+    def get_verify_cap(self):
+        return None
+
+    def get_repair_cap(self):
+        return None
+
+    def get_storage_index(self):
+        return None
+
+    def is_readonly(self) -> bool:
+        return True
+
+    def is_mutable(self) -> bool:
+        return False
+
+    def is_unknown(self) -> bool:
+        return False
+
+    def is_allowed_in_immutable_directory(self) -> bool:
+        return True
+
+    # IFileNode
+    def get_size(self) -> int:
+        return len(self._data)
+
+    def get_current_size(self):
+        return defer.succeed(len(self._data))
+
+    def read(self, consumer, offset=0, size=None):
+        """Write bytes ``[offset, offset+size)`` to the IConsumer at once."""
+        try:
+            offset, size = clip_range(len(self._data), offset, size)
+        except Exception:
+            return defer.fail(Failure())
+        if size:
+            consumer.write(self._data[offset:offset + size])
+        return defer.succeed(consumer)
+
+    def download(self, target):
+        """Feed the contents to an IDownloadTarget; Deferred(target.finish())."""
+        try:
+            target.open(len(self._data))
+            self.read(TargetConsumer(target))
+            target.close()
+        except Exception:
+            f = Failure()
+            target.fail(f)
+            return defer.fail(f)
+        return defer.succeed(target.finish())
+
+    def download_to_data(self):
+        return defer.succeed(self._data)
