@@ -86,7 +86,7 @@ def parse_params(params) -> tuple:
         try:
             params = params.decode("ascii")
         except UnicodeDecodeError:
-            raise CodecError("codec params %r are not ASCII" % (params,))
+            raise CodecError("codec params %r are not ASCII" % (params,)) from None
     if not isinstance(params, str):
         raise CodecError("codec params must be bytes or str, not %s" % type(params).__name__)
     parts = params.split("-")
@@ -211,11 +211,11 @@ class CRSDecoder(_CRSBase):
         if len(some_shares) < self._k:
             raise CodecError("decode() needs %d distinct blocks (k), got only %d"
                              % (self._k, len(some_shares)))
-        for sid, block in zip(their_shareids, some_shares):
+        for sid, block in zip(their_shareids, some_shares, strict=True):
             if len(block) != self._block_size:
                 raise CodecError("block for share %d is %d bytes; every block must be %d bytes"
                                  % (sid, len(block), self._block_size))
-        by_id = dict(zip(their_shareids, some_shares))
+        by_id = dict(zip(their_shareids, some_shares, strict=True))
         if all(i in by_id for i in range(self._k)):
             return [bytes(by_id[i]) for i in range(self._k)]
         use = sorted(by_id)[: self._k]

@@ -100,7 +100,7 @@ def _b32(prefix, name, field, size):
         value = base32.a2b(field)
     except base32.Base32Error as e:
         raise BadURIError("%s cap: the %s field is not valid base32 (lower-case a-z, 2-7): %s"
-                          % (prefix.decode(), name, e))
+                          % (prefix.decode(), name, e)) from None
     if len(value) != size:
         raise BadURIError("%s cap: the %s field decodes to %d bytes, it must be %d bytes (%d chars)"
                           % (prefix.decode(), name, len(value), size, (size * 8 + 4) // 5))
@@ -202,7 +202,7 @@ class _CHKBase(_BaseURI):
         try:
             return cls(*args)
         except BadURIError as e:
-            raise BadURIError("%s cap: %s" % (prefix.decode(), str(e).split(": ", 1)[1]))
+            raise BadURIError("%s cap: %s" % (prefix.decode(), str(e).split(": ", 1)[1])) from None
 
     def _first(self):
         raise NotImplementedError
@@ -270,7 +270,8 @@ class LiteralFileURI(_BaseURI):
         try:
             return cls(base32.a2b(body))
         except base32.Base32Error as e:
-            raise BadURIError("%s cap: the data is not valid base32: %s" % (prefix.decode(), e))
+            raise BadURIError("%s cap: the data is not valid base32: %s"
+                              % (prefix.decode(), e)) from None
 
     def to_string(self):
         return self.PREFIX + base32.b2a(self.data)

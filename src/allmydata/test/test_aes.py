@@ -25,7 +25,7 @@ def reference_keystream(key: bytes, offset: int, length: int) -> bytes:
 
 def reference_ctr(key: bytes, data: bytes, offset: int = 0) -> bytes:
     ks = reference_keystream(key, offset, len(data))
-    return bytes(a ^ b for a, b in zip(data, ks))
+    return bytes(a ^ b for a, b in zip(data, ks, strict=True))
 
 
 KEY = bytes(range(16))
@@ -86,7 +86,7 @@ def test_counter_wraps_at_2_128():
 def test_stream_pieces_equal_one_shot(data, cuts, offset):
     points = sorted({0, len(data), *[c for c in cuts if c <= len(data)]})
     stream = aes.CTRStream(KEY, offset)
-    out = b"".join(stream.update(data[a:b]) for a, b in zip(points, points[1:]))
+    out = b"".join(stream.update(data[a:b]) for a, b in zip(points, points[1:], strict=False))
     assert out == aes.ctr_encrypt(KEY, data, offset)
     assert stream.position == offset + len(data)
 

@@ -52,7 +52,7 @@ def test_every_k_subset_in_any_order(k, n):
     data = os.urandom(k * 13)
     enc, dec = make(len(data), k, n)
     pieces = pieces_of(data, k)
-    shares, ids = enc.encode_sync(pieces)
+    shares, _ids = enc.encode_sync(pieces)
     rng = random.Random(k * 1000 + n)
     for subset in itertools.combinations(range(n), k):
         order = list(subset)
@@ -82,7 +82,7 @@ def test_k_equals_n():
 
 def test_one_of_256():
     enc, dec = make(7, 1, 256)
-    shares, ids = enc.encode_sync([b"example"])
+    shares, _ids = enc.encode_sync([b"example"])
     assert len(shares) == 256 and set(shares) == {b"example"}
     assert dec.decode_sync([shares[255]], [255]) == [b"example"]
 
