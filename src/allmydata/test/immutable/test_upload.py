@@ -6,6 +6,7 @@ share files the servers keep are then read back by an independent parser
 import hashlib
 import io
 import os
+import struct
 
 import pytest
 import pytest_twisted
@@ -97,6 +98,21 @@ async def test_upload_to_grid_and_check_every_share(grid):
     paths = {shnum: where[0][1] for shnum, where in files.items()}
     assert check_and_decode(results.uri, paths) == data
     assert check_and_decode(results.uri, paths, use_shares=[9, 4, 7]) == data
+    # each share's lease carries this client's secrets for that server (§2),
+    # stored hashed (container v2: BLAKE2b-256)
+    file_renew = hashutil.file_renewal_secret_hash(SECRETS.get_renewal_secret(),
+                                                   results.storage_index)
+    file_cancel = hashutil.file_cancel_secret_hash(SECRETS.get_cancel_secret(),
+                                                   results.storage_index)
+    for shnum, [(serverid, path)] in files.items():
+        with open(path, "rb") as f:
+            raw = f.read()
+        assert struct.unpack(">LLL", raw[:12])[2] == 1
+        lease = raw[-72:]
+        assert lease[4:36] == hashlib.blake2b(
+            hashutil.bucket_renewal_secret_hash(file_renew, serverid), digest_size=32).digest()
+        assert lease[36:68] == hashlib.blake2b(
+            hashutil.bucket_cancel_secret_hash(file_cancel, serverid), digest_size=32).digest()
     # the status says it all
     status = up.list_recent_uploads()[-1]
     assert isinstance(status, UploadStatus)
