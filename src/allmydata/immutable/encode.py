@@ -10,9 +10,11 @@ time and, for each segment,
 3. hashes every block, and
 4. hands block ``i`` to the writer of share ``i``.
 
-Steps 1-3 run in a worker thread while the reactor pushes the previous
-segment's blocks, so at most two segments are in memory at once; the bucket
-writers' Deferreds hold the loop back when the servers are slower.  Then the
+Steps 1-3 run in a worker thread (together with reading and encrypting the
+segment, when the source can do that synchronously) while the reactor pushes
+the previous segment's blocks, so at most two segments are in the encoder's
+hands at once; the bucket writers' Deferreds hold the loop back when the
+servers are slower.  Then the
 crypttext hash tree, the block hash trees, the share hash tree and the URI
 extension block are built and written, and the buckets are closed.
 

@@ -307,7 +307,6 @@ class Uploader(service.MultiService):
         ueb_hash, k, n, size = await encoder.start()
         timings["encode_and_push"] = time.perf_counter() - t
         timings.update(encoder.get_times())
-        eu.close()
         cap = urimod.CHKFileURI(key, ueb_hash, k, n, size).to_string()
         return UploadResults(
             cap, size, storage_index=storage_index, sharemap=encoder.get_servermap(),
