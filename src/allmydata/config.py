@@ -224,6 +224,7 @@ class TahoeConfig:
     storage: StorageSection
     helper_enabled: bool
     introducer_furls: dict  # petname -> FURL
+    static_servers: dict  # server id -> {"furl", "nickname", "seed"} from private/servers.yaml
     raw: dict  # section -> {key: parsed value}, for keys without a field
 
     def path(self, *parts) -> str:
@@ -326,6 +327,19 @@ def _read_introducers(basedir, raw, path):
     return furls
 
 
+def _read_static_servers(basedir) -> dict:
+    path = os.path.join(basedir, "private", "servers.yaml")
+    if not os.path.exists(path):
+        return {}
+    import yaml
+    from .storage_client import StaticServersError, parse_static_servers
+    try:
+        with open(path) as f:
+            return parse_static_servers(yaml.safe_load(f))
+    except (yaml.YAMLError, StaticServersError) as e:
+        raise ConfigError(path, None, None, "bad servers file: %s" % e)
+
+
 def load_config(basedir) -> TahoeConfig:
     """Read and validate ``BASEDIR/tahoe.cfg`` and the node files it needs."""
     basedir = os.path.abspath(os.path.expanduser(basedir))
@@ -372,4 +386,5 @@ def load_config(basedir) -> TahoeConfig:
     return TahoeConfig(
         basedir=basedir, node_type=node_type, node=node, client=client, storage=storage,
         helper_enabled=raw.get("helper", {}).get("enabled", False) or False,
-        introducer_furls=_read_introducers(basedir, raw, path), raw=raw)
+        introducer_furls=_read_introducers(basedir, raw, path),
+        static_servers=_read_static_servers(basedir), raw=raw)

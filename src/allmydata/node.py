@@ -99,6 +99,8 @@ class Node(service.MultiService):
         self.storage_server = None
         self.introducer_service = None
         self.introducer_client = None
+        self.storage_broker = None
+        self.client = None
         self.web = None
         tub.setServiceParent(self)
         self.stats_provider = StatsProvider()
@@ -153,6 +155,24 @@ def make_introducer_client(config: TahoeConfig, tub, furl, reactor):
                             clock=reactor)
 
 
+def make_storage_broker(config: TahoeConfig, tub, introducer_client, reactor):
+    from .storage_client import StorageFarmBroker
+    return StorageFarmBroker(tub=tub, introducer_client=introducer_client,
+                             static_servers=config.static_servers,
+                             preferred_peers=config.client.peers_preferred, clock=reactor)
+
+
+def make_client(config: TahoeConfig, storage_broker, stats_provider, reactor):
+    from .client import Client, SecretHolder
+    secrets = SecretHolder(ensure_secret_file(config.private_path("secret")),
+                           ensure_secret_file(config.private_path("convergence")))
+    c = config.client
+    return Client(storage_broker, secrets, {"k": c.shares_needed, "happy": c.shares_happy,
+                                            "n": c.shares_total,
+                                            "max_segment_size": c.max_segment_size},
+                  stats_provider=stats_provider, reactor=reactor)
+
+
 def make_web_service(node: Node, reactor):
     from .web.server import WebServer, make_client_root, make_introducer_root
     if node.config.node_type == "introducer":
@@ -181,8 +201,6 @@ def create_node(basedir, reactor) -> Node:
                               "an introducer must listen: set tub.port and tub.location")
         intro.furl = node.register(intro, furl_file="introducer.furl", name="introducer")
     else:
-        ensure_secret_file(config.private_path("secret"))
-        ensure_secret_file(config.private_path("convergence"))
         if config.storage.enabled:
             if not node.listening:
                 raise ConfigError(config.path("tahoe.cfg"), "storage", "enabled",
@@ -209,6 +227,9 @@ def create_node(basedir, reactor) -> Node:
                 stub = StubClient()
                 node.stub_client = stub
                 ic.publish(node.register(stub), STUB_CLIENT_SERVICE, RIStubClient.__remote_name__)
+        broker = node.add(make_storage_broker(config, tub, node.introducer_client, reactor),
+                          "storage_broker")
+        node.add(make_client(config, broker, node.stats_provider, reactor), "client")
 
     if config.node.web_port:
         node.add(make_web_service(node, reactor), "web")

@@ -12,15 +12,14 @@ A connected server's ``connection_status`` begins with "Connected".
 import os
 import time
 
+from twisted.python.filepath import FilePath
 from twisted.web import resource
 from twisted.web.template import Element, XMLFile, flattenString, renderer, tags
 
 from ..util.abbreviate import abbreviate_space
-from ..util.idlib import nodeid_b2a
 from .common import WebError, get_arg, render_error, render_json
 
 TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
-STORAGE = "storage"
 V1_KEY = b"http://allmydata.org/tahoe/protocols/storage/v1"
 
 
@@ -32,25 +31,25 @@ def _text(v):
 
 def server_rows(node):
     """One dict per storage server this client knows of, sorted by nodeid."""
-    ic = node.introducer_client
-    if ic is None:
+    broker = node.storage_broker
+    if broker is None:
         return []
     rows = []
-    for (nodeid, service_name), c in ic.get_all_connectors().items():
-        if service_name != STORAGE:
-            continue
-        version_dict = getattr(c, "storage_version", None) or {}
+    for server in broker.get_known_servers():
+        c = server.get_connector()
+        version_dict = server.get_version() or {}
         v1 = version_dict.get(V1_KEY, {}) if isinstance(version_dict, dict) else {}
         available = v1.get(b"available-space") if isinstance(v1, dict) else None
         app_version = version_dict.get(b"application-version") if isinstance(version_dict, dict) else None
         rows.append({
-            "nodeid": nodeid_b2a(nodeid) if isinstance(nodeid, bytes) else str(nodeid),
-            "connection_status": c.connection_status(),
+            "nodeid": server.get_longname(),
+            "connection_status": server.connection_status(),
             "available_space": available,
-            "nickname": _text(getattr(c, "nickname", None)),
+            "nickname": _text(server.get_nickname()),
             "version": _text(app_version or getattr(c, "version", None)),
-            "last_received_data": getattr(c, "last_received_data", None) or c.last_connect_time,
-            "connected": c.rref is not None,
+            "last_received_data": (getattr(c, "last_received_data", None)
+                                   or getattr(c, "last_connect_time", None)),
+            "connected": server.is_connected(),
         })
     rows.sort(key=lambda r: r["nodeid"])
     return rows
@@ -73,7 +72,7 @@ def welcome_json(node):
 
 
 class WelcomeElement(Element):
-    loader = XMLFile(os.path.join(TEMPLATES, "welcome.xhtml"))
+    loader = XMLFile(FilePath(os.path.join(TEMPLATES, "welcome.xhtml")))
 
     def __init__(self, node):
         Element.__init__(self)
