@@ -184,6 +184,7 @@ class PeakRSS:
 
 def measure(impl, workdir, args, venv=None):
     results = {}
+    os.makedirs(workdir, exist_ok=True)
     grid = OurStorageGrid(workdir, SERVERS) if impl == "ours" else ReferenceStorageGrid(venv, workdir, SERVERS)
     client = OurClient(os.path.join(workdir, "client")) if impl == "ours" else \
         RefClient(venv, os.path.join(workdir, "client"))
