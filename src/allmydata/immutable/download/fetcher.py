@@ -122,18 +122,21 @@ class SegmentFetcher:
                     await pool.wait_for_change()
                     continue
                 raise pool.unrecoverable()
-            d = defer.ensureDeferred(self._fetch_crypttext_hashes(candidates[0]))
+            d = defer.ensureDeferred(self._fetch_crypttext_hashes(candidates[0], segnum))
             self._crypttext_fetch = Once(d)
             try:
                 await self._crypttext_fetch.when_done()
             finally:
                 self._crypttext_fetch = None
 
-    async def _fetch_crypttext_hashes(self, share) -> None:
+    async def _fetch_crypttext_hashes(self, share, segnum: int) -> None:
         t0 = time.monotonic()
         try:
-            hashes = await share.get_crypttext_hashes()
+            hashes = await share.get_crypttext_hashes(self._file.crypttext_hashes_needed(segnum))
             self._file.add_crypttext_hashes(hashes)
+            if self._file.crypttext_hashes_needed(segnum):
+                raise ShareDataError("its crypttext hash tree lacks the nodes for segment %d"
+                                     % segnum)
         except ShareDataError as e:
             self._pool.share_failed(ShareFailure(share, CORRUPT, str(e)))
         except Exception as e:

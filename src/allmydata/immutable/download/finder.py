@@ -19,7 +19,7 @@ from twisted.logger import Logger
 from ...util import base32
 from ...util.rrefutil import call_remote
 from .errors import NoSharesError, NotEnoughSharesError
-from .share import CORRUPT, SERVER, Share, ShareFailure, classify
+from .share import CORRUPT, SERVER, WHOLE_TREE_LIMIT, Share, ShareFailure, classify
 
 log = Logger()
 
@@ -40,7 +40,8 @@ class SharePool:
 
     def __init__(self, storage_broker, storage_index: bytes, file_hashes, clock, results,
                  query_timeout: float = 15.0, read_timeout: float = 60.0,
-                 ready_grace: float = 0.5, known_corrupt=frozenset(), advised=None):
+                 ready_grace: float = 0.5, known_corrupt=frozenset(), advised=None,
+                 tree_cache=None, whole_tree_limit: int = WHOLE_TREE_LIMIT):
         self._broker = storage_broker
         self.storage_index = storage_index
         self.file = file_hashes
@@ -51,6 +52,8 @@ class SharePool:
         self._ready_grace = ready_grace
         self._known_corrupt = set(known_corrupt)
         self._advised = advised if advised is not None else set()
+        self._tree_cache = tree_cache if tree_cache is not None else {}
+        self._whole_tree_limit = whole_tree_limit
         self.shares: list[Share] = []
         self.problems: dict[str, list[str]] = {}
         self.servers_asked = 0
@@ -94,7 +97,7 @@ class SharePool:
                 continue
             self._results.add_share(serverid, shnum)
             share = Share(server, shnum, rref, self.storage_index, self.file, self._clock,
-                          self._read_timeout, rank)
+                          self._read_timeout, rank, self._tree_cache, self._whole_tree_limit)
             # a share an earlier read found corrupt is used only as a last resort
             share.suspect = (serverid, shnum) in self._known_corrupt
             self.shares.append(share)

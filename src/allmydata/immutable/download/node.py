@@ -14,7 +14,8 @@ The read registers itself as a streaming IPushProducer with the consumer:
 whatever the file size.
 
 What was verified about the file (its UEB, share hash tree and crypttext
-hash tree) is kept on the node for later reads; shares are looked up afresh
+hash tree, and each share's block hash tree) is kept on the node for later
+reads; shares are looked up afresh
 for every read, and those an earlier read found corrupt are used only when
 no other share will do (a share with one bad block still has good ones), and
 are reported to their server only once.
@@ -31,6 +32,7 @@ from zope.interface import implementer
 from .errors import DownloadStopped
 from .fetcher import SegmentFetcher
 from .finder import SharePool
+from .share import WHOLE_TREE_LIMIT
 from .segmentation import clip_range, segments_for_range, slice_of_segment
 from .status import DownloadResults, DownloadStatus
 from .validation import FileHashes
@@ -79,7 +81,7 @@ class DownloadNode:
                  n: int, size: int, storage_broker, reactor=None, history=None,
                  pipeline_depth: int = 2, query_timeout: float = 15.0,
                  read_timeout: float = 60.0, ready_grace: float = 0.5,
-                 use_threads: bool = True):
+                 use_threads: bool = True, whole_tree_limit: int = WHOLE_TREE_LIMIT):
         if reactor is None:
             from twisted.internet import reactor
         self.storage_index = storage_index
@@ -94,6 +96,8 @@ class DownloadNode:
         self._use_threads = use_threads
         self._known_corrupt: set = set()   # (serverid, shnum) found corrupt
         self._advised: set = set()         # of which reported to their server
+        self._tree_cache: dict = {}        # (serverid, shnum) -> validated block hash tree
+        self._whole_tree_limit = whole_tree_limit
         self.last_results: DownloadResults | None = None
         self.last_status: DownloadStatus | None = None
 
@@ -135,7 +139,8 @@ class DownloadNode:
         pool = SharePool(self._broker, self.storage_index, self.file, self._reactor, results,
                          query_timeout=self._query_timeout, read_timeout=self._read_timeout,
                          ready_grace=self._ready_grace, known_corrupt=self._known_corrupt,
-                         advised=self._advised)
+                         advised=self._advised, tree_cache=self._tree_cache,
+                         whole_tree_limit=self._whole_tree_limit)
         pool.start()
         try:
             await pool.wait_ready()

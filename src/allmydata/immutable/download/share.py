@@ -98,11 +98,21 @@ class Once:
         return defer.succeed(self._result)  # a Failure here also errbacks
 
 
+#: Hash trees of up to this many bytes are read whole, once per share; from
+#: bigger ones (files of more than ~1000 segments) only the nodes a block needs.
+WHOLE_TREE_LIMIT = 64 * 1024
+
+
 class Share:
-    """Share ``shnum`` of a file, held by ``server`` behind ``rref``."""
+    """Share ``shnum`` of a file, held by ``server`` behind ``rref``.
+
+    ``tree_cache`` maps ``(serverid, shnum)`` to block hash trees validated by
+    earlier reads of the same file; a share found there needs no preparation.
+    """
 
     def __init__(self, server, shnum: int, rref, storage_index: bytes, file: FileHashes,
-                 clock, timeout: float, server_rank: int):
+                 clock, timeout: float, server_rank: int, tree_cache: dict | None = None,
+                 whole_tree_limit: int = WHOLE_TREE_LIMIT):
         self.server = server
         self.serverid = server.get_serverid()
         self.shnum = shnum
@@ -114,9 +124,10 @@ class Share:
         self.server_rank = server_rank
         self.proxy = ReadBucketProxy(rref, server, storage_index, shnum)
         self.failure: ShareFailure | None = None
-        self.block_tree = None
+        self._tree_cache = tree_cache if tree_cache is not None else {}
+        self._whole_tree_limit = whole_tree_limit
+        self.block_tree = self._tree_cache.get((self.serverid, shnum))
         self._prepared = None
-        self._block_hashes_d = None
         self.advised = False
         self.suspect = False  # an earlier read found it corrupt
 
@@ -151,37 +162,85 @@ class Share:
         except ShareDataError as e:
             raise ShareFailure(self, CORRUPT, str(e))
 
+    def _read_exact(self, offset: int, length: int, what: str):
+        d = call_remote(self.rref, "read", offset, length)
+
+        def _check(data):
+            if len(data) != length:
+                raise LayoutInvalid("the %s (%d bytes at %d) came back %d bytes long"
+                                    % (what, length, offset, len(data)))
+            return data
+        d.addCallback(_check)
+        return d
+
+    async def _read_tree_nodes(self, what: str, start: int, end: int, indices) -> dict:
+        """Nodes ``indices`` of the hash tree stored in bytes [start, end) of
+        the share, in as few reads as runs of consecutive indices allow."""
+        runs = []
+        for i in sorted(indices):
+            if runs and runs[-1][1] == i - 1:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i])
+        for first, last in runs:
+            if first < 0 or start + 32 * (last + 1) > end:
+                raise ShareFailure(self, CORRUPT, "its %s region (%d bytes) lacks node %d"
+                                   % (what, end - start, last))
+        datas = await gather([self._call(what, self._read_exact, start + 32 * first,
+                                         32 * (last - first + 1), what)
+                              for first, last in runs])
+        out = {}
+        for (first, last), data in zip(runs, datas):
+            for j in range(last - first + 1):
+                out[first + j] = data[32 * j:32 * j + 32]
+        return out
+
     # ---- preparation ------------------------------------------------------------------
     def prepare(self):
-        """Deferred that fires once this share's UEB, share-hash chain and
-        block hash tree are fetched and valid (fetched once, whoever asks);
-        fails with :class:`ShareFailure`."""
+        """Deferred that fires once this share's UEB and share-hash chain are
+        fetched and valid (and its block hash tree too, when small: fetched
+        in the same round trip), once whoever asks; fails with
+        :class:`ShareFailure`."""
         if self.failure is not None:
             return defer.fail(self.failure)
+        if self.block_tree is not None:
+            return defer.succeed(self)
         if self._prepared is None:
             self._prepared = Once(defer.ensureDeferred(self._prepare()))
         return self._prepared.when_done()
 
     async def _prepare(self):
-        ueb, chain, block_hashes = await gather([
-            self._call("URI extension block", self.proxy.get_uri_extension),
-            self._call("share-hash chain", self.proxy.get_share_hashes),
-            self._call("block hash tree", self.proxy.get_block_hashes),
-        ])
-        self._check("UEB", self.file.accept_uri_extension, ueb)
-        root = self._check("chain", self.file.check_share_hash_chain, self.shnum, chain)
+        lay = await self._call("header", self.proxy.get_header)
+        whole = lay.share_hashes - lay.block_hashes <= self._whole_tree_limit
+        reads = [self._call("URI extension block", self.proxy.get_uri_extension),
+                 self._call("share-hash chain", self.proxy.get_share_hashes)]
+        if whole:
+            reads.append(self._call("block hash tree", self.proxy.get_block_hashes))
+        results = await gather(reads)
+        self._check("UEB", self.file.accept_uri_extension, results[0])
+        root = self._check("chain", self.file.check_share_hash_chain, self.shnum, results[1])
         tree = self.file.new_block_hash_tree(root)
-        self._check("block tree", FileHashes.add_block_hashes, tree, block_hashes)
+        if whole:
+            self._check("block tree", FileHashes.add_block_hashes, tree, results[2])
         self.block_tree = tree
+        self._tree_cache[(self.serverid, self.shnum)] = tree
         return self
 
     # ---- blocks -----------------------------------------------------------------------
     async def get_block(self, segnum: int) -> bytes:
         """The raw bytes of block ``segnum`` (length checked, hash not yet:
-        see :meth:`block_leaf`)."""
+        see :meth:`block_leaf`), after the block hash tree nodes needed to
+        check it."""
         await self.prepare()
-        if self.block_tree.needed_hashes(segnum, include_leaf=True):
-            await self._fetch_block_hashes(segnum)
+        needed = self.block_tree.needed_hashes(segnum, include_leaf=True)
+        if needed:
+            lay = await self._call("header", self.proxy.get_header)
+            hashes = await self._read_tree_nodes("block hash tree", lay.block_hashes,
+                                                 lay.share_hashes, needed)
+            self._check("block tree", FileHashes.add_block_hashes, self.block_tree, hashes)
+            if self.block_tree.needed_hashes(segnum, include_leaf=True):
+                raise ShareFailure(self, CORRUPT, "its block hash tree lacks the nodes for "
+                                   "block %d" % segnum)
         params = self.file.params
         size = params.block_length(segnum)
         data = await self._call("block %d" % segnum, self.proxy.get_block_data, segnum,
@@ -191,27 +250,19 @@ class Share:
                                % (segnum, len(data), size))
         return data
 
-    async def _fetch_block_hashes(self, segnum):
-        if self._block_hashes_d is None:
-            needed = self.block_tree.needed_hashes(segnum, include_leaf=True)
-            d = self._call("block hash tree", self.proxy.get_block_hashes, needed)
-            d.addCallback(lambda hashes: self._check(
-                "block tree", FileHashes.add_block_hashes, self.block_tree, hashes))
-            self._block_hashes_d = Once(d)
-        once = self._block_hashes_d
-        try:
-            await once.when_done()
-        finally:
-            if self._block_hashes_d is once:
-                self._block_hashes_d = None
-
     def block_leaf(self, segnum: int) -> bytes:
         """The validated hash that block ``segnum`` must have."""
         return self.block_tree.get_leaf(segnum)
 
-    async def get_crypttext_hashes(self) -> dict:
-        hashes = await self._call("crypttext hash tree", self.proxy.get_crypttext_hashes)
-        return dict(enumerate(hashes))
+    async def get_crypttext_hashes(self, needed) -> dict:
+        """Nodes of this share's copy of the crypttext hash tree: all of
+        them if the tree is small, else those in ``needed``."""
+        lay = await self._call("header", self.proxy.get_header)
+        if lay.block_hashes - lay.crypttext_hash_tree <= self._whole_tree_limit:
+            hashes = await self._call("crypttext hash tree", self.proxy.get_crypttext_hashes)
+            return dict(enumerate(hashes))
+        return await self._read_tree_nodes("crypttext hash tree", lay.crypttext_hash_tree,
+                                           lay.block_hashes, needed)
 
     # ---- failure ----------------------------------------------------------------------
     def fail(self, failure: ShareFailure) -> None:

@@ -321,3 +321,42 @@ async def test_concurrent_reads_of_one_node(grid):
     assert results[0].data() == data[:20_000]
     assert results[1].data() == data[15_000:35_000]
     assert results[2] == data
+
+
+@pytest_twisted.ensureDeferred
+async def test_large_hash_trees_are_read_node_by_node(grid, monkeypatch):
+    """Above ``whole_tree_limit`` bytes a share's block hash tree (and the
+    crypttext hash tree) is not read whole: only the nodes a block needs."""
+    log = ReadLog(monkeypatch)
+    params = SegmentParams.for_file(40 * 4098 + 5, 3, 10, 4096)
+    assert params.num_segments == 41   # trees of 2*64-1 = 127 nodes
+    data = content(params.size, 21)
+    cap = await upload(grid, data, max_segment_size=4096)
+    layout = share_layout(grid.share_files(cap.get_storage_index())[0][2])
+    log.clear()
+    node = node_for(grid, cap, whole_tree_limit=0)
+    c = await node.read(MemoryConsumer(), 20 * 4098 + 3, 10)
+    assert c.data() == data[20 * 4098 + 3:20 * 4098 + 13]
+
+    def hash_bytes(start, end):
+        per_share = {}
+        for _si, shnum, offset, length in log.entries:
+            if start <= offset < end:
+                per_share[shnum] = per_share.get(shnum, 0) + length
+        return per_share
+    # one leaf and its 6 uncles: 7 nodes of 32 bytes, not 127
+    block_tree = hash_bytes(layout.block_hashes, layout.share_hashes)
+    assert sorted(block_tree) == [0, 1, 2]
+    assert all(n == 7 * 32 for n in block_tree.values()), block_tree
+    crypttext_tree = hash_bytes(layout.crypttext_hash_tree, layout.block_hashes)
+    assert sum(crypttext_tree.values()) == 7 * 32
+    # the rest of the file fills in the trees as it goes, each node read once
+    log.clear()
+    assert await node.download_to_data() == data
+    block_tree = hash_bytes(layout.block_hashes, layout.share_hashes)
+    assert all(n <= (127 - 7) * 32 for n in block_tree.values()), block_tree
+    # and a later read needs no hash at all
+    log.clear()
+    c = await node.read(MemoryConsumer(), 5, 10)
+    assert c.data() == data[5:15]
+    assert hash_bytes(layout.crypttext_hash_tree, layout.share_hashes) == {}

@@ -18,6 +18,7 @@ from allmydata.immutable.filenode import ImmutableFileNode
 from allmydata.immutable.params import SegmentParams, next_power_of_two
 from allmydata.immutable.target import MemoryConsumer
 from allmydata.storage import immutable as storage_immutable
+from allmydata.storage.server import StorageServer
 from allmydata.test.common import eventually
 from allmydata.util.idlib import nodeid_b2a
 
@@ -146,6 +147,37 @@ async def test_server_errors_and_hangs(grid, monkeypatch):
     assert "no answer" in text
     for d in hung:
         d.callback(b"")
+
+
+@pytest_twisted.ensureDeferred
+async def test_share_queries_that_fail_or_hang(grid, monkeypatch):
+    data, cap, files = await setup_file(grid)
+    silent, _p = holder(files, 0)
+    broken, _p = holder(files, 1)
+    silent_ss, broken_ss = grid.servers[silent], grid.servers[broken]
+    real = StorageServer.remote_get_buckets
+    hung = []
+
+    def remote_get_buckets(ss, storage_index):
+        if ss is silent_ss:
+            d = defer.Deferred()
+            hung.append(d)
+            return d
+        if ss is broken_ss:
+            raise OSError("cannot list shares")
+        return real(ss, storage_index)
+    monkeypatch.setattr(StorageServer, "remote_get_buckets", remote_get_buckets)
+    node = ImmutableFileNode(cap, grid.broker, query_timeout=1.0, ready_grace=0.2)
+    assert await node.download_to_data() == data
+    problems = node.get_download_node().last_results.server_problems
+    assert "cannot list shares" in problems[grid.serverids[broken]]
+    # the download did not wait for the silent server's answer to start, but
+    # its query timed out in the end
+    await eventually(lambda: grid.serverids[silent] in
+                     node.get_download_node().last_results.server_problems, what="a timeout")
+    assert "no answer" in problems[grid.serverids[silent]]
+    for d in hung:
+        d.callback({})
 
 
 # ---- corrupt shares --------------------------------------------------------------------
