@@ -15,7 +15,12 @@ import tempfile
 
 from .common import UsageError
 from .common_http import (
-    CHUNK_SIZE, add_node_url_option, cap_url_path, check_response, get_node_url, progress_bar,
+    CHUNK_SIZE,
+    add_node_url_option,
+    cap_url_path,
+    check_response,
+    get_node_url,
+    progress_bar,
     send_request,
 )
 

@@ -13,7 +13,11 @@ import sys
 
 from .common import UsageError
 from .common_http import (
-    add_node_url_option, check_response, get_node_url, progress_bar, send_request,
+    add_node_url_option,
+    check_response,
+    get_node_url,
+    progress_bar,
+    send_request,
 )
 
 FORMATS = ("CHK", "SDMF", "MDMF")
@@ -59,6 +63,13 @@ def _open_input(local):
     return f, os.fstat(f.fileno()).st_size, True
 
 
+def _waiting(bar):
+    """The body is sent; the node now encodes and pushes the shares, which
+    can take a while: show the bar now (even if the sending was quick)."""
+    bar.delay = 0
+    bar.set_postfix_str("the node is storing the shares", refresh=True)
+
+
 def put(options) -> int:
     if options.remote is not None:
         raise UsageError("uploading to REMOTE (%s) is not supported yet: leave it out to upload "
@@ -77,7 +88,7 @@ def put(options) -> int:
     try:
         with progress_bar(size, "uploading") as bar:
             conn, resp = send_request("PUT", url, body=f, size=size, progress=bar.update,
-                                      on_sent=lambda: bar.set_postfix_str("the node is storing it"))
+                                      on_sent=lambda: _waiting(bar))
             try:
                 check_response("PUT", resp)
                 cap = resp.read().decode("utf-8").strip()

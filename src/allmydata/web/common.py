@@ -138,12 +138,13 @@ class ErrorResource(resource.Resource):
 
     isLeaf = True
 
-    def __init__(self, exc):
+    def __init__(self, exc, failure=None):
         resource.Resource.__init__(self)
         self._exc = exc
+        self._failure = failure
 
     def render(self, request):
-        return render_exception(request, self._exc)
+        return render_exception(request, self._exc, self._failure)
 
 
 def finish_deferred(request, d) -> object:
@@ -197,8 +198,8 @@ def async_render(method):
     def render(self, request):
         try:
             result = method(self, request)
-        except Exception as e:
-            return render_exception(request, e)
+        except Exception as e:  # noqa: BLE001 -- every error is answered, bugs as 500s
+            return render_exception(request, e, Failure())
         if inspect.iscoroutine(result):
             result = defer.ensureDeferred(result)
         if isinstance(result, defer.Deferred):

@@ -20,8 +20,14 @@ from twisted.web import http, resource
 
 from ..util import base32
 from .common import (
-    ErrorResource, RangeNotSatisfiable, WebError, async_render, get_arg, get_bool_arg,
-    render_json, render_text,
+    ErrorResource,
+    RangeNotSatisfiable,
+    WebError,
+    async_render,
+    get_arg,
+    get_bool_arg,
+    render_json,
+    render_text,
 )
 
 DEFAULT_CONTENT_TYPE = "text/plain"

@@ -7,6 +7,7 @@ Rendered with ``twisted.web.template`` from ``templates/info.xhtml``.
 import os
 import urllib.parse
 
+from twisted.python.filepath import FilePath
 from twisted.web.template import Element, XMLFile, flattenString, renderer, tags
 
 from ..util import base32
@@ -54,17 +55,14 @@ def describe(node) -> list[tuple[str, object]]:
 
 
 def _encoding_of(cap):
-    try:
-        from .. import uri
-        u = uri.from_string(cap)
-    except Exception:
-        return None
+    from .. import uri
+    u = uri.from_string(cap)
     k, n = getattr(u, "needed_shares", None), getattr(u, "total_shares", None)
     return (k, n) if k and n else None
 
 
 class InfoElement(Element):
-    loader = XMLFile(os.path.join(TEMPLATES, "info.xhtml"))
+    loader = XMLFile(FilePath(os.path.join(TEMPLATES, "info.xhtml")))
 
     def __init__(self, node):
         Element.__init__(self)

@@ -14,10 +14,18 @@ Only immutable (CHK, or LIT for tiny files) uploads exist so far:
 import os
 import urllib.parse
 
+from twisted.python.filepath import FilePath
 from twisted.web.template import Element, XMLFile, flattenString, renderer, tags
 
-from .common import WebError, get_arg, get_bool_arg, get_format_arg, redirect, render_text, \
-    wants_plain_text
+from .common import (
+    WebError,
+    get_arg,
+    get_bool_arg,
+    get_format_arg,
+    redirect,
+    render_text,
+    wants_plain_text,
+)
 from .forms import get_form, open_part
 from .info import TEMPLATES, cap_url
 
@@ -48,7 +56,7 @@ async def put_unlinked(client, request) -> bytes:
 
 
 class UploadResultsElement(Element):
-    loader = XMLFile(os.path.join(TEMPLATES, "upload-results.xhtml"))
+    loader = XMLFile(FilePath(os.path.join(TEMPLATES, "upload-results.xhtml")))
 
     def __init__(self, cap: str, size, filename):
         Element.__init__(self)

@@ -11,6 +11,7 @@
 
 import urllib.parse
 
+from twisted.python.failure import Failure
 from twisted.web import resource
 
 from .common import ErrorResource, WebError, async_render, get_arg, redirect
@@ -24,8 +25,8 @@ def node_handler(client, cap: bytes, named=False):
     """The resource serving ``cap``, or an ErrorResource explaining why not."""
     try:
         node = client.create_node_from_uri(cap)
-    except Exception as e:
-        return ErrorResource(e)
+    except Exception as e:  # noqa: BLE001 -- BadURIError is a 400, anything else a 500
+        return ErrorResource(e, Failure())
     if getattr(node, "is_unknown", lambda: False)():
         return UnknownNodeHandler(client, node)
     return FileNodeHandler(client, node, named=named)

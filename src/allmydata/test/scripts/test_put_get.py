@@ -9,11 +9,17 @@ import subprocess
 import pytest
 
 from allmydata.scripts import pidfile
+from allmydata.scripts.common import UsageError
 from allmydata.scripts.common_http import _NoProgress, cap_url_path, progress_bar
 from allmydata.scripts.runner import main
 from allmydata.scripts.tahoe_get import split_remote
-from allmydata.scripts.common import UsageError
-from allmydata.test.nodeprocs import TAHOE, NodeProcesses, free_port, run_tahoe, wait_for
+from allmydata.test.nodeprocs import (
+    TAHOE,
+    NodeProcesses,
+    free_port,
+    run_tahoe,
+    wait_for,
+)
 from allmydata.util import base32
 
 
@@ -66,7 +72,7 @@ def tahoe(grid, *args, input=None, check=True):
     """``tahoe -d CLIENT ARGS`` as a process; binary stdin/stdout."""
     proc = subprocess.run(TAHOE + ["-d", grid["client"]] + [str(a) for a in args],
                           input=input, capture_output=True, timeout=120,
-                          stdin=None if input is not None else subprocess.DEVNULL)
+                          stdin=None if input is not None else subprocess.DEVNULL, check=False)
     if check and proc.returncode != 0:
         raise AssertionError("tahoe %s failed (%d): %s" % (args, proc.returncode,
                                                           proc.stderr.decode()))
@@ -106,7 +112,7 @@ def test_put_from_stdin(grid, big_file):
     # stdin redirected from a regular file (sent with its Content-Length)
     with open(big_file, "rb") as f:
         proc = subprocess.run(TAHOE + ["-d", grid["client"], "put"], stdin=f,
-                              capture_output=True, timeout=120)
+                              capture_output=True, timeout=120, check=False)
     assert proc.returncode == 0
     assert tahoe(grid, "get", proc.stdout.decode().strip()).stdout == big_file.read_bytes()
 
@@ -122,11 +128,11 @@ def test_node_url_option(grid, tmp_path):
     src = tmp_path / "a.txt"
     src.write_bytes(b"via --node-url " * 10)
     proc = subprocess.run(TAHOE + ["-d", str(tmp_path / "nowhere"), "put", "-u", grid["url"],
-                                   str(src)], capture_output=True, timeout=120)
+                                   str(src)], capture_output=True, timeout=120, check=False)
     assert proc.returncode == 0
     cap = proc.stdout.decode().strip()
     proc = subprocess.run(TAHOE + ["-d", str(tmp_path / "nowhere"), "get", "--node-url",
-                                   grid["url"].rstrip("/"), cap], capture_output=True, timeout=120)
+                                   grid["url"].rstrip("/"), cap], capture_output=True, timeout=120, check=False)
     assert proc.returncode == 0 and proc.stdout == src.read_bytes()
 
 
@@ -218,3 +224,45 @@ def test_progress_bar_only_on_a_terminal_for_big_transfers():
     unknown = progress_bar(None, "downloading", Terminal())
     assert not isinstance(unknown, _NoProgress)
     unknown.close()
+
+
+def run_with_terminal_stderr(args):
+    """Run a command whose stderr is a pseudo-terminal (100 columns);
+    ``(returncode, stdout, what the terminal received)``."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+    import threading
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    received = []
+
+    def read_terminal():
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            received.append(data)
+
+    reader = threading.Thread(target=read_terminal)
+    reader.start()
+    try:
+        proc = subprocess.run(args, stdout=subprocess.PIPE, stderr=slave, stdin=subprocess.DEVNULL,
+                              timeout=120, check=False)
+    finally:
+        os.close(slave)
+        reader.join(timeout=10)
+        os.close(master)
+    return proc.returncode, proc.stdout, b"".join(received).decode("utf-8", "replace")
+
+
+def test_progress_bar_on_a_terminal(grid, big_file):
+    code, out, terminal = run_with_terminal_stderr(TAHOE + ["-d", grid["client"], "put",
+                                                            str(big_file)])
+    assert code == 0 and out.decode().startswith("URI:CHK:")
+    assert "uploading" in terminal and "the node is storing the shares" in terminal
+    assert "3.00M/3.00M" in terminal

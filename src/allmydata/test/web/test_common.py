@@ -9,11 +9,16 @@ from twisted.web.client import ResponseFailed
 from twisted.web.http import _DataLoss
 
 from allmydata.immutable.download.errors import NoSharesError, NotEnoughSharesError
+from allmydata.test.web.grid import http_request, multipart_body
 from allmydata.web.common import (
-    RangeNotSatisfiable, WebError, async_render, get_format_arg, humanize_exception, make_site,
+    RangeNotSatisfiable,
+    WebError,
+    async_render,
+    get_format_arg,
+    humanize_exception,
+    make_site,
 )
 from allmydata.web.forms import get_form
-from allmydata.test.web.grid import http_request, multipart_body
 
 
 class Boom(resource.Resource):

@@ -4,12 +4,17 @@ streaming pass whatever the chunk size, and malformed bodies refused."""
 import io
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from allmydata.web.forms import (
-    FileRegion, MultipartError, boundary_of, find_delimiters, scan_multipart,
-)
 from allmydata.test.web.grid import multipart_body
+from allmydata.web.forms import (
+    FileRegion,
+    MultipartError,
+    boundary_of,
+    find_delimiters,
+    scan_multipart,
+)
 
 BOUNDARY = "----tahoe-test-boundary-7MA4YWxkTrZu0gW"
 
@@ -66,7 +71,7 @@ def test_rfc2231_filename():
     b = BOUNDARY.encode()
     body = (b"--" + b + b"\r\nContent-Disposition: form-data; name=file; "
             b"filename*=utf-8''%E2%82%AC%20rates.txt\r\n\r\nX\r\n--" + b + b"--\r\n")
-    f, parts = parse(body)
+    _, parts = parse(body)
     assert parts[0].filename == "\u20ac rates.txt" and parts[0].name == "file"
 
 

@@ -1,7 +1,8 @@
 """Range headers, content types and dispositions of file downloads."""
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from allmydata.web.common import RangeNotSatisfiable
 from allmydata.web.filenode import content_disposition, content_type_for, parse_range
