@@ -9,6 +9,11 @@ and :mod:`.downloader` (the IDownloader service and the list of downloads).
 """
 
 from .errors import (  # noqa: F401
-    BadCiphertextError, BadRangeError, CorruptShareError, DownloadError, DownloadStopped,
-    NoSharesError, NotEnoughSharesError, UnrecoverableFileError,
+    BadCiphertextError,
+    BadRangeError,
+    DownloadError,
+    DownloadStopped,
+    NoSharesError,
+    NotEnoughSharesError,
+    UnrecoverableFileError,
 )

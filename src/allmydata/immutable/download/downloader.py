@@ -10,9 +10,9 @@ from collections import deque
 from twisted.application import service
 from zope.interface import implementer
 
+from ..filenode import ImmutableFileNode
 from ..interfaces import IDownloader
 from ..literal import LiteralFileNode
-from ..filenode import ImmutableFileNode
 
 
 class DownloadHistory:

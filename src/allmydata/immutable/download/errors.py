@@ -62,21 +62,3 @@ class BadCiphertextError(DownloadError):
     """A segment decoded from validated blocks does not match the file's
     ciphertext hash tree: the shares were made inconsistently by their
     uploader.  No byte of that segment is delivered."""
-
-
-class CorruptShareError(DownloadError):
-    """One share failed validation (its bytes do not match the hashes that the
-    cap commits to).  Used inside the downloader: the share is reported to its
-    server and dropped, and another share is used instead."""
-
-    def __init__(self, server_name: str, shnum: int, reason: str):
-        self.server_name = server_name
-        self.shnum = shnum
-        self.reason = reason
-        DownloadError.__init__(self, "share %d on server %s is corrupt: %s"
-                               % (shnum, server_name, reason))
-
-
-class ServerGoneError(DownloadError):
-    """A server stopped answering (disconnected, error, or timed out) while a
-    share was being read from it; used inside the downloader."""

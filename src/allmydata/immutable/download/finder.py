@@ -58,9 +58,8 @@ class SharePool:
         self.problems: dict[str, list[str]] = {}
         self.servers_asked = 0
         self.pending = 0
-        self._dead_servers: set = set()
         self._waiters: list = []
-        self._started = None
+        self._started = False
         self.started_at = None
         self.ready_at = None
 
@@ -83,8 +82,8 @@ class SharePool:
             d = defer.maybeDeferred(call_remote, rref, "get_buckets", self.storage_index)
             if self._query_timeout:
                 d.addTimeout(self._query_timeout, self._clock)
-            d.addCallbacks(self._got_buckets, self._query_failed,
-                           callbackArgs=(server, rank, t0), errbackArgs=(server,))
+            d.addCallback(self._got_buckets, server, rank, t0)
+            d.addErrback(self._query_failed, server)  # also a malformed answer
             d.addBoth(self._query_done)
 
     def _got_buckets(self, buckets, server, rank, t0):
@@ -204,7 +203,6 @@ class SharePool:
                 self._advised.add(key)
                 share.advise_corrupt(failure.text)
         elif failure.kind == SERVER:
-            self._dead_servers.add(share.serverid)
             for other in self.shares:
                 if other.serverid == share.serverid and other.usable:
                     other.fail(failure)
@@ -214,7 +212,7 @@ class SharePool:
         return set(self._known_corrupt)
 
     # ---- giving up --------------------------------------------------------------------
-    def unrecoverable(self, good_shnums=None):
+    def unrecoverable(self):
         """The error to raise when fewer than k usable shares remain."""
         k = self.file.k
         si = base32.b2a(self.storage_index).decode("ascii")

@@ -32,8 +32,8 @@ from zope.interface import implementer
 from .errors import DownloadStopped
 from .fetcher import SegmentFetcher
 from .finder import SharePool
-from .share import WHOLE_TREE_LIMIT
 from .segmentation import clip_range, segments_for_range, slice_of_segment
+from .share import WHOLE_TREE_LIMIT
 from .status import DownloadResults, DownloadStatus
 from .validation import FileHashes
 

@@ -88,7 +88,6 @@ class Once:
         waiters, self._waiters = self._waiters, []
         for w in waiters:
             w.callback(result)  # a Failure goes down the errback chain
-        return None
 
     def when_done(self):
         if self._result is self._PENDING:

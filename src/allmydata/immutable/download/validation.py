@@ -23,7 +23,11 @@ from ...crypto.aes import ctr_decrypt
 from ...hashtree import BadHashError, IncompleteHashTree, NotEnoughHashesError
 from ...util import hashutil
 from ..params import ParamsError, SegmentParams
-from ..uri_extension import BadURIExtensionError, unpack_uri_extension, uri_extension_hash
+from ..uri_extension import (
+    BadURIExtensionError,
+    unpack_uri_extension,
+    uri_extension_hash,
+)
 from .errors import BadCiphertextError
 
 HashTreeErrors = (BadHashError, NotEnoughHashesError)

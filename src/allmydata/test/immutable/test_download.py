@@ -3,7 +3,6 @@ round trips of many sizes and encodings, ranged reads that fetch only the
 segments they need, targets, results and status, and consumer back-pressure.
 """
 
-import os
 
 import pytest
 import pytest_twisted
@@ -19,7 +18,6 @@ from allmydata.immutable.interfaces import IFileNode
 from allmydata.immutable.literal import LiteralFileNode
 from allmydata.immutable.params import SegmentParams
 from allmydata.immutable.target import Data, FileHandle, FileName, MemoryConsumer
-
 from allmydata.test.common import eventually
 
 from .test_download_grid import ReadLog, grid, grid_certs, share_layout  # noqa: F401

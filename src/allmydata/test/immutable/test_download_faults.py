@@ -12,7 +12,9 @@ from twisted.internet import defer
 
 from allmydata import uri
 from allmydata.immutable.download.errors import (
-    NoSharesError, NotEnoughSharesError, UnrecoverableFileError,
+    NoSharesError,
+    NotEnoughSharesError,
+    UnrecoverableFileError,
 )
 from allmydata.immutable.filenode import ImmutableFileNode
 from allmydata.immutable.params import SegmentParams, next_power_of_two
@@ -24,7 +26,11 @@ from allmydata.util.idlib import nodeid_b2a
 
 from .test_download import content
 from .test_download_grid import (  # noqa: F401
-    ReadLog, flip_byte, grid, grid_certs, share_layout,
+    ReadLog,
+    flip_byte,
+    grid,
+    grid_certs,
+    share_layout,
 )
 
 SEGSIZE = 4096
@@ -69,7 +75,7 @@ async def test_works_with_servers_gone(grid):
 
 @pytest_twisted.ensureDeferred
 async def test_too_few_servers_left(grid):
-    data, cap, files = await setup_file(grid)
+    _data, cap, _files = await setup_file(grid)
     for i in range(4):
         await grid.stop_server(i)
     node = ImmutableFileNode(cap, grid.broker)
@@ -126,7 +132,7 @@ async def test_server_lost_in_the_middle(grid):
 
 @pytest_twisted.ensureDeferred
 async def test_server_errors_and_hangs(grid, monkeypatch):
-    data, cap, files = await setup_file(grid)
+    data, cap, _files = await setup_file(grid)
     real = storage_immutable.BucketReader.remote_read
     hung = []
 
@@ -283,7 +289,7 @@ async def test_too_few_good_shares_after_corruption(grid):
 @pytest_twisted.ensureDeferred
 async def test_every_share_corrupt(grid):
     size = 2 * SEGSIZE
-    data, cap, files = await setup_file(grid, size=size)
+    _data, cap, files = await setup_file(grid, size=size)
     for _i, _shnum, path in files:
         flip_byte(path, share_layout(path).data + 1)   # block 0 of every share
     node = ImmutableFileNode(cap, grid.broker)

@@ -6,17 +6,25 @@ import os
 import pytest
 from twisted.python.failure import Failure
 
+from allmydata.immutable.download.downloader import DownloadHistory
 from allmydata.immutable.download.errors import (
-    BadRangeError, DownloadStopped, NoSharesError, NotEnoughSharesError, UnrecoverableFileError,
+    BadRangeError,
+    DownloadStopped,
+    NoSharesError,
+    NotEnoughSharesError,
+    UnrecoverableFileError,
 )
 from allmydata.immutable.download.node import ReadProducer
 from allmydata.immutable.download.segmentation import (
-    clip_range, segments_for_range, slice_of_segment,
+    clip_range,
+    segments_for_range,
+    slice_of_segment,
 )
 from allmydata.immutable.download.status import DownloadResults, DownloadStatus
-from allmydata.immutable.download.downloader import DownloadHistory
 from allmydata.immutable.interfaces import (
-    IDownloadResults, IDownloadStatus, IDownloadTarget,
+    IDownloadResults,
+    IDownloadStatus,
+    IDownloadTarget,
 )
 from allmydata.immutable.params import SegmentParams
 from allmydata.immutable.target import Data, FileHandle, FileName, MemoryConsumer
