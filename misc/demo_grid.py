@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Bring up (or stop) a local demo grid on 127.0.0.1 with the `tahoe` command.
 
-    python misc/demo_grid.py start [DIR]   # introducer + 3 storage nodes + a client
+    python misc/demo_grid.py start [DIR]   # introducer + 3 storage nodes + a client,
+                                           # then store a file and fetch it back
     python misc/demo_grid.py stop [DIR]
 
 Every node listens on 127.0.0.1 only.  The grid lives in DIR (default
@@ -90,7 +91,26 @@ def start(root):
         print("               %s  web %s" % (d, wait_for_file(os.path.join(d, "node.url"))))
     print("  client     : %s" % client)
     print("               web  %s   (JSON: %s?t=json)" % (url, url))
+    store_and_fetch(root, client)
     print("Stop it with: make demo-stop  (or python misc/demo_grid.py stop %s)" % root)
+
+
+def store_and_fetch(root, client):
+    """Upload a file through the client with `tahoe put`, fetch it back with
+    `tahoe get`, and check the bytes."""
+    sample = os.path.join(root, "sample.txt")
+    with open(sample, "wb") as f:
+        f.write(b"Hello from the demo grid.\n" + os.urandom(3 * 1024 * 1024))
+    cap = tahoe("-d", client, "put", sample).stdout.strip()
+    fetched = os.path.join(root, "sample.fetched")
+    tahoe("-d", client, "get", cap, fetched)
+    with open(sample, "rb") as a, open(fetched, "rb") as b:
+        same = a.read() == b.read()
+    if not same:
+        sys.exit("the file fetched back differs from the one stored!")
+    print("Stored %s (%d bytes) and fetched it back intact:" % (sample, os.path.getsize(sample)))
+    print("  cap: %s" % cap)
+    print("  fetch it again: .venv/bin/tahoe -d %s get %s OUTFILE" % (client, cap))
 
 
 def stop(root):
