@@ -3,10 +3,12 @@
 A :class:`Share` wraps the server's ``RIBucketReader`` in the layout's
 :class:`~allmydata.immutable.layout.ReadBucketProxy`.  Before any block of
 it is used, :meth:`Share.prepare` fetches (in parallel, once) its URI
-extension block, share-hash chain and block hash tree, and checks them
-against the cap through :class:`~.validation.FileHashes`.  Blocks are then
-fetched raw by :meth:`Share.get_block` and checked (in a worker thread) by
-the segment decoder against :meth:`Share.block_leaf`.
+extension block and share-hash chain, and its whole block hash tree when
+that is small (up to :data:`WHOLE_TREE_LIMIT` bytes), and checks them
+against the cap through :class:`~.validation.FileHashes`.  From a larger
+tree only the nodes each block needs are read, as blocks are asked for.
+Blocks are fetched raw by :meth:`Share.get_block` and checked (in a worker
+thread) by the segment decoder against :meth:`Share.block_leaf`.
 
 Every failure becomes a :class:`ShareFailure` of one of three kinds:
 

@@ -1,5 +1,5 @@
 """The downloader's pure parts: range arithmetic, targets, status objects,
-the read producer, and the LIT file node."""
+the read producer, and the decoding of one segment."""
 
 import os
 
@@ -8,6 +8,7 @@ from twisted.python.failure import Failure
 
 from allmydata.immutable.download.downloader import DownloadHistory
 from allmydata.immutable.download.errors import (
+    BadCiphertextError,
     BadRangeError,
     DownloadStopped,
     NoSharesError,
@@ -193,3 +194,47 @@ def test_read_producer_pauses_and_stops():
     w.addBoth(results.append)
     p.stopProducing()
     assert len(results) == 1 and isinstance(results[0].value, DownloadStopped)
+
+
+# ---- decoding one segment ---------------------------------------------------------------
+def _encoded_segment(plaintext_file: bytes, key: bytes, k: int, n: int, maxseg: int, segnum: int):
+    """The blocks of one segment, made the way FORMATS.md §3.2-§3.3 says."""
+    from allmydata.codec import CRSEncoder
+    from allmydata.crypto.aes import ctr_encrypt
+    params = SegmentParams.for_file(len(plaintext_file), k, n, maxseg)
+    ciphertext = ctr_encrypt(key, plaintext_file)
+    offset, length = params.segment_range(segnum)
+    seg = ciphertext[offset:offset + length]
+    padded = params.padded_tail_size if segnum == params.num_segments - 1 else params.segment_size
+    seg += b"\x00" * (padded - len(seg))
+    enc = CRSEncoder()
+    enc.set_params(padded, k, n)
+    piece = padded // k
+    blocks, ids = enc.encode_sync([seg[i * piece:(i + 1) * piece] for i in range(k)])
+    return params, dict(zip(ids, blocks)), ciphertext[offset:offset + length]
+
+
+@pytest.mark.parametrize("shnums", [(0, 1, 2), (7, 3, 9), (0, 5, 2)])
+@pytest.mark.parametrize("segnum", [0, 2])
+def test_decode_segment(shnums, segnum):
+    from allmydata.immutable.download.validation import decode_segment
+    from allmydata.util import hashutil
+    key = b"K" * 16
+    plaintext = bytes(range(256)) * 40 + b"tail"   # 3 segments of 4098, the last short
+    params, blocks, ciphertext = _encoded_segment(plaintext, key, 3, 10, 4096, segnum)
+    chosen = {i: blocks[i] for i in shnums}
+    leaves = {i: hashutil.block_hash(blocks[i]) for i in shnums}
+    leaf = hashutil.crypttext_segment_hash(ciphertext)
+    timings = {}
+    out, bad = decode_segment(params, key, segnum, chosen, leaves, leaf, timings)
+    offset, length = params.segment_range(segnum)
+    assert bad == {} and out == plaintext[offset:offset + length]
+    assert set(timings) == {"decode", "decrypt"}
+    # a block that does not match its hash is named, and nothing is decoded
+    wrong = dict(chosen)
+    wrong[shnums[1]] = b"\x00" + wrong[shnums[1]][1:]
+    out, bad = decode_segment(params, key, segnum, wrong, leaves, leaf, {})
+    assert out is None and list(bad) == [shnums[1]]
+    # blocks that match their hashes but not the crypttext tree: refused
+    with pytest.raises(BadCiphertextError):
+        decode_segment(params, key, segnum, chosen, leaves, b"\x01" * 32, {})
