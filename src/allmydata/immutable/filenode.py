@@ -7,13 +7,11 @@ and ``download_to_data()`` are the seed's IFileNode calls built on ``read``.
 The downloading itself is :class:`~.download.node.DownloadNode`.
 """
 
-from twisted.internet import defer
-from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from .download.node import DownloadNode
 from .interfaces import IFileNode
-from .target import MemoryConsumer, TargetConsumer
+from .nodebase import ImmutableNodeBase
 
 
 def _as_chkcap(cap):
@@ -27,7 +25,7 @@ def _as_chkcap(cap):
 
 
 @implementer(IFileNode)
-class ImmutableFileNode:
+class ImmutableFileNode(ImmutableNodeBase):
     """A CHK file on the grid, readable by range.
 
     ``download_options`` go to :class:`DownloadNode`: ``pipeline_depth``
@@ -51,18 +49,6 @@ class ImmutableFileNode:
         return "<ImmutableFileNode %s>" % self.u.to_string()[:40].decode("ascii", "replace")
 
     # ---- IFilesystemNode ----------------------------------------------------------------
-    def get_uri(self) -> bytes:
-        return self.u.to_string()
-
-    def get_readonly_uri(self) -> bytes:
-        return self.u.to_string()
-
-    def get_cap(self):
-        return self.u
-
-    def get_readcap(self):
-        return self.u
-
     def get_verify_cap(self):
         return self.u.get_verifier()
 
@@ -74,24 +60,9 @@ class ImmutableFileNode:
     def get_storage_index(self) -> bytes:
         return self.u.get_storage_index()
 
-    def is_readonly(self) -> bool:
-        return True
-
-    def is_mutable(self) -> bool:
-        return False
-
-    def is_unknown(self) -> bool:
-        return False
-
-    def is_allowed_in_immutable_directory(self) -> bool:
-        return True
-
     # ---- IFileNode ----------------------------------------------------------------------
     def get_size(self) -> int:
         return self.u.size
-
-    def get_current_size(self):
-        return defer.succeed(self.u.size)
 
     def get_download_node(self) -> DownloadNode:
         """The downloader (its ``last_results`` / ``last_status`` describe
@@ -103,39 +74,3 @@ class ImmutableFileNode:
         None: to the end); Deferred(consumer).  Only the segments the range
         overlaps are fetched."""
         return self._node.read(consumer, offset, size)
-
-    def download(self, target):
-        """Download the whole file into an IDownloadTarget; Deferred with
-        whatever ``target.finish()`` returns.  On failure ``target.fail()``
-        is called and the Deferred fails."""
-        consumer = TargetConsumer(target)
-        cancelled = []
-
-        def cancel():
-            cancelled.append(True)
-            if consumer.producer is not None:
-                consumer.producer.stopProducing()
-        target.register_canceller(cancel)
-        try:
-            target.open(self.u.size)
-        except Exception:
-            f = Failure()
-            target.fail(f)
-            return defer.fail(f)
-        d = self.read(consumer)
-
-        def _done(_):
-            target.close()
-            return target.finish()
-
-        def _failed(f):
-            target.fail(f)
-            return f
-        d.addCallbacks(_done, _failed)
-        return d
-
-    def download_to_data(self):
-        """Deferred(bytes): the whole file."""
-        d = self.read(MemoryConsumer())
-        d.addCallback(lambda consumer: consumer.data())
-        return d

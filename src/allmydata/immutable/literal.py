@@ -10,7 +10,7 @@ from zope.interface import implementer
 
 from .download.segmentation import clip_range
 from .interfaces import IFileNode
-from .target import TargetConsumer
+from .nodebase import ImmutableNodeBase
 
 
 def _as_litcap(cap):
@@ -23,7 +23,7 @@ def _as_litcap(cap):
 
 
 @implementer(IFileNode)
-class LiteralFileNode:
+class LiteralFileNode(ImmutableNodeBase):
     """A file whose bytes are in its cap (``URI:LIT:``)."""
 
     def __init__(self, filecap):
@@ -34,18 +34,6 @@ class LiteralFileNode:
         return "<LiteralFileNode %d bytes>" % len(self._data)
 
     # IFilesystemNode
-    def get_uri(self) -> bytes:
-        return self.u.to_string()
-
-    def get_readonly_uri(self) -> bytes:
-        return self.u.to_string()
-
-    def get_cap(self):
-        return self.u
-
-    def get_readcap(self):
-        return self.u
-
     def get_verify_cap(self):
         return None
 
@@ -55,24 +43,9 @@ class LiteralFileNode:
     def get_storage_index(self):
         return None
 
-    def is_readonly(self) -> bool:
-        return True
-
-    def is_mutable(self) -> bool:
-        return False
-
-    def is_unknown(self) -> bool:
-        return False
-
-    def is_allowed_in_immutable_directory(self) -> bool:
-        return True
-
     # IFileNode
     def get_size(self) -> int:
         return len(self._data)
-
-    def get_current_size(self):
-        return defer.succeed(len(self._data))
 
     def read(self, consumer, offset=0, size=None):
         """Write bytes ``[offset, offset+size)`` to the IConsumer at once."""
@@ -83,18 +56,6 @@ class LiteralFileNode:
         if size:
             consumer.write(self._data[offset:offset + size])
         return defer.succeed(consumer)
-
-    def download(self, target):
-        """Feed the contents to an IDownloadTarget; Deferred(target.finish())."""
-        try:
-            target.open(len(self._data))
-            self.read(TargetConsumer(target))
-            target.close()
-        except Exception:
-            f = Failure()
-            target.fail(f)
-            return defer.fail(f)
-        return defer.succeed(target.finish())
 
     def download_to_data(self):
         return defer.succeed(self._data)
