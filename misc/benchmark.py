@@ -30,13 +30,16 @@ import time
 import urllib.parse
 
 import psutil
-import yaml
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src"))
 
 from allmydata.test import nodeprocs  # noqa: E402
 from allmydata.test.interop.harness import (  # noqa: E402
-    OurStorageGrid, ReferenceStorageGrid, TahoeClient, edit_config, server_id_for,
+    OurClient as HarnessOurClient,
+    OurStorageGrid,
+    ReferenceStorageGrid,
+    TahoeClient,
+    edit_config,
 )
 from allmydata.test.interop.refvenv import ensure_ref_venv  # noqa: E402
 
@@ -44,40 +47,11 @@ K, HAPPY, N, SERVERS = 3, 5, 10, 5
 MiB = 1024 * 1024
 
 
-class OurClient:
-    """Our client node, using the storage nodes through servers.yaml."""
+class OurClient(HarnessOurClient):
+    """Our client node (see the harness), with the benchmark's encoding."""
 
     def __init__(self, basedir):
-        self.basedir = basedir
-        self.procs = nodeprocs.NodeProcesses()
-        self.web_port = None
-
-    @property
-    def url(self):
-        return "http://127.0.0.1:%d" % self.web_port
-
-    def create(self):
-        self.web_port = nodeprocs.free_port()
-        nodeprocs.run_tahoe("create-client", "--nickname", "bench-client", "--listen", "none",
-                            "--webport", "tcp:%d:interface=127.0.0.1" % self.web_port,
-                            "--shares-needed", K, "--shares-happy", HAPPY, "--shares-total", N,
-                            self.basedir)
-
-    def set_servers(self, nodes):
-        servers = {server_id_for(n.furl): {"ann": {"anonymous-storage-FURL": n.furl,
-                                                   "nickname": n.nickname}} for n in nodes}
-        with open(os.path.join(self.basedir, "private", "servers.yaml"), "w") as f:
-            yaml.safe_dump({"storage": servers}, f)
-
-    def start(self):
-        self.procs.start(self.basedir, wait_file="node.url")
-
-    def pid(self):
-        return nodeprocs.read_pid(self.basedir)
-
-    def stop(self):
-        nodeprocs.run_tahoe("stop", self.basedir, check=False)
-        self.procs.cleanup()
+        HarnessOurClient.__init__(self, basedir, K, HAPPY, N, nickname="bench-client")
 
 
 class RefClient(TahoeClient):

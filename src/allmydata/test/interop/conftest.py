@@ -5,18 +5,28 @@
 * ``interop_grid`` (module, parametrized): three storage nodes -- ours
   (``"ours"``, the point of the exercise) or Tahoe-LAFS's own
   (``"reference"``, the control that proves the harness) -- plus one Tahoe-LAFS
-  client node connected to all three over Foolscap.  Every process is stopped
-  in teardown, whatever happened.
+  client node connected to all three over Foolscap.
+* ``cross_grid`` (module, parametrized the same way): the same three storage
+  nodes shared by a Tahoe-LAFS client *and* one of our client nodes, both
+  with the same encoding parameters and the same convergence secret, so that
+  each can read what the other wrote and both derive the same caps.
+
+Every process is stopped in teardown, whatever happened.
 """
 
+import os
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 import pytest
 
 from allmydata.test.interop import refvenv
 from allmydata.test.interop.harness import (
-    OurStorageGrid, ReferenceStorageGrid, TahoeClient,
+    OurClient,
+    OurStorageGrid,
+    ReferenceStorageGrid,
+    TahoeClient,
 )
 
 STORAGE_NODES = 3
@@ -38,31 +48,58 @@ class InteropGrid:
     storage: object  # OurStorageGrid or ReferenceStorageGrid
     storage_nodes: list
     client: TahoeClient
+    ours: OurClient = None  # only in cross_grid
 
     def logs(self):
-        return self.client.logs() + "\n" + self.storage.logs()
+        parts = [self.client.logs()]
+        if self.ours is not None:
+            parts.append(self.ours.logs())
+        parts.append(self.storage.logs())
+        return "\n".join(parts)
+
+
+@contextmanager
+def _running_grid(kind, venv, workdir, with_our_client=False):
+    """Start storage nodes of ``kind`` and the client(s) using them; stop all on exit."""
+    if kind == "ours":
+        storage = OurStorageGrid(workdir, STORAGE_NODES)
+    else:
+        storage = ReferenceStorageGrid(venv, workdir, STORAGE_NODES)
+    clients = [TahoeClient(venv, os.path.join(workdir, "client"), NEEDED, HAPPY, TOTAL)]
+    if with_our_client:
+        clients.append(OurClient(os.path.join(workdir, "our-client"), NEEDED, HAPPY, TOTAL))
+    for client in clients:
+        client.extra_logs = storage.logs
+    with ExitStack() as stack:
+        stack.callback(storage.stop)
+        with ThreadPoolExecutor(len(clients)) as pool:
+            created = [pool.submit(c.create) for c in clients]
+            nodes = storage.start()
+            for f in created:
+                f.result()
+        if with_our_client:
+            # the same secret in both: identical files must get identical caps
+            secret = os.urandom(32)
+            for client in clients:
+                client.set_convergence_secret(secret)
+        for client in clients:
+            client.set_servers(nodes)
+            stack.callback(client.stop)
+            client.start()
+        for client in clients:
+            client.wait_connected(timeout=60)
+        yield InteropGrid(kind, storage, nodes, *clients)
 
 
 @pytest.fixture(scope="module", params=["ours", "reference"])
 def interop_grid(request, tahoe_ref_venv, tmp_path_factory):
     workdir = str(tmp_path_factory.mktemp("interop-%s" % request.param))
-    if request.param == "ours":
-        storage = OurStorageGrid(workdir, STORAGE_NODES)
-    else:
-        storage = ReferenceStorageGrid(tahoe_ref_venv, workdir, STORAGE_NODES)
-    client = TahoeClient(tahoe_ref_venv, workdir + "/client", NEEDED, HAPPY, TOTAL)
-    client.extra_logs = storage.logs
-    try:
-        with ThreadPoolExecutor(1) as pool:
-            created = pool.submit(client.create)
-            nodes = storage.start()
-            created.result()
-        client.set_servers(nodes)
-        client.start()
-        client.wait_connected(timeout=60)
-        yield InteropGrid(request.param, storage, nodes, client)
-    finally:
-        try:
-            client.stop()
-        finally:
-            storage.stop()
+    with _running_grid(request.param, tahoe_ref_venv, workdir) as grid:
+        yield grid
+
+
+@pytest.fixture(scope="module", params=["ours", "reference"])
+def cross_grid(request, tahoe_ref_venv, tmp_path_factory):
+    workdir = str(tmp_path_factory.mktemp("cross-%s" % request.param))
+    with _running_grid(request.param, tahoe_ref_venv, workdir, with_our_client=True) as grid:
+        yield grid

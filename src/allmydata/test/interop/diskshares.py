@@ -97,3 +97,53 @@ def collect_shares(storage_nodes, si_b32):
         for shnum, path in sorted(node.share_files(si_b32).items()):
             found.append((node.nickname, shnum, path))
     return found
+
+
+def read_immutable_share_data(path):
+    """The share data of an immutable share file (§3.7): the bytes after the
+    12-byte container header, without the lease records at the end."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    (nleases,) = struct.unpack(">L", raw[8:12])
+    return raw[IMMUTABLE_HEADER:len(raw) - IMMUTABLE_LEASE * nleases]
+
+
+def parse_ueb(ueb):
+    """``{key: value}`` of a serialized URI extension block (§3.5); numeric
+    fields become ints, hashes stay raw bytes."""
+    fields, i = {}, 0
+    while i < len(ueb):
+        colon = ueb.index(b":", i)
+        key = ueb[i:colon].decode("ascii")
+        length_end = ueb.index(b":", colon + 1)
+        length = int(ueb[colon + 1:length_end])
+        value = ueb[length_end + 1:length_end + 1 + length]
+        if ueb[length_end + 1 + length:length_end + 2 + length] != b",":
+            raise ValueError("UEB entry %r is not a netstring at offset %d" % (key, colon + 1))
+        fields[key] = value
+        i = length_end + 2 + length
+    for key in ("size", "segment_size", "num_segments", "needed_shares", "total_shares"):
+        if key in fields:
+            fields[key] = int(fields[key])
+    return fields
+
+
+def read_immutable_layout(path):
+    """``(layout version, header fields dict, UEB dict)`` of an immutable share
+    file (§3.6): offsets are relative to the start of the share data."""
+    data = read_immutable_share_data(path)
+    (version,) = struct.unpack(">L", data[:4])
+    names = ("block_size", "data_size", "data", "plaintext_hash_tree", "crypttext_hash_tree",
+             "block_hashes", "share_hashes", "uri_extension")
+    if version == 1:
+        values = struct.unpack(">LLLLLLLL", data[4:36])
+        lensize, lenfmt = 4, ">L"
+    elif version == 2:
+        values = struct.unpack(">QQQQQQQQ", data[4:68])
+        lensize, lenfmt = 8, ">Q"
+    else:
+        raise ValueError("%s: share data layout version %d" % (path, version))
+    header = dict(zip(names, values))
+    off = header["uri_extension"]
+    (ueb_len,) = struct.unpack(lenfmt, data[off:off + lensize])
+    return version, header, parse_ueb(data[off + lensize:off + lensize + ueb_len])

@@ -80,6 +80,11 @@ def edit_config(basedir, settings):
         cfg.write(f)
 
 
+def tubid_of(furl):
+    """The base32 tubid of a ``pb://TUBID@hints/name`` FURL."""
+    return furl[len("pb://"):].split("@", 1)[0]
+
+
 def server_id_for(furl):
     """A fixed ``v0-<52 base32>`` server id derived from a storage FURL."""
     return "v0-" + base32.b2a_str(hashlib.sha256(furl.encode("ascii")).digest())
@@ -310,78 +315,103 @@ class OurStorageGrid:
         return "\n".join(parts) or "(our storage nodes wrote no log files)"
 
 
-class TahoeClient:
-    """A Tahoe-LAFS 1.20 client node using the given storage nodes, and its web API."""
+def write_servers_yaml(basedir, storage_nodes):
+    """Write ``BASEDIR/private/servers.yaml`` listing these storage nodes.
 
-    def __init__(self, venv, basedir, needed=2, happy=3, total=5):
-        self.node = ReferenceNode(venv, basedir)
-        self.basedir = basedir
-        self.needed, self.happy, self.total = needed, happy, total
-        self.web_port = None
-        self.server_ids = {}
+    Returns ``{server id: StorageNode}``; the ids are derived from the FURLs
+    (:func:`server_id_for`) so that every client given the same nodes names
+    them the same way.
+    """
+    servers, ids = {}, {}
+    for node in storage_nodes:
+        sid = server_id_for(node.furl)
+        ids[sid] = node
+        servers[sid] = {"ann": {"anonymous-storage-FURL": node.furl, "nickname": node.nickname}}
+    with open(os.path.join(basedir, "private", "servers.yaml"), "w") as f:
+        yaml.safe_dump({"storage": servers}, f)
+    return ids
+
+
+def write_convergence_secret(basedir, secret):
+    """Write ``secret`` (bytes) as ``BASEDIR/private/convergence``, base32 plus a newline."""
+    with open(os.path.join(basedir, "private", "convergence"), "wb") as f:
+        f.write(base32.b2a(secret) + b"\n")
+
+
+@dataclass
+class HTTPResponse:
+    status: int
+    headers: dict  # lower-cased names
+    body: bytes
+
+
+class WebClient:
+    """Blocking wrappers around a client node's web API, shared by both clients.
+
+    Subclasses provide ``web_port``, ``server_ids`` (``{server id: node}``),
+    ``check_running()`` and ``logs()``.
+    """
+
+    what = "client"
+    web_port = None
+
+    def __init__(self):
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        self.server_ids = {}
         self.extra_logs = lambda: ""
 
     @property
     def url(self):
         return "http://127.0.0.1:%d" % self.web_port
 
-    def create(self):
-        """``tahoe create-client`` with our encoding parameters, Foolscap only."""
-        self.web_port = nodeprocs.free_port()
-        self.node.create("create-client", "--nickname", "interop-client",
-                         "--webport", "tcp:%d:interface=127.0.0.1" % self.web_port,
-                         "--shares-needed", self.needed, "--shares-happy", self.happy,
-                         "--shares-total", self.total)
-        edit_config(self.basedir, {"client": {"force_foolscap": "true"}})
-
-    def set_servers(self, storage_nodes):
-        """Write ``private/servers.yaml`` listing these storage nodes (before start)."""
-        servers = {}
-        for node in storage_nodes:
-            sid = server_id_for(node.furl)
-            self.server_ids[sid] = node
-            servers[sid] = {"ann": {"anonymous-storage-FURL": node.furl, "nickname": node.nickname}}
-        with open(os.path.join(self.basedir, "private", "servers.yaml"), "w") as f:
-            yaml.safe_dump({"storage": servers}, f)
-
-    def start(self):
-        self.node.start()
-
-    def stop(self):
-        self.node.stop()
+    def check_running(self):
+        pass
 
     def logs(self):
-        return self.node.logs() + "\n" + self.extra_logs()
+        return self.extra_logs()
 
-    # -- web API ---------------------------------------------------------------
+    def fetch(self, method, path, body=None, headers=None, timeout=120):
+        """One HTTP request: an :class:`HTTPResponse`, or WebAPIError (with the logs) for 4xx/5xx."""
+        url = self.url + path
+        all_headers = {"Accept": "text/plain"}
+        all_headers.update(headers or {})
+        req = urllib.request.Request(url, data=body, method=method, headers=all_headers)
+        try:
+            with self._opener.open(req, timeout=timeout) as resp:
+                return HTTPResponse(resp.status, {k.lower(): v for k, v in resp.headers.items()},
+                                    resp.read())
+        except urllib.error.HTTPError as e:
+            raise WebAPIError(method, url, e.code, e.read(), self.logs()) from None
 
     def request(self, method, path, body=None, timeout=120):
         """One HTTP request; return the body, or raise WebAPIError with the logs."""
-        url = self.url + path
-        req = urllib.request.Request(url, data=body, method=method, headers={"Accept": "text/plain"})
-        try:
-            with self._opener.open(req, timeout=timeout) as resp:
-                return resp.read()
-        except urllib.error.HTTPError as e:
-            raise WebAPIError(method, url, e.code, e.read(), self.logs()) from None
+        return self.fetch(method, path, body, timeout=timeout).body
 
     def status(self):
         return json.loads(self.request("GET", "/?t=json", timeout=10))
 
     def connected_servers(self):
-        """The server ids of ours that /?t=json reports as connected."""
+        """The server ids of ours that /?t=json reports as connected.
+
+        A server appears there under its servers.yaml id (Tahoe-LAFS) or
+        under the tubid of its FURL (our client): both are recognised.
+        """
+        names = {}
+        for sid, node in self.server_ids.items():
+            names[sid] = sid
+            names[tubid_of(node.furl)] = sid
         connected = set()
         for server in self.status().get("servers", []):
-            if str(server.get("connection_status", "")).lower().startswith("connected"):
-                connected.add(server.get("nodeid"))
-        return connected & set(self.server_ids)
+            up = str(server.get("connection_status", "")).lower().startswith("connected")
+            if up and server.get("nodeid") in names:
+                connected.add(names[server.get("nodeid")])
+        return connected
 
     def wait_connected(self, timeout=60):
         last = ["(no answer yet)"]
 
         def all_connected():
-            self.node.check_running()
+            self.check_running()
             try:
                 status = self.status()
             except (OSError, WebAPIError) as e:
@@ -393,9 +423,9 @@ class TahoeClient:
         deadline = time.monotonic() + timeout
         while not all_connected():
             if time.monotonic() > deadline:
-                raise HarnessError("after %ds the Tahoe client is not connected to all %d storage "
+                raise HarnessError("after %ds the %s is not connected to all %d storage "
                                    "servers; last /?t=json servers:\n%s\n%s"
-                                   % (timeout, len(self.server_ids), last[0], self.logs()))
+                                   % (timeout, self.what, len(self.server_ids), last[0], self.logs()))
             time.sleep(0.2)
 
     @staticmethod
@@ -410,6 +440,10 @@ class TahoeClient:
     def download(self, cap):
         return self.request("GET", self._cap_path(cap))
 
+    def download_range(self, cap, range_spec):
+        """``GET /uri/$CAP`` with ``Range: bytes=RANGE_SPEC``: the whole :class:`HTTPResponse`."""
+        return self.fetch("GET", self._cap_path(cap), headers={"Range": "bytes=" + range_spec})
+
     def overwrite(self, writecap, data, offset=None):
         """``PUT /uri/$WRITECAP[?offset=N]``: replace (or patch) a mutable file."""
         path = self._cap_path(writecap) + ("?offset=%d" % offset if offset is not None else "")
@@ -419,6 +453,47 @@ class TahoeClient:
         """``GET /uri/$CAP?t=json``: ``(node type, details dict)``."""
         kind, details = json.loads(self.request("GET", self._cap_path(cap) + "?t=json"))
         return kind, details
+
+
+class TahoeClient(WebClient):
+    """A Tahoe-LAFS 1.20 client node using the given storage nodes, and its web API."""
+
+    what = "Tahoe-LAFS client"
+
+    def __init__(self, venv, basedir, needed=2, happy=3, total=5):
+        WebClient.__init__(self)
+        self.node = ReferenceNode(venv, basedir)
+        self.basedir = basedir
+        self.needed, self.happy, self.total = needed, happy, total
+
+    def create(self):
+        """``tahoe create-client`` with our encoding parameters, Foolscap only."""
+        self.web_port = nodeprocs.free_port()
+        self.node.create("create-client", "--nickname", "interop-client",
+                         "--webport", "tcp:%d:interface=127.0.0.1" % self.web_port,
+                         "--shares-needed", self.needed, "--shares-happy", self.happy,
+                         "--shares-total", self.total)
+        edit_config(self.basedir, {"client": {"force_foolscap": "true"}})
+
+    def set_servers(self, storage_nodes):
+        """Write ``private/servers.yaml`` listing these storage nodes (before start)."""
+        self.server_ids = write_servers_yaml(self.basedir, storage_nodes)
+
+    def set_convergence_secret(self, secret):
+        """Use this convergence secret (bytes) from the next start on."""
+        write_convergence_secret(self.basedir, secret)
+
+    def start(self):
+        self.node.start()
+
+    def stop(self):
+        self.node.stop()
+
+    def check_running(self):
+        self.node.check_running()
+
+    def logs(self):
+        return self.node.logs() + "\n" + self.extra_logs()
 
     def check(self, cap, verify=True):
         """``POST /uri/$CAP?t=check&verify=..&output=JSON``: the ``results`` dict.
@@ -433,3 +508,66 @@ class TahoeClient:
         """Base32 storage index, read from the verify cap Tahoe reports."""
         _, details = self.info(cap)
         return details["verify_uri"].split(":")[2]
+
+
+class OurClient(WebClient):
+    """A client node of this project (``python -m allmydata.scripts.runner``).
+
+    It does not listen (``--listen none``) and finds its storage servers in
+    ``private/servers.yaml``; it is started with ``tahoe start`` and stopped
+    with ``tahoe stop`` (SIGKILL for whatever survives).
+    """
+
+    what = "our client"
+
+    def __init__(self, basedir, needed=2, happy=3, total=5, nickname="our-client"):
+        WebClient.__init__(self)
+        self.basedir = basedir
+        self.needed, self.happy, self.total = needed, happy, total
+        self.nickname = nickname
+        self.procs = nodeprocs.NodeProcesses()
+
+    def create(self):
+        self.web_port = nodeprocs.free_port()
+        nodeprocs.run_tahoe("create-client", "--nickname", self.nickname, "--listen", "none",
+                            "--webport", "tcp:%d:interface=127.0.0.1" % self.web_port,
+                            "--shares-needed", self.needed, "--shares-happy", self.happy,
+                            "--shares-total", self.total, self.basedir)
+
+    def set_servers(self, storage_nodes):
+        """Write ``private/servers.yaml`` listing these storage nodes (before start)."""
+        self.server_ids = write_servers_yaml(self.basedir, storage_nodes)
+
+    def set_convergence_secret(self, secret):
+        """Use this convergence secret (bytes) from the next start on."""
+        write_convergence_secret(self.basedir, secret)
+
+    def start(self, timeout=60):
+        """``tahoe start``; return once the node has written ``node.url``."""
+        self.procs.start(self.basedir, wait_file="node.url", timeout=timeout)
+
+    def pid(self):
+        return nodeprocs.read_pid(self.basedir)
+
+    def check_running(self):
+        pid = self.pid()
+        if pid is not None and not nodeprocs.pid_alive(pid):
+            raise HarnessError("our client node %s (pid %d) has exited:\n%s"
+                               % (self.basedir, pid, self.logs()))
+
+    def stop(self):
+        """``tahoe stop``, then SIGKILL if it is still there. Never raises for a dead node."""
+        try:
+            nodeprocs.run_tahoe("stop", self.basedir, check=False, timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        finally:
+            self.procs.cleanup()
+
+    def logs(self):
+        parts = []
+        for path in sorted(glob.glob(os.path.join(self.basedir, "logs", "*")) +
+                           glob.glob(os.path.join(self.basedir, "*.log"))):
+            if os.path.isfile(path):
+                parts.append("--- %s ---\n%s" % (path, tail(path, 6000)))
+        return ("\n".join(parts) or "(our client wrote no log files)") + "\n" + self.extra_logs()
