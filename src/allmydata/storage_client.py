@@ -41,8 +41,10 @@ class StorageServer:
     """One storage server as upload and download see it."""
 
     def __init__(self, serverid: bytes, permutation_seed: bytes, nickname: str | None,
-                 connector=None, rref=None, version=None, source="introducer"):
+                 connector=None, rref=None, version=None, source="introducer",
+                 display_id: str | None = None):
         self._serverid = serverid
+        self._display_id = display_id
         self._seed = permutation_seed
         self._nickname = nickname
         self._connector = connector
@@ -57,10 +59,14 @@ class StorageServer:
         return self._serverid
 
     def get_name(self) -> str:
-        return nodeid_b2a(self._serverid)[:8]
+        """A short printable id: 8 characters of the longname."""
+        longname = self.get_longname()
+        return longname[3:11] if longname.startswith("v0-") else longname[:8]
 
     def get_longname(self) -> str:
-        return nodeid_b2a(self._serverid)
+        """The server id people see: the servers.yaml key for static servers
+        (as Tahoe-LAFS shows it), otherwise the base32 tubid."""
+        return self._display_id or nodeid_b2a(self._serverid)
 
     def get_nickname(self) -> str | None:
         return self._nickname
@@ -155,7 +161,7 @@ class StorageFarmBroker(service.MultiService):
         for server_id, entry in (static_servers or {}).items():
             ann = Announcement.build(entry["furl"], STORAGE_SERVICE, RIStorageServer.__remote_name__,
                                      entry.get("nickname") or "", "", "")
-            self._static_entries.append((ann, entry))
+            self._static_entries.append((server_id, ann, entry))
 
     @classmethod
     def from_rrefs(cls, servers, preferred_peers=()) -> "StorageFarmBroker":
@@ -171,12 +177,13 @@ class StorageFarmBroker(service.MultiService):
         if self._clock is None:
             from twisted.internet import reactor
             self._clock = reactor
-        for ann, entry in self._static_entries:
+        for server_id, ann, entry in self._static_entries:
             connector = RemoteServiceConnector(ann, self._clock.seconds(), self._tub, self._clock,
                                                max_retry_delay=self._max_retry_delay)
             connector.start_connecting()
             self._static[ann.nodeid] = StorageServer(ann.nodeid, entry["seed"], entry.get("nickname"),
-                                                 connector=connector, source="servers.yaml")
+                                                 connector=connector, source="servers.yaml",
+                                                 display_id=server_id)
 
     def stopService(self):
         for s in self._static.values():

@@ -64,6 +64,8 @@ async def test_static_servers_connect_and_permute(tmp_path):
         assert all(s.get_available_space() > 0 for s in ordered)
         assert {s.get_nickname() for s in ordered} == {"s0", "s1", "s2", "s3"}
         assert all(s.connection_status().startswith("Connected") for s in ordered)
+        assert {s.get_longname() for s in ordered} == set(static)  # servers.yaml keys, as Tahoe shows
+        assert {s.get_name() for s in ordered} == {k[3:11] for k in static}
         # a preferred peer comes first whatever the permutation says
         last = ordered[-1]
         broker._preferred = frozenset([last.get_longname()])
