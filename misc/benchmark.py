@@ -65,8 +65,11 @@ class RefClient(TahoeClient):
 
 def wait_connected(url, count, timeout=90):
     def ok():
-        with urllib_get(url + "/?t=json") as r:
-            servers = json.loads(r.read())["servers"]
+        try:
+            with urllib_get(url + "/?t=json") as r:
+                servers = json.loads(r.read())["servers"]
+        except (ConnectionError, OSError, ValueError, KeyError):
+            return False  # the web server is not up yet
         return sum(1 for s in servers if s["connection_status"].lower().startswith("connected")) >= count
     nodeprocs.wait_for(ok, timeout, interval=0.3, what="%d connected servers" % count)
 

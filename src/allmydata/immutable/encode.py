@@ -10,11 +10,14 @@ time and, for each segment,
 3. hashes every block, and
 4. hands block ``i`` to the writer of share ``i``.
 
-Steps 1-3 run in a worker thread (together with reading and encrypting the
+Steps 1-3 run in worker threads (together with reading and encrypting the
 segment, when the source can do that synchronously) while the reactor pushes
-the previous segment's blocks, so at most two segments are in the encoder's
-hands at once; the bucket writers' Deferreds hold the loop back when the
-servers are slower.  Then the
+earlier segments' blocks: up to ``segments_ahead`` segments are being read
+and coded at once (reading, encrypting and step 1 strictly in order, one
+segment at a time; steps 2-3 in parallel, as zfec and hashlib release the
+GIL), so at most ``segments_ahead + 1`` segments are in the encoder's hands;
+the bucket writers' Deferreds hold the loop back when the servers are
+slower.  Then the
 crypttext hash tree, the block hash trees, the share hash tree and the URI
 extension block are built and written, and the buckets are closed.
 
@@ -27,7 +30,9 @@ left still reach servers-of-happiness; otherwise it fails with
 :class:`UploadUnhappinessError`.
 """
 
+import collections
 import hashlib
+import threading
 import time
 
 from twisted.internet import defer, threads
@@ -53,6 +58,10 @@ log = Logger()
 #: Segments shorter than this are encoded in the reactor thread: a thread
 #: hop would cost more than the work.
 THREAD_THRESHOLD = 32 * 1024
+#: Segments read and being encoded ahead of the one being pushed.  Their
+#: coding runs in parallel worker threads; each holds about
+#: ``segment_size * n / k`` bytes of blocks.
+SEGMENTS_AHEAD = 3
 
 
 class EncodingError(Exception):
@@ -82,14 +91,46 @@ def _block_hash(block) -> bytes:
 class _Segment:
     """What the worker thread makes of one segment."""
 
-    __slots__ = ("segnum", "crypttext_hash", "blocks", "block_hashes", "encode_time")
+    __slots__ = ("segnum", "crypttext_hash", "blocks", "block_hashes", "encode_time",
+                 "encode_cpu")
 
-    def __init__(self, segnum, crypttext_hash, blocks, block_hashes, encode_time):
+    def __init__(self, segnum, crypttext_hash, blocks, block_hashes, encode_time, encode_cpu):
         self.segnum = segnum
         self.crypttext_hash = crypttext_hash
         self.blocks = blocks
         self.block_hashes = block_hashes
         self.encode_time = encode_time
+        self.encode_cpu = encode_cpu
+
+
+class _InOrder:
+    """Lets worker threads run one step strictly in index order (0, 1, 2...),
+    one at a time, while the rest of their work overlaps.  After a step
+    fails, every later step fails too instead of waiting forever."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._next = 0
+        self._failed = None
+
+    def run(self, index: int, f, *args):
+        with self._cond:
+            while self._next != index and self._failed is None:
+                self._cond.wait()
+            if self._failed is not None:
+                raise EncodingError("segment %d was not read: an earlier segment failed (%s)"
+                                    % (index, self._failed))
+        try:
+            result = f(*args)
+        except BaseException as e:
+            with self._cond:
+                self._failed = e
+                self._cond.notify_all()
+            raise
+        with self._cond:
+            self._next += 1
+            self._cond.notify_all()
+        return result
 
 
 @implementer(IEncoder)
@@ -105,7 +146,10 @@ class Encoder:
     ``status`` an optional upload status to report progress to.
     """
 
-    def __init__(self, reactor=None, status=None):
+    def __init__(self, reactor=None, status=None, segments_ahead: int = SEGMENTS_AHEAD):
+        if segments_ahead < 1:
+            raise ValueError("segments_ahead must be at least 1")
+        self._segments_ahead = segments_ahead
         if reactor is None:
             from twisted.internet import reactor
         self._reactor = reactor
@@ -117,7 +161,8 @@ class Encoder:
         self._aborted = False
         self.uri_extension_data = None
         self.uri_extension_hash = None
-        self._times = {"cumulative_encoding": 0.0, "cumulative_sending": 0.0,
+        self._times = {"cumulative_encoding": 0.0, "cumulative_encoding_cpu": 0.0,
+                       "cumulative_sending": 0.0, "waiting_for_encoding": 0.0,
                        "hashes_and_close": 0.0, "total_encode_and_push": 0.0}
         self._segments_pushed = 0
 
@@ -212,6 +257,9 @@ class Encoder:
     async def _run(self):
         started = time.perf_counter()
         self._crypttext_hasher = hashutil.crypttext_hasher()
+        self._read_lock = defer.DeferredLock()
+        self._in_order = _InOrder()
+        self._sync_reads = None
         self._codec = CRSEncoder()
         p = self._params
         self._codec.set_params(p.segment_size, p.k, p.n)
@@ -222,18 +270,28 @@ class Encoder:
             self._tail_codec = self._codec
         segment_hashes = []
         block_hashes = [[] for _ in range(p.n)]
-        pending = None
+        ahead = collections.deque()  # Deferred(_Segment), in segment order
+        started_segments = 0
+
+        def start_more():
+            nonlocal started_segments
+            while started_segments < p.num_segments and len(ahead) < self._segments_ahead:
+                ahead.append(self._produce(started_segments))
+                started_segments += 1
         try:
             self._set_status("Pushing shares")
             await self._send("put_header", "writing the header")
-            pending = self._produce(0)
+            start_more()
             for segnum in range(p.num_segments):
-                segment = await pending
-                pending = self._produce(segnum + 1) if segnum + 1 < p.num_segments else None
+                t = time.perf_counter()
+                segment = await ahead.popleft()
+                self._times["waiting_for_encoding"] += time.perf_counter() - t
+                start_more()
                 segment_hashes.append(segment.crypttext_hash)
                 for shnum, h in enumerate(segment.block_hashes):
                     block_hashes[shnum].append(h)
                 self._times["cumulative_encoding"] += segment.encode_time
+                self._times["cumulative_encoding_cpu"] += segment.encode_cpu
                 t = time.perf_counter()
                 await self._send("put_block", "sending block %d" % segnum,
                                  lambda shnum, s=segnum, b=segment.blocks: (s, b[shnum]))
@@ -248,47 +306,83 @@ class Encoder:
             self._set_status("Finished")
             return result
         except BaseException:
-            if pending is not None:
-                pending.addErrback(lambda f: None)
+            for d in ahead:
+                d.addErrback(lambda f: None)
             await self.abort()
             raise
 
-    def _produce(self, segnum: int):
-        """Deferred(_Segment): read and encode segment ``segnum``."""
-        offset, length = self._params.segment_range(segnum)
-        can_sync = getattr(self._uploadable, "can_read_encrypted_sync", None)
-        if length >= THREAD_THRESHOLD and can_sync is not None and can_sync():
-            # one thread job reads, encrypts and encodes: no hop in between
-            def _read_and_encode():
-                chunks = self._uploadable.read_encrypted_sync(length)
-                return self._encode_segment(segnum, length, chunks)
-            return threads.deferToThreadPool(self._reactor, self._reactor.getThreadPool(),
-                                             _read_and_encode)
-        d = defer.maybeDeferred(self._uploadable.read_encrypted, length, False)
+    def _in_thread(self, f, *args):
+        return threads.deferToThreadPool(self._reactor, self._reactor.getThreadPool(), f, *args)
 
-        def _encode(chunks):
-            if length < THREAD_THRESHOLD:
-                return self._encode_segment(segnum, length, chunks)
-            return threads.deferToThreadPool(self._reactor, self._reactor.getThreadPool(),
-                                             self._encode_segment, segnum, length, chunks)
-        d.addCallback(_encode)
+    def _produce(self, segnum: int):
+        """Deferred(_Segment): read and encode segment ``segnum``.
+
+        Reading, encrypting and hashing the ciphertext happen strictly in
+        segment order, one segment at a time; the erasure coding and block
+        hashing of several segments may then run in worker threads at once
+        (zfec and hashlib release the GIL).  With a source that reads
+        synchronously, one worker-thread job does all of it, so the
+        pipeline does not wait for the (busy) reactor thread between steps.
+        """
+        offset, length = self._params.segment_range(segnum)
+        if self._params.segment_size < THREAD_THRESHOLD:
+            # small segments: no thread hops, everything in this thread
+            d = self._read_lock.run(self._read_and_hash_here, segnum, length)
+            d.addCallback(lambda r: self._code_segment(segnum, *r))
+            return d
+        if self._sync_reads is None:  # decided once: every segment is read the same way
+            can_sync = getattr(self._uploadable, "can_read_encrypted_sync", None)
+            self._sync_reads = can_sync is not None and can_sync()
+        if self._sync_reads:
+            def _read_hash_and_code():
+                r = self._in_order.run(segnum, self._read_and_hash_sync, segnum, length)
+                return self._code_segment(segnum, *r)
+            return self._in_thread(_read_hash_and_code)
+        d = self._read_lock.run(self._read_and_hash_async, segnum, length)
+        d.addCallback(lambda r: self._in_thread(self._code_segment, segnum, *r))
         return d
 
-    def _encode_segment(self, segnum: int, length: int, chunks) -> _Segment:
-        """Hash, pad, split, code and hash one segment (in a worker thread)."""
-        t = time.perf_counter()
-        got = sum(len(c) for c in chunks)
+    def _read_and_hash_sync(self, segnum, length):
+        t, c = time.perf_counter(), time.thread_time()
+        chunks = self._uploadable.read_encrypted_sync(length)
+        return self._hash_ciphertext(segnum, length, chunks, t, c)
+
+    def _read_and_hash_here(self, segnum, length):
+        t, c = time.perf_counter(), time.thread_time()
+        d = defer.maybeDeferred(self._uploadable.read_encrypted, length, False)
+        d.addCallback(lambda chunks: self._hash_ciphertext(segnum, length, chunks, t, c))
+        return d
+
+    def _read_and_hash_async(self, segnum, length):
+        d = defer.maybeDeferred(self._uploadable.read_encrypted, length, False)
+        d.addCallback(lambda chunks: self._in_thread(self._hash_ciphertext, segnum, length,
+                                                     chunks))
+        return d
+
+    def _hash_ciphertext(self, segnum: int, length: int, chunks, t=None, c=None):
+        """Check and hash one segment's ciphertext, in segment order (the
+        whole-file crypttext hash goes on from the previous segment).
+        Returns ``(chunks, segment hash, (seconds, CPU seconds) so far)``."""
+        if t is None:
+            t, c = time.perf_counter(), time.thread_time()
+        got = sum(len(x) for x in chunks)
         if got != length:
             raise EncodingError("segment %d: the ciphertext source gave %d bytes, %d were "
                                 "expected (did the file change during the upload?)"
                                 % (segnum, got, length))
         seg_hasher = _SEGMENT_PREFIX.copy()
-        for c in chunks:
-            self._crypttext_hasher.update(c)
-            seg_hasher.update(c)
+        for x in chunks:
+            self._crypttext_hasher.update(x)
+            seg_hasher.update(x)
+        return chunks, _finish(seg_hasher), (time.perf_counter() - t, time.thread_time() - c)
+
+    def _code_segment(self, segnum: int, chunks, crypttext_hash: bytes, spent) -> _Segment:
+        """Pad, split, code and hash the blocks of one segment (any thread)."""
+        t, c = time.perf_counter(), time.thread_time()
         p = self._params
         last = segnum == p.num_segments - 1
         padded = p.padded_tail_size if last else p.segment_size
+        length = sum(len(x) for x in chunks)
         if len(chunks) == 1 and length == padded:
             data = chunks[0]
         else:
@@ -301,7 +395,8 @@ class Encoder:
         codec = self._tail_codec if last else self._codec
         blocks, _ids = codec.encode_sync(pieces)
         hashes = [_block_hash(b) for b in blocks]
-        return _Segment(segnum, _finish(seg_hasher), blocks, hashes, time.perf_counter() - t)
+        return _Segment(segnum, crypttext_hash, blocks, hashes,
+                        spent[0] + time.perf_counter() - t, spent[1] + time.thread_time() - c)
 
     async def _finish(self, segment_hashes, block_hashes):
         p = self._params

@@ -308,6 +308,9 @@ class Uploader(service.MultiService):
         timings["encode_and_push"] = time.perf_counter() - t
         timings.update(encoder.get_times())
         cap = urimod.CHKFileURI(key, ueb_hash, k, n, size).to_string()
+        log.info("uploaded {si}: {size} bytes; seconds: {timings}",
+                 si=base32.b2a(storage_index).decode(), size=size,
+                 timings=" ".join("%s=%.3f" % kv for kv in sorted(timings.items())))
         return UploadResults(
             cap, size, storage_index=storage_index, sharemap=encoder.get_servermap(),
             timings=timings, uri_extension_data=encoder.get_uri_extension_data(),

@@ -38,15 +38,28 @@ class BrokenBucket(MemoryBucket):
         return MemoryBucket.remote_write(self, offset, data)
 
 
+class AsyncOnlyData(Data):
+    """A source without ``read_sync``: read() Deferreds only (later)."""
+
+    read_sync = None
+
+    def read(self, length):
+        chunks = Data.read_sync(self, length)
+        d = defer.Deferred()
+        from twisted.internet import reactor
+        reactor.callLater(0, d.callback, chunks)
+        return d
+
+
 async def setup(data, params=PARAMS, broken=(), convergence=b"c" * 16, skip=(), good=1,
-                source=None):
+                source=None, **encoder_kwargs):
     """An encoder over MemoryBuckets, one per share on its own server;
     shares in ``broken`` fail after ``good`` writes, shares in ``skip`` get
     no writer (they are said to exist already on their server)."""
     u = source or Data(data, convergence)
     u.set_default_encoding_parameters(params)
     eu = EncryptAnUploadable(u)
-    encoder = Encoder()
+    encoder = Encoder(**encoder_kwargs)
     await encoder.set_encrypted_uploadable(eu)
     p = encoder.get_segment_params()
     ueb_size = encoder.get_uri_extension_size()
@@ -127,13 +140,15 @@ async def test_source_that_shrinks():
     assert {b.state for b in buckets.values()} == {"aborted"}
 
 
+@pytest.mark.parametrize("ahead", [1, 3])
 @pytest.mark.parametrize("segsize", [30_000, 60_000])  # reactor-side and threaded reads
 @pytest_twisted.ensureDeferred
-async def test_read_ahead_is_one_segment(segsize):
-    """Segment r is read after segment r-2 was pushed: at most two segments
-    are in the encoder's hands."""
+async def test_read_ahead_is_bounded(segsize, ahead):
+    """Segment r is read after segment r-ahead-1 was pushed: at most
+    ``segments_ahead`` + 1 segments are in the encoder's hands."""
     data = plaintext(400_000, b"ahead")
-    encoder, eu, buckets = await setup(data, params={**PARAMS, "max_segment_size": segsize})
+    encoder, eu, buckets = await setup(data, params={**PARAMS, "max_segment_size": segsize},
+                                       segments_ahead=ahead)
     pushed = []     # segment numbers, as put_block is called
     reads = []      # for each read: the last segment pushed by then
     used = set()
@@ -144,14 +159,38 @@ async def test_read_ahead_is_one_segment(segsize):
     for writer in encoder._shareholders.values():
         real_put = writer.put_block
         writer.put_block = (lambda put: lambda s, b: (pushed.append(s), put(s, b))[1])(real_put)
-    await encoder.start()
+    cap = await cap_of(encoder, eu)
     num_segments = encoder.get_segment_params().num_segments
     assert num_segments == -(-400_000 // segsize) and len(reads) == num_segments
     assert used == {"read_encrypted" if segsize < 32 * 1024 else "read_encrypted_sync"}
+    assert pushed == sorted(pushed)
     for r, last_pushed in enumerate(reads):
-        assert r - 2 <= last_pushed <= r - 1 if r >= 2 else last_pushed in (-1, 0)
-        if segsize < 32 * 1024:  # read on the reactor thread: exactly r-2
-            assert last_pushed == max(-1, r - 2)
+        assert last_pushed >= r - ahead - 1, (r, last_pushed)
+        assert last_pushed <= r - 1
+        if segsize < 32 * 1024:  # read on the reactor thread: exactly r-ahead-1
+            assert last_pushed == max(-1, r - ahead - 1), (r, last_pushed)
+    # the same file with one segment ahead (the old pipeline) gives the same cap
+    encoder1, eu1, _b = await setup(data, params={**PARAMS, "max_segment_size": segsize},
+                                    segments_ahead=1)
+    assert await cap_of(encoder1, eu1) == cap
+
+
+@pytest.mark.parametrize("size", [3 * 60_000 + 1_000, 2 * 60_000 + 40_000, 60_000 * 5])
+@pytest.mark.parametrize("threaded_source", [True, False])
+@pytest_twisted.ensureDeferred
+async def test_segments_coded_in_parallel_keep_their_order(size, threaded_source):
+    """Several segments are coded at once in worker threads, and a short
+    tail segment comes after them: the shares still decode to the file
+    (the ciphertext is read and hashed in segment order)."""
+    data = plaintext(size, b"order%d" % size)
+    params = {**PARAMS, "max_segment_size": 60_000}
+    source = None if threaded_source else AsyncOnlyData(data, b"c" * 16)
+    encoder, eu, buckets = await setup(data, params=params, segments_ahead=4, source=source)
+    cap = await cap_of(encoder, eu)
+    shares = {s: bytes(b.data) for s, b in buckets.items()}
+    assert check_and_decode(cap, shares, use_shares=[9, 4, 6]) == data
+    encoder1, eu1, _b = await setup(data, params=params, segments_ahead=1)
+    assert await cap_of(encoder1, eu1) == cap
 
 
 @pytest_twisted.ensureDeferred

@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""Where the CPU goes during an upload and a download on a local process grid.
+
+Builds the grid of misc/benchmark.py (5 storage node processes and a client,
+3-of-10, happy 5), uploads and downloads one file of --size MiB through the
+client's web API, and prints for each phase the wall time and the CPU seconds
+(user+system) each process used.  With --pyspy it also records flame graphs
+(py-spy, which must be installed in the virtualenv) of the client and of the
+first storage node, into --out:
+
+    .venv/bin/python misc/profile_grid.py --size 100 --pyspy --out /tmp/prof
+
+Only our implementation; for Tahoe-LAFS's numbers use misc/benchmark.py.
+"""
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import psutil
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "src"))
+
+import benchmark  # noqa: E402
+from allmydata.test import nodeprocs  # noqa: E402
+from allmydata.test.interop.harness import OurStorageGrid  # noqa: E402
+
+MiB = 1024 * 1024
+
+
+def cpu(pids):
+    out = {}
+    for name, pid in pids.items():
+        t = psutil.Process(pid).cpu_times()
+        out[name] = t.user + t.system
+    return out
+
+
+def pyspy(pid, path, native=False):
+    exe = os.path.join(os.path.dirname(sys.executable), "py-spy")
+    cmd = [exe, "record", "-p", str(pid), "-o", path, "--rate", "250", "--threads"]
+    if path.endswith(".txt"):
+        cmd += ["--format", "raw"]
+    elif path.endswith(".json"):
+        cmd += ["--format", "speedscope", "--idle"]
+    if native:
+        cmd.append("--native")
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def perf(pid, path, callgraph=False):
+    extra = ["--call-graph", "dwarf,16384"] if callgraph else []
+    return subprocess.Popen(["perf", "record", "-F", "499" if callgraph else "999"] + extra
+                            + ["-p", str(pid), "-o", path],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def phase(name, pids, fn, args):
+    spies = []
+    if args.perf:
+        for who in ("client", "server0"):
+            spies.append(perf(pids[who], os.path.join(args.out, "%s-%s.perf" % (name, who)),
+                             args.callgraph))
+        time.sleep(1.0)
+    if args.pyspy:
+        for who in ("client", "server0"):
+            ext = "txt" if args.raw else "json" if args.speedscope else "svg"
+            spies.append(pyspy(pids[who], os.path.join(args.out, "%s-%s.%s" % (name, who, ext)),
+                               args.native))
+        time.sleep(1.0)
+    before = cpu(pids)
+    t0 = time.perf_counter()
+    result = fn()
+    wall = time.perf_counter() - t0
+    after = cpu(pids)
+    for p in spies:
+        p.send_signal(2)  # SIGINT: py-spy writes its output and exits
+    for p in spies:
+        try:
+            p.wait(60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    used = {k: after[k] - before[k] for k in pids}
+    servers = sum(v for k, v in used.items() if k.startswith("server"))
+    print("%-9s %6.2f s wall  %6.1f MB/s   client %5.2f CPU-s   servers %5.2f CPU-s (%s)" % (
+        name, wall, args.size * MiB / wall / 1e6, used["client"], servers,
+        " ".join("%.2f" % used["server%d" % i] for i in range(benchmark.SERVERS))), flush=True)
+    return result
+
+
+def last_upload_timings(basedir):
+    """The timings of the client's last upload, from its log."""
+    try:
+        with open(os.path.join(basedir, "logs", "twistd.log")) as f:
+            lines = [line for line in f if "uploaded " in line and "seconds:" in line]
+    except OSError:
+        return "(no log)"
+    return lines[-1].split("seconds:", 1)[1].strip() if lines else "(no timings logged)"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--size", type=int, default=100, help="MiB")
+    p.add_argument("--runs", type=int, default=1)
+    p.add_argument("--pyspy", action="store_true")
+    p.add_argument("--raw", action="store_true", help="py-spy raw (collapsed) output, not SVG")
+    p.add_argument("--speedscope", action="store_true",
+                   help="py-spy speedscope output with idle samples (a timeline)")
+    p.add_argument("--perf", action="store_true", help="perf record the client and a server")
+    p.add_argument("--callgraph", action="store_true", help="perf with DWARF call graphs")
+    p.add_argument("--cprofile-client", metavar="FILE",
+                   help="run the client under cProfile (main-thread CPU time) into FILE")
+    p.add_argument("--native", action="store_true", help="py-spy --native")
+    p.add_argument("--small", type=int, default=0, help="also time this many 1 KiB uploads")
+    p.add_argument("--out", default="/tmp/tahoe-prof")
+    args = p.parse_args(argv)
+    os.makedirs(args.out, exist_ok=True)
+    root = tempfile.mkdtemp(prefix="tahoe-prof-")
+    grid = OurStorageGrid(root, benchmark.SERVERS)
+    client = benchmark.OurClient(os.path.join(root, "client"))
+    try:
+        nodes = grid.start()
+        client.create()
+        client.set_servers(nodes)
+        if args.cprofile_client:
+            client.procs.basedirs.append(client.basedir)
+            cp = subprocess.Popen([sys.executable, os.path.join(HERE, "cprofile_run.py"),
+                                   args.cprofile_client, "run", "--allow-stdin-close",
+                                   client.basedir], stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            nodeprocs.wait_for(lambda: os.path.exists(os.path.join(client.basedir, "node.url")),
+                               60, what="node.url")
+        else:
+            client.start()
+        benchmark.wait_connected(client.url, benchmark.SERVERS)
+        pids = {"client": client.pid()}
+        for i, basedir in enumerate(grid.procs.basedirs):
+            pids["server%d" % i] = nodeprocs.read_pid(basedir)
+        data_dir = os.path.join(root, "data")
+        os.makedirs(data_dir)
+        for _ in range(args.runs):
+            path = benchmark.random_file(data_dir, args.size * MiB)
+            cap = phase("upload", pids, lambda: benchmark.put_file(client.url, path), args)
+            print("  " + last_upload_timings(client.basedir), flush=True)
+            phase("download", pids, lambda: benchmark.get_file(client.url, cap), args)
+            os.unlink(path)
+        if args.small:
+            paths = []
+            for i in range(args.small):
+                sp = os.path.join(data_dir, "small-%d" % i)
+                with open(sp, "wb") as f:
+                    f.write(os.urandom(1024))
+                paths.append(sp)
+            before = cpu(pids)
+            t0 = time.perf_counter()
+            for sp in paths:
+                benchmark.put_file(client.url, sp)
+            per = (time.perf_counter() - t0) / len(paths)
+            after = cpu(pids)
+            print("1 KiB upload %.1f ms each; client %.1f CPU-ms each, servers %.1f CPU-ms each" % (
+                per * 1000, (after["client"] - before["client"]) * 1000 / len(paths),
+                sum(after[k] - before[k] for k in pids if k != "client") * 1000 / len(paths)))
+    finally:
+        if args.cprofile_client:
+            os.kill(client.pid(), signal.SIGUSR1)  # write the profile
+            time.sleep(2)
+        client.stop()
+        grid.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
