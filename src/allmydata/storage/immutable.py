@@ -65,13 +65,27 @@ class ImmutableShareFile:
         self._lease_offset = _lease_offset
 
     @classmethod
-    def create(cls, path: str, allocated_size: int, version: int = CREATE_VERSION):
+    def create(cls, path: str, allocated_size: int, version: int = CREATE_VERSION,
+               lease: tuple | None = None):
         """Create an empty container with room for ``allocated_size`` bytes
-        of share data and no lease yet."""
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "xb") as f:
-            f.write(_HEADER.pack(version, min(2 ** 32 - 1, allocated_size), 0))
-            f.truncate(HEADER_SIZE + allocated_size)
+        of share data and no lease yet, or with the one lease
+        ``(owner_num, renew_secret, cancel_secret, expiration_time)`` (in
+        the same open: a new share costs the server few system calls)."""
+        storage = _STORAGE_BY_VERSION[version]
+        leases = b"" if lease is None else Lease.grant(storage, *lease).to_immutable_bytes()
+        try:
+            f = open(path, "xb")
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            f = open(path, "xb")
+        with f:
+            f.write(_HEADER.pack(version, min(2 ** 32 - 1, allocated_size),
+                                 0 if lease is None else 1))
+            if leases:
+                f.seek(HEADER_SIZE + allocated_size)
+                f.write(leases)
+            else:
+                f.truncate(HEADER_SIZE + allocated_size)
         return cls(path, _lease_offset=HEADER_SIZE + allocated_size)
 
     # ---- share data ---------------------------------------------------------------
@@ -221,9 +235,13 @@ class BucketWriter(Referenceable):
 
     def remote_close(self):
         self._check_open("close")
-        os.makedirs(os.path.dirname(self._final_path), exist_ok=True)
-        os.rename(self.incoming_path, self._final_path)
-        remove_empty_dirs(os.path.dirname(self.incoming_path), self._incoming_root)
+        try:
+            os.rename(self.incoming_path, self._final_path)
+        except FileNotFoundError:  # the first share of this storage index here
+            os.makedirs(os.path.dirname(self._final_path), exist_ok=True)
+            os.rename(self.incoming_path, self._final_path)
+        if not self._owner._others_incoming(self):
+            remove_empty_dirs(os.path.dirname(self.incoming_path), self._incoming_root)
         self._owner._count("close")
         self._finish("closed")
 

@@ -14,6 +14,7 @@ Every ``remote_*`` method checks the arguments its Foolscap schema cannot
 check, so that in-process callers get the same clear errors.
 """
 
+import collections
 import os
 import shutil
 import time
@@ -93,6 +94,7 @@ class StorageServer(service.MultiService, Referenceable):
         self._clock = clock
         self._disk_stats = disk_stats or get_disk_stats
         self._active_writers = {}  # incoming path -> BucketWriter
+        self._incoming_dirs = collections.Counter()  # incoming SI dir -> active writers
         os.makedirs(self.sharedir, exist_ok=True)
         shutil.rmtree(self.incomingdir, ignore_errors=True)  # uploads cut off by a restart
         os.makedirs(self.incomingdir)
@@ -140,10 +142,19 @@ class StorageServer(service.MultiService, Referenceable):
         }
 
     def _writer_finished(self, writer: BucketWriter, closed: bool) -> None:
-        self._active_writers.pop(writer.incoming_path, None)
+        if self._active_writers.pop(writer.incoming_path, None) is not None:
+            d = os.path.dirname(writer.incoming_path)
+            self._incoming_dirs[d] -= 1
+            if self._incoming_dirs[d] <= 0:
+                del self._incoming_dirs[d]
         if closed:
             final = os.path.join(self._bucket_dir(writer.storage_index), str(writer.shnum))
             self._count("bytes_added", os.path.getsize(final))
+
+    def _others_incoming(self, writer: BucketWriter) -> bool:
+        """Whether other writers still fill shares in ``writer``'s incoming
+        directory (then it is not empty: no need to try removing it)."""
+        return self._incoming_dirs.get(os.path.dirname(writer.incoming_path), 0) > 1
 
     # ---- paths and share files ----------------------------------------------------
     def _bucket_dir(self, storage_index: bytes) -> str:
@@ -223,11 +234,13 @@ class StorageServer(service.MultiService, Referenceable):
                 self.log.info("no room for share {shnum} of {si} ({size} bytes)",
                               shnum=shnum, si=si_str(storage_index), size=allocated_size)
                 continue
-            share = ImmutableShareFile.create(incoming, allocated_size)
-            share.add_lease(OWNER_ALLOCATE, renew_secret, cancel_secret, expiration)
+            share = ImmutableShareFile.create(
+                incoming, allocated_size,
+                lease=(OWNER_ALLOCATE, renew_secret, cancel_secret, expiration))
             writer = BucketWriter(self, share, os.path.join(self.sharedir, sidir, str(shnum)),
                                   self.incomingdir, storage_index, shnum, self._clock)
             self._active_writers[incoming] = writer
+            self._incoming_dirs[os.path.dirname(incoming)] += 1
             writers[shnum] = writer
             remaining -= allocated_size
 
