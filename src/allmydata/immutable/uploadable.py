@@ -187,16 +187,36 @@ class FileHandle(_Uploadable):
 
     def _chunks_for_hashing(self):
         self._fh.seek(0)
-        while True:
-            chunk = self._fh.read(HASH_CHUNK)
-            if not chunk:
-                break
-            yield chunk
+        readinto = getattr(self._fh, "readinto", None)
+        if readinto is not None:  # one buffer, reused for every chunk
+            buf = bytearray(HASH_CHUNK)
+            view = memoryview(buf)
+            while True:
+                n = readinto(buf)
+                if not n:
+                    break
+                yield view[:n]
+        else:
+            while True:
+                chunk = self._fh.read(HASH_CHUNK)
+                if not chunk:
+                    break
+                yield chunk
         self._fh.seek(self._pos)
 
     def read_sync(self, length: int) -> list:
         self._fh.seek(self._pos)
         data = self._fh.read(length)
+        if len(data) < length and data:  # a short read is not yet the end
+            parts = [data]
+            got = len(data)
+            while got < length:
+                more = self._fh.read(length - got)
+                if not more:
+                    break
+                parts.append(more)
+                got += len(more)
+            data = b"".join(parts)
         self._pos += len(data)
         return [data]
 

@@ -170,3 +170,51 @@ async def test_multi_segment_v1_odd_sizes(grid):
                             use_shares=[2, 3]) == data
     assert results.uri_extension_data["num_segments"] == 8
     assert os.path.getsize(files[0][0][1]) > 0
+
+
+class _ShortReads(io.RawIOBase):
+    """A file that hands out at most 100_000 bytes per read (like a pipe)."""
+
+    def __init__(self, data):
+        self._f = io.BytesIO(data)
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def seek(self, pos, whence=0):
+        return self._f.seek(pos, whence)
+
+    def tell(self):
+        return self._f.tell()
+
+    def readinto(self, b):
+        chunk = self._f.read(min(len(b), 100_000))
+        b[:len(chunk)] = chunk
+        return len(chunk)
+
+
+@pytest.mark.parametrize("make", [io.BytesIO, _ShortReads])
+@pytest_twisted.ensureDeferred
+async def test_convergent_key_of_a_file_read_in_pieces(make):
+    """The key hashed from a file (read into one reused buffer, whatever
+    sizes its reads come back in) is the key hashed from the same bytes."""
+    data = plaintext(2_500_000, b"pieces")
+    params = {**PARAMS, "max_segment_size": 1024 * 1024}
+    a, b = Data(data, CONVERGENCE), FileHandle(make(data), CONVERGENCE)
+    for u in (a, b):
+        u.set_default_encoding_parameters(params)
+    assert await b.get_encryption_key() == await a.get_encryption_key()
+    assert b.read_sync(10) == [data[:10]]  # the position is back at the start
+    assert b.read_sync(1_000_000) == [data[10:1_000_010]]  # short reads are joined
+
+
+@pytest.mark.parametrize("make", [io.BytesIO, _ShortReads])
+@pytest_twisted.ensureDeferred
+async def test_upload_of_a_file_read_in_pieces(grid, make):
+    data = plaintext(700_001, b"short")
+    up = uploader(grid, max_segment_size=256 * 1024)
+    assert (await up.upload(FileHandle(make(data), CONVERGENCE))).uri == \
+        (await up.upload(Data(data, CONVERGENCE))).uri
