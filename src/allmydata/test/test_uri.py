@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives import serialization
 from zope.interface.verify import verifyObject
 
 from allmydata import uri
+from allmydata.test.vectors import VECTORS_PATH
 from allmydata.uri import BadURIError, UnknownURI
 from allmydata.uri_interfaces import (IDirnodeURI, IFileURI, IMutableFileURI, INewDirectoryURI,
                                       IReadonlyNewDirectoryURI, IURI, IVerifierURI)
@@ -196,20 +197,9 @@ def test_mdmf_tail_is_discarded():
         uri.from_string(SSK_W + b":3:131073")          # SDMF caps have no tail
 
 
-def _find_vectors():
-    here = os.path.dirname(os.path.abspath(__file__))
-    while True:
-        candidate = os.path.join(here, "shared", "vectors", "tahoe-test-vectors.yaml")
-        if os.path.exists(candidate):
-            return candidate
-        parent = os.path.dirname(here)
-        assert parent != here, "shared/vectors/tahoe-test-vectors.yaml not found"
-        here = parent
-
-
 @pytest.fixture(scope="module")
 def vectors():
-    with open(_find_vectors()) as f:
+    with open(VECTORS_PATH) as f:
         return yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))["vector"]
 
 

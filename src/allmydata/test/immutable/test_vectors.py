@@ -1,5 +1,5 @@
 """The compatibility proof: every CHK case of Tahoe-LAFS's test vectors
-(shared/vectors/tahoe-test-vectors.yaml) gives exactly the expected cap when
+(test/data/tahoe-test-vectors.yaml) gives exactly the expected cap when
 encoded by our real Encoder into real in-memory buckets.
 
 Each case: plaintext = base64 ``seed`` repeated and cut to ``length``;
@@ -8,7 +8,6 @@ convergence secret = base64 ``convergence``; ``segmentSize`` is the
 """
 
 import base64
-import os
 
 import pytest
 import pytest_twisted
@@ -19,25 +18,13 @@ from allmydata.immutable.encode import Encoder
 from allmydata.immutable.layout import allocated_size, make_write_bucket_proxy
 from allmydata.immutable.uploadable import Data, EncryptAnUploadable
 
+from allmydata.test.vectors import VECTORS_PATH
+
 from .inprocess import MemoryBucket, NamedServer
 
 
 
-def _find_vectors() -> str:
-    """The vector file: beside the project checkout (``../shared/vectors``)."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    while True:
-        candidate = os.path.join(here, "shared", "vectors", "tahoe-test-vectors.yaml")
-        if os.path.exists(candidate):
-            return candidate
-        parent = os.path.dirname(here)
-        if parent == here:
-            raise FileNotFoundError("shared/vectors/tahoe-test-vectors.yaml not found above %s"
-                                    % os.path.dirname(os.path.abspath(__file__)))
-        here = parent
-
-
-VECTORS = _find_vectors()
+VECTORS = VECTORS_PATH
 
 
 def _chk_cases():
