@@ -30,7 +30,6 @@ def run_server(storedir, furl_file):
 
     from allmydata.storage.server import StorageServer
     from allmydata.test.nodeprocs import free_port
-    from allmydata.util import idlib  # noqa: F401  (imported for its side effects in tests)
 
     tub = Tub()
     port = free_port()
@@ -55,10 +54,6 @@ def run_server(storedir, furl_file):
 
 
 def run_client(furl, args):
-    if os.environ.get("TLSPATCH"):
-        sys.path.insert(0, "/tmp/tools")
-        import tlspatch
-        tlspatch.install()
     from foolscap.api import Referenceable, Tub
     from twisted.internet import defer, reactor
 

@@ -3,14 +3,26 @@
 
 Builds the grid of misc/benchmark.py (5 storage node processes and a client,
 3-of-10, happy 5), uploads and downloads one file of --size MiB through the
-client's web API, and prints for each phase the wall time and the CPU seconds
-(user+system) each process used.  With --pyspy it also records flame graphs
-(py-spy, which must be installed in the virtualenv) of the client and of the
-first storage node, into --out:
+client's web API, and prints for each phase the wall time, the CPU seconds
+(user+system) each process used, the client's minor page faults and peak
+RSS, and the timings of the upload that the client logged (time spent
+encoding, waiting for the encoder, sending...).  --small N adds N uploads of
+1 KiB.  Profilers, output in --out:
 
-    .venv/bin/python misc/profile_grid.py --size 100 --pyspy --out /tmp/prof
+* --pyspy: py-spy (pip install py-spy into the virtualenv) of the client and
+  the first storage node: flame graphs, --raw collapsed stacks, or
+  --speedscope timelines (idle samples included);
+* --perf [--callgraph] [--perf-event page-faults]: ``perf record`` of the
+  same two processes (C-level: zfec, OpenSSL, the kernel, libc copies);
+* --cprofile-client FILE: the client runs under cProfile with the reactor
+  thread's CPU time as the clock (misc/cprofile_run.py).
 
-Only our implementation; for Tahoe-LAFS's numbers use misc/benchmark.py.
+    nice -n -15 .venv/bin/python misc/profile_grid.py --size 100 --runs 3
+    .venv/bin/python misc/profile_grid.py --size 100 --pyspy --raw --out /tmp/prof
+
+The machine's other load shows in the wall times: compare CPU seconds, and
+run several times.  Only our implementation; for Tahoe-LAFS's numbers use
+misc/benchmark.py.
 """
 
 import argparse
@@ -140,6 +152,7 @@ def main(argv=None):
     root = tempfile.mkdtemp(prefix="tahoe-prof-")
     grid = OurStorageGrid(root, benchmark.SERVERS)
     client = benchmark.OurClient(os.path.join(root, "client"))
+    cp = None
     try:
         nodes = grid.start()
         client.create()
@@ -189,6 +202,11 @@ def main(argv=None):
             os.kill(client.pid(), signal.SIGUSR1)  # write the profile
             time.sleep(2)
         client.stop()
+        if cp is not None:
+            try:
+                cp.wait(30)
+            except subprocess.TimeoutExpired:
+                cp.kill()
         grid.stop()
         shutil.rmtree(root, ignore_errors=True)
 
