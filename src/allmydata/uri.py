@@ -166,9 +166,11 @@ class _BaseURI:
         return self.MUTABLE
 
     def get_readonly(self):
+        """Read-only caps are their own read-only form; every writable cap
+        class defines its own derivation."""
         if self.READONLY:
             return self
-        raise NotImplementedError
+        raise TypeError("%s is writable but defines no read-only derivation" % type(self).__name__)
 
     def get_verify_cap(self):
         """Tahoe's newer name for :meth:`get_verifier`."""
@@ -205,7 +207,8 @@ class _CHKBase(_BaseURI):
             raise BadURIError("%s cap: %s" % (prefix.decode(), str(e).split(": ", 1)[1])) from None
 
     def _first(self):
-        raise NotImplementedError
+        """The 16-byte first field (key or storage index): each CHK cap class says which."""
+        raise TypeError("%s does not say which field comes first" % type(self).__name__)
 
     def to_string(self):
         return b"%s%s:%s:%d:%d:%d" % (self.PREFIX, base32.b2a(self._first()),

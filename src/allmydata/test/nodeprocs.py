@@ -114,3 +114,46 @@ def node_processes():
         yield procs
     finally:
         procs.cleanup()
+
+
+def read_text(path) -> str:
+    """A node file's contents, stripped."""
+    with open(path) as f:
+        return f.read().strip()
+
+
+def start_process_grid(procs, root, storage_nodes=3, introducer_webport="none", client_args=()):
+    """Create and start an introducer, ``storage_nodes`` storage nodes and a
+    client under ``root`` (all on 127.0.0.1), tracked by ``procs``.
+
+    Returns a dict: root, introducer, introducer_furl, storage (dirs),
+    client, client_url."""
+    intro = os.path.join(str(root), "introducer")
+    run_tahoe("create-introducer", "--hostname", "127.0.0.1", "--webport", introducer_webport, intro)
+    procs.start(intro, wait_file="private/introducer.furl")
+    furl = read_text(os.path.join(intro, "private", "introducer.furl"))
+    storage = []
+    for i in range(storage_nodes):
+        d = os.path.join(str(root), "storage%d" % i)
+        run_tahoe("create-node", "--nickname", "storage%d" % i, "--hostname", "127.0.0.1",
+                  "--introducer", furl, "--webport", "none", d)
+        storage.append(d)
+    for d in storage:
+        procs.start(d, wait_file="private/storage.furl")
+    client = os.path.join(str(root), "client")
+    run_tahoe("create-client", "--nickname", "client", "--hostname", "127.0.0.1",
+              "--introducer", furl, "--webport", "tcp:0:interface=127.0.0.1", *client_args, client)
+    procs.start(client, wait_file="node.url")
+    return {"root": root, "introducer": intro, "introducer_furl": furl, "storage": storage,
+            "client": client, "client_url": read_text(os.path.join(client, "node.url"))}
+
+
+def stop_process_grid(procs):
+    """``tahoe stop`` every node still running, then kill whatever is left."""
+    from allmydata.scripts import pidfile
+    try:
+        for d in procs.basedirs:
+            if pidfile.running_pid(d):
+                run_tahoe("stop", d, check=False)
+    finally:
+        procs.cleanup()

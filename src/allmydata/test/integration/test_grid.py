@@ -12,7 +12,10 @@ import urllib.request
 import pytest
 
 from allmydata.scripts import pidfile
-from allmydata.test.nodeprocs import NodeProcesses, TAHOE, pid_alive, run_tahoe, wait_for
+from allmydata.test.nodeprocs import (
+    NodeProcesses, TAHOE, pid_alive, read_text as read, run_tahoe, start_process_grid,
+    stop_process_grid, wait_for,
+)
 from allmydata.util import base32
 
 pytestmark = pytest.mark.integration
@@ -23,40 +26,16 @@ def get_json(url):
         return json.load(r)
 
 
-def read(path):
-    with open(path) as f:
-        return f.read().strip()
-
-
 @pytest.fixture(scope="module")
 def grid(tmp_path_factory):
     root = tmp_path_factory.mktemp("grid")
     procs = NodeProcesses()
     try:
-        intro = str(root / "introducer")
-        run_tahoe("create-introducer", "--hostname", "127.0.0.1",
-                  "--webport", "tcp:0:interface=127.0.0.1", intro)
-        procs.start(intro, wait_file="private/introducer.furl")
-        furl = read(os.path.join(intro, "private", "introducer.furl"))
-        storage = []
-        for i in range(3):
-            d = str(root / ("storage%d" % i))
-            run_tahoe("create-node", "--nickname", "storage%d" % i, "--hostname", "127.0.0.1",
-                      "--introducer", furl, "--webport", "none", d)
-            procs.start(d, wait_file="private/storage.furl")
-            storage.append(d)
-        client = str(root / "client")
-        run_tahoe("create-client", "--nickname", "client", "--hostname", "127.0.0.1",
-                  "--introducer", furl, "--webport", "tcp:0:interface=127.0.0.1", client)
-        procs.start(client, wait_file="node.url")
-        yield {"root": root, "introducer": intro, "storage": storage, "client": client,
-               "client_url": read(os.path.join(client, "node.url")), "procs": procs,
-               "introducer_furl": furl}
+        g = start_process_grid(procs, root, introducer_webport="tcp:0:interface=127.0.0.1")
+        g["procs"] = procs
+        yield g
     finally:
-        for d in procs.basedirs:
-            if pidfile.running_pid(d):
-                run_tahoe("stop", d, check=False)
-        procs.cleanup()
+        stop_process_grid(procs)
 
 
 def connected_servers(url):

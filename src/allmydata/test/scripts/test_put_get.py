@@ -8,7 +8,6 @@ import subprocess
 
 import pytest
 
-from allmydata.scripts import pidfile
 from allmydata.scripts.common import UsageError
 from allmydata.scripts.common_http import _NoProgress, cap_url_path, progress_bar
 from allmydata.scripts.runner import main
@@ -17,15 +16,11 @@ from allmydata.test.nodeprocs import (
     TAHOE,
     NodeProcesses,
     free_port,
-    run_tahoe,
+    start_process_grid,
+    stop_process_grid,
     wait_for,
 )
 from allmydata.util import base32
-
-
-def read(path):
-    with open(path) as f:
-        return f.read().strip()
 
 
 @pytest.fixture(scope="module")
@@ -33,24 +28,9 @@ def grid(tmp_path_factory):
     root = tmp_path_factory.mktemp("putget")
     procs = NodeProcesses()
     try:
-        intro = str(root / "introducer")
-        run_tahoe("create-introducer", "--hostname", "127.0.0.1", "--webport", "none", intro)
-        procs.start(intro, wait_file="private/introducer.furl")
-        furl = read(os.path.join(intro, "private", "introducer.furl"))
-        storage = []
-        for i in range(3):
-            d = str(root / ("storage%d" % i))
-            run_tahoe("create-node", "--nickname", "storage%d" % i, "--hostname", "127.0.0.1",
-                      "--introducer", furl, "--webport", "none", d)
-            storage.append(d)
-        for d in storage:
-            procs.start(d, wait_file="private/storage.furl")
-        client = str(root / "client")
-        run_tahoe("create-client", "--nickname", "client", "--hostname", "127.0.0.1",
-                  "--introducer", furl, "--webport", "tcp:0:interface=127.0.0.1",
-                  "--shares-needed", "2", "--shares-happy", "3", "--shares-total", "4", client)
-        procs.start(client, wait_file="node.url")
-        url = read(os.path.join(client, "node.url"))
+        g = start_process_grid(procs, root, client_args=("--shares-needed", "2", "--shares-happy", "3",
+                                                         "--shares-total", "4"))
+        client, url, storage = g["client"], g["client_url"], g["storage"]
         import json
         import urllib.request
 
@@ -62,10 +42,7 @@ def grid(tmp_path_factory):
         wait_for(connected, 60, what="the client connected to 3 storage servers")
         yield {"client": client, "url": url, "storage": storage, "root": root}
     finally:
-        for d in procs.basedirs:
-            if pidfile.running_pid(d):
-                run_tahoe("stop", d, check=False)
-        procs.cleanup()
+        stop_process_grid(procs)
 
 
 def tahoe(grid, *args, input=None, check=True):
