@@ -1,0 +1,398 @@
+"""Mutable files as nodes: :class:`MutableFileNode` and :func:`create_mutable_file`.
+
+A node is made from any SSK/MDMF cap (write, read or verify) and the storage
+broker, and does everything through a server map (servermap.py), a publish
+(publish.py), a retrieve (retrieve.py) or an in-place update (update.py):
+
+* reads: ``download_best_version`` / ``download_to_data``, ``read(consumer,
+  offset, size)`` (an MDMF range read fetches only its segments),
+  ``get_current_size``, ``download(target)``;
+* writes (write caps only; a read cap raises :class:`NotCapableError`):
+  ``overwrite(new)``, ``update(new)`` (the seed's: refuses with
+  UncoordinatedWriteError when the file changed since this node last read
+  it), ``modify(modifier)`` (read-modify-write, retried with a backoff on
+  UncoordinatedWriteError), ``write_at(offset, data)``.
+
+Writes of one node are serialized.  Every write first maps the servers in
+MODE_WRITE (to see every share and fetch the private key if needed), so a
+publish tests against what is on the servers now.
+"""
+
+import io
+
+from twisted.internet import defer, task
+from twisted.logger import Logger
+
+from .. import uri as urimod
+from ..crypto import rsa
+from ..immutable.target import MemoryConsumer, TargetConsumer
+from .common import (
+    MDMF_VERSION, MODE_READ, MODE_WRITE, SDMF_VERSION, MutableKeys, NotCapableError,
+    UncoordinatedWriteError, UnrecoverableFileError,
+)
+from .publish import Publish
+from .retrieve import Retrieve
+from .servermap import ServerMap, ServermapUpdater
+
+log = Logger()
+
+MAX_MODIFY_ATTEMPTS = 6
+
+
+class _Source:
+    """bytes, a file-like object, or an IUploadable, read a piece at a time."""
+
+    def __init__(self, contents):
+        if isinstance(contents, (bytes, bytearray, memoryview)):
+            contents = io.BytesIO(bytes(contents))
+        self._c = contents
+
+    async def size(self) -> int:
+        c = self._c
+        if hasattr(c, "seek") and hasattr(c, "tell"):
+            here = c.tell()
+            c.seek(0, 2)
+            end = c.tell()
+            c.seek(here)
+            return end - here
+        return await defer.maybeDeferred(c.get_size)
+
+    async def read(self, n: int) -> bytes:
+        c = self._c
+        if hasattr(c, "seek"):
+            parts, left = [], n
+            while left > 0:
+                b = c.read(left)
+                if not b:
+                    break
+                parts.append(b)
+                left -= len(b)
+            return b"".join(parts)
+        got = await defer.maybeDeferred(c.read, n)
+        return b"".join(got) if isinstance(got, (list, tuple)) else got
+
+
+class MutableFileNode:
+    """One mutable file, as seen through one cap."""
+
+    def __init__(self, storage_broker, secret_holder, encoding_params=None, reactor=None):
+        self._broker = storage_broker
+        self._secrets = secret_holder
+        params = dict(encoding_params or {})
+        self._k = params.get("k", 3)
+        self._n = params.get("n", 10)
+        if reactor is None:
+            from twisted.internet import reactor
+        self._reactor = reactor
+        self._cap = None
+        self._keys = None
+        self._format = SDMF_VERSION
+        self._size = None
+        self._last_read_version = None
+        self._lock = defer.DeferredLock()
+        self._publish_status = None
+        self._retrieve_status = None
+        self._mapupdate_status = None
+
+    # ---- construction ----
+    @classmethod
+    def from_cap(cls, cap, storage_broker, secret_holder, encoding_params=None, reactor=None):
+        if isinstance(cap, (bytes, str)):
+            cap = urimod.from_string(cap)
+        node = cls(storage_broker, secret_holder, encoding_params, reactor)
+        node._cap = cap
+        node._keys = MutableKeys.from_cap(cap)
+        node._format = MDMF_VERSION if isinstance(
+            cap, (urimod.WriteableMDMFFileURI, urimod.ReadonlyMDMFFileURI,
+                  urimod.MDMFVerifierURI)) else SDMF_VERSION
+        return node
+
+    def __repr__(self):
+        return "<MutableFileNode %s>" % (self.get_uri()[:40].decode("ascii", "replace"),)
+
+    # ---- caps and keys ----
+    def get_cap(self):
+        return self._cap
+
+    def get_uri(self) -> bytes:
+        return self._cap.to_string()
+
+    def get_write_uri(self):
+        return None if self.is_readonly() else self.get_uri()
+
+    def get_readonly_uri(self) -> bytes:
+        return self.get_readcap().to_string()
+
+    def get_readcap(self):
+        return self._cap if self._cap.is_readonly() else self._cap.get_readonly()
+
+    def get_verify_cap(self):
+        return self._cap.get_verify_cap() if hasattr(self._cap, "get_verify_cap") \
+            else self._cap.get_verifier()
+
+    get_verifier = get_verify_cap
+
+    def get_repair_cap(self):
+        return self._cap
+
+    def get_storage_index(self) -> bytes:
+        return self._keys.storage_index
+
+    def get_writekey(self):
+        return self._keys.writekey
+
+    def get_readkey(self):
+        return self._keys.readkey
+
+    def get_fingerprint(self) -> bytes:
+        return self._keys.fingerprint
+
+    def get_privkey(self):
+        return self._keys.privkey
+
+    def get_keys(self) -> MutableKeys:
+        return self._keys
+
+    def is_readonly(self) -> bool:
+        return self._keys.writekey is None
+
+    def is_mutable(self) -> bool:
+        return True
+
+    def is_unknown(self) -> bool:
+        return False
+
+    def is_allowed_in_immutable_directory(self) -> bool:
+        return False
+
+    def get_version(self) -> int:
+        return self._format
+
+    def get_size(self):
+        return self._size
+
+    def get_encoding_parameters(self):
+        return self._k, self._n
+
+    # ---- status ----
+    def get_publish_status(self):
+        return self._publish_status
+
+    def get_retrieve_status(self):
+        return self._retrieve_status
+
+    def get_servermap_status(self):
+        return self._mapupdate_status
+
+    # ---- server maps ----
+    def get_servermap(self, mode=MODE_READ, servermap=None):
+        """Deferred(ServerMap) from asking the servers in ``mode``."""
+        return defer.ensureDeferred(self._get_servermap(mode, servermap))
+
+    async def _get_servermap(self, mode, servermap=None):
+        smap = servermap or ServerMap()
+        updater = ServermapUpdater(self._keys, self._broker, smap, mode, hint_n=self._n,
+                                   reactor=self._reactor)
+        self._mapupdate_status = updater.status
+        await updater.update()
+        if smap.pubkey is not None and self._keys.pubkey is None:
+            self._keys = self._keys.with_keypair(pubkey=smap.pubkey)
+        if smap.privkey is not None and self._keys.privkey is None:
+            self._keys = self._keys.with_keypair(privkey=smap.privkey)
+        best = smap.best_recoverable_version()
+        if best is not None:
+            self._size = best[4]
+            self._k, self._n = best[5], best[6]
+        return smap
+
+    def _require_best(self, smap):
+        best = smap.best_recoverable_version()
+        if best is None:
+            raise UnrecoverableFileError(
+                "no recoverable version of mutable file %s: %s"
+                % (urimod.base32.b2a(self.get_storage_index()).decode("ascii"),
+                   smap.describe_failure()))
+        return best
+
+    # ---- reads ----
+    def read(self, consumer, offset: int = 0, size: int | None = None):
+        """Stream bytes [offset, offset+size) of the best version; Deferred(consumer)."""
+        return defer.ensureDeferred(self._read(consumer, offset, size))
+
+    async def _read(self, consumer, offset=0, size=None, smap=None):
+        if self._keys.readkey is None:
+            raise NotCapableError("a verify cap cannot read the file's contents")
+        smap = smap or await self._get_servermap(MODE_READ)
+        best = self._require_best(smap)
+        r = Retrieve(self._keys, smap, best, reactor=self._reactor)
+        self._retrieve_status = r.status
+        await r.download(consumer, offset, size)
+        self._last_read_version = best
+        return consumer
+
+    def download_best_version(self):
+        """Deferred(bytes): the whole contents of the newest recoverable version."""
+        d = self.read(MemoryConsumer())
+        d.addCallback(lambda c: c.data())
+        return d
+
+    download_to_data = download_best_version
+
+    def download(self, target):
+        consumer = TargetConsumer(target)
+        target.register_canceller(lambda: consumer.producer and consumer.producer.stopProducing())
+
+        async def _go():
+            try:
+                target.open(self._size)
+                await self._read(consumer)
+            except BaseException as e:
+                target.fail(e)
+                raise
+            target.close()
+            return target.finish()
+        return defer.ensureDeferred(_go())
+
+    def get_current_size(self):
+        """Deferred(int): the size of the newest recoverable version."""
+        async def _go():
+            smap = await self._get_servermap(MODE_READ)
+            return self._require_best(smap)[4]
+        return defer.ensureDeferred(_go())
+
+    def get_size_of_best_version(self):
+        return self.get_current_size()
+
+    # ---- writes ----
+    def _check_writeable(self):
+        if self.is_readonly():
+            raise NotCapableError()
+
+    def _serialized(self, fn, *args):
+        return self._lock.run(lambda: defer.ensureDeferred(fn(*args)))
+
+    async def _publish(self, contents, smap):
+        src = contents if hasattr(contents, "size") and hasattr(contents, "read") and \
+            isinstance(contents, _Source) else _Source(contents)
+        size = await src.size()
+        best = smap.best_recoverable_version()
+        k, n = (best[5], best[6]) if best is not None else (self._k, self._n)
+        p = Publish(self._keys, self._broker, self._secrets, smap, version=self._format, k=k, n=n,
+                    reactor=self._reactor)
+        self._publish_status = p.status
+        await p.publish(src, size)
+        self._size = size
+        self._last_read_version = smap.best_recoverable_version()
+
+    def overwrite(self, new_contents):
+        """Replace the contents, whatever they are now.  Deferred(None)."""
+        try:
+            self._check_writeable()
+        except NotCapableError:
+            return defer.fail()
+        return self._serialized(self._overwrite, new_contents)
+
+    async def _overwrite(self, new_contents):
+        smap = await self._get_servermap(MODE_WRITE)
+        await self._publish(new_contents, smap)
+
+    def update(self, new_contents):
+        """Replace the contents read last by this node (seed semantics):
+        UncoordinatedWriteError if the file changed since.  Deferred(None)."""
+        try:
+            self._check_writeable()
+        except NotCapableError:
+            return defer.fail()
+        return self._serialized(self._update, new_contents)
+
+    async def _update(self, new_contents):
+        smap = await self._get_servermap(MODE_WRITE)
+        best = smap.best_recoverable_version()
+        if self._last_read_version is not None and best is not None and \
+                best[:2] != self._last_read_version[:2]:
+            raise UncoordinatedWriteError(
+                "the file changed since this node last read it (now seq%d, read seq%d)"
+                % (best[0], self._last_read_version[0]))
+        await self._publish(new_contents, smap)
+
+    def modify(self, modifier, backoffer=None):
+        """Read-modify-write: ``modifier(old, servermap, first_time)`` returns
+        the new contents (bytes) or None for no change; retried on
+        UncoordinatedWriteError.  ``backoffer(node, failure)`` (optional)
+        returns a Deferred that fires to retry or fails to give up."""
+        try:
+            self._check_writeable()
+        except NotCapableError:
+            return defer.fail()
+        return self._serialized(self._modify, modifier, backoffer)
+
+    async def _modify(self, modifier, backoffer):
+        first_time = True
+        attempt = 0
+        while True:
+            attempt += 1
+            smap = await self._get_servermap(MODE_WRITE)
+            best = smap.best_recoverable_version()
+            if best is None:
+                if smap.versions() or smap.bad_shares():
+                    self._require_best(smap)
+                old = b""
+            else:
+                c = MemoryConsumer()
+                await self._read(c, smap=smap)
+                old = c.data()
+            new = await defer.maybeDeferred(modifier, old, smap, first_time)
+            first_time = False
+            if new is None or (new == old and best is not None):
+                return None
+            try:
+                await self._publish(new, smap)
+                return None
+            except UncoordinatedWriteError as e:
+                if backoffer is not None:
+                    from twisted.python.failure import Failure
+                    await backoffer(self, Failure(e))
+                elif attempt >= MAX_MODIFY_ATTEMPTS:
+                    raise
+                else:
+                    await task.deferLater(self._reactor, 0.05 * attempt * attempt, lambda: None)
+
+    def write_at(self, offset: int, data: bytes):
+        """Write ``data`` at byte ``offset`` (extending the file if needed; a
+        gap past the end is filled with zeros).  MDMF rewrites only the
+        touched segments; SDMF rewrites the file.  Deferred(None)."""
+        try:
+            self._check_writeable()
+            if offset < 0:
+                raise ValueError("offset must be >= 0, got %r" % (offset,))
+        except Exception:
+            return defer.fail()
+        from .update import write_at
+        return self._serialized(write_at, self, offset, data)
+
+
+# ---- creation ------------------------------------------------------------------------
+def create_mutable_file(storage_broker, secret_holder, encoding_params, contents=b"",
+                        version=SDMF_VERSION, keypair=None, reactor=None):
+    """A new mutable file holding ``contents`` (bytes or a file-like object);
+    Deferred(MutableFileNode).  ``keypair`` = (privkey, pubkey) to use a given
+    key (otherwise a fresh RSA-2048 key)."""
+    return defer.ensureDeferred(_create(storage_broker, secret_holder, encoding_params, contents,
+                                        version, keypair, reactor))
+
+
+async def _create(storage_broker, secret_holder, encoding_params, contents, version, keypair,
+                  reactor):
+    if version is None:
+        version = SDMF_VERSION
+    if keypair is None:
+        keypair = rsa.generate_keypair(2048)
+    priv, pub = keypair
+    keys = MutableKeys.from_privkey(priv, pub)
+    node = MutableFileNode.from_cap(keys.writecap(version), storage_broker, secret_holder,
+                                    encoding_params, reactor)
+    node._keys = keys
+    # a new file: the map is empty unless the key was used before
+    smap = await node._get_servermap(MODE_WRITE)
+    await node._publish(contents, smap)
+    return node

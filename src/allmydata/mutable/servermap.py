@@ -1,0 +1,387 @@
+"""Which servers hold which shares of which version of a mutable file.
+
+:class:`ServerMap` is the record: for every (server, share number) seen, the
+version it holds (its ``verinfo`` tuple, :attr:`proxy.Header.verinfo`) and
+the checkstring it started with (a publish tests against exactly those
+bytes); shares found bad, servers that failed, and the problems met.  From
+it come the recoverable versions (at least k distinct shares) and the best
+one (highest (seqnum, root hash)).
+
+:class:`ServermapUpdater` fills a map: it asks the servers of the storage
+index, in permuted-ring order, for the first ``read_size`` bytes of every
+share they hold (``slot_readv``), checks each share's verification key
+against the cap's fingerprint and its signature over the signed prefix, and
+reports a share that fails to its server (``advise_corrupt_share``).
+
+Modes (``common.MODE_*``): MODE_READ and MODE_ANYTHING ask servers in
+batches of N and stop once a recoverable version is the newest seen;
+MODE_WRITE, MODE_CHECK and MODE_REPAIR ask every server, so that a publish
+updates every share and sees every other writer.  With a write cap in
+MODE_WRITE or MODE_REPAIR the encrypted private key is fetched too (SDMF
+keeps it at the end of the share: one more read).
+
+A share whose root hash is all zeros and whose signature does not verify is
+one a publish is writing right now (publish.py marks a share that way before
+streaming its segments); it is noted as in progress, not reported corrupt.
+"""
+
+import time
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from ..crypto import rsa
+from ..util.rrefutil import call_remote
+from .common import (
+    MODE_ANYTHING, MODE_CHECK, MODE_READ, MODE_REPAIR, MODE_WRITE, BadShareError,
+    PrivateKeyMismatchError,
+)
+from .proxy import Header
+from .status import ServermapUpdateStatus
+
+log = Logger()
+
+DEFAULT_READ_SIZE = 4000
+ZERO_ROOT = b"\x00" * 32
+
+
+def _server_name(server) -> str:
+    return server.get_name() if hasattr(server, "get_name") else str(server)
+
+
+class ShareRecord:
+    """One share seen on one server."""
+
+    __slots__ = ("server", "shnum", "header", "timestamp")
+
+    def __init__(self, server, shnum, header, timestamp):
+        self.server, self.shnum, self.header, self.timestamp = server, shnum, header, timestamp
+
+    @property
+    def verinfo(self):
+        return self.header.verinfo
+
+
+class ServerMap:
+    """The shares of one mutable file, as far as the last updates saw."""
+
+    def __init__(self):
+        self._shares: dict = {}        # (serverid, shnum) -> ShareRecord (good shares)
+        self._bad: dict = {}           # (serverid, shnum) -> reason
+        self._checkstrings: dict = {}  # (serverid, shnum) -> first bytes of every share seen
+        self._seqnums: dict = {}       # (serverid, shnum) -> seqnum of any parsable share
+        self._servers: dict = {}       # serverid -> server
+        self.in_progress: set = set()  # (serverid, shnum) being written by a publish
+        self.servers_answered: set = set()
+        self.servers_failed: dict = {}  # serverid -> text
+        self.problems: list = []
+        self.last_update_mode = None
+        self.last_update_time = None
+        self.pubkey = None
+        self.privkey = None
+
+    def __repr__(self):
+        return "<ServerMap %s>" % self.summary()
+
+    # ---- recording ----
+    def note_server(self, server):
+        self._servers[server.get_serverid()] = server
+
+    def add_share(self, server, shnum, header, timestamp=None):
+        key = (server.get_serverid(), shnum)
+        self.note_server(server)
+        self._bad.pop(key, None)
+        self._shares[key] = ShareRecord(server, shnum, header, timestamp or time.time())
+        self._checkstrings[key] = header.checkstring
+        self._seqnums[key] = header.seqnum
+
+    def note_checkstring(self, server, shnum, checkstring: bytes, seqnum=None):
+        key = (server.get_serverid(), shnum)
+        self.note_server(server)
+        self._checkstrings[key] = checkstring
+        if seqnum is not None:
+            self._seqnums[key] = seqnum
+
+    def mark_bad_share(self, server, shnum, reason: str):
+        key = (server.get_serverid(), shnum)
+        self.note_server(server)
+        self._shares.pop(key, None)
+        self._bad[key] = reason
+        self.problems.append("share %d on server %s: %s" % (shnum, _server_name(server), reason))
+
+    def remove_share(self, server, shnum):
+        """Forget a share (after a publish replaced or removed it)."""
+        key = (server.get_serverid(), shnum)
+        for d in (self._shares, self._bad, self._checkstrings, self._seqnums):
+            d.pop(key, None)
+
+    def note_server_failure(self, server, text: str):
+        self.note_server(server)
+        self.servers_failed[server.get_serverid()] = text
+        self.problems.append("server %s: %s" % (_server_name(server), text))
+
+    # ---- questions ----
+    def server(self, serverid):
+        return self._servers.get(serverid)
+
+    def all_seen(self) -> dict:
+        """{(serverid, shnum): checkstring} of every share seen, good or bad."""
+        return dict(self._checkstrings)
+
+    def checkstring_of(self, serverid, shnum):
+        return self._checkstrings.get((serverid, shnum))
+
+    def bad_shares(self) -> dict:
+        return dict(self._bad)
+
+    def is_bad(self, serverid, shnum) -> bool:
+        return (serverid, shnum) in self._bad
+
+    def records(self, verinfo=None) -> list:
+        return [r for r in self._shares.values() if verinfo is None or r.verinfo == verinfo]
+
+    def versions(self) -> set:
+        return {r.verinfo for r in self._shares.values()}
+
+    def shares_of(self, verinfo) -> dict:
+        """{shnum: [server, ...]} of the good shares of one version."""
+        out: dict = {}
+        for r in self._shares.values():
+            if r.verinfo == verinfo:
+                out.setdefault(r.shnum, []).append(r.server)
+        return out
+
+    def header_of(self, verinfo):
+        for r in self._shares.values():
+            if r.verinfo == verinfo:
+                return r.header
+        return None
+
+    def recoverable_versions(self) -> set:
+        return {v for v in self.versions() if len(self.shares_of(v)) >= v[5]}
+
+    def unrecoverable_versions(self) -> set:
+        return self.versions() - self.recoverable_versions()
+
+    def best_recoverable_version(self):
+        versions = self.recoverable_versions()
+        if not versions:
+            return None
+        return max(versions, key=lambda v: (v[0], v[1]))
+
+    def highest_seqnum(self) -> int:
+        return max(self._seqnums.values(), default=0)
+
+    def needs_merge(self) -> bool:
+        """True if two recoverable versions share the highest seqnum."""
+        versions = self.recoverable_versions()
+        if len(versions) < 2:
+            return False
+        top = max(v[0] for v in versions)
+        return sum(1 for v in versions if v[0] == top) > 1
+
+    def make_sharemap(self) -> dict:
+        """{shnum: set(serverid)} of the good shares of every version."""
+        out: dict = {}
+        for (serverid, shnum) in self._shares:
+            out.setdefault(shnum, set()).add(serverid)
+        return out
+
+    def shares_available(self) -> dict:
+        """{verinfo: (distinct shares, k, N)}."""
+        return {v: (len(self.shares_of(v)), v[5], v[6]) for v in self.versions()}
+
+    def summarize_version(self, verinfo) -> str:
+        seqnum, root = verinfo[0], verinfo[1]
+        return "seq%d-%s %d/%d of %d-of-%d" % (
+            seqnum, root.hex()[:8], len(self.shares_of(verinfo)), verinfo[5], verinfo[5],
+            verinfo[6])
+
+    def summary(self) -> str:
+        parts = [self.summarize_version(v) for v in sorted(self.versions(), key=lambda v: v[:2])]
+        if self._bad:
+            parts.append("%d bad" % len(self._bad))
+        return ", ".join(parts) or "no shares"
+
+    def describe_failure(self) -> str:
+        """Why no version can be recovered, for the person reading the error."""
+        if not self._checkstrings and not self.servers_answered:
+            return "no storage server answered (%d failed)" % len(self.servers_failed)
+        found = ["version %s: %d distinct shares, %d needed" % (
+            self.summarize_version(v).split(" ")[0], n, k)
+            for v, (n, k, _) in sorted(self.shares_available().items(), key=lambda t: t[0][:2])]
+        text = "; ".join(found) if found else "no shares of this file"
+        text += " (asked %d servers" % (len(self.servers_answered) + len(self.servers_failed))
+        if self.servers_failed:
+            text += ", %d did not answer" % len(self.servers_failed)
+        if self._bad:
+            text += ", %d shares were bad" % len(self._bad)
+        return text + ")"
+
+
+class ServermapUpdater:
+    """Fills a ServerMap by asking the servers of one storage index."""
+
+    def __init__(self, keys, storage_broker, servermap: ServerMap, mode, *,
+                 read_size: int = DEFAULT_READ_SIZE, hint_n: int = 10, reactor=None,
+                 query_timeout: float = 30.0, status: ServermapUpdateStatus | None = None):
+        self._keys = keys
+        self._broker = storage_broker
+        self._map = servermap
+        self._mode = mode
+        self._read_size = read_size
+        self._hint_n = max(1, hint_n)
+        if reactor is None:
+            from twisted.internet import reactor
+        self._reactor = reactor
+        self._timeout = query_timeout
+        self.status = status or ServermapUpdateStatus(keys.storage_index, mode)
+        self._verified: set = set()   # (prefix, signature, pubkey) already checked
+
+    def _want_privkey(self) -> bool:
+        return (self._mode in (MODE_WRITE, MODE_REPAIR) and self._keys.writekey is not None
+                and self._keys.privkey is None and self._map.privkey is None)
+
+    def update(self):
+        """Deferred(ServerMap)."""
+        return defer.ensureDeferred(self._update())
+
+    async def _update(self):
+        t0 = time.monotonic()
+        self.status.set_status("Asking servers")
+        si = self._keys.storage_index
+        servers = list(self._broker.get_servers_for_psi(si))
+        try:
+            if self._mode in (MODE_READ, MODE_ANYTHING):
+                pos = 0
+                while pos < len(servers):
+                    batch = servers[pos:pos + self._hint_n]
+                    pos += len(batch)
+                    await self._query_all(batch)
+                    self.status.set_progress(pos / len(servers))
+                    if self._enough_for_read():
+                        break
+            else:
+                await self._query_all(servers)
+            if self._want_privkey() and self._map.best_recoverable_version() is not None:
+                self._map.problems.append("no share held a usable encrypted private key")
+        finally:
+            self._map.last_update_mode = self._mode
+            self._map.last_update_time = time.time()
+            self.status.add_time("total", time.monotonic() - t0)
+            self.status.finish("Finished")
+        return self._map
+
+    def _enough_for_read(self) -> bool:
+        best = self._map.best_recoverable_version()
+        if best is None:
+            return False
+        if self._mode == MODE_ANYTHING:
+            return True
+        return best[0] >= self._map.highest_seqnum()
+
+    async def _query_all(self, servers):
+        ds = [defer.ensureDeferred(self._query(s)) for s in servers]
+        if ds:
+            await defer.DeferredList(ds, consumeErrors=True)
+
+    def _call(self, server, method, *args):
+        d = call_remote(server.get_rref(), method, *args)
+        timer = self._reactor.callLater(self._timeout, d.cancel)
+
+        def _done(res):
+            if timer.active():
+                timer.cancel()
+            return res
+        d.addBoth(_done)
+        return d
+
+    async def _query(self, server):
+        si = self._keys.storage_index
+        name = _server_name(server)
+        self.status.add_server(name)
+        if server.get_rref() is None:
+            self._map.note_server_failure(server, "not connected")
+            self.status.add_problem(name, "not connected")
+            return
+        try:
+            answer = await self._call(server, "slot_readv", si, [], [(0, self._read_size)])
+        except Exception as e:
+            text = "slot_readv failed: %s" % (e,)
+            self._map.note_server_failure(server, text)
+            self.status.add_problem(name, text)
+            return
+        self._map.servers_answered.add(server.get_serverid())
+        self._map.note_server(server)
+        for shnum, datav in sorted(answer.items()):
+            data = datav[0] if datav else b""
+            try:
+                await self._examine(server, shnum, data)
+            except BadShareError as e:
+                self._map.mark_bad_share(server, shnum, str(e))
+                self.status.add_problem(name, "share %d: %s" % (shnum, e))
+                self._advise_corrupt(server, shnum, str(e))
+            except Exception as e:  # a failed follow-up read
+                self._map.note_server_failure(server, "reading share %d: %s" % (shnum, e))
+
+    async def _read_more(self, server, shnum, data, end):
+        """``data`` extended to at least ``end`` bytes (one more read)."""
+        if len(data) >= end:
+            return data
+        answer = await self._call(server, "slot_readv", self._keys.storage_index, [shnum],
+                                  [(len(data), end - len(data))])
+        more = answer.get(shnum, [b""])[0]
+        return data + more
+
+    async def _examine(self, server, shnum, data):
+        if not data:
+            return
+        version = data[0]
+        clen = 57 if version == 0 else 41
+        self._map.note_checkstring(server, shnum, bytes(data[:clen]))
+        try:
+            header = Header(data)
+        except BadShareError:
+            raise
+        self._map.note_checkstring(server, shnum, header.checkstring, header.seqnum)
+        a, b = header.pubkey_range()
+        s, e = header.signature_range()
+        data = await self._read_more(server, shnum, data, max(b, e))
+        pubkey_der = bytes(data[a:b])
+        signature = bytes(data[s:e])
+        key = (header.prefix, signature, pubkey_der)
+        if key not in self._verified:
+            try:
+                self._keys.check_pubkey(pubkey_der)
+                pub = rsa.public_key_from_der(pubkey_der)
+                rsa.verify(pub, signature, header.prefix)
+            except (BadShareError, rsa.RSAError) as err:
+                if header.root_hash == ZERO_ROOT:
+                    self._map.in_progress.add((server.get_serverid(), shnum))
+                    return
+                raise BadShareError("bad verification key or signature: %s" % (err,)) from None
+            self._verified.add(key)
+            if self._map.pubkey is None:
+                self._map.pubkey = pub
+        self._map.add_share(server, shnum, header)
+        if self._want_privkey():
+            a, b = header.privkey_range()
+            data = await self._read_more(server, shnum, data, b)
+            try:
+                self._map.privkey = self._keys.privkey_from_encrypted(bytes(data[a:b]))
+            except PrivateKeyMismatchError as e:
+                self._map.mark_bad_share(server, shnum, "bad encrypted private key: %s" % e)
+                self._advise_corrupt(server, shnum, "bad encrypted private key: %s" % e)
+
+    def _advise_corrupt(self, server, shnum, reason):
+        advise_corrupt(server, self._keys.storage_index, shnum, reason)
+
+
+def advise_corrupt(server, storage_index, shnum, reason: str):
+    """Tell a server that one of its mutable shares is corrupt (best effort)."""
+    rref = server.get_rref()
+    if rref is None:
+        return
+    d = call_remote(rref, "advise_corrupt_share", b"mutable", storage_index, shnum,
+                    reason.encode("utf-8", "replace"))
+    d.addErrback(lambda f: log.info("advise_corrupt_share failed: {f}", f=f.value))

@@ -1,0 +1,175 @@
+"""What a mutable-file operation reports while and after it runs.
+
+The seed names :class:`IPublishStatus` and :class:`IRetrieveStatus` without
+methods; they are given here the methods of the seed's IUploadStatus and
+IDownloadStatus (started, storage index, size, a one-line state text,
+progress from 0.0 to 1.0, active flag, a unique counter), plus what is
+particular to mutable files: the encoding (k, N), the sequence number
+published or read, the servers involved and the problems met, and timings.
+
+:class:`ServermapUpdateStatus` does the same for one server-map update.
+The status objects only hold state: the publisher, retriever and map
+updater set it as they go.
+"""
+
+import itertools
+import time
+
+from zope.interface import Interface, implementer
+
+_counter = itertools.count(1)
+
+
+class IMutableOperationStatus(Interface):
+    def get_started():
+        """When the operation started (seconds since the epoch)."""
+
+    def get_storage_index():
+        """The binary storage index of the file."""
+
+    def get_size():
+        """Bytes of plaintext involved, or None if not known yet."""
+
+    def get_status():
+        """A one-line description of the current state."""
+
+    def get_progress():
+        """A float from 0.0 to 1.0."""
+
+    def get_active():
+        """True while the operation runs."""
+
+    def get_counter():
+        """A number unique to this status object."""
+
+    def get_problems():
+        """{server name: problem text}."""
+
+
+class IPublishStatus(IMutableOperationStatus):
+    """A publish (a new version written to the grid)."""
+
+
+class IRetrieveStatus(IMutableOperationStatus):
+    """A retrieve (a version read from the grid)."""
+
+
+class IServermapUpdaterStatus(IMutableOperationStatus):
+    """A server-map update (which servers hold which versions)."""
+
+
+class _OperationStatus:
+    kind = "operation"
+
+    def __init__(self, storage_index: bytes | None = None, size: int | None = None):
+        self.started = time.time()
+        self.storage_index = storage_index
+        self.size = size
+        self.status = "Not started"
+        self.progress = 0.0
+        self.active = True
+        self.counter = next(_counter)
+        self.encoding: tuple | None = None      # (k, N)
+        self.seqnum: int | None = None
+        self.problems: dict = {}                # server name -> text
+        self.servers: set = set()               # names of the servers talked to
+        self.timings: dict = {}
+        self._t0 = time.monotonic()
+
+    def __repr__(self):
+        return "<%s #%d %s %.0f%%>" % (type(self).__name__, self.counter, self.status,
+                                      self.progress * 100)
+
+    # ---- read side ----
+    def get_started(self) -> float:
+        return self.started
+
+    def get_storage_index(self):
+        return self.storage_index
+
+    def get_size(self):
+        return self.size
+
+    def using_helper(self) -> bool:
+        return False
+
+    def get_status(self) -> str:
+        return self.status
+
+    def get_progress(self) -> float:
+        return self.progress
+
+    def get_active(self) -> bool:
+        return self.active
+
+    def get_counter(self) -> int:
+        return self.counter
+
+    def get_encoding(self):
+        return self.encoding
+
+    def get_seqnum(self):
+        return self.seqnum
+
+    def get_problems(self) -> dict:
+        return dict(self.problems)
+
+    def get_servers(self) -> set:
+        return set(self.servers)
+
+    def get_timings(self) -> dict:
+        return dict(self.timings)
+
+    # ---- write side (the operation) ----
+    def set_status(self, text: str) -> None:
+        self.status = text
+
+    def set_progress(self, fraction: float) -> None:
+        self.progress = max(0.0, min(1.0, fraction))
+
+    def set_size(self, size: int) -> None:
+        self.size = size
+
+    def set_encoding(self, k: int, n: int) -> None:
+        self.encoding = (k, n)
+
+    def set_seqnum(self, seqnum: int) -> None:
+        self.seqnum = seqnum
+
+    def add_server(self, name: str) -> None:
+        self.servers.add(name)
+
+    def add_problem(self, name: str, text: str) -> None:
+        self.problems[name] = text
+
+    def add_time(self, name: str, seconds: float) -> None:
+        self.timings[name] = self.timings.get(name, 0.0) + seconds
+
+    def finish(self, text: str = "Finished") -> None:
+        self.status = text
+        if text == "Finished":
+            self.progress = 1.0
+        self.active = False
+        self.timings["total"] = time.monotonic() - self._t0
+
+
+@implementer(IPublishStatus)
+class PublishStatus(_OperationStatus):
+    kind = "publish"
+
+
+@implementer(IRetrieveStatus)
+class RetrieveStatus(_OperationStatus):
+    kind = "retrieve"
+
+
+@implementer(IServermapUpdaterStatus)
+class ServermapUpdateStatus(_OperationStatus):
+    kind = "mapupdate"
+
+    def __init__(self, storage_index=None, mode=None):
+        _OperationStatus.__init__(self, storage_index)
+        self.mode = mode
+
+    def get_mode(self):
+        return self.mode
