@@ -313,6 +313,7 @@ class VersionDecoder:
         self.version = prefix.version
         self.geometry = prefix.geometry()
         self._pubkey = keys.pubkey
+        self._pubkey_der = rsa.public_key_to_der(keys.pubkey) if keys.pubkey else None
         self._block_trees = {}     # shnum -> list of every node, checked
         self._decoders = {}
 
@@ -324,20 +325,24 @@ class VersionDecoder:
         return start, min(start + g.segment_size, self.prefix.datalen)
 
     def _pubkey_from(self, shnum, share, server):
+        vk = share.verification_key
         if self._pubkey is not None:
+            if vk is not None and vk != self._pubkey_der:
+                raise CorruptShareError(server, shnum, "the verification key does not match "
+                                        "the fingerprint in the cap")
             return self._pubkey
-        if share.verification_key is None:
+        if vk is None:
             raise ValueError("share %d: the verification key was not read" % shnum)
         try:
-            self.keys.check_pubkey(share.verification_key)
+            self.keys.check_pubkey(vk)
         except BadShareError:
             raise CorruptShareError(server, shnum, "the verification key does not match the "
                                     "fingerprint in the cap") from None
         try:
-            pub = rsa.public_key_from_der(share.verification_key)
+            pub = rsa.public_key_from_der(vk)
         except rsa.BadKeyError as e:
             raise CorruptShareError(server, shnum, "verification key: %s" % e) from None
-        self._pubkey = pub
+        self._pubkey, self._pubkey_der = pub, bytes(vk)
         return pub
 
     def verify_share_head(self, shnum, share, server=None):
