@@ -1,16 +1,17 @@
 """The client side of a node: the seed's ``IClient``.
 
 :class:`Client` holds what uploads and downloads need — the storage broker,
-the node's secrets, the encoding parameters — and owns the uploader.  It
-turns caps into nodes (:meth:`Client.create_node_from_uri`) and uploadables
-into caps (:meth:`Client.upload`).
+the node's secrets, the encoding parameters — and owns the uploader and the
+:class:`~allmydata.nodemaker.NodeMaker`.  It turns caps into nodes
+(:meth:`Client.create_node_from_uri`), uploadables into caps
+(:meth:`Client.upload`), and makes new mutable files and directories (all
+through the node maker).
 """
 
 from twisted.application import service
 from zope.interface import Interface, implementer
 
-from . import uri as urimod
-from .unknown import UnknownNode
+from .nodemaker import NodeMaker
 from .util import hashutil
 
 
@@ -51,11 +52,13 @@ class Client(service.MultiService):
     """Uploads and node creation for one node.
 
     ``encoding_params`` is a dict with ``k``, ``happy``, ``n`` and
-    ``max_segment_size``.
+    ``max_segment_size``; ``mutable_format`` ("sdmf" or "mdmf", from
+    ``[client] mutable.format``) is the default format of new mutable files
+    and directories.
     """
 
     def __init__(self, storage_broker, secret_holder: SecretHolder, encoding_params: dict,
-                 uploader=None, stats_provider=None, reactor=None):
+                 uploader=None, stats_provider=None, reactor=None, mutable_format: str = "sdmf"):
         service.MultiService.__init__(self)
         self.storage_broker = storage_broker
         self.secret_holder = secret_holder
@@ -67,6 +70,8 @@ class Client(service.MultiService):
         self.uploader = uploader
         if isinstance(uploader, service.Service):
             uploader.setServiceParent(self)
+        self.nodemaker = NodeMaker(storage_broker, secret_holder, uploader, self.encoding_params,
+                                   mutable_format=mutable_format, reactor=reactor)
 
     def get_convergence_secret(self) -> bytes:
         return self.secret_holder.get_convergence_secret()
@@ -74,17 +79,32 @@ class Client(service.MultiService):
     def upload(self, uploadable):
         return self.uploader.upload(uploadable)
 
-    def create_node_from_uri(self, cap):
-        """A node for ``cap``: a file node for CHK and LIT caps, an
-        :class:`UnknownNode` for anything this version does not handle."""
-        if isinstance(cap, str):
-            cap = cap.encode("utf-8")
-        u = cap if not isinstance(cap, (bytes, bytearray)) else urimod.from_string(bytes(cap))
-        if isinstance(u, urimod.LiteralFileURI):
-            from .immutable.literal import LiteralFileNode
-            return LiteralFileNode(u)
-        if isinstance(u, urimod.CHKFileURI):
-            from .immutable.filenode import ImmutableFileNode
-            return ImmutableFileNode(u, self.storage_broker, self.secret_holder)
-        return UnknownNode(u.to_string() if hasattr(u, "to_string") else cap,
-                           reason="this version cannot use %s caps yet" % type(u).__name__)
+    def create_node_from_uri(self, writecap, readcap=None, deep_immutable=False,
+                             name="<unknown name>"):
+        """A node for a cap (bytes, str or a cap object), synchronously: a
+        file node (LIT, CHK, mutable), a DirectoryNode, or an UnknownNode that
+        keeps a cap this version cannot use.  A known kind of cap with a
+        malformed body raises :class:`~allmydata.uri.BadURIError`."""
+        return self.nodemaker.create_from_cap(writecap, readcap, deep_immutable=deep_immutable,
+                                              name=name)
+
+    def create_mutable_file(self, contents=b"", version=None, keypair=None):
+        """Deferred(MutableFileNode) of a new mutable file (``version``: None
+        for the configured default, "sdmf"/"mdmf" or SDMF_VERSION/MDMF_VERSION;
+        ``keypair``: (private, public) RSA keys to use)."""
+        return self.nodemaker.create_mutable_file(contents, version=version, keypair=keypair)
+
+    def create_dirnode(self, initial_children=None, version=None, keypair=None):
+        """Deferred(DirectoryNode) of a new mutable directory;
+        ``initial_children`` is ``{name: node}`` or ``{name: (node, metadata)}``."""
+        return self.nodemaker.create_new_mutable_directory(initial_children, version=version,
+                                                           keypair=keypair)
+
+    def create_empty_dirnode(self, version=None):
+        """Deferred(DirectoryNode) of a new, empty, mutable directory."""
+        return self.create_dirnode(version=version)
+
+    def create_immutable_dirnode(self, children, convergence=None):
+        """Deferred(DirectoryNode) of a new immutable directory (DIR2-CHK, or
+        DIR2-LIT when small); every child must be immutable."""
+        return self.nodemaker.create_immutable_directory(children, convergence)

@@ -170,7 +170,8 @@ def make_client(config: TahoeConfig, storage_broker, stats_provider, reactor):
     return Client(storage_broker, secrets, {"k": c.shares_needed, "happy": c.shares_happy,
                                             "n": c.shares_total,
                                             "max_segment_size": c.max_segment_size},
-                  stats_provider=stats_provider, reactor=reactor)
+                  stats_provider=stats_provider, reactor=reactor,
+                  mutable_format=c.mutable_format)
 
 
 def make_web_service(node: Node, reactor):
