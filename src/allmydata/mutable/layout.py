@@ -291,13 +291,13 @@ def unpack_header(data):
             raise LayoutInvalid("an SDMF header needs %d bytes, got %d"
                                 % (HEADER_LENGTH_SDMF, len(data)))
         values = _SDMF_HEADER.unpack_from(data)[8:]
-        offsets = dict(zip(SDMF_OFFSET_NAMES, values))
+        offsets = dict(zip(SDMF_OFFSET_NAMES, values, strict=True))
     else:
         if len(data) < HEADER_LENGTH_MDMF:
             raise LayoutInvalid("an MDMF header needs %d bytes, got %d"
                                 % (HEADER_LENGTH_MDMF, len(data)))
         values = _MDMF_HEADER.unpack_from(data)[7:]
-        offsets = dict(zip(MDMF_OFFSET_NAMES, values))
+        offsets = dict(zip(MDMF_OFFSET_NAMES, values, strict=True))
     _check_offsets(prefix, offsets)
     return prefix, offsets
 

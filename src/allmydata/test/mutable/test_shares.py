@@ -5,6 +5,7 @@ detection of every corrupted field with an error that names it."""
 
 import io
 
+import attr
 import pytest
 
 from allmydata import uri
@@ -225,12 +226,8 @@ CORRUPTIONS = {
         len(s.block_hash_tree) - 1, _flip(s.block_hash_tree[-1])), "block hash tree"),
     "block data": (lambda s: setattr(s, "share_data", _flip(s.share_data,
                                                             len(s.share_data) - 1)), "block"),
-    "root hash": (lambda s: setattr(s, "prefix", s.prefix.__class__(
-        *[(_flip(v) if name == "root_hash" else v)
-          for name, v in zip(("version", "seqnum", "root_hash", "salt", "k", "n", "segsize",
-                              "datalen"), (s.prefix.version, s.prefix.seqnum,
-                                           s.prefix.root_hash, s.prefix.salt, s.prefix.k,
-                                           s.prefix.n, s.prefix.segsize, s.prefix.datalen))])),
+    "root hash": (lambda s: setattr(s, "prefix", attr.evolve(s.prefix,
+                                                         root_hash=_flip(s.prefix.root_hash))),
         "signed prefix"),
 }
 
