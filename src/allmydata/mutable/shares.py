@@ -47,6 +47,15 @@ API::
         .segment_range(segnum) -> (start, end) of plaintext
     verify_and_decode(keys, shares {shnum: ParsedShare}, servers=None)
         -> (plaintext, {shnum: CorruptShareError})     # UnrecoverableFileError if < k good
+    check_enc_privkey(keys, shnum, share, server=None) -> PrivateKey  # CorruptShareError
+    block_tree_of(leaves) -> [hash...]   # all nodes; [empty_leaf_hash(0)] for no leaves
+    default_segment_size(version, datalen, k) -> int
+
+``existing_block_hashes`` is ``{shnum: [leaf hash per segment]}`` of the old
+version (the leaf row of its block hash trees); a segment whose plaintext
+changed -- including an old tail segment that grows -- must be re-encoded.
+Empty files have no segments; their block hash tree is the single filler
+leaf ``TH("Merkle tree empty leaf", "0")``, as Tahoe-LAFS 1.20 writes it.
 """
 
 import os
