@@ -383,9 +383,10 @@ class Publish:
         await self.write_atomic(builder, lambda t: [(0, shares[t.shnum])],
                                 new_length=lambda t: len(shares[t.shnum]))
 
-    async def write_atomic(self, builder, datav_of, new_length=lambda t: None):
+    async def write_atomic(self, builder, datav_of, new_length=lambda t: None, replace=True):
         """One test-and-set call per server with everything for its shares;
-        shares of servers that fail go to other servers (as new shares)."""
+        shares of servers that fail go to other servers (as new shares) when
+        ``replace`` (the writes must then be whole shares)."""
         clen = checkstring_length(self.version)
         pending = [t for t in self.targets if t.alive]
         rounds = 0
@@ -394,7 +395,7 @@ class Publish:
             per_server = self._group(pending, lambda t: (t.test, datav_of(t), new_length(t)))
             results = await self._send(per_server, clen)
             failed = self._apply(pending, results)
-            pending = self._homeless(failed) if failed else []
+            pending = self._homeless(failed) if failed and replace else []
             self.status.set_progress(1.0 - len(pending) / max(1, len(self.targets)))
 
     async def _publish_streamed(self, builder, source):

@@ -339,10 +339,13 @@ class ServermapUpdater:
         version = data[0]
         clen = 57 if version == 0 else 41
         self._map.note_checkstring(server, shnum, bytes(data[:clen]))
-        try:
-            header = Header(data)
-        except BadShareError:
-            raise
+        if version == 1 and len(data) >= 41 and data[9:41] == ZERO_ROOT:
+            # a publish has claimed this share and is streaming it
+            self._map.note_checkstring(server, shnum, bytes(data[:41]),
+                                       int.from_bytes(data[1:9], "big"))
+            self._map.in_progress.add((server.get_serverid(), shnum))
+            return
+        header = Header(data)
         self._map.note_checkstring(server, shnum, header.checkstring, header.seqnum)
         a, b = header.pubkey_range()
         s, e = header.signature_range()

@@ -38,10 +38,23 @@ class FaultyStorageServer(StorageServer):
 
     fail_writes = False
 
-    def remote_slot_testv_and_readv_and_writev(self, *args):
+    def __init__(self, *args, **kwargs):
+        StorageServer.__init__(self, *args, **kwargs)
+        self.write_log = []   # (shnum, offset, length) of every data vector entry
+        self.read_log = []    # (shnum list, offset, length) of every slot_readv entry
+
+    def remote_slot_testv_and_readv_and_writev(self, storage_index, secrets, tw_vectors,
+                                               r_vector):
         if self.fail_writes:
             raise OSError("injected failure: this server's disk is broken")
-        return StorageServer.remote_slot_testv_and_readv_and_writev(self, *args)
+        for shnum, (_testv, datav, _new_length) in tw_vectors.items():
+            self.write_log += [(shnum, off, len(data)) for off, data in datav]
+        return StorageServer.remote_slot_testv_and_readv_and_writev(
+            self, storage_index, secrets, tw_vectors, r_vector)
+
+    def remote_slot_readv(self, storage_index, shares, readv):
+        self.read_log += [(list(shares), off, length) for off, length in readv]
+        return StorageServer.remote_slot_readv(self, storage_index, shares, readv)
 
 
 class MutableGrid:
@@ -78,6 +91,26 @@ class MutableGrid:
 
     def params(self, k=3, n=10):
         return {"k": k, "happy": min(n, 7), "n": n}
+
+    def clear_logs(self):
+        for ss in self.servers:
+            ss.write_log.clear()
+            ss.read_log.clear()
+
+    def written(self) -> list:
+        return [e for ss in self.servers for e in ss.write_log]
+
+    def reads(self) -> list:
+        return [e for ss in self.servers for e in ss.read_log]
+
+    def node(self, cap, k=3, n=10):
+        from allmydata.mutable.filenode import MutableFileNode
+        return MutableFileNode.from_cap(cap, self.broker, self.secret_holder, self.params(k, n))
+
+    async def create(self, contents=b"", version=0, k=3, n=10):
+        from allmydata.mutable.filenode import create_mutable_file
+        return await create_mutable_file(self.broker, self.secret_holder, self.params(k, n),
+                                         contents, version=version, keypair=fresh_keypair())
 
     def index_of(self, serverid: bytes) -> int:
         return self.serverids.index(serverid)

@@ -1,0 +1,111 @@
+"""Publish on a grid of real storage servers: new files, overwrites,
+placement, test-and-set, byte compatibility with the pure share code."""
+
+import pytest
+import pytest_twisted
+
+from allmydata.mutable import layout, shares
+from allmydata.mutable.common import MDMF_VERSION, SDMF_VERSION, NotEnoughServersError
+from allmydata.mutable.proxy import Header
+
+from .grid import grid, grid10, grid_certs  # noqa: F401
+
+SEG = 131073  # nextmul(131072, 3)
+
+
+def data_of(size, seed=0):
+    return bytes((i * 7 + seed) % 251 for i in range(size))
+
+
+def verify_on_disk(grid, node, expected):
+    """Every share on disk parses and decodes (with the pure layer) to ``expected``."""
+    parsed = {}
+    for _i, shnum, path in grid.share_files(node.get_storage_index()):
+        parsed[shnum] = layout.parse_share(grid.read_share(path))
+    plain, errs = shares.verify_and_decode(node.get_keys(), parsed)
+    assert plain == expected and not errs
+    return parsed
+
+
+@pytest.mark.parametrize("version", [SDMF_VERSION, MDMF_VERSION])
+@pytest_twisted.ensureDeferred
+async def test_create_sizes(grid, version):
+    for size in (0, 1, 1000, 3 * SEG + 5):
+        data = data_of(size, size)
+        node = await grid.create(data, version=version)
+        assert node.get_version() == version and not node.is_readonly()
+        parsed = verify_on_disk(grid, node, data)
+        assert sorted(parsed) == list(range(10))
+        # ten shares over five servers: two each
+        per_server = {}
+        for i, shnum, _p in grid.share_files(node.get_storage_index()):
+            per_server[i] = per_server.get(i, 0) + 1
+        assert sorted(per_server.values()) == [2] * 5
+        assert Header(grid.read_share(grid.share_files(node.get_storage_index())[0][2])).seqnum == 1
+        assert await grid.node(node.get_uri()).download_best_version() == data
+
+
+@pytest_twisted.ensureDeferred
+async def test_streamed_mdmf_publish_is_bounded_and_readable(grid):
+    size = 20 * SEG + 17       # more than WHOLE_SHARE_SEGMENTS: streamed
+    data = data_of(size)
+    grid.clear_logs()
+    node = await grid.create(data, version=MDMF_VERSION)
+    biggest = max(length for _sh, _off, length in grid.written())
+    assert biggest < 500_000   # one batch of blocks, not a whole 2.3 MB share
+    verify_on_disk(grid, node, data)
+    assert await grid.node(node.get_uri()).download_best_version() == data
+    status = node.get_publish_status()
+    assert status.get_progress() == 1.0 and not status.get_active()
+    assert status.get_encoding() == (3, 10) and status.get_seqnum() == 1
+
+
+@pytest.mark.parametrize("version", [SDMF_VERSION, MDMF_VERSION])
+@pytest_twisted.ensureDeferred
+async def test_overwrite_bumps_seqnum_and_shrinks(grid, version):
+    node = await grid.create(data_of(5 * SEG), version=version)
+    await node.overwrite(b"short")
+    parsed = verify_on_disk(grid, node, b"short")
+    assert {p.prefix.seqnum for p in parsed.values()} == {2}
+    await node.overwrite(data_of(2 * SEG, 3))
+    parsed = verify_on_disk(grid, node, data_of(2 * SEG, 3))
+    assert {p.prefix.seqnum for p in parsed.values()} == {3}
+
+
+@pytest_twisted.ensureDeferred
+async def test_one_share_per_server_when_enough_servers(grid10):
+    node = await grid10.create(b"spread me", version=SDMF_VERSION)
+    files = grid10.share_files(node.get_storage_index())
+    assert sorted(sh for _i, sh, _p in files) == list(range(10))
+    assert len({i for i, _sh, _p in files}) == 10
+
+
+@pytest_twisted.ensureDeferred
+async def test_failing_server_is_replaced(grid):
+    grid.servers[0].fail_writes = True
+    node = await grid.create(b"replace me", version=SDMF_VERSION)
+    files = grid.share_files(node.get_storage_index())
+    assert sorted(sh for _i, sh, _p in files) == list(range(10))
+    assert 0 not in {i for i, _sh, _p in files}
+    assert "write failed" in " ".join(node.get_publish_status().get_problems().values())
+    assert await grid.node(node.get_uri()).download_best_version() == b"replace me"
+
+
+@pytest_twisted.ensureDeferred
+async def test_no_server_accepts_writes(grid):
+    for ss in grid.servers:
+        ss.fail_writes = True
+    with pytest.raises(NotEnoughServersError) as e:
+        await grid.create(b"nowhere", version=MDMF_VERSION)
+    assert "0 distinct shares" in str(e.value)
+
+
+@pytest_twisted.ensureDeferred
+async def test_write_enablers_and_leases(grid):
+    node = await grid.create(b"x", version=SDMF_VERSION)
+    from allmydata.storage.mutable import MutableShareFile
+    keys = node.get_keys()
+    for i, _sh, path in grid.share_files(node.get_storage_index()):
+        share = MutableShareFile(path)
+        share.check_write_enabler(keys.write_enabler(grid.serverids[i]))  # raises if wrong
+        assert len(share.get_leases()) == 1

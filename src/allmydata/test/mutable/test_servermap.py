@@ -1,0 +1,58 @@
+"""ServerMap and ServermapUpdater against real servers."""
+
+import pytest_twisted
+
+from allmydata.mutable.common import MODE_CHECK, MODE_READ, MODE_WRITE, MDMF_VERSION, SDMF_VERSION
+
+from .grid import grid, grid10, grid_certs  # noqa: F401
+
+
+@pytest_twisted.ensureDeferred
+async def test_map_of_a_new_file(grid):
+    node = await grid.create(b"mapped", version=SDMF_VERSION)
+    reader = grid.node(node.get_readonly_uri())
+    smap = await reader.get_servermap(MODE_CHECK)
+    best = smap.best_recoverable_version()
+    assert best is not None and best[0] == 1 and best[4] == 6 and (best[5], best[6]) == (3, 10)
+    assert len(smap.shares_of(best)) == 10
+    assert smap.recoverable_versions() == {best} and not smap.unrecoverable_versions()
+    assert smap.highest_seqnum() == 1 and not smap.needs_merge()
+    assert set(smap.make_sharemap()) == set(range(10))
+    assert "seq1" in smap.summary()
+    assert smap.privkey is None   # a read cap never fetches it
+
+
+@pytest_twisted.ensureDeferred
+async def test_write_mode_fetches_the_private_key(grid):
+    for version in (SDMF_VERSION, MDMF_VERSION):
+        node = await grid.create(b"k" * 5000, version=version)
+        writer = grid.node(node.get_uri())
+        assert writer.get_privkey() is None
+        smap = await writer.get_servermap(MODE_WRITE)
+        assert smap.privkey is not None and writer.get_privkey() is not None
+        await writer.overwrite(b"new")
+        assert await node.download_best_version() == b"new"
+
+
+@pytest_twisted.ensureDeferred
+async def test_read_mode_stops_early(grid10):
+    node = await grid10.create(b"early", version=SDMF_VERSION, k=2, n=3)
+    reader = grid10.node(node.get_readonly_uri(), k=2, n=3)
+    grid10.clear_logs()
+    smap = await reader.get_servermap(MODE_READ)
+    assert smap.best_recoverable_version() is not None
+    asked = sum(1 for ss in grid10.servers if ss.read_log)
+    assert asked == 3       # one batch of N servers was enough
+    smap = await reader.get_servermap(MODE_CHECK)
+    assert len(smap.servers_answered) == 10
+
+
+@pytest_twisted.ensureDeferred
+async def test_no_shares(grid):
+    node = await grid.create(b"gone", version=SDMF_VERSION)
+    for _i, _sh, path in grid.share_files(node.get_storage_index()):
+        import os
+        os.unlink(path)
+    smap = await grid.node(node.get_uri()).get_servermap(MODE_READ)
+    assert smap.best_recoverable_version() is None
+    assert "no shares" in smap.describe_failure()
