@@ -270,7 +270,7 @@ class NodeMaker:
         from .mutable.filenode import create_mutable_file
         d = defer.ensureDeferred(_maybe_coroutine(create_mutable_file(
             self.storage_broker, self.secret_holder, self.encoding_params, contents,
-            version=self.default_mutable_version(version), keypair=keypair)))
+            version=self.default_mutable_version(version), keypair=keypair, reactor=self.reactor)))
 
         def _made(node):
             self._mutable_cache[b"M" + node.get_uri()] = node
