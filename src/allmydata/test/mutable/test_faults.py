@@ -1,0 +1,97 @@
+"""Faults: a server holding an old version, corrupt shares, too few servers."""
+
+import pytest
+import pytest_twisted
+
+from allmydata.mutable.common import MDMF_VERSION, MODE_CHECK, SDMF_VERSION, UnrecoverableFileError
+from allmydata.mutable.proxy import MDMF_SHARE_DATA, Header
+
+from .grid import grid, grid_certs  # noqa: F401
+from .test_publish import SEG, data_of
+
+
+@pytest.mark.parametrize("version", [SDMF_VERSION, MDMF_VERSION])
+@pytest_twisted.ensureDeferred
+async def test_server_with_an_old_version(grid, version):
+    node = await grid.create(b"old version", version=version)
+    si = node.get_storage_index()
+    saved = grid.save_shares(si)
+    on_server0 = [p for i, _sh, p in grid.share_files(si) if i == 0]
+    await node.overwrite(b"new version")
+    grid.restore_shares(saved, only=on_server0)       # server 0 went back in time
+    reader = grid.node(node.get_readonly_uri())
+    assert await reader.download_best_version() == b"new version"
+    smap = await reader.get_servermap(MODE_CHECK)
+    assert sorted(v[0] for v in smap.versions()) == [1, 2]
+    assert smap.best_recoverable_version()[0] == 2
+    # the next publish rewrites every share, old ones included
+    await node.overwrite(b"third")
+    for _i, _sh, path in grid.share_files(si):
+        assert Header(grid.read_share(path)).seqnum == 3
+
+
+@pytest.mark.parametrize("version,where", [(SDMF_VERSION, "data"), (MDMF_VERSION, "data"),
+                                           (SDMF_VERSION, "signature"), (MDMF_VERSION, "chain")])
+@pytest_twisted.ensureDeferred
+async def test_corrupt_share_is_reported_and_avoided(grid, version, where):
+    data = data_of(2 * SEG if version == MDMF_VERSION else 5000)
+    node = await grid.create(data, version=version)
+    si = node.get_storage_index()
+    files = grid.share_files(si)
+    # corrupt shares 0, 1 and 2 (the ones a reader tries first)
+    for i, shnum, path in files:
+        if shnum > 2:
+            continue
+        h = Header(grid.read_share(path))
+        if where == "data":
+            offset = h.offsets["share_data"] + (20 if version == SDMF_VERSION else 16 + 20)
+        elif where == "signature":
+            offset = h.signature_range()[0] + 10
+        else:
+            offset = h.chain_range()[0] + 5
+        grid.corrupt_share(path, offset)
+    reader = grid.node(node.get_readonly_uri())
+    assert await reader.download_best_version() == data
+    advised = grid.all_advisories()
+    assert sum(len(v) for v in advised.values()) >= 3
+    problems = " ".join(reader.get_retrieve_status().get_problems().values())
+    if where != "signature":
+        assert "corrupt" in problems or "does not" in problems
+
+
+@pytest_twisted.ensureDeferred
+async def test_too_many_corrupt_shares(grid):
+    data = data_of(5000)
+    node = await grid.create(data, version=SDMF_VERSION)
+    for _i, shnum, path in grid.share_files(node.get_storage_index()):
+        if shnum < 8:
+            h = Header(grid.read_share(path))
+            grid.corrupt_share(path, h.offsets["share_data"] + 1)
+    with pytest.raises(UnrecoverableFileError) as e:
+        await grid.node(node.get_readonly_uri()).download_best_version()
+    assert "3 needed" in str(e.value) or "needed" in str(e.value)
+
+
+@pytest.mark.parametrize("version", [SDMF_VERSION, MDMF_VERSION])
+@pytest_twisted.ensureDeferred
+async def test_fewer_than_k_servers(grid, version):
+    node = await grid.create(b"hard to reach", version=version)
+    for i in range(4):          # 2 shares left, 3 needed
+        await grid.stop_server(i)
+    reader = grid.node(node.get_readonly_uri())
+    with pytest.raises(UnrecoverableFileError) as e:
+        await reader.download_best_version()
+    text = str(e.value)
+    assert "2 distinct shares, 3 needed" in text and "did not answer" in text
+
+
+@pytest_twisted.ensureDeferred
+async def test_reads_with_servers_down(grid):
+    data = data_of(3 * SEG)
+    node = await grid.create(data, version=MDMF_VERSION)
+    await grid.stop_server(0)
+    await grid.stop_server(1)     # 6 shares left
+    assert await grid.node(node.get_readonly_uri()).download_best_version() == data
+    await node.write_at(SEG, b"still writable")
+    expect = data[:SEG] + b"still writable" + data[SEG + 14:]
+    assert await grid.node(node.get_readonly_uri()).download_best_version() == expect
