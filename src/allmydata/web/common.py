@@ -62,6 +62,15 @@ _STATUS_BY_NAME = {
     "NoSuchChildError": http.NOT_FOUND,
     "ExistingChildError": http.CONFLICT,
     "UploadUnhappinessError": http.INTERNAL_SERVER_ERROR,
+    # directories and mutable files
+    "NotMutableError": http.BAD_REQUEST,
+    "NotWriteableError": http.GONE,  # mutable: its private key is on no reachable share
+    "NotCapableError": http.BAD_REQUEST,
+    "ChildOfWrongTypeError": http.BAD_REQUEST,
+    "CapConstraintError": http.BAD_REQUEST,
+    "DirectoryFormatError": http.INTERNAL_SERVER_ERROR,
+    "UncoordinatedWriteError": http.CONFLICT,
+    "NotEnoughServersError": http.SERVICE_UNAVAILABLE,
 }
 
 _PREFIX_BY_NAME = {
@@ -75,6 +84,21 @@ _PREFIX_BY_NAME = {
     "UnrecoverableFileError": "UnrecoverableFileError: this file cannot be recovered now: ",
     "UploadUnhappinessError": ("UploadUnhappinessError: the file could not be placed on enough "
                                "storage servers: "),
+    "NoSuchChildError": "No such child: ",
+    "ExistingChildError": ("There was already a child by that name, and you asked me not to "
+                           "replace it (replace=false, or replace=only-files and it is a "
+                           "directory): "),
+    "NotMutableError": "This directory cannot be changed through this cap: ",
+    "NotCapableError": "This mutable file cannot be changed through this cap: ",
+    "NotWriteableError": ("NotWriteableError: this mutable file cannot be written now (no "
+                          "share of it, hence no private key, could be found): "),
+    "CapConstraintError": "This cap cannot be linked there: ",
+    "DirectoryFormatError": "The directory's contents are malformed: ",
+    "UncoordinatedWriteError": ("UncoordinatedWriteError: someone else changed this file or "
+                                "directory at the same time; read it again and repeat the "
+                                "change: "),
+    "NotEnoughServersError": ("NotEnoughServersError: too few storage servers are connected "
+                              "to store this: "),
 }
 
 
@@ -288,6 +312,43 @@ def get_format_arg(request, default="CHK") -> str:
     if get_bool_arg(request, "mutable", False):
         return "SDMF"
     return default
+
+
+def get_replace_arg(request, default=True):
+    """``replace=``: True, False or ``"only-files"`` (replace files, never
+    directories)."""
+    value = get_arg(request, "replace")
+    if value is None:
+        return default
+    if value.strip().lower() == "only-files":
+        return "only-files"
+    return get_bool_arg(request, "replace", default)
+
+
+def get_offset_arg(request):
+    """``offset=`` as a non-negative int, or None when absent."""
+    value = get_arg(request, "offset")
+    if value is None or value == "":
+        return None
+    try:
+        offset = int(value)
+    except ValueError:
+        raise WebError("offset=%s is not a number of bytes" % value) from None
+    if offset < 0:
+        raise WebError("offset=%d: an offset cannot be negative" % offset)
+    return offset
+
+
+def mutable_version_of(fmt: str) -> str:
+    """The ``version`` argument of the client's create calls for a format
+    (None: the node's default, ``[client] mutable.format``)."""
+    return {"SDMF": "sdmf", "MDMF": "mdmf", None: None}[fmt]
+
+
+def text_of(value) -> str:
+    if value is None:
+        return None
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
 def render_json(request, data) -> bytes:

@@ -1,4 +1,4 @@
-"""Serving one immutable file node: ``GET /uri/$FILECAP`` and friends.
+"""Serving one file node (immutable or mutable): ``GET /uri/$FILECAP`` and friends.
 
 * ``t=`` (empty): the bytes, streamed by ``node.read(request, offset, size)``
   with the request as the consumer, so only the segments needed are fetched
@@ -8,6 +8,12 @@
   ``filename=`` picks the Content-Type, ``save=true`` adds an attachment
   Content-Disposition.  HEAD answers the same headers and fetches nothing.
 * ``t=json``, ``t=info``, ``t=uri``, ``t=readonly-uri``.
+* Mutable files: the size is asked of the grid first (the newest version);
+  ``PUT`` to a write cap overwrites the file (the spooled body is handed to
+  the node as a file, never read whole here), ``PUT ?offset=N`` writes in
+  place (MDMF touches only the segments concerned); ``POST ?t=upload``
+  replaces the contents with the form's ``file``.  A read cap refuses
+  writes with a 400.
 
 :class:`UnknownNodeHandler` answers for caps this version cannot use
 (``t=json`` and ``t=info`` only), as Tahoe-LAFS does.
@@ -26,6 +32,8 @@ from .common import (
     async_render,
     get_arg,
     get_bool_arg,
+    get_offset_arg,
+    redirect,
     render_json,
     render_text,
 )
@@ -90,8 +98,12 @@ def content_disposition(filename) -> bytes:
 
 
 def file_format(node) -> str:
-    """The ``format`` of ``t=json``: CHK for every immutable file (LIT too)."""
-    return "CHK"
+    """The ``format`` of ``t=json``: CHK for every immutable file (LIT too),
+    SDMF or MDMF for a mutable one (from its cap)."""
+    if not node.is_mutable():
+        return "CHK"
+    cap = node.get_readonly_uri() or node.get_uri() or b""
+    return "MDMF" if cap.startswith(b"URI:MDMF") else "SDMF"
 
 
 def _text(cap):
@@ -100,26 +112,55 @@ def _text(cap):
     return cap.decode("ascii") if isinstance(cap, bytes) else cap
 
 
-def filenode_json(node) -> list:
-    """``["filenode", {...}]`` as ``t=json`` shows an immutable file."""
+def write_uri_of(node):
+    """The write cap of a node (bytes), or None for a read-only one."""
+    get_write_uri = getattr(node, "get_write_uri", None)
+    if get_write_uri is not None:
+        return get_write_uri() or None
+    if node.is_readonly():
+        return None
+    return node.get_uri()
+
+
+def filenode_info(node, size=None) -> dict:
+    """The dict of ``["filenode", {...}]``: mutable, format, size (when
+    known), ro_uri, rw_uri (mutable and writeable only), verify_uri (not for
+    LIT files)."""
     info = {"mutable": bool(node.is_mutable()), "format": file_format(node),
             "ro_uri": _text(node.get_readonly_uri())}
-    size = node.get_size()
+    if size is None:
+        size = node.get_size()
     if size is not None:
         info["size"] = size
     verifier = node.get_verify_cap()
     if verifier is not None:
         info["verify_uri"] = _text(verifier.to_string())
-    if node.is_mutable() and not node.is_readonly():
-        info["rw_uri"] = _text(node.get_uri())
+    if node.is_mutable():
+        rw = write_uri_of(node)
+        if rw:
+            info["rw_uri"] = _text(rw)
+    return info
+
+
+def filenode_json(node, size=None, metadata=None) -> list:
+    """``["filenode", {...}]`` as ``t=json`` shows a file (``metadata`` only
+    when the file was reached through a directory)."""
+    info = filenode_info(node, size)
+    if metadata is not None:
+        info["metadata"] = metadata
     return ["filenode", info]
 
 
-def unknown_json(node) -> list:
+def unknown_json(node, metadata=None) -> list:
     info = {}
+    rw = write_uri_of(node)
+    if rw:
+        info["rw_uri"] = _text(rw)
     ro = node.get_readonly_uri()
     if ro is not None:
         info["ro_uri"] = _text(ro)
+    if metadata is not None:
+        info["metadata"] = metadata
     return ["unknown", info]
 
 
@@ -130,17 +171,33 @@ def etag_for(node):
     return b'"%s"' % base32.b2a(si)
 
 
-class FileNodeHandler(resource.Resource):
-    """One immutable file node.  ``filename`` (from ``/named/`` paths) sets
-    the Content-Type; ``named`` makes further path segments rename the file
-    instead of being refused as children."""
+async def current_size(node):
+    """The size of a file: known at once for immutable files, asked of the
+    grid (the newest version) for mutable ones."""
+    size = node.get_size()
+    if node.is_mutable():
+        size = await node.get_current_size()
+    return size
 
-    def __init__(self, client, node, filename=None, named=False):
+
+class FileNodeHandler(resource.Resource):
+    """One file node, immutable or mutable.
+
+    ``filename`` (from ``/named/`` paths or the child's name in a directory)
+    sets the Content-Type; ``named`` makes further path segments rename the
+    file instead of being refused as children.  ``parent`` and ``metadata``
+    are set when the file was reached through a directory: ``t=json`` then
+    shows the link's metadata, and ``POST t=upload`` to an immutable file
+    replaces the link with a new file."""
+
+    def __init__(self, client, node, filename=None, named=False, parent=None, metadata=None):
         resource.Resource.__init__(self)
         self._client = client
         self._node = node
         self._filename = filename
         self._named = named
+        self._parent = parent
+        self._metadata = metadata
 
     def getChild(self, name, request):
         if self._named:
@@ -154,28 +211,38 @@ class FileNodeHandler(resource.Resource):
 
     @async_render
     def render_GET(self, request):
-        return self._render(request, head=False)
+        return self.handle(request, b"GET")
 
     @async_render
     def render_HEAD(self, request):
-        return self._render(request, head=True)
+        return self.handle(request, b"HEAD")
 
     @async_render
     def render_PUT(self, request):
-        raise WebError("this file is immutable: it cannot be overwritten (upload a new one "
-                       "with PUT /uri)")
+        return self.handle(request, b"PUT")
 
     @async_render
     def render_POST(self, request):
-        t = get_arg(request, "t", "")
-        raise WebError("POST to a file: t=%s is not supported" % t)
+        return self.handle(request, b"POST")
+
+    def handle(self, request, method):
+        """bytes, a Deferred or a coroutine answering ``method``."""
+        if method in (b"GET", b"HEAD"):
+            return self._render(request, head=(method == b"HEAD"))
+        if method == b"PUT":
+            return self._put(request)
+        if method == b"POST":
+            return self._post(request)
+        raise WebError("%s is not allowed on a file" % method.decode("ascii", "replace"), 405)
 
     def _render(self, request, head):
         t = get_arg(request, "t", "")
         if t == "":
-            return self._download(request, head)
+            if self._node.is_mutable():
+                return self._download_mutable(request, head)
+            return self._download(request, head, self._node.get_size())
         if t == "json":
-            return render_json(request, filenode_json(self._node))
+            return self._json(request)
         if t == "info":
             from .info import render_info
             return render_info(request, self._client, self._node)
@@ -185,9 +252,21 @@ class FileNodeHandler(resource.Resource):
             return render_text(request, self._node.get_readonly_uri())
         raise WebError("GET file: bad t=%s" % t)
 
-    def _download(self, request, head):
+    async def _json(self, request):
+        size = None
+        if self._node.is_mutable() and self._node.get_size() is None:
+            try:
+                size = await self._node.get_current_size()
+            except Exception:  # noqa: BLE001 -- an unreadable file has no size to show
+                size = None
+        return render_json(request, filenode_json(self._node, size, self._metadata))
+
+    async def _download_mutable(self, request, head):
+        size = await self._node.get_current_size()
+        return await self._download(request, head, size)
+
+    def _download(self, request, head, size):
         node = self._node
-        size = node.get_size()
         filename = get_arg(request, "filename") or self._filename
         request.setHeader(b"Content-Type", content_type_for(filename).encode("ascii"))
         request.setHeader(b"Accept-Ranges", b"bytes")
@@ -211,33 +290,103 @@ class FileNodeHandler(resource.Resource):
         d.addCallback(lambda _: None)
         return d
 
+    def _writeable(self, what):
+        if not self._node.is_mutable():
+            raise WebError("this file is immutable: it cannot be changed (%s); upload a new "
+                           "one with PUT /uri, or PUT to its name in a directory" % what)
+        if write_uri_of(self._node) is None:
+            raise WebError("this is a read-only cap of a mutable file: %s needs its write cap"
+                           % what)
+
+    async def _put(self, request):
+        t = get_arg(request, "t", "")
+        if t:
+            raise WebError("PUT to a file: bad t=%s" % t)
+        offset = get_offset_arg(request)
+        self._writeable("PUT")
+        await replace_contents(self._node, request.content, offset)
+        return render_text(request, self._node.get_uri())
+
+    async def _post(self, request):
+        from .forms import get_form, open_part
+        form = await get_form(request)
+        t = get_arg(request, "t", "")
+        if t != "upload":
+            raise WebError("POST to a file: bad t=%s" % t)
+        part = form.get_part("file")
+        if part is None:
+            raise WebError("POST t=upload needs a multipart/form-data body with a 'file' field")
+        body = open_part(request, part)
+        if self._node.is_mutable():
+            self._writeable("t=upload")
+            await replace_contents(self._node, body, None)
+            cap = self._node.get_uri()
+        elif self._parent is not None:
+            from .unlinked import upload_fileobj
+            results = await upload_fileobj(self._client, body)
+            cap = results.get_uri() if hasattr(results, "get_uri") else results.uri
+            await self._parent.set_uri(self._filename, cap, cap, overwrite=True)
+        else:
+            self._writeable("t=upload")
+        return finish_post(request, cap)
+
+
+async def replace_contents(node, fileobj, offset):
+    """Overwrite a mutable file with ``fileobj`` (a seekable file, handed to
+    the node as it is: an MDMF node streams it segment by segment), or write
+    it in place at ``offset``."""
+    fileobj.seek(0)
+    if offset is None:
+        await node.overwrite(fileobj)
+    else:
+        await node.write_at(offset, fileobj.read())
+
+
+def finish_post(request, cap, default=None) -> bytes:
+    """The answer of a POST that changed something: a redirect to
+    ``when_done=`` (``%(uri)s`` replaced by the escaped cap), else the cap
+    (or ``default``) as text."""
+    when_done = get_arg(request, "when_done")
+    if when_done:
+        if cap is not None:
+            when_done = when_done.replace("%(uri)s", urllib.parse.quote(_text(cap), safe=""))
+        return redirect(request, when_done)
+    return render_text(request, cap if default is None else default)
+
 
 class UnknownNodeHandler(resource.Resource):
     """A cap this version cannot use: only ``t=json`` and ``t=info``."""
 
     isLeaf = True
 
-    def __init__(self, client, node):
+    def __init__(self, client, node, metadata=None):
         resource.Resource.__init__(self)
         self._client = client
         self._node = node
+        self._metadata = metadata
 
     @async_render
     def render_GET(self, request):
-        t = get_arg(request, "t", "")
-        if t == "json":
-            return render_json(request, unknown_json(self._node))
-        if t == "info":
-            from .info import render_info
-            return render_info(request, self._client, self._node)
-        raise WebError("GET unknown URI type: can only do t=info and t=json, not t=%s.\n"
-                       "This node cannot use this cap (%s)." % (t, self._node.reason))
+        return self.handle(request, b"GET")
 
     render_HEAD = render_GET
 
     @async_render
     def render_PUT(self, request):
-        raise WebError("PUT to an unknown URI type: this node cannot use this cap (%s)"
-                       % self._node.reason)
+        return self.handle(request, b"PUT")
 
     render_POST = render_PUT
+
+    def handle(self, request, method):
+        reason = getattr(self._node, "reason", "unknown cap format")
+        if method not in (b"GET", b"HEAD"):
+            raise WebError("%s to an unknown URI type: this node cannot use this cap (%s)"
+                           % (method.decode("ascii", "replace"), reason))
+        t = get_arg(request, "t", "")
+        if t == "json":
+            return render_json(request, unknown_json(self._node, self._metadata))
+        if t == "info":
+            from .info import render_info
+            return render_info(request, self._client, self._node)
+        raise WebError("GET unknown URI type: can only do t=info and t=json, not t=%s.\n"
+                       "This node cannot use this cap (%s)." % (t, reason))

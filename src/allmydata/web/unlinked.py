@@ -7,8 +7,12 @@ Neither reads the file into memory: Twisted has spooled the request body to
 from there through a ``FileHandle`` -- the whole body for PUT, the region of
 the ``file`` part for a form (see :mod:`allmydata.web.forms`).
 
-Only immutable (CHK, or LIT for tiny files) uploads exist so far:
-``format=SDMF|MDMF`` and ``mutable=true`` are refused with a 400.
+``format=SDMF|MDMF`` (or ``mutable=true``) makes a mutable file instead; the
+spooled body is handed to the client's ``create_mutable_file`` as a file, so
+an MDMF upload is read segment by segment, never whole.
+
+``PUT /uri?t=mkdir`` and ``POST /uri?t=mkdir`` (``mkdir-with-children``,
+``mkdir-immutable``) make unlinked directories: :func:`make_unlinked_directory`.
 """
 
 import os
@@ -22,19 +26,13 @@ from .common import (
     get_arg,
     get_bool_arg,
     get_format_arg,
+    mutable_version_of,
     redirect,
     render_text,
     wants_plain_text,
 )
 from .forms import get_form, open_part
 from .info import TEMPLATES, cap_url
-
-
-def _check_format(request):
-    fmt = get_format_arg(request)
-    if fmt != "CHK":
-        raise WebError("format=%s is not supported yet: this node can only upload immutable "
-                       "(CHK) files so far" % fmt)
 
 
 def _cap_text(cap) -> str:
@@ -48,11 +46,59 @@ async def upload_fileobj(client, fileobj):
     return await client.upload(FileHandle(fileobj, client.get_convergence_secret()))
 
 
+async def upload_as(client, fileobj, fmt) -> str:
+    """Store ``fileobj`` as a new file of format ``fmt``; its cap (text)."""
+    if fmt == "CHK":
+        results = await upload_fileobj(client, fileobj)
+        return _cap_text(results.uri)
+    fileobj.seek(0)
+    node = await client.create_mutable_file(fileobj, version=mutable_version_of(fmt))
+    return _cap_text(node.get_uri())
+
+
 async def put_unlinked(client, request) -> bytes:
     """``PUT /uri``: the body is the file; answers its cap as text/plain."""
-    _check_format(request)
-    results = await upload_fileobj(client, request.content)
-    return render_text(request, results.uri)
+    cap = await upload_as(client, request.content, get_format_arg(request))
+    return render_text(request, cap)
+
+
+def _keypair_arg(request):
+    text = get_arg(request, "private-key")
+    if not text:
+        return None
+    from ..crypto import rsa
+    try:
+        priv = rsa.private_key_from_urlsafe_b64(text.strip())
+    except Exception as e:  # noqa: BLE001 -- any unusable key is the caller's mistake
+        raise WebError("private-key= is not a usable RSA-2048 private key (urlsafe-base64 "
+                       "of its DER): %s" % e) from None
+    return priv, rsa.public_of(priv)
+
+
+async def make_unlinked_directory(client, request, t) -> bytes:
+    """``t=mkdir`` (``format=SDMF|MDMF``, ``private-key=``),
+    ``t=mkdir-with-children`` (JSON body) or ``t=mkdir-immutable`` (JSON
+    body, immutable children only): the new directory's cap, or a redirect
+    to it with ``redirect_to_result=true``."""
+    from .directory import _read_body, parse_children_json
+    if t == "mkdir-immutable":
+        kids = parse_children_json(client, _read_body(request), deep_immutable=True)
+        node = await client.create_immutable_dirnode(kids)
+    else:
+        fmt = get_format_arg(request, default=None)  # None: the node's mutable.format
+        if fmt == "CHK":
+            raise WebError("format=CHK is not accepted for t=%s: use SDMF or MDMF" % t)
+        kids = None
+        if t == "mkdir-with-children":
+            kids = parse_children_json(client, _read_body(request))
+        node = await client.create_dirnode(kids, version=mutable_version_of(fmt),
+                                           keypair=_keypair_arg(request))
+    cap = _cap_text(node.get_uri())
+    if get_bool_arg(request, "redirect_to_result", False):
+        request.setResponseCode(303)
+        request.setHeader(b"Location", cap_url(cap).encode("ascii"))
+        return b""
+    return render_text(request, cap)
 
 
 class UploadResultsElement(Element):
@@ -84,12 +130,11 @@ async def post_upload(client, request) -> bytes:
     ``redirect_to_result=true``), the cap as text/plain (``Accept:
     text/plain``), or an HTML results page."""
     form = await get_form(request)
-    _check_format(request)
+    fmt = get_format_arg(request)
     part = form.get_part("file")
     if part is None:
         raise WebError("POST /uri?t=upload needs a multipart/form-data body with a 'file' field")
-    results = await upload_fileobj(client, open_part(request, part))
-    cap = _cap_text(results.uri)
+    cap = await upload_as(client, open_part(request, part), fmt)
     when_done = get_arg(request, "when_done")
     if when_done:
         return redirect(request, when_done.replace("%(uri)s", urllib.parse.quote(cap, safe="")))
@@ -97,9 +142,7 @@ async def post_upload(client, request) -> bytes:
         return redirect(request, cap_url(cap))
     if wants_plain_text(request):
         return render_text(request, cap)
-    size = getattr(results, "file_size", None)
-    if size is None:
-        size = part.size
+    size = part.size
     request.setHeader(b"Content-Type", b"text/html; charset=utf-8")
     html = await flattenString(request, UploadResultsElement(cap, size, part.filename))
     return b"<!DOCTYPE html>\n" + html

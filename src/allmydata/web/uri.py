@@ -3,10 +3,15 @@
 * ``GET /uri?uri=$CAP`` redirects to ``/uri/$CAP`` (other arguments kept);
 * ``PUT /uri`` and ``POST /uri?t=upload`` upload an unlinked file
   (:mod:`allmydata.web.unlinked`);
+* ``PUT /uri?t=mkdir`` and ``POST /uri?t=mkdir|mkdir-with-children|
+  mkdir-immutable`` make an unlinked directory (``format=``, ``private-key=``,
+  ``redirect_to_result=``);
 * ``/uri/$CAP`` (the cap URL-escaped) is served by the handler for the node
-  the client makes of it: :class:`~allmydata.web.filenode.FileNodeHandler`
-  for files, :class:`~allmydata.web.filenode.UnknownNodeHandler` for caps
-  this version cannot use.  A malformed cap is a 400.
+  the client makes of it: :class:`~allmydata.web.directory.DirectoryNodeHandler`
+  for directories (and the paths below them),
+  :class:`~allmydata.web.filenode.FileNodeHandler` for files,
+  :class:`~allmydata.web.filenode.UnknownNodeHandler` for caps this version
+  cannot use.  A malformed cap is a 400.
 """
 
 import urllib.parse
@@ -16,7 +21,7 @@ from twisted.web import resource
 
 from .common import ErrorResource, WebError, async_render, get_arg, redirect
 from .filenode import FileNodeHandler, UnknownNodeHandler
-from .unlinked import post_upload, put_unlinked
+from .unlinked import make_unlinked_directory, post_upload, put_unlinked
 
 _DIRECTORY_OPS = ("mkdir", "mkdir-with-children", "mkdir-immutable")
 
@@ -29,6 +34,9 @@ def node_handler(client, cap: bytes, named=False):
         return ErrorResource(e, Failure())
     if getattr(node, "is_unknown", lambda: False)():
         return UnknownNodeHandler(client, node)
+    from .directory import DirectoryNodeHandler, is_dirnode
+    if is_dirnode(node) and not named:
+        return DirectoryNodeHandler(client, node)
     return FileNodeHandler(client, node, named=named)
 
 
@@ -74,9 +82,9 @@ class URIHandler(resource.Resource):
         t = get_arg(request, "t", "")
         if t == "":
             return put_unlinked(self._client, request)
-        if t in _DIRECTORY_OPS:
-            raise WebError("t=%s is not supported yet: this node has no directories so far" % t)
-        raise WebError("PUT /uri accepts no t=%s" % t)
+        if t == "mkdir":
+            return make_unlinked_directory(self._client, request, t)
+        raise WebError("PUT /uri accepts no t=%s (use t=mkdir, or no t= to upload)" % t)
 
     @async_render
     async def render_POST(self, request):
@@ -87,5 +95,6 @@ class URIHandler(resource.Resource):
         if t == "upload":
             return await post_upload(self._client, request)
         if t in _DIRECTORY_OPS:
-            raise WebError("t=%s is not supported yet: this node has no directories so far" % t)
-        raise WebError("POST /uri: bad t=%s (use t=upload)" % t)
+            return await make_unlinked_directory(self._client, request, t)
+        raise WebError("POST /uri: bad t=%s (use t=upload, t=mkdir, t=mkdir-with-children or "
+                       "t=mkdir-immutable)" % t)

@@ -267,11 +267,7 @@ async def test_unknown_caps(grid):
 
 @pytest_twisted.ensureDeferred
 async def test_refused_uploads(grid, big_cap):
-    for query, message in (("?format=SDMF", "format=SDMF is not supported yet"),
-                           ("?format=mdmf", "format=MDMF is not supported yet"),
-                           ("?mutable=true", "format=SDMF is not supported yet"),
-                           ("?format=XYZ", "unknown format=XYZ"),
-                           ("?t=mkdir", "t=mkdir is not supported yet"),
+    for query, message in (("?format=XYZ", "unknown format=XYZ"),
                            ("?t=frob", "PUT /uri accepts no t=frob")):
         r = await put(grid, b"data", query)
         assert r.code == 400 and message in r.text, query
@@ -324,10 +320,17 @@ async def test_form_upload_errors(grid):
     r = await http_request("POST", grid.url + "uri", body=body,
                            headers={"Content-Type": ctype, "Accept": "text/plain"})
     assert r.code == 400 and "'file' field" in r.text
+    body, ctype = multipart_body([("file", "x", b"data"), ("format", "XYZ")])
+    r = await http_request("POST", grid.url + "uri?t=upload", body=body,
+                           headers={"Content-Type": ctype, "Accept": "text/plain"})
+    assert r.code == 400 and "unknown format=XYZ" in r.text
+    # format= as a form field makes a mutable file
     body, ctype = multipart_body([("file", "x", b"data"), ("format", "MDMF")])
     r = await http_request("POST", grid.url + "uri?t=upload", body=body,
                            headers={"Content-Type": ctype, "Accept": "text/plain"})
-    assert r.code == 400 and "format=MDMF is not supported yet" in r.text
+    assert r.code == 200 and r.text.startswith("URI:MDMF:"), r.text
+    r = await http_request("GET", grid.url + "uri/" + q(r.text))
+    assert (r.code, r.body) == (200, b"data")
     r = await http_request("POST", grid.url + "uri?t=upload", body=b"--nope",
                            headers={"Content-Type": "multipart/form-data; boundary=zzz",
                                     "Accept": "text/plain"})

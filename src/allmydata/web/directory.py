@@ -1,0 +1,470 @@
+"""Directories in the web API: ``/uri/$DIRCAP[/path/NAME]`` (FORMATS.md §11).
+
+* :class:`DirectoryNodeHandler` serves one directory: ``GET`` (the HTML
+  listing of :mod:`allmydata.web.dirlisting`, ``t=json``, ``t=info``,
+  ``t=uri``, ``t=readonly-uri``, ``t=rename-form``) and the ``POST``
+  operations (``t=mkdir``, ``mkdir-with-children``, ``mkdir-immutable``,
+  ``upload``, ``uri``, ``unlink``/``delete``, ``rename``, ``relink``,
+  ``set_children``/``set-children``), each honouring ``replace=`` and
+  ``when_done=``.
+* :class:`ChildPathHandler` takes whatever path follows a directory cap.
+  Twisted's resource traversal is synchronous while looking up a child asks
+  the grid, so it is a leaf that walks the path itself when the request is
+  rendered: ``GET``/``HEAD``/``POST`` walk it all and hand over to the
+  handler of the node found (404 for a missing child, 400 for a path through
+  a file); ``PUT`` creates missing intermediate directories (409 when a file
+  is in the way) and uploads, links (``t=uri``) or makes a directory
+  (``t=mkdir``) at the last name -- 201 when that name was new, 200 when it
+  replaced something; ``DELETE`` unlinks the last name.
+
+Errors of the directory layer (NoSuchChildError, ExistingChildError,
+NotMutableError ...) reach :mod:`allmydata.web.common`, which knows their
+statuses.
+"""
+
+import inspect
+import json
+
+from twisted.internet import defer
+from twisted.web import resource
+
+from .common import (
+    WebError,
+    async_render,
+    get_arg,
+    get_format_arg,
+    get_offset_arg,
+    get_replace_arg,
+    mutable_version_of,
+    render_json,
+    render_text,
+    text_of,
+)
+from .filenode import (FileNodeHandler, UnknownNodeHandler, filenode_info, finish_post,
+                       replace_contents, write_uri_of)
+
+
+def is_dirnode(node) -> bool:
+    from ..dirnode import DirectoryNode
+    return isinstance(node, DirectoryNode)
+
+
+def handler_for(client, node, parent=None, name=None, metadata=None):
+    """The handler serving ``node`` (reached as ``name`` in ``parent``, if so)."""
+    if getattr(node, "is_unknown", lambda: False)():
+        return UnknownNodeHandler(client, node, metadata)
+    if is_dirnode(node):
+        return DirectoryNodeHandler(client, node, parent, name)
+    return FileNodeHandler(client, node, filename=name, parent=parent, metadata=metadata)
+
+
+async def _await(result):
+    if inspect.iscoroutine(result) or isinstance(result, defer.Deferred):
+        return await result
+    return result
+
+
+# ---- JSON -------------------------------------------------------------------------------------
+def child_json(node, metadata) -> list:
+    """``[type, {...}]`` of one child in a directory's ``t=json``."""
+    if getattr(node, "is_unknown", lambda: False)():
+        kind, info = "unknown", {}
+        rw = write_uri_of(node)
+        if rw:
+            info["rw_uri"] = text_of(rw)
+        ro = node.get_readonly_uri()
+        if ro:
+            info["ro_uri"] = text_of(ro)
+    elif is_dirnode(node):
+        kind, info = "dirnode", _dir_caps(node)
+    else:
+        kind, info = "filenode", filenode_info(node)
+    info["metadata"] = metadata
+    return [kind, info]
+
+
+def _dir_caps(node) -> dict:
+    info = {"mutable": bool(node.is_mutable()), "ro_uri": text_of(node.get_readonly_uri())}
+    rw = write_uri_of(node)
+    if rw:
+        info["rw_uri"] = text_of(rw)
+    verifier = node.get_verify_cap()
+    if verifier is not None:
+        info["verify_uri"] = text_of(verifier.to_string())
+    return info
+
+
+def dirnode_json(node, children: dict) -> list:
+    info = _dir_caps(node)
+    info["children"] = {name: child_json(child, metadata)
+                        for name, (child, metadata) in children.items()}
+    return ["dirnode", info]
+
+
+def _read_body(request) -> bytes:
+    request.content.seek(0)
+    return request.content.read()
+
+
+def parse_children_json(client, body: bytes, deep_immutable=False) -> dict:
+    """``{name: (node, metadata)}`` from the ``{name: [type, {rw_uri, ro_uri,
+    metadata}]}`` JSON of mkdir-with-children and set_children."""
+    try:
+        data = json.loads(body.decode("utf-8") if body else "{}")
+    except (UnicodeDecodeError, ValueError) as e:
+        raise WebError("the body is not the JSON of a set of children: %s" % e) from None
+    if not isinstance(data, dict):
+        raise WebError("the children JSON must be an object {name: [type, {...}]}")
+    out = {}
+    for name, value in data.items():
+        if (not isinstance(value, list) or len(value) != 2 or not isinstance(value[1], dict)):
+            raise WebError("child %r: expected [type, {rw_uri, ro_uri, metadata}]" % name)
+        info = value[1]
+        rw, ro = info.get("rw_uri"), info.get("ro_uri")
+        metadata = info.get("metadata")
+        if metadata is not None and not isinstance(metadata, dict):
+            raise WebError("child %r: metadata must be an object" % name)
+        node = client.create_node_from_uri(_caparg(rw), _caparg(ro),
+                                           deep_immutable=deep_immutable, name=name)
+        out[name] = (node, metadata)
+    return out
+
+
+def _caparg(cap):
+    if cap is None or cap == "":
+        return None
+    if not isinstance(cap, str):
+        raise WebError("caps in the children JSON must be strings, not %r" % (cap,))
+    return cap.encode("utf-8")
+
+
+def _name_arg(request, name="name", required=True):
+    value = get_arg(request, name)
+    if value is None or value == "":
+        if required:
+            raise WebError("this operation needs %s=" % name)
+        return None
+    return value
+
+
+# ---- one directory ---------------------------------------------------------------------------
+class DirectoryNodeHandler(resource.Resource):
+    """One directory node; ``parent``/``name`` when reached through a path."""
+
+    def __init__(self, client, node, parent=None, name=None):
+        resource.Resource.__init__(self)
+        self._client = client
+        self._node = node
+        self._parent = parent
+        self._name = name
+
+    def getChild(self, name, request):
+        if name == b"" and not request.postpath:
+            return self
+        return ChildPathHandler(self._client, self._node, [name] + list(request.postpath))
+
+    @async_render
+    def render_GET(self, request):
+        return self.handle(request, b"GET")
+
+    @async_render
+    def render_HEAD(self, request):
+        return self.handle(request, b"HEAD")
+
+    @async_render
+    def render_PUT(self, request):
+        return self.handle(request, b"PUT")
+
+    @async_render
+    def render_POST(self, request):
+        return self.handle(request, b"POST")
+
+    @async_render
+    def render_DELETE(self, request):
+        return self.handle(request, b"DELETE")
+
+    def handle(self, request, method):
+        if method in (b"GET", b"HEAD"):
+            return self._get(request)
+        if method == b"POST":
+            return self._post(request)
+        if method == b"PUT":
+            if get_arg(request, "t", "") == "mkdir":
+                return render_text(request, self._node.get_uri())
+            raise WebError("PUT to a directory: a directory cannot be overwritten (PUT to a "
+                           "name inside it instead)")
+        if method == b"DELETE":
+            raise WebError("DELETE of a directory by its cap: unlink it from its parent "
+                           "instead (DELETE /uri/$PARENT/NAME)")
+        raise WebError("%s is not allowed on a directory" % method.decode("ascii", "replace"), 405)
+
+    # ---- GET ----
+    async def _get(self, request):
+        t = get_arg(request, "t", "")
+        if t == "":
+            from .dirlisting import render_listing
+            return await render_listing(request, self._client, self._node)
+        if t == "json":
+            children = await self._node.list()
+            return render_json(request, dirnode_json(self._node, children))
+        if t == "info":
+            from .info import render_info
+            return await render_info(request, self._client, self._node)
+        if t == "uri":
+            return render_text(request, self._node.get_uri())
+        if t == "readonly-uri":
+            return render_text(request, self._node.get_readonly_uri())
+        if t == "rename-form":
+            from .dirlisting import render_rename_form
+            return await render_rename_form(request, self._node, _name_arg(request))
+        raise WebError("GET directory: bad t=%s" % t)
+
+    # ---- POST ----
+    async def _post(self, request):
+        from .forms import get_form
+        await get_form(request)  # t=, name= ... may be fields of a form
+        t = get_arg(request, "t", "")
+        op = self._POST_OPS.get(t)
+        if op is None:
+            raise WebError("POST to a directory with bad t=%s" % t)
+        return await op(self, request)
+
+    async def _mkdir(self, request, t=None):
+        t = t or get_arg(request, "t")
+        name = _name_arg(request, required=False)
+        if name is None:
+            # the directory exists already (the path named it): its cap
+            return finish_post(request, self._node.get_uri())
+        child = await make_directory(self._client, self._node, name, t, request,
+                                     get_replace_arg(request))
+        return finish_post(request, child.get_uri())
+
+    async def _upload(self, request):
+        from .forms import get_form, open_part
+        form = await get_form(request)
+        part = form.get_part("file")
+        if part is None:
+            raise WebError("POST t=upload needs a multipart/form-data body with a 'file' field")
+        name = _name_arg(request, required=False) or part.filename
+        if not name:
+            raise WebError("POST t=upload: no name= and the file field has no filename")
+        node = await put_file(self._client, self._node, name, open_part(request, part),
+                              request, get_replace_arg(request))
+        return finish_post(request, node.get_uri())
+
+    async def _link(self, request):
+        name = _name_arg(request)
+        cap = _name_arg(request, "uri").strip().encode("utf-8")
+        await self._node.set_uri(name, cap, None, overwrite=get_replace_arg(request))
+        return finish_post(request, cap)
+
+    async def _unlink(self, request):
+        name = _name_arg(request)
+        await self._node.delete(name)
+        return finish_post(request, None, "unlinked %s\n" % name)
+
+    async def _rename(self, request):
+        from_name = _name_arg(request, "from_name")
+        to_name = _name_arg(request, "to_name")
+        for arg, value in (("from_name", from_name), ("to_name", to_name)):
+            if "/" in value:
+                raise WebError("%s= may not contain a slash" % arg)
+        await self._node.move_child_to(from_name, self._node, to_name,
+                                       overwrite=get_replace_arg(request))
+        return finish_post(request, None, "renamed %s to %s\n" % (from_name, to_name))
+
+    async def _relink(self, request):
+        from_name = _name_arg(request, "from_name")
+        to_name = _name_arg(request, "to_name", required=False) or from_name
+        if "/" in from_name or "/" in to_name:
+            raise WebError("from_name= and to_name= may not contain a slash")
+        to_dir = _name_arg(request, "to_dir", required=False)
+        target = self._node
+        if to_dir is not None:
+            cap, _, path = to_dir.strip().partition("/")
+            target = self._client.create_node_from_uri(cap.encode("utf-8"))
+            names = [n for n in path.split("/") if n]
+            if names and is_dirnode(target):
+                target = await target.get_child_at_path(names)
+            if not is_dirnode(target):
+                raise WebError("to_dir is not a directory")
+        await self._node.move_child_to(from_name, target, to_name,
+                                       overwrite=get_replace_arg(request))
+        return finish_post(request, None, "moved %s\n" % from_name)
+
+    async def _set_children(self, request):
+        children = parse_children_json(self._client, _read_body(request))
+        entries = {}
+        for name, (node, metadata) in children.items():
+            metadata = {k: v for k, v in (metadata or {}).items() if k != "tahoe"}
+            entries[name] = (node, metadata)
+        await self._node.set_nodes(entries, overwrite=get_replace_arg(request))
+        return finish_post(request, None, "set %d children\n" % len(entries))
+
+    _POST_OPS = {
+        "mkdir": _mkdir, "mkdir-with-children": _mkdir, "mkdir-immutable": _mkdir,
+        "upload": _upload, "uri": _link, "unlink": _unlink, "delete": _unlink,
+        "rename": _rename, "relink": _relink, "set_children": _set_children,
+        "set-children": _set_children,
+    }
+
+
+async def make_directory(client, parent, name, t, request, replace):
+    """Create a directory (``t`` = mkdir, mkdir-with-children or
+    mkdir-immutable, children from the request body) linked as ``name`` in
+    ``parent``; the new DirectoryNode."""
+    if t == "mkdir-immutable":
+        kids = parse_children_json(client, _read_body(request), deep_immutable=True)
+        return await parent.create_subdirectory(name, kids, overwrite=replace, mutable=False)
+    fmt = get_format_arg(request, default=None)  # None: the node's mutable.format
+    if fmt == "CHK":
+        raise WebError("format=CHK is not accepted for t=%s: use SDMF or MDMF" % t)
+    kids = None
+    if t == "mkdir-with-children":
+        kids = parse_children_json(client, _read_body(request))
+    return await parent.create_subdirectory(name, kids, overwrite=replace,
+                                            version=mutable_version_of(fmt))
+
+
+async def put_file(client, parent, name, fileobj, request, replace):
+    """Store ``fileobj`` as ``name`` in ``parent``: an existing mutable file
+    of that name is overwritten in place (same cap); otherwise a new file of
+    ``format=`` is made and linked.  Returns the file node; sets
+    ``request.created`` to whether the name was new."""
+    fmt = get_format_arg(request)
+    try:
+        old, _ = await parent.get_child_and_metadata(name)
+    except KeyError:  # NoSuchChildError
+        old = None
+    request.created = old is None
+    if old is not None:
+        if is_dirnode(old):
+            if replace is False:
+                raise _existing(name)
+            raise WebError("PUT to a directory: %r is a directory, it cannot be replaced "
+                           "by a file" % name)
+        if replace is False:
+            raise _existing(name)
+        if not old.is_unknown() and old.is_mutable() and write_uri_of(old) is not None:
+            await replace_contents(old, fileobj, None)
+            return old
+    if fmt == "CHK":
+        from .unlinked import upload_fileobj
+        results = await upload_fileobj(client, fileobj)
+        cap = results.get_uri() if hasattr(results, "get_uri") else results.uri
+        return await parent.set_uri(name, cap, cap, overwrite=replace)
+    fileobj.seek(0)
+    node = await client.create_mutable_file(fileobj, version=mutable_version_of(fmt))
+    return await parent.set_node(name, node, overwrite=replace)
+
+
+def _existing(name):
+    from ..dirnode import ExistingChildError
+    return ExistingChildError("a child named %r already exists" % (name,))
+
+
+# ---- a path below a directory -----------------------------------------------------------------
+class ChildPathHandler(resource.Resource):
+    """``/uri/$DIRCAP/a/b/NAME``: the path is walked when the request is
+    rendered (see the module docstring)."""
+
+    isLeaf = True
+
+    def __init__(self, client, root, segments):
+        resource.Resource.__init__(self)
+        self._client = client
+        self._root = root
+        names = [s.decode("utf-8") for s in segments]
+        self._trailing_slash = bool(names) and names[-1] == ""
+        self._names = [n for n in names if n != ""]
+
+    def _render(self, request):
+        return self._dispatch(request, request.method)
+
+    render_GET = render_HEAD = render_PUT = render_POST = render_DELETE = \
+        async_render(_render)
+
+    async def _dispatch(self, request, method):
+        if not self._names:
+            return await _await(DirectoryNodeHandler(self._client, self._root).handle(
+                request, method))
+        if method == b"PUT":
+            return await self._put(request)
+        if method == b"DELETE":
+            parent = await self._walk(self._names[:-1])
+            node = await parent.delete(self._names[-1])
+            return render_text(request, node.get_uri() if node is not None else b"")
+        t = get_arg(request, "t", "")
+        if method == b"POST" and t == "":
+            from .forms import get_form
+            await get_form(request)
+            t = get_arg(request, "t", "")
+        mkdir = method == b"POST" and t in ("mkdir", "mkdir-with-children", "mkdir-immutable")
+        parent = await self._walk(self._names[:-1], create=mkdir)
+        name = self._names[-1]
+        try:
+            node, metadata = await parent.get_child_and_metadata(name)
+        except KeyError:  # NoSuchChildError
+            if mkdir:
+                node = await make_directory(self._client, parent, name, t, request,
+                                            get_replace_arg(request))
+                return finish_post(request, node.get_uri())
+            raise
+        handler = handler_for(self._client, node, parent, name, metadata)
+        return await _await(handler.handle(request, method))
+
+    async def _walk(self, names, create=False):
+        """The directory at ``names`` below the root (made if missing when
+        ``create``)."""
+        from ..dirnode import ChildOfWrongTypeError
+        node = self._root
+        for i, name in enumerate(names):
+            try:
+                child = await node.get(name)
+            except KeyError:  # NoSuchChildError
+                if not create:
+                    raise
+                child = await node.create_subdirectory(name, overwrite=False)
+            if not is_dirnode(child):
+                if create:
+                    raise WebError("Unable to create directory %r: a file was in the way"
+                                   % name, 409)
+                raise ChildOfWrongTypeError("Files have no children named %r"
+                                            % (names[i + 1] if i + 1 < len(names) else name))
+            node = child
+        return node
+
+    async def _put(self, request):
+        t = get_arg(request, "t", "")
+        parent = await self._walk(self._names[:-1], create=True)
+        name = self._names[-1]
+        replace = get_replace_arg(request)
+        if t == "mkdir":
+            try:
+                node = await parent.get(name)
+            except KeyError:
+                node = None
+            if node is not None and is_dirnode(node):
+                return render_text(request, node.get_uri())  # there already
+            node = await make_directory(self._client, parent, name, t, request, replace)
+            return render_text(request, node.get_uri())
+        if t == "uri":
+            cap = _read_body(request).strip()
+            await parent.set_uri(name, cap, None, overwrite=replace)
+            return render_text(request, cap)
+        if t:
+            raise WebError("PUT to a directory child: bad t=%s" % t)
+        offset = get_offset_arg(request)
+        if offset is not None:
+            node = await parent.get(name)
+            if is_dirnode(node):
+                raise WebError("PUT to a directory: %r is a directory" % name)
+            if not node.is_mutable():
+                raise WebError("PUT with offset= to %r: an immutable file cannot be changed "
+                               "in place" % name)
+            handler = FileNodeHandler(self._client, node, filename=name, parent=parent)
+            return await _await(handler.handle(request, b"PUT"))
+        node = await put_file(self._client, parent, name, request.content, request, replace)
+        if request.created:
+            request.setResponseCode(201)
+        return render_text(request, node.get_uri())
