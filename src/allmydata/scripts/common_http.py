@@ -12,8 +12,11 @@ node: plain HTTP to its web API, with bodies streamed in both directions.
   exits with 1.
 * :func:`progress_bar`: a tqdm bar on stderr, only when stderr is a terminal
   and the transfer is large or slow; a do-nothing bar otherwise.
+* :func:`http_call` / :func:`get_json`: one small request whose whole answer
+  is wanted (directory listings, mkdir, links), for the directory commands.
 """
 
+import html.parser
 import http.client
 import os
 import sys
@@ -37,9 +40,46 @@ class HTTPError(UsageError):
         self.status = status
         self.reason = reason
         self.body = body
-        text = body.decode("utf-8", "replace").strip()
+        text = error_text(body)
         UsageError.__init__(self, "%s failed: %d %s%s" % (method, status, reason,
                                                         (":\n" + text) if text else ""))
+
+
+class _TextOfHTML(html.parser.HTMLParser):
+    """The visible text of an HTML error page, one line per text block."""
+
+    def __init__(self):
+        html.parser.HTMLParser.__init__(self)
+        self.lines = []
+        self._skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("head", "script", "style"):
+            self._skip += 1
+
+    def handle_endtag(self, tag):
+        if tag in ("head", "script", "style") and self._skip:
+            self._skip -= 1
+
+    def handle_data(self, data):
+        if not self._skip:
+            self.lines.extend(line.strip() for line in data.splitlines() if line.strip())
+
+
+def error_text(body: bytes) -> str:
+    """The message in an error answer: the text as it is, or the visible
+    text of an HTML page (some nodes answer HTML even to ``Accept:
+    text/plain``)."""
+    text = body.decode("utf-8", "replace").strip()
+    if text[:100].lower().startswith(("<html", "<!doctype html")):
+        parser = _TextOfHTML()
+        try:
+            parser.feed(text)
+            parser.close()
+        except Exception:  # noqa: BLE001 -- a garbled page: show it as it came
+            return text
+        return "\n".join(parser.lines)
+    return text
 
 
 def add_node_url_option(parser):
@@ -146,6 +186,32 @@ def _send_file(conn, fileobj, size, progress):
         conn.send(b"0\r\n\r\n")
     elif sent != size:
         raise UsageError("the input ended after %d of the %d bytes expected" % (sent, size))
+
+
+def http_call(method, url, body=None, ok=(200, 201), headers=None):
+    """One request with a small answer: ``(status, body bytes)``.  Raises
+    :class:`HTTPError` (the node's message) for a status not in ``ok``,
+    :class:`NodeUnreachable` when the node cannot be reached."""
+    conn, resp = send_request(method, url, body=body, headers=headers)
+    try:
+        check_response(method, resp, ok)
+        try:
+            return resp.status, resp.read()
+        except (OSError, http.client.HTTPException) as e:
+            raise NodeUnreachable("the node's answer to %s broke off: %s" % (method, e)) from None
+    finally:
+        conn.close()
+
+
+def get_json(url):
+    """``GET url`` (which carries ``t=json``) and decode the JSON answer."""
+    import json
+    _, body = http_call("GET", url, ok=(200,))
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise UsageError("the node answered GET %s with something that is not JSON: %r"
+                         % (url, body[:200])) from None
 
 
 def check_response(method, response, ok=(200, 201)):

@@ -12,17 +12,30 @@ import os
 import sys
 
 from .. import __appname__, __version__
-from . import create_node, tahoe_get, tahoe_put, tahoe_run
+from . import (
+    create_node,
+    tahoe_alias,
+    tahoe_cp,
+    tahoe_get,
+    tahoe_ls,
+    tahoe_mkdir,
+    tahoe_mv,
+    tahoe_put,
+    tahoe_run,
+    tahoe_unlink,
+    tahoe_webopen,
+)
 from .common import UsageError
 
-COMMAND_MODULES = [create_node, tahoe_run, tahoe_put, tahoe_get]
+COMMAND_MODULES = [create_node, tahoe_run, tahoe_put, tahoe_get, tahoe_ls, tahoe_mkdir, tahoe_cp,
+                   tahoe_mv, tahoe_unlink, tahoe_alias, tahoe_webopen]
 
 
 def version_text() -> str:
+    import cryptography
     import foolscap
     import twisted
     import zfec
-    import cryptography
     lines = ["%s: %s" % (__appname__, __version__),
              "foolscap: %s" % foolscap.__version__,
              "twisted: %s" % twisted.__version__,
@@ -75,6 +88,12 @@ def main(argv=None) -> int:
         print("tahoe %s: error: %s" % (options.command, e), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        return 1
+    except BrokenPipeError:  # e.g. "tahoe ls | head": the reader has gone
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 -- no flush error at exit
+        except OSError:
+            pass
         return 1
 
 

@@ -1,8 +1,8 @@
 """``tahoe get REMOTE [LOCAL|-]``: download a file through the node's web API
 (``GET /uri/$CAP``) to a local file or standard output.
 
-REMOTE is a cap (``URI:...``, optionally ``CAP/path/in/dir``); aliases
-(``alias:path``) are not supported yet.  The body is streamed in chunks.  A
+REMOTE is ``alias:path``, a path under ``tahoe:``, or a cap (``URI:...``,
+optionally ``DIRCAP/path/in/dir``).  The body is streamed in chunks.  A
 local file is written under a temporary name next to LOCAL and renamed at
 the end, so a failed download never leaves a truncated LOCAL behind (nor
 destroys an existing one).
@@ -13,11 +13,11 @@ import os
 import sys
 import tempfile
 
+from .cli_paths import add_dir_cap_option, resolve_arg
 from .common import UsageError
 from .common_http import (
     CHUNK_SIZE,
     add_node_url_option,
-    cap_url_path,
     check_response,
     get_node_url,
     progress_bar,
@@ -29,20 +29,21 @@ CAP_PREFIXES = ("URI:", "ro.URI:", "imm.URI:")
 
 def register(sub):
     p = sub.add_parser("get", help="Download a file.",
-                       description="Download REMOTE (a cap) to LOCAL, or to standard output "
-                                   "when LOCAL is - or absent.")
-    p.add_argument("remote", metavar="REMOTE", help="the file's cap (URI:...)")
+                       description="Download REMOTE (alias:path, a path under tahoe:, or a "
+                                   "cap) to LOCAL, or to standard output when LOCAL is - or "
+                                   "absent.")
+    p.add_argument("remote", metavar="REMOTE", help="alias:path, path (under tahoe:) or cap")
     p.add_argument("local", nargs="?", metavar="LOCAL", default=None,
                    help="where to write it; - or absent: standard output")
+    add_dir_cap_option(p)
     add_node_url_option(p)
     p.set_defaults(func=get)
 
 
 def split_remote(remote: str) -> tuple[str, str]:
-    """``(cap, path inside it)`` of a REMOTE argument."""
+    """``(cap, path inside it)`` of a ``CAP[/path]`` argument (not an alias)."""
     if not remote.startswith(CAP_PREFIXES):
-        raise UsageError("%s is not a cap: REMOTE must be a cap (URI:...); aliases and "
-                         "alias:path names are not supported yet" % remote)
+        raise UsageError("%s is not a cap (URI:...)" % remote)
     cap, _, path = remote.partition("/")
     return cap, path
 
@@ -66,8 +67,7 @@ def _copy(resp, out, bar):
 
 
 def get(options) -> int:
-    cap, path = split_remote(options.remote)
-    url = get_node_url(options) + cap_url_path(cap, path)
+    url = resolve_arg(options, options.remote).url(get_node_url(options))
     conn, resp = send_request("GET", url)
     try:
         check_response("GET", resp, ok=(200,))

@@ -1,16 +1,25 @@
 """``tahoe put [LOCAL|-] [REMOTE]``: upload a file through the node's web API
-(``PUT /uri``) and print its new cap.
+and print its cap.
 
-The file is streamed from disk (or stdin, with chunked encoding) in small
-chunks, never read whole.  Only unlinked uploads exist so far: a REMOTE
-(``alias:path`` or a cap to write into) is refused with a clear message, and
-the node itself refuses mutable formats until they exist.
+Without REMOTE the file is uploaded unlinked (``PUT /uri``).  With REMOTE
+(``alias:path``, a path under ``tahoe:``, or ``DIRCAP/path``) it is uploaded
+into that directory (``PUT /uri/$DIRCAP/path``; missing parent directories
+are made, an existing mutable file there is changed in place), and the
+node's status line (``201 Created`` / ``200 OK``) goes to stderr.  A mutable
+file's write cap as REMOTE overwrites that file.
+
+``-m/--mutable`` (SDMF) or ``--format=CHK|SDMF|MDMF`` chooses the format of
+a new file; ``--private-key-path`` gives the RSA-2048 signing key (PEM) of a
+new mutable file, sent as ``private-key=``.  The file is streamed from disk
+(or stdin, with chunked encoding) in small chunks, never read whole.
 """
 
 import os
 import stat
 import sys
+import urllib.parse
 
+from .cli_paths import add_dir_cap_option, resolve_arg
 from .common import UsageError
 from .common_http import (
     add_node_url_option,
@@ -30,12 +39,14 @@ def register(sub):
     p.add_argument("local", nargs="?", metavar="LOCAL", default=None,
                    help="the file to upload; - or absent: standard input")
     p.add_argument("remote", nargs="?", metavar="REMOTE", default=None,
-                   help="where to link the file (not supported yet)")
+                   help="where to put it (alias:path, a path under tahoe:, or a mutable "
+                        "file's write cap); absent: upload unlinked and print the cap")
     p.add_argument("-m", "--mutable", action="store_true", help="create a mutable file")
     p.add_argument("--format", dest="format", default=None, type=str.upper,
                    help="CHK (immutable, the default), SDMF or MDMF (mutable)")
     p.add_argument("--private-key-path", dest="private_key_path", default=None,
                    help="RSA private key for a new mutable file (mutable only)")
+    add_dir_cap_option(p)
     add_node_url_option(p)
     p.set_defaults(func=put)
 
@@ -70,10 +81,22 @@ def _waiting(bar):
     bar.set_postfix_str("the node is storing the shares", refresh=True)
 
 
+def private_key_argument(path) -> str:
+    """The ``private-key=`` value (urlsafe base64 of the PKCS#8 DER) for the
+    PEM key in ``path``."""
+    from allmydata.crypto import rsa
+    try:
+        with open(os.path.expanduser(path), "rb") as f:
+            pem = f.read()
+    except OSError as e:
+        raise UsageError("cannot read the private key %s: %s" % (path, e.strerror or e)) from None
+    try:
+        return rsa.private_key_to_urlsafe_b64(rsa.private_key_from_pem(pem))
+    except rsa.RSAError as e:
+        raise UsageError("%s: %s" % (path, e)) from None
+
+
 def put(options) -> int:
-    if options.remote is not None:
-        raise UsageError("uploading to REMOTE (%s) is not supported yet: leave it out to upload "
-                         "an unlinked file and get its cap" % options.remote)
     if options.format is not None and options.format not in FORMATS:
         raise UsageError("--format must be CHK, SDMF or MDMF, not %s" % options.format)
     if options.private_key_path and not (options.mutable or options.format in ("SDMF", "MDMF")):
@@ -83,7 +106,14 @@ def put(options) -> int:
         query.append("format=" + options.format)
     if options.mutable:
         query.append("mutable=true")
-    url = get_node_url(options) + "uri" + ("?" + "&".join(query) if query else "")
+    if options.private_key_path:
+        query.append("private-key=" + urllib.parse.quote(
+            private_key_argument(options.private_key_path), safe=""))
+    node = get_node_url(options)
+    if options.remote is not None:
+        url = resolve_arg(options, options.remote).url(node, "&".join(query))
+    else:
+        url = node + "uri" + ("?" + "&".join(query) if query else "")
     f, size, close = _open_input(options.local)
     try:
         with progress_bar(size, "uploading") as bar:
@@ -92,10 +122,13 @@ def put(options) -> int:
             try:
                 check_response("PUT", resp)
                 cap = resp.read().decode("utf-8").strip()
+                status = "%d %s" % (resp.status, resp.reason)
             finally:
                 conn.close()
     finally:
         if close:
             f.close()
     print(cap)
+    if options.remote is not None:
+        print(status, file=sys.stderr)
     return 0
