@@ -218,8 +218,8 @@ class ChildEntry:
             return None
         rw = self._rw_uri
         if rw is ChildEntry._UNSET:
-            if not self.rwcapdata:
-                return None
+            if len(self.rwcapdata) <= SALT_LENGTH + MAC_LENGTH:
+                return None     # absent, or an encrypted empty cap: nothing to decrypt
             rw = decrypt_rwcapdata(writekey, self.rwcapdata).rstrip(b" ") or None
             self._rw_uri = rw
         return rw

@@ -301,6 +301,8 @@ class NodeMaker:
             contents = b""
         filenode = await self.create_mutable_file(contents, version=version, keypair=keypair)
         node = self._create_dirnode(filenode)
+        if entries:
+            node._remember(contents, entries)   # no need to parse what we just packed
         self._mutable_cache[b"M" + node.get_uri()] = node
         self._touch(node)
         return node

@@ -28,8 +28,8 @@ def test_node_kinds(client):
     assert isinstance(chk, ImmutableFileNode) and chk.get_size() == 56
     assert chk.get_uri() == CHK and chk.is_readonly() and not chk.is_mutable()
     for cap in (b"URI:NEW-KIND-FROM-THE-FUTURE:xyz", b"not a cap at all",
-                b"URI:SSK-Verifier:65ruo2zytr3uxnaxkptdoqkth4:"
-                b"hncpinwszbggrurbvuaaexnftk3j5wfr7473pj2g734mo2isxlbq"):
+                (b"URI:SSK-Verifier:65ruo2zytr3uxnaxkptdoqkth4:"
+                 b"hncpinwszbggrurbvuaaexnftk3j5wfr7473pj2g734mo2isxlbq")):
         node = client.create_node_from_uri(cap)
         assert isinstance(node, UnknownNode) and node.get_uri() == cap
     # an unknown cap alleged read-only is kept, as a read cap

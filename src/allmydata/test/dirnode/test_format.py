@@ -145,7 +145,7 @@ def test_bad_metadata_json_is_reported_when_read():
     raw = netstring(b"a") + netstring(CHK) + netstring(b"") + netstring(b"[1]")
     (e,) = unpack_contents(netstring(raw), mutable=False).values()
     with pytest.raises(DirectoryFormatError):
-        e.metadata
+        _ = e.metadata
 
 
 # ---- names, order, prefixes --------------------------------------------------------------------

@@ -84,7 +84,7 @@ async def test_every_method_on_one_directory(mclient):
     kids = await fresh(c).create_node_from_uri(d.get_uri()).list()
     assert set(kids) == {"lit", "big", "added", "c1", "c2", "n1", "n2"}
     assert kids["lit"][1]["k"] == 1 and kids["c2"][1]["m"] == 2 and kids["n2"][1]["m"] == 3
-    for name, (node, md) in kids.items():
+    for name, (_node, md) in kids.items():
         assert set(md["tahoe"]) == {"linkcrtime", "linkmotime"}, name
     assert kids["big"][0].get_uri() == big
     assert await kids["added"][0].download_to_data() == b"added file " * 20
@@ -325,3 +325,22 @@ async def test_same_cap_gives_the_same_node(mclient):
     assert mclient.create_node_from_uri(d.get_uri()) is d
     ro = mclient.create_node_from_uri(d.get_readonly_uri())
     assert ro is not d and ro.is_readonly()
+
+
+@pytest_twisted.ensureDeferred
+async def test_unchanged_children_are_not_parsed_again(mclient):
+    """The speed design: after a change, the unchanged children (and their
+    nodes) are the ones already made, not parsed again."""
+    c = mclient
+    big = c.create_node_from_uri(
+        (await c.upload(Data(BIG, c.get_convergence_secret()))).get_uri())
+    d = await c.create_dirnode({"a": big, "b": c.create_node_from_uri(LIT)})
+    d = fresh(c).create_node_from_uri(d.get_uri())
+    first = await d.list()
+    await d.set_uri("c", None, LIT)
+    second = await d.list()
+    assert set(second) == {"a", "b", "c"}
+    assert second["a"][0] is first["a"][0] and second["b"][0] is first["b"][0]
+    # metadata handed out are copies: changing them changes nothing stored
+    second["a"][1]["tahoe"]["linkcrtime"] = 0
+    assert (await d.get_metadata_for("a"))["tahoe"]["linkcrtime"] > 0

@@ -2,8 +2,7 @@
 # (/work/tahoe-ref/venv/bin/python this-file > tahoe120_dir_vector.json).  It packs a fixed set of
 # children with Tahoe-LAFS's own dirnode.pack_children, under a fixed writekey.
 import json, base64, sys
-from allmydata import dirnode, nodemaker, uri
-from allmydata.mutable.common import MODE_READ
+from allmydata import dirnode, nodemaker
 nm = nodemaker.NodeMaker(None, None, None, None, None, {"k":3,"happy":7,"n":10,"max_segment_size":1<<20}, 0, None)
 wk = bytes(range(16))
 caps = {
