@@ -27,8 +27,14 @@ from .. import uri as urimod
 from ..crypto import rsa
 from ..immutable.target import MemoryConsumer, TargetConsumer
 from .common import (
-    MDMF_VERSION, MODE_READ, MODE_WRITE, SDMF_VERSION, MutableKeys, NotCapableError,
-    UncoordinatedWriteError, UnrecoverableFileError,
+    MDMF_VERSION,
+    MODE_READ,
+    MODE_WRITE,
+    SDMF_VERSION,
+    MutableKeys,
+    NotCapableError,
+    UncoordinatedWriteError,
+    UnrecoverableFileError,
 )
 from .publish import Publish
 from .retrieve import Retrieve

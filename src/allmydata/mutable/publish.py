@@ -34,15 +34,29 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from ..crypto import rsa
+from ..hashtree import HashTree
 from ..util.rrefutil import call_remote
 from .common import (
-    MDMF_VERSION, SDMF_VERSION, NotEnoughServersError, NotWriteableError,
+    MDMF_VERSION,
+    SDMF_VERSION,
+    NotEnoughServersError,
+    NotWriteableError,
     UncoordinatedWriteError,
 )
 from .proxy import (
-    MDMF_HEADER_LENGTH, MDMF_SHARE_DATA, SALT_SIZE, Geometry, Header, block_hash,
-    block_hash_tree, checkstring_length, encode_segment, make_checkstring, pack_header,
-    pack_share_hash_chain, signed_prefix,
+    MDMF_HEADER_LENGTH,
+    MDMF_SHARE_DATA,
+    SALT_SIZE,
+    Geometry,
+    Header,
+    block_hash,
+    block_hash_tree,
+    checkstring_length,
+    encode_segment,
+    make_checkstring,
+    pack_header,
+    pack_share_hash_chain,
+    signed_prefix,
 )
 from .servermap import ZERO_ROOT, _server_name
 from .status import PublishStatus
@@ -55,7 +69,6 @@ BATCH_BYTES = 1 << 20
 WHOLE_SHARE_SEGMENTS = 8
 EMPTY_TEST = [(0, 1, b"eq", b"")]
 
-from ..hashtree import HashTree  # noqa: E402
 
 
 class VersionBuilder:

@@ -24,14 +24,25 @@ import time
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from ..hashtree import BadHashError, IncompleteHashTree, NotEnoughHashesError
 from ..immutable.download.node import ReadProducer
 from ..util.rrefutil import call_remote
-from .common import MDMF_VERSION, BadShareError, CorruptShareError, UnrecoverableFileError
-from .proxy import SALT_SIZE, block_hash, block_hash_tree, decode_segment, unpack_hashes, \
-    unpack_share_hash_chain
+from .common import (
+    MDMF_VERSION,
+    BadShareError,
+    CorruptShareError,
+    UnrecoverableFileError,
+)
+from .proxy import (
+    SALT_SIZE,
+    block_hash,
+    block_hash_tree,
+    decode_segment,
+    unpack_hashes,
+    unpack_share_hash_chain,
+)
 from .servermap import _server_name, advise_corrupt
 from .status import RetrieveStatus
-from ..hashtree import BadHashError, IncompleteHashTree, NotEnoughHashesError
 
 log = Logger()
 

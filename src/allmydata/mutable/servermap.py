@@ -33,7 +33,11 @@ from twisted.logger import Logger
 from ..crypto import rsa
 from ..util.rrefutil import call_remote
 from .common import (
-    MODE_ANYTHING, MODE_CHECK, MODE_READ, MODE_REPAIR, MODE_WRITE, BadShareError,
+    MODE_ANYTHING,
+    MODE_READ,
+    MODE_REPAIR,
+    MODE_WRITE,
+    BadShareError,
     PrivateKeyMismatchError,
 )
 from .proxy import Header

@@ -125,4 +125,4 @@ async def _update_in_place(node, smap, best, header, offset, data):
     node._last_read_version = smap.best_recoverable_version()
 
 
-__all__ = ["write_at", "splice", "Geometry"]
+__all__ = ["Geometry", "splice", "write_at"]

@@ -3,8 +3,13 @@
 import pytest
 import pytest_twisted
 
-from allmydata.mutable.common import MDMF_VERSION, MODE_CHECK, SDMF_VERSION, UnrecoverableFileError
-from allmydata.mutable.proxy import MDMF_SHARE_DATA, Header
+from allmydata.mutable.common import (
+    MDMF_VERSION,
+    MODE_CHECK,
+    SDMF_VERSION,
+    UnrecoverableFileError,
+)
+from allmydata.mutable.proxy import Header
 
 from .grid import grid, grid_certs  # noqa: F401
 from .test_publish import SEG, data_of

@@ -6,8 +6,12 @@ import pytest_twisted
 
 from allmydata import uri
 from allmydata.interfaces import NotCapableError as SeedNotCapableError
-from allmydata.mutable.common import MDMF_VERSION, SDMF_VERSION, NotCapableError, \
-    UncoordinatedWriteError
+from allmydata.mutable.common import (
+    MDMF_VERSION,
+    SDMF_VERSION,
+    NotCapableError,
+    UncoordinatedWriteError,
+)
 from allmydata.mutable.proxy import MDMF_SHARE_DATA
 
 from .grid import grid, grid_certs  # noqa: F401

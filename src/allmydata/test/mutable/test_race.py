@@ -5,8 +5,12 @@ import pytest
 import pytest_twisted
 from twisted.internet import defer
 
-from allmydata.mutable.common import MDMF_VERSION, MODE_WRITE, SDMF_VERSION, \
-    UncoordinatedWriteError
+from allmydata.mutable.common import (
+    MDMF_VERSION,
+    MODE_WRITE,
+    SDMF_VERSION,
+    UncoordinatedWriteError,
+)
 
 from .grid import grid, grid_certs  # noqa: F401
 from .test_publish import SEG, data_of

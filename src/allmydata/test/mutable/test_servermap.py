@@ -2,7 +2,13 @@
 
 import pytest_twisted
 
-from allmydata.mutable.common import MODE_CHECK, MODE_READ, MODE_WRITE, MDMF_VERSION, SDMF_VERSION
+from allmydata.mutable.common import (
+    MDMF_VERSION,
+    MODE_CHECK,
+    MODE_READ,
+    MODE_WRITE,
+    SDMF_VERSION,
+)
 
 from .grid import grid, grid10, grid_certs  # noqa: F401
 
