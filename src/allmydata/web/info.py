@@ -1,5 +1,6 @@
-"""``GET /uri/$CAP?t=info``: an HTML page about one file node (or a cap this
-version cannot use): its kind, size, storage index, caps and links.
+"""``GET /uri/$CAP?t=info``: an HTML page about one node -- an immutable or
+mutable file, a directory, or a cap this version cannot use: its kind, size,
+storage index, caps and links.
 
 Rendered with ``twisted.web.template`` from ``templates/info.xhtml``.
 """
@@ -35,23 +36,44 @@ def describe(node) -> list[tuple[str, object]]:
         rows.append(("Type", "a cap this node cannot use (%s)" % getattr(node, "reason", "unknown")))
         rows.append(("Cap", tags.code(_text(cap))))
         return rows
-    if cap.startswith(b"URI:LIT:"):
-        kind = "immutable file (LIT: the contents are in the cap itself; nothing is stored on servers)"
-    else:
-        kind = "immutable file (CHK)"
-    rows.append(("Type", kind))
+    rows.append(("Type", _kind(node, cap)))
     size = node.get_size()
-    rows.append(("Size", "%d bytes" % size if size is not None else "unknown"))
+    if not _is_dirnode(node):
+        rows.append(("Size", "%d bytes" % size if size is not None else "unknown"))
     si = node.get_storage_index()
     rows.append(("Storage index", tags.code(base32.b2a(si).decode("ascii")) if si else "none"))
     encoding = _encoding_of(cap)
     if encoding:
         rows.append(("Encoding", "%d of %d shares needed" % encoding))
+    from .filenode import write_uri_of
+    writecap = write_uri_of(node) if node.is_mutable() else None
+    if writecap:
+        rows.append(("Write cap", tags.code(_text(writecap))))
     rows.append(("Read-only cap", tags.code(_text(node.get_readonly_uri()))))
     verifier = node.get_verify_cap()
     if verifier is not None:
         rows.append(("Verifier cap", tags.code(_text(verifier.to_string()))))
     return rows
+
+
+def _is_dirnode(node) -> bool:
+    from .directory import is_dirnode
+    return is_dirnode(node)
+
+
+def _kind(node, cap: bytes) -> str:
+    access = "read-only" if node.is_readonly() else "writeable"
+    if _is_dirnode(node):
+        if not node.is_mutable():
+            return "immutable directory"
+        fmt = "MDMF" if cap.startswith(b"URI:DIR2-MDMF") else "SDMF"
+        return "mutable directory (%s, %s)" % (fmt, access)
+    if node.is_mutable():
+        fmt = "MDMF" if (node.get_readonly_uri() or b"").startswith(b"URI:MDMF") else "SDMF"
+        return "mutable file (%s, %s)" % (fmt, access)
+    if cap.startswith(b"URI:LIT:"):
+        return "immutable file (LIT: the contents are in the cap itself; nothing is stored on servers)"
+    return "immutable file (CHK)"
 
 
 def _encoding_of(cap):
@@ -70,7 +92,7 @@ class InfoElement(Element):
 
     @renderer
     def title(self, request, tag):
-        return tag("File details")
+        return tag("Directory details" if _is_dirnode(self._node) else "File details")
 
     @renderer
     def rows(self, request, tag):
@@ -82,6 +104,10 @@ class InfoElement(Element):
             url = cap_url(self._node.get_uri())
             return tag(tags.li(tags.a("JSON", href=url + "?t=json", rel="noreferrer")))
         url = cap_url(self._node.get_readonly_uri())
+        if _is_dirnode(self._node):
+            url = cap_url(self._node.get_uri())
+            return tag(tags.li(tags.a("Open", href=url + "/", rel="noreferrer")),
+                       tags.li(tags.a("JSON", href=url + "/?t=json", rel="noreferrer")))
         return tag(tags.li(tags.a("Open", href=url, rel="noreferrer")),
                    tags.li(tags.a("Download (save to disk)", href=url + "?save=true",
                                   rel="noreferrer")),

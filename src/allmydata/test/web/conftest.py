@@ -23,7 +23,6 @@ import urllib.parse
 import attrs
 import pytest
 import pytest_twisted
-from twisted.internet import threads
 
 from allmydata.test.web.grid import http_request, multipart_body, start_grid
 
@@ -114,20 +113,31 @@ def _start_tahoe(workdir):
     return storage, client
 
 
-@pytest_twisted.async_yield_fixture(
-    scope="module", params=["ours", pytest.param("tahoe-1.20", marks=pytest.mark.interop)])
-async def webapi(request, tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("webapi-" + request.param)
-    if request.param == "ours":
-        grid = await start_grid(workdir, storage_count=4, needed=2, happy=3, total=4)
-        try:
-            yield WebAPI("ours", grid.url, grid)
-        finally:
-            await grid.stop()
-    else:
-        storage, client = await threads.deferToThread(_start_tahoe, str(workdir))
-        try:
-            yield WebAPI("tahoe-1.20", client.url + "/")
-        finally:
-            await threads.deferToThread(client.stop)
-            await threads.deferToThread(storage.stop)
+@pytest_twisted.async_yield_fixture(scope="module")
+async def ours_webapi(tmp_path_factory):
+    grid = await start_grid(tmp_path_factory.mktemp("webapi-ours"), storage_count=4, needed=2,
+                            happy=3, total=4)
+    try:
+        yield WebAPI("ours", grid.url, grid)
+    finally:
+        await grid.stop()
+
+
+@pytest.fixture(scope="module")
+def tahoe_webapi(tmp_path_factory):
+    # blocking: the reactor is not running while a synchronous fixture is set up
+    storage, client = _start_tahoe(str(tmp_path_factory.mktemp("webapi-tahoe")))
+    try:
+        yield WebAPI("tahoe-1.20", client.url + "/")
+    finally:
+        client.stop()
+        storage.stop()
+
+
+@pytest.fixture(scope="module",
+                params=["ours", pytest.param("tahoe-1.20", marks=pytest.mark.interop)])
+def webapi(request):
+    # (one parametrized async fixture per implementation would not do: pytest-twisted's
+    # async fixtures cannot be torn down and set up again with another parameter)
+    name = "ours_webapi" if request.param == "ours" else "tahoe_webapi"
+    return request.getfixturevalue(name)

@@ -406,3 +406,30 @@ async def test_html_listing(webapi):
     link = re.search(r'href="([^"]*/@@named=/file%20%3C1%3E.txt)"', page).group(1)
     r = await webapi.get(webapi.url + re.sub(r"^(\.\./)+|^/", "", link))
     assert (r.code, r.body) == (200, b"x" * 100)
+
+
+@pytest_twisted.ensureDeferred
+async def test_mkdir_with_private_key(webapi):
+    """private-key= (urlsafe-base64 of the PKCS#8 DER of an RSA-2048 key)
+    fixes the directory's caps: they derive from the key alone."""
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    arg = base64.urlsafe_b64encode(der).decode("ascii")
+    first = await webapi.mkdir("t=mkdir&private-key=" + arg)
+    assert re.fullmatch(DIR_RE, first), first
+    kind, info = await webapi.json(webapi.path(first, query="t=json"))
+    assert info["children"] == {}
+    other = await webapi.mkdir("t=mkdir")
+    assert other != first
+    r = await webapi.post(webapi.url + "uri?t=mkdir&private-key=bm90IGEga2V5")
+    webapi.expect(r, 400, tahoe=500)
+    # the same key again names the same directory
+    r = await webapi.post(webapi.url + "uri?t=mkdir&private-key=" + arg)
+    if r.code == 200:
+        assert r.text.strip() == first
