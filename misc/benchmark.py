@@ -9,16 +9,27 @@ measures through the client's web API:
 * upload (PUT /uri) and download (GET /uri/$CAP) throughput for each size in
   --sizes (MiB), best of --repeat runs, fresh random data each time;
 * the mean time of one upload of a 1 KiB file, over --small uploads;
-* the client's peak RSS while uploading and downloading --big MiB.
+* the client's peak RSS while uploading and downloading --big MiB;
+* (issue 4) a mutable directory of --dir-entries children, made in one
+  ``POST /uri?t=mkdir-with-children``: the time to add one child
+  (``PUT /uri/$DIR/name?t=uri``), to upload a 1 KiB file into it
+  (``PUT /uri/$DIR/name``) and to list it (``GET /uri/$DIR?t=json``), best of
+  --op-repeat;
+* (issue 4) an MDMF file of --mdmf MiB: create (``PUT /uri?format=MDMF``),
+  read 10 bytes from its middle (``GET`` with ``Range``), overwrite 1 byte
+  (``PUT /uri/$WRITECAP?offset=``), read it all (checked against what was
+  written), each timed, and the client's peak RSS through the whole sequence.
 
 Tahoe-LAFS runs from the reference virtualenv (built if missing, see
 misc/ensure-tahoe-ref.sh) with ``force_foolscap = true``.  With both
 implementations it prints the ratios.  Example:
 
     .venv/bin/python misc/benchmark.py --impl ours,tahoe --sizes 1,10,100 --big 1024
+    .venv/bin/python misc/benchmark.py --sizes '' --small 0 --big 0 --dir-entries 10000 --mdmf 100
 """
 
 import argparse
+import hashlib
 import http.client
 import json
 import os
@@ -27,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 import urllib.parse
 
 import psutil
@@ -42,6 +54,8 @@ from allmydata.test.interop.harness import (  # noqa: E402
     edit_config,
 )
 from allmydata.test.interop.refvenv import ensure_ref_venv  # noqa: E402
+from allmydata.uri import from_string  # noqa: E402
+from allmydata.util import base32  # noqa: E402
 
 K, HAPPY, N, SERVERS = 3, 5, 10, 5
 MiB = 1024 * 1024
@@ -159,8 +173,151 @@ class PeakRSS:
         self._thread.join()
 
 
-def measure(impl, workdir, args, venv=None):
-    results = {}
+def http_request(url, method, path, body=None, headers=None, sink=None, timeout=3600):
+    """One request to the client's web API: ``(status, body bytes)``.
+
+    ``body`` may be bytes or an open file (sent with its Content-Length);
+    with ``sink`` the response body is passed to ``sink(chunk)`` in 1 MiB
+    pieces instead of being returned.  4xx/5xx raise RuntimeError.
+    """
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    all_headers = {"Accept": "text/plain"}
+    if body is not None:
+        size = len(body) if isinstance(body, bytes) else os.fstat(body.fileno()).st_size
+        all_headers["Content-Length"] = str(size)
+    all_headers.update(headers or {})
+    try:
+        conn.request(method, path, body=body, headers=all_headers)
+        resp = conn.getresponse()
+        if resp.status >= 400:
+            raise RuntimeError("%s %s: HTTP %d %s" % (method, path[:120], resp.status, resp.read()[:2000]))
+        if sink is None:
+            return resp.status, resp.read()
+        while True:
+            chunk = resp.read(1 << 20)
+            if not chunk:
+                return resp.status, b""
+            sink(chunk)
+    finally:
+        conn.close()
+
+
+def cap_path(cap, rest=""):
+    return "/uri/" + urllib.parse.quote(cap, safe="") + rest
+
+
+def timed(f, *args, **kwargs):
+    t0 = time.perf_counter()
+    out = f(*args, **kwargs)
+    return time.perf_counter() - t0, out
+
+
+def fake_children(n):
+    """``n`` children for mkdir-with-children: 9 in 10 are (made-up) CHK files, 1 in 10 (made-up)
+    mutable directories, so that write caps are encrypted too.  No shares exist for them; a
+    directory listing does not need any."""
+    children = {}
+    for i in range(n):
+        key = base32.b2a(hashlib.sha256(b"key %d" % i).digest()[:16]).decode()
+        if i % 10:
+            ueb = base32.b2a(hashlib.sha256(b"ueb %d" % i).digest()).decode()
+            cap = "URI:CHK:%s:%s:%d:%d:%d" % (key, ueb, K, N, 1000 + i)
+            children["file-%06d.txt" % i] = ["filenode", {
+                "ro_uri": cap, "size": 1000 + i,
+                "metadata": {"size": 1000 + i, "mtime": 1.7e9 + i, "ctime": 1.7e9 + i}}]
+        else:
+            # a DIR2 write cap's readcap is the SSK readkey: hash of the writekey (FORMATS §5)
+            fp = base32.b2a(hashlib.sha256(b"fp %d" % i).digest()).decode()
+            rw = "URI:DIR2:%s:%s" % (key, fp)
+            ro = from_string(rw.encode()).get_readonly().to_string().decode()
+            children["dir-%06d" % i] = ["dirnode", {"rw_uri": rw, "ro_uri": ro,
+                                                   "metadata": {"mtime": 1.7e9 + i}}]
+    return children
+
+
+def measure_directory(impl, url, n, repeat, results):
+    """Issue 4: a directory of n entries; time adding one child and listing it."""
+    body = json.dumps(fake_children(n)).encode()
+    t, (_, dircap) = timed(http_request, url, "POST", "/uri?t=mkdir-with-children", body,
+                           {"Content-Type": "application/json"})
+    dircap = dircap.decode().strip()
+    results["dir %d: create (s)" % n] = t
+    print("  %s: mkdir-with-children of %d entries %.2f s (%d bytes of JSON)" % (impl, n, t, len(body)),
+          flush=True)
+    _, small_cap = http_request(url, "PUT", "/uri", os.urandom(1024))
+    small_cap = small_cap.decode().strip()
+    adds, files, lists = [], [], []
+    for r in range(repeat):
+        t, _ = timed(http_request, url, "PUT", cap_path(dircap, "/added-%d?t=uri" % r), small_cap.encode())
+        adds.append(t)
+        t, _ = timed(http_request, url, "PUT", cap_path(dircap, "/uploaded-%d.bin" % r), os.urandom(1024))
+        files.append(t)
+        t, (_, listing) = timed(http_request, url, "GET", cap_path(dircap, "?t=json"))
+        lists.append(t)
+        kind, details = json.loads(listing)
+        got = len(details["children"])
+        assert kind == "dirnode" and got == n + 2 * (r + 1), (kind, got, n, r)
+    for label, times in (("add child t=uri", adds), ("add 1 KiB file", files), ("list t=json", lists)):
+        results["dir %d: %s (s)" % (n, label)] = min(times)
+        print("  %s: dir %d: %s %s s" % (impl, n, label, " ".join("%.3f" % x for x in times)), flush=True)
+
+
+def measure_mdmf(impl, url, pid, data_dir, size_mib, repeat, results):
+    """Issue 4: an MDMF file of size_mib: create, read 10 bytes, overwrite 1 byte, read all; peak RSS."""
+    size = size_mib * MiB
+    path = random_file(data_dir, size)
+    label = "MDMF %d MiB" % size_mib
+    phases = {}
+    with PeakRSS(pid) as rss:
+        start_rss = rss.peak
+        with open(path, "rb") as f:
+            t, (_, writecap) = timed(http_request, url, "PUT", "/uri?format=MDMF", f)
+        writecap = writecap.decode().strip()
+        assert writecap.startswith("URI:MDMF:"), writecap
+        phases["create"] = (t, rss.peak)
+        reads = []
+        with open(path, "rb") as f:
+            for r in range(repeat):
+                offset = size // 2 + 4096 * r
+                t, (status, got) = timed(http_request, url, "GET", cap_path(writecap), None,
+                                         {"Range": "bytes=%d-%d" % (offset, offset + 9)})
+                f.seek(offset)
+                assert status == 206 and got == f.read(10), (status, got)
+                reads.append(t)
+        phases["read 10 bytes"] = (min(reads), rss.peak)
+        writes = []
+        with open(path, "r+b") as f:
+            for r in range(repeat):
+                offset = size // 3 + 1000 * r
+                f.seek(offset)
+                new = bytes([f.read(1)[0] ^ 0xFF])
+                t, _ = timed(http_request, url, "PUT", cap_path(writecap, "?offset=%d" % offset), new)
+                f.seek(offset)
+                f.write(new)
+                writes.append(t)
+        phases["overwrite 1 byte"] = (min(writes), rss.peak)
+        expected = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(4 * MiB), b""):
+                expected.update(chunk)
+        got = hashlib.sha256()
+        t, _ = timed(http_request, url, "GET", cap_path(writecap), sink=got.update)
+        assert got.digest() == expected.digest(), "%s: read-back differs from what was written" % label
+        phases["read all"] = (t, rss.peak)
+    os.unlink(path)
+    for name, (t, peak) in phases.items():
+        results["%s: %s (s)" % (label, name)] = t
+        print("  %s: %s: %s %.2f s (peak RSS so far %.0f MiB)" % (impl, label, name, t, peak / MiB), flush=True)
+    print("  %s: %s: reads %s s, writes %s s" % (
+        impl, label, " ".join("%.3f" % x for x in reads), " ".join("%.3f" % x for x in writes)), flush=True)
+    results["%s: client peak RSS (MiB)" % label] = rss.peak / MiB
+    print("  %s: %s: client RSS %.0f MiB before, peak %.0f MiB" % (impl, label, start_rss / MiB, rss.peak / MiB),
+          flush=True)
+
+
+def measure(impl, workdir, args, venv=None, results=None):
+    results = {} if results is None else results
     os.makedirs(workdir, exist_ok=True)
     grid = OurStorageGrid(workdir, SERVERS) if impl == "ours" else ReferenceStorageGrid(venv, workdir, SERVERS)
     client = OurClient(os.path.join(workdir, "client")) if impl == "ours" else \
@@ -215,6 +372,10 @@ def measure(impl, workdir, args, venv=None):
             os.unlink(path)
             results["client peak RSS, %d MiB up+down (MiB)" % args.big] = rss.peak / MiB
             print("  %s: client peak RSS %.0f MiB" % (impl, rss.peak / MiB), flush=True)
+        if args.dir_entries:
+            measure_directory(impl, client.url, args.dir_entries, args.op_repeat, results)
+        if args.mdmf:
+            measure_mdmf(impl, client.url, client.pid(), data_dir, args.mdmf, args.op_repeat, results)
     finally:
         client.stop()
         grid.stop()
@@ -228,6 +389,11 @@ def main(argv=None):
     p.add_argument("--repeat", type=int, default=2, help="runs per size (best is kept)")
     p.add_argument("--small", type=int, default=100, help="number of 1 KiB uploads")
     p.add_argument("--big", type=int, default=1024, help="MiB moved while watching RSS (0: skip)")
+    p.add_argument("--dir-entries", type=int, default=10000,
+                   help="entries of the directory whose add/list are timed (0: skip)")
+    p.add_argument("--mdmf", type=int, default=100, help="MiB of the MDMF file (0: skip)")
+    p.add_argument("--op-repeat", type=int, default=3,
+                   help="repeats of each directory and MDMF small operation (best is kept)")
     p.add_argument("--workdir", default=None, help="where grids live (default: a temp dir)")
     p.add_argument("--json", help="also write the results to this file")
     args = p.parse_args(argv)
@@ -239,19 +405,26 @@ def main(argv=None):
     try:
         for impl in impls:
             print("== %s" % impl, flush=True)
-            all_results[impl] = measure(impl, os.path.join(root, impl), args, venv)
+            all_results[impl] = {}
+            try:
+                measure(impl, os.path.join(root, impl), args, venv, all_results[impl])
+            except Exception:
+                # keep what was measured, and measure the other implementation
+                traceback.print_exc()
+                print("== %s: FAILED (figures above are partial)" % impl, flush=True)
     finally:
         if not args.workdir:
             shutil.rmtree(root, ignore_errors=True)
-    names = list(next(iter(all_results.values())).keys())
-    print("\n%-42s" % "measure" + "".join("%14s" % i for i in impls) +
+    names = list(dict.fromkeys(name for r in all_results.values() for name in r))
+    print("\n%-44s" % "measure" + "".join("%14s" % i for i in impls) +
           ("%10s" % "ratio" if len(impls) == 2 else ""))
     for name in names:
-        row = "%-42s" % name + "".join("%14.1f" % all_results[i].get(name, float("nan")) for i in impls)
+        fmt = "%14.3f" if "(s)" in name else "%14.1f"
+        row = "%-44s" % name + "".join(fmt % all_results[i].get(name, float("nan")) for i in impls)
         if len(impls) == 2:
             a, b = all_results[impls[0]].get(name), all_results[impls[1]].get(name)
             if a and b:
-                lower_is_better = "ms" in name or "RSS" in name
+                lower_is_better = "(ms" in name or "(s)" in name or "RSS" in name
                 row += "%9.2fx" % ((b / a) if lower_is_better else (a / b))
         print(row)
     if len(impls) == 2:
