@@ -297,15 +297,24 @@ class WriteBucketProxy:
         return self._wait(0)
 
     def close(self):
-        """Send what is buffered, wait for every write, then ``close()``."""
+        """Send what is buffered and ``close()`` right behind it; fire when
+        the server has acknowledged every write and the close.
+
+        The close is not held back until the writes are answered: Foolscap
+        delivers the calls of one connection in order, so the server runs it
+        after the last write, and an upload saves a round trip per bucket.
+        A write that failed still fails this Deferred (the uploader then
+        gives up on the share)."""
         if self._failure is not None:
             return defer.fail(self._failure)
         if self._queued_end() != self.allocated_size():
             raise LayoutUsageError("close() after writing %d of the %d bytes of the share"
                                    % (self._queued_end(), self.allocated_size()))
         self._flush()
-        d = self._wait(0)
-        d.addCallback(lambda _: call_remote(self._rref, "close"))
+        closing = defer.maybeDeferred(call_remote, self._rref, "close")
+        written = self._wait(0)
+        d = defer.gatherResults([written, closing], consumeErrors=True)
+        d.addErrback(lambda f: f.value.subFailure if isinstance(f.value, defer.FirstError) else f)
         d.addCallback(self._mark_closed)
         return d
 

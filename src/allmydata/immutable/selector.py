@@ -1,9 +1,11 @@
 """Choosing the storage servers of an immutable upload (FORMATS.md §10).
 
-:func:`select_servers` asks the first ``2N`` servers of the permuted ring
-which shares of the storage index they already hold, computes a placement
-with :func:`~.happiness.share_placement`, and asks each server, with one
-``allocate_buckets`` call, for the shares placed on it.  A server that fails
+:func:`select_servers` takes the first ``2N`` servers of the permuted ring,
+asks those that cannot take shares (``get_buckets``) which shares of the
+storage index they already hold, computes a placement with
+:func:`~.happiness.share_placement`, and asks each writable server, with one
+``allocate_buckets`` call, for the shares placed on it; its answer also says
+which shares it holds already, and the next round's placement uses that.  A server that fails
 or accepts none of what it was asked for is treated as read-only from then
 on, and the placement is computed again, until every share has a place, or
 nothing more can be gained.  The answer is a :class:`Placement`: the bucket
@@ -236,8 +238,11 @@ async def select_servers(storage_broker, storage_index: bytes, allocated_size: i
     connected = list(storage_broker.get_servers_for_psi(storage_index))
     candidates = [_Candidate(s, allocated_size) for s in connected[:2 * n]]
 
-    # what do they hold already?
-    asking = [c for c in candidates if not c.excluded]
+    # What do they hold already?  Only servers that will not be asked to
+    # allocate need a get_buckets call: a writable server's answer to
+    # allocate_buckets lists every share of the storage index it holds, so
+    # asking it first would cost a round trip per upload for nothing.
+    asking = [c for c in candidates if not c.excluded and not c.writable]
     answers = await _each(asking, lambda c: _with_timeout(
         call_remote(c.rref, "get_buckets", storage_index), timeout, clock,
         "get_buckets", c.name))

@@ -47,6 +47,11 @@ class ConflictingWriteError(StorageError):
     """A write overlaps bytes already written and disagrees with them."""
 
 
+class IncompleteShareError(StorageError):
+    """``close()`` of a bucket after one of its writes failed: the share is
+    incomplete, so it is deleted instead of being put in place."""
+
+
 class BucketClosedError(StorageError):
     """A bucket writer was used after close() or abort()."""
 

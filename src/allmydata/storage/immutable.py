@@ -24,6 +24,7 @@ from zope.interface import implementer
 
 from .common import (
     BUCKET_WRITER_IDLE_TIMEOUT, BucketClosedError, ConflictingWriteError, DataTooLargeError,
+    IncompleteShareError,
     StorageError, UnknownImmutableContainerVersionError, check_bytes, check_length,
     check_offset, remove_empty_dirs, share_label, si_str,
 )
@@ -193,6 +194,7 @@ class BucketWriter(Referenceable):
         self.allocated_size = sharefile.data_length
         self._written = []  # sorted, disjoint [start, end) ranges
         self._finished = None  # None, "closed" or "aborted"
+        self._failed_write = None  # what went wrong with a write, if one failed
         self._canary = None
         self._canary_marker = None
         self._timeout = clock.callLater(BUCKET_WRITER_IDLE_TIMEOUT, self._abort_idle)
@@ -212,6 +214,19 @@ class BucketWriter(Referenceable):
     # ---- remote methods -----------------------------------------------------------
     def remote_write(self, offset, data):
         self._check_open("write to")
+        try:
+            self._write(offset, data)
+        except StorageError:
+            raise  # a refused write changed nothing; the share can still be completed
+        except Exception as e:
+            # The disk failed under this write (full, I/O error): remembered,
+            # so that a close() the client sent right behind it does not put
+            # an incomplete share in place.
+            if self._failed_write is None:
+                self._failed_write = "%s: %s" % (type(e).__name__, e)
+            raise
+
+    def _write(self, offset, data):
         check_offset("the write offset", offset)
         check_bytes("the data", data)
         self._owner._count("write")
@@ -235,6 +250,12 @@ class BucketWriter(Referenceable):
 
     def remote_close(self):
         self._check_open("close")
+        if self._failed_write is not None:
+            self._discard("close() after a failed write")
+            raise IncompleteShareError(
+                "share %d of storage index %s was not closed because an earlier write to it "
+                "failed (%s); the partial share was deleted"
+                % (self.shnum, si_str(self.storage_index), self._failed_write))
         try:
             os.rename(self.incoming_path, self._final_path)
         except FileNotFoundError:  # the first share of this storage index here

@@ -213,14 +213,41 @@ async def test_some_shares_already_present(grid):
         await call_remote(w, "write", 0, b"y" * SIZE)
         await call_remote(w, "close")
     placement = await select(grid, k=2, happy=4, n=6)
-    assert not {0, 1} & set(placement.writers)  # no new copy of those
-    assert sorted(placement.writers) == [2, 3, 4, 5]
-    assert {s.get_serverid() for s in placement.preexisting[0]} == {ring[-1].get_serverid()}
+    # Writable servers are not asked get_buckets first: the holder's answer
+    # to allocate_buckets reveals its shares, which then count as found
+    # (their leases renewed).  Shares 0 and 1 may also get a new copy, as
+    # with Tahoe-LAFS's uploader; every share has a home either way.
+    holder = ring[-1].get_serverid()
+    for shnum in (0, 1):
+        assert {s.get_serverid() for s in placement.preexisting[shnum]} == {holder}
     assert placement.happiness == 4
-    sharemap = placement.sharemap()
-    assert ring[-1].get_serverid() in sharemap[0] | sharemap[1]
-    # the holder's existing shares count; it is given no new share to write
-    assert all(server is not ring[-1] for server, _w in placement.writers.values())
+    assert sorted(placement.sharemap()) == [0, 1, 2, 3, 4, 5]
+    assert not {0, 1} & {shnum for shnum, (server, _w) in placement.writers.items()
+                         if server.get_serverid() == holder}
+    await placement.abort()
+
+
+@pytest_twisted.ensureDeferred
+async def test_readonly_server_is_asked_what_it_holds(grid):
+    await grid.add_server()
+    await grid.add_server()
+    await grid.add_server()
+    ring = grid.broker().get_servers_for_psi(SI)
+    holder = grid.index_of(ring[0])
+    rref = grid.connections[holder][1]
+    _, writers = await call_remote(rref, "allocate_buckets", SI, renew_secret_for(b"x" * 20),
+                                   cancel_secret_for(b"x" * 20), {0}, SIZE, Referenceable())
+    for w in writers.values():
+        await call_remote(w, "write", 0, b"y" * SIZE)
+        await call_remote(w, "close")
+    grid.storage[holder].readonly_storage = True
+    grid.connections[holder][2][b"http://allmydata.org/tahoe/protocols/storage/v1"][
+        b"maximum-immutable-share-size"] = 0
+    placement = await select(grid, k=1, happy=3, n=3)
+    # the read-only holder was asked with get_buckets; its share 0 counts
+    assert {s.get_serverid() for s in placement.preexisting[0]} == {ring[0].get_serverid()}
+    assert placement.happiness == 3
+    assert all(server is not ring[0] for server, _w in placement.writers.values())
     await placement.abort()
 
 
@@ -314,8 +341,9 @@ async def test_bad_parameters(grid):
 
 @pytest_twisted.ensureDeferred
 async def test_server_that_does_not_answer_get_buckets(grid):
-    for _ in range(3):
-        await grid.add_server()
+    await grid.add_server()
+    await grid.add_server(readonly_storage=True)  # asked with get_buckets only
+    await grid.add_server()
     grid.server_side_broker(1).transport.pauseProducing()  # it stops reading
     placement = await select(grid, k=1, happy=2, n=3, timeout=0.5)
     silent = grid.connections[1][0]
@@ -331,9 +359,9 @@ async def test_server_that_does_not_answer_get_buckets(grid):
 async def test_late_allocation_is_aborted(grid):
     for _ in range(3):
         await grid.add_server()
-    # server 1 answers get_buckets, then stops reading: allocate_buckets times out
+    # server 1 stops reading: allocate_buckets times out
     transport = grid.server_side_broker(1).transport
-    grid.stats[1].on_count["storage_server.get"] = transport.pauseProducing
+    transport.pauseProducing()
     placement = await select(grid, k=1, happy=2, n=3, timeout=0.5)
     late = grid.connections[1][0]
     assert all(s.get_serverid() != late for s, _w in placement.writers.values())

@@ -8,6 +8,7 @@ from foolscap.api import Referenceable
 from twisted.internet import task
 
 from allmydata.storage.common import (
+    IncompleteShareError,
     BUCKET_WRITER_IDLE_TIMEOUT, BadArgumentError, BucketClosedError, ConflictingWriteError,
     DataTooLargeError,
 )
@@ -275,3 +276,23 @@ async def test_incomplete_uploads_are_removed_at_startup(make_transport):
     assert os.path.exists(share_path(t.storedir, SI, 0, incoming=True))
     StorageServer(t.storedir, b"\x00" * 20, clock=t.clock)
     assert all_files(os.path.join(t.storedir, "shares")) == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_close_after_a_disk_failure_deletes_the_partial_share(t):
+    # A client may send close() right behind its last write without waiting
+    # for the answer; when the disk failed under that write, the close must
+    # not put the incomplete share in place.
+    _, writers = await allocate(t, {0}, 20)
+    w = writers[0]
+    await w.call("write", 0, b"0123456789")
+    incoming = share_path(t.storedir, SI, 0, incoming=True)
+    os.unlink(incoming)
+    os.mkdir(incoming)  # the next write's open() fails with an OSError
+    with t.raises(Exception):
+        await w.call("write", 10, b"ABCDEFGHIJ")
+    os.rmdir(incoming)
+    with t.raises(IncompleteShareError, match="earlier write to it failed"):
+        await w.call("close")
+    assert not os.path.exists(share_path(t.storedir, SI, 0))
+    assert await t.server.call("get_buckets", SI) == {}
