@@ -21,6 +21,7 @@ CHK key -> storage index.  Directory caps wrap the matching file cap and
 copy its body byte for byte.
 """
 
+import functools
 import re
 
 from zope.interface import implementer
@@ -231,7 +232,12 @@ class CHKFileURI(_CHKBase):
     def __init__(self, key, uri_extension_hash, needed_shares, total_shares, size):
         super().__init__(key, uri_extension_hash, needed_shares, total_shares, size)
         self.key = key
-        self.storage_index = hashutil.storage_index_hash(key)
+
+    @functools.cached_property
+    def storage_index(self) -> bytes:
+        # computed when first asked: parsing the caps of a big directory
+        # should not hash every one of them
+        return hashutil.storage_index_hash(self.key)
 
     def _first(self):
         return self.key
@@ -322,8 +328,14 @@ class WriteableSSKFileURI(_SSKBase):
     def __init__(self, writekey, fingerprint):
         super().__init__(writekey, fingerprint)
         self.writekey = writekey
-        self.readkey = hashutil.ssk_readkey_hash(writekey)
-        self.storage_index = hashutil.ssk_storage_index_hash(self.readkey)
+
+    @functools.cached_property
+    def readkey(self) -> bytes:
+        return hashutil.ssk_readkey_hash(self.writekey)
+
+    @functools.cached_property
+    def storage_index(self) -> bytes:
+        return hashutil.ssk_storage_index_hash(self.readkey)
 
     def _first(self):
         return self.writekey
@@ -345,7 +357,10 @@ class ReadonlySSKFileURI(_SSKBase):
     def __init__(self, readkey, fingerprint):
         super().__init__(readkey, fingerprint)
         self.readkey = readkey
-        self.storage_index = hashutil.ssk_storage_index_hash(readkey)
+
+    @functools.cached_property
+    def storage_index(self) -> bytes:
+        return hashutil.ssk_storage_index_hash(self.readkey)
 
     def _first(self):
         return self.readkey

@@ -22,6 +22,14 @@ class ImmutableNodeBase:
     def get_readonly_uri(self) -> bytes:
         return self.u.to_string()
 
+    def get_write_uri(self):
+        """None: nobody can write to an immutable file."""
+        return None
+
+    def raise_error(self) -> None:
+        """Nothing to raise: a node made from a valid cap (unlike an
+        unknown node that carries the reason it cannot be used)."""
+
     def get_cap(self):
         return self.u
 

@@ -17,6 +17,8 @@ _PADDING = {0: 0, 2: 6, 4: 4, 5: 3, 7: 1}
 # base32 length mod 8 -> number of unused low bits in the last character
 _UNUSED_BITS = {0: 0, 2: 2, 4: 4, 5: 1, 7: 3}
 _CHARS = re.compile(rb"^[a-z2-7]*\Z")
+# our alphabet -> the digits int(x, 32) reads
+_TO_INT_DIGITS = bytes.maketrans(ALPHABET, b"0123456789abcdefghijklmnopqrstuv")
 
 
 class Base32Error(ValueError):
@@ -61,7 +63,13 @@ def a2b(s) -> bytes:
     rem = len(s) % 8
     if rem not in _PADDING:
         raise Base32Error("a base32 string of length %d cannot encode whole bytes" % len(s))
+    if not s:
+        return b""
+    # Read the characters as one base-32 number (int() does it in C; the
+    # standard library's b32decode is pure Python and ~10x slower, which
+    # shows when a directory of 10,000 children is parsed).
+    value = int(s.translate(_TO_INT_DIGITS), 32)
     unused = _UNUSED_BITS[rem]
-    if unused and (ALPHABET.index(s[-1:]) & ((1 << unused) - 1)):
+    if value & ((1 << unused) - 1):
         raise Base32Error("%r has non-zero padding bits in its last character" % (s[-8:],))
-    return base64.b32decode(s.upper() + b"=" * _PADDING[rem])
+    return (value >> unused).to_bytes((len(s) * 5 - unused) // 8, "big")
