@@ -20,6 +20,10 @@ measures through the client's web API:
   (``PUT /uri/$WRITECAP?offset=``), read it all (checked against what was
   written), each timed, and the client's peak RSS through the whole sequence.
 
+The directory and MDMF operations also report the CPU seconds the client
+process used in each (",  client CPU"): on a machine busy with other work the
+wall times count waiting for a CPU too, and these are steadier to compare.
+
 Tahoe-LAFS runs from the reference virtualenv (built if missing, see
 misc/ensure-tahoe-ref.sh) with ``force_foolscap = true``.  With both
 implementations it prints the ratios.  Example:
@@ -207,10 +211,20 @@ def cap_path(cap, rest=""):
     return "/uri/" + urllib.parse.quote(cap, safe="") + rest
 
 
-def timed(f, *args, **kwargs):
+def cpu_seconds(proc):
+    t = proc.cpu_times()
+    return t.user + t.system
+
+
+def timed(proc, f, *args, **kwargs):
+    """``(wall seconds, CPU seconds of the client process proc, f's result)``.
+
+    The CPU seconds are what to compare when the machine is busy with other
+    work: the wall time then also counts the time the client waited for a CPU."""
+    c0 = cpu_seconds(proc)
     t0 = time.perf_counter()
     out = f(*args, **kwargs)
-    return time.perf_counter() - t0, out
+    return time.perf_counter() - t0, cpu_seconds(proc) - c0, out
 
 
 def fake_children(n):
@@ -236,10 +250,10 @@ def fake_children(n):
     return children
 
 
-def measure_directory(impl, url, n, repeat, results):
+def measure_directory(impl, url, proc, n, repeat, results):
     """Issue 4: a directory of n entries; time adding one child and listing it."""
     body = json.dumps(fake_children(n)).encode()
-    t, (_, dircap) = timed(http_request, url, "POST", "/uri?t=mkdir-with-children", body,
+    t, _, (_, dircap) = timed(proc, http_request, url, "POST", "/uri?t=mkdir-with-children", body,
                            {"Content-Type": "application/json"})
     dircap = dircap.decode().strip()
     results["dir %d: create (s)" % n] = t
@@ -249,68 +263,77 @@ def measure_directory(impl, url, n, repeat, results):
     small_cap = small_cap.decode().strip()
     adds, files, lists = [], [], []
     for r in range(repeat):
-        t, _ = timed(http_request, url, "PUT", cap_path(dircap, "/added-%d?t=uri" % r), small_cap.encode())
-        adds.append(t)
-        t, _ = timed(http_request, url, "PUT", cap_path(dircap, "/uploaded-%d.bin" % r), os.urandom(1024))
-        files.append(t)
-        t, (_, listing) = timed(http_request, url, "GET", cap_path(dircap, "?t=json"))
-        lists.append(t)
+        t, c, _ = timed(proc, http_request, url, "PUT", cap_path(dircap, "/added-%d?t=uri" % r),
+                        small_cap.encode())
+        adds.append((t, c))
+        t, c, _ = timed(proc, http_request, url, "PUT", cap_path(dircap, "/uploaded-%d.bin" % r),
+                        os.urandom(1024))
+        files.append((t, c))
+        t, c, (_, listing) = timed(proc, http_request, url, "GET", cap_path(dircap, "?t=json"))
+        lists.append((t, c))
         kind, details = json.loads(listing)
         got = len(details["children"])
         assert kind == "dirnode" and got == n + 2 * (r + 1), (kind, got, n, r)
     for label, times in (("add child t=uri", adds), ("add 1 KiB file", files), ("list t=json", lists)):
-        results["dir %d: %s (s)" % (n, label)] = min(times)
-        print("  %s: dir %d: %s %s s" % (impl, n, label, " ".join("%.3f" % x for x in times)), flush=True)
+        results["dir %d: %s (s)" % (n, label)] = min(t for t, _ in times)
+        results["dir %d: %s, client CPU (s)" % (n, label)] = min(c for _, c in times)
+        print("  %s: dir %d: %s %s s (client CPU %s s)" % (
+            impl, n, label, " ".join("%.3f" % t for t, _ in times), " ".join("%.3f" % c for _, c in times)),
+            flush=True)
 
 
-def measure_mdmf(impl, url, pid, data_dir, size_mib, repeat, results):
+def measure_mdmf(impl, url, proc, data_dir, size_mib, repeat, results):
     """Issue 4: an MDMF file of size_mib: create, read 10 bytes, overwrite 1 byte, read all; peak RSS."""
     size = size_mib * MiB
     path = random_file(data_dir, size)
     label = "MDMF %d MiB" % size_mib
     phases = {}
-    with PeakRSS(pid) as rss:
+    with PeakRSS(proc.pid) as rss:
         start_rss = rss.peak
         with open(path, "rb") as f:
-            t, (_, writecap) = timed(http_request, url, "PUT", "/uri?format=MDMF", f)
+            t, c, (_, writecap) = timed(proc, http_request, url, "PUT", "/uri?format=MDMF", f)
         writecap = writecap.decode().strip()
         assert writecap.startswith("URI:MDMF:"), writecap
-        phases["create"] = (t, rss.peak)
+        phases["create"] = (t, c, rss.peak)
         reads = []
         with open(path, "rb") as f:
             for r in range(repeat):
                 offset = size // 2 + 4096 * r
-                t, (status, got) = timed(http_request, url, "GET", cap_path(writecap), None,
-                                         {"Range": "bytes=%d-%d" % (offset, offset + 9)})
+                t, c, (status, got) = timed(proc, http_request, url, "GET", cap_path(writecap), None,
+                                            {"Range": "bytes=%d-%d" % (offset, offset + 9)})
                 f.seek(offset)
                 assert status == 206 and got == f.read(10), (status, got)
-                reads.append(t)
-        phases["read 10 bytes"] = (min(reads), rss.peak)
+                reads.append((t, c))
+        phases["read 10 bytes"] = (min(reads)[0], min(c for _, c in reads), rss.peak)
         writes = []
         with open(path, "r+b") as f:
             for r in range(repeat):
                 offset = size // 3 + 1000 * r
                 f.seek(offset)
                 new = bytes([f.read(1)[0] ^ 0xFF])
-                t, _ = timed(http_request, url, "PUT", cap_path(writecap, "?offset=%d" % offset), new)
+                t, c, _ = timed(proc, http_request, url, "PUT", cap_path(writecap, "?offset=%d" % offset),
+                                new)
                 f.seek(offset)
                 f.write(new)
-                writes.append(t)
-        phases["overwrite 1 byte"] = (min(writes), rss.peak)
+                writes.append((t, c))
+        phases["overwrite 1 byte"] = (min(writes)[0], min(c for _, c in writes), rss.peak)
         expected = hashlib.sha256()
         with open(path, "rb") as f:
             for chunk in iter(lambda: f.read(4 * MiB), b""):
                 expected.update(chunk)
         got = hashlib.sha256()
-        t, _ = timed(http_request, url, "GET", cap_path(writecap), sink=got.update)
+        t, c, _ = timed(proc, http_request, url, "GET", cap_path(writecap), sink=got.update)
         assert got.digest() == expected.digest(), "%s: read-back differs from what was written" % label
-        phases["read all"] = (t, rss.peak)
+        phases["read all"] = (t, c, rss.peak)
     os.unlink(path)
-    for name, (t, peak) in phases.items():
+    for name, (t, c, peak) in phases.items():
         results["%s: %s (s)" % (label, name)] = t
-        print("  %s: %s: %s %.2f s (peak RSS so far %.0f MiB)" % (impl, label, name, t, peak / MiB), flush=True)
+        results["%s: %s, client CPU (s)" % (label, name)] = c
+        print("  %s: %s: %s %.2f s, client CPU %.2f s (peak RSS so far %.0f MiB)" % (
+            impl, label, name, t, c, peak / MiB), flush=True)
     print("  %s: %s: reads %s s, writes %s s" % (
-        impl, label, " ".join("%.3f" % x for x in reads), " ".join("%.3f" % x for x in writes)), flush=True)
+        impl, label, " ".join("%.3f" % t for t, _ in reads), " ".join("%.3f" % t for t, _ in writes)),
+        flush=True)
     results["%s: client peak RSS (MiB)" % label] = rss.peak / MiB
     print("  %s: %s: client RSS %.0f MiB before, peak %.0f MiB" % (impl, label, start_rss / MiB, rss.peak / MiB),
           flush=True)
@@ -373,9 +396,11 @@ def measure(impl, workdir, args, venv=None, results=None):
             results["client peak RSS, %d MiB up+down (MiB)" % args.big] = rss.peak / MiB
             print("  %s: client peak RSS %.0f MiB" % (impl, rss.peak / MiB), flush=True)
         if args.dir_entries:
-            measure_directory(impl, client.url, args.dir_entries, args.op_repeat, results)
+            measure_directory(impl, client.url, psutil.Process(client.pid()), args.dir_entries,
+                              args.op_repeat, results)
         if args.mdmf:
-            measure_mdmf(impl, client.url, client.pid(), data_dir, args.mdmf, args.op_repeat, results)
+            measure_mdmf(impl, client.url, psutil.Process(client.pid()), data_dir, args.mdmf,
+                         args.op_repeat, results)
     finally:
         client.stop()
         grid.stop()
