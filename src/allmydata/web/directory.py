@@ -24,6 +24,7 @@ statuses.
 
 import inspect
 import json
+import weakref
 
 from twisted.internet import defer
 from twisted.web import resource
@@ -44,9 +45,15 @@ from .filenode import (FileNodeHandler, UnknownNodeHandler, filenode_info, finis
                        replace_contents, write_uri_of)
 
 
+_DirectoryNode = None
+
+
 def is_dirnode(node) -> bool:
-    from ..dirnode import DirectoryNode
-    return isinstance(node, DirectoryNode)
+    global _DirectoryNode
+    if _DirectoryNode is None:
+        from ..dirnode import DirectoryNode
+        _DirectoryNode = DirectoryNode
+    return isinstance(node, _DirectoryNode)
 
 
 def handler_for(client, node, parent=None, name=None, metadata=None):
@@ -65,8 +72,29 @@ async def _await(result):
 
 
 # ---- JSON -------------------------------------------------------------------------------------
+# The caps of an immutable file or of a directory never change: their JSON
+# dict is made once per node object (the node maker keeps a directory's child
+# nodes alive with its parsed contents, so a 10,000-entry listing re-uses them).
+_STATIC_INFO = weakref.WeakKeyDictionary()
+
+
 def child_json(node, metadata) -> list:
     """``[type, {...}]`` of one child in a directory's ``t=json``."""
+    try:
+        kind, info = _STATIC_INFO[node]
+    except (KeyError, TypeError):
+        kind, info = _child_info(node)
+        if kind == "dirnode" or (kind == "filenode" and not node.is_mutable()):
+            try:
+                _STATIC_INFO[node] = (kind, info)
+            except TypeError:
+                pass
+    info = dict(info)
+    info["metadata"] = metadata
+    return [kind, info]
+
+
+def _child_info(node):
     if getattr(node, "is_unknown", lambda: False)():
         kind, info = "unknown", {}
         rw = write_uri_of(node)
@@ -79,8 +107,7 @@ def child_json(node, metadata) -> list:
         kind, info = "dirnode", _dir_caps(node)
     else:
         kind, info = "filenode", filenode_info(node)
-    info["metadata"] = metadata
-    return [kind, info]
+    return kind, info
 
 
 def _dir_caps(node) -> dict:
