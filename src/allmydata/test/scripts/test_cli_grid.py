@@ -300,7 +300,7 @@ def test_put_formats(cli, args, prefix):
     assert cli.ok("get", cap).out == data
     cap = cli.cap("put", *args, "-", "tahoe:f", stdin=data)
     assert cap.startswith(prefix), cap
-    kind, info = json.loads(cli.ok("ls", "--json", "f").out)
+    _, info = json.loads(cli.ok("ls", "--json", "f").out)
     assert info["format"] == prefix[4:-1].replace("SSK", "SDMF")
     assert info["mutable"] == (prefix != "URI:CHK:")
 
@@ -414,7 +414,7 @@ def test_cp_within_the_grid(cli, tmp_path):
     caps = dict(line.split() for line in cli.ok("ls", "--uri", "tahoe:").text.splitlines())
     assert caps["one-copy.txt"] == cli.ok("ls", "--uri", "loc/one.txt").text.split()[1]
     cli.ok("cp", "tahoe:loc/mut.txt", "tahoe:mut-copy.txt")  # a mutable file: new bytes
-    kind, info = json.loads(cli.ok("ls", "--json", "mut-copy.txt").out)
+    _, info = json.loads(cli.ok("ls", "--json", "mut-copy.txt").out)
     assert info["mutable"] is False and cli.ok("get", "mut-copy.txt").out == b"mutable contents"
     cli.ok("cp", "-r", "tahoe:loc", "tahoe:backup")
     assert cli.ok("ls", "backup").text == "loc\n"
