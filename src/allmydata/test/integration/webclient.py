@@ -15,11 +15,12 @@ share inside it starts, so that a test can damage a chosen field of it.
 import json
 import os
 import re
+import signal
 import struct
 import subprocess
 import urllib.parse
 
-from allmydata.test.nodeprocs import TAHOE, free_port, wait_for
+from allmydata.test.nodeprocs import TAHOE, free_port, pid_alive, wait_for
 
 from .procgrid import ProcessGrid, Response, cap_path, http_request, read_text
 
@@ -184,6 +185,27 @@ class MutableGrid(ProcessGrid):
         for c in self.clients[1:]:
             wait_for(lambda c=c: self._connected_count(c.url) == self.num_storage, 60,
                      what="%s connected to %d servers" % (c.url, self.num_storage))
+
+    def stop(self, *indexes):
+        """SIGTERM storage nodes (what ``tahoe stop`` does, without a
+        Python start-up per node) and wait until they are gone."""
+        pids = []
+        for i in indexes:
+            pid = self.pid(i)
+            if pid is not None:
+                os.kill(pid, signal.SIGTERM)
+                pids.append(pid)
+        for pid in pids:
+            wait_for(lambda pid=pid: not pid_alive(pid), 30, what="pid %d gone" % pid)
+        for p in self.procs.popens:
+            p.poll()  # reaps the ones that were our children and have ended
+
+    def start(self, *indexes):
+        """``tahoe run`` storage nodes again, as children of the tests."""
+        for i in indexes:
+            self._run_in_background(self.storage[i])
+        for i in indexes:
+            wait_for(lambda i=i: self.pid(i), 60, what="storage node %d running" % i)
 
     def _connected_count(self, url):
         try:
