@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import yaml
 
 from allmydata.test import nodeprocs
+from allmydata.test.interop.refvenv import clean_env
 from allmydata.util import base32
 
 
@@ -104,7 +105,7 @@ class ReferenceNode:
     def create(self, *args):
         """Run ``tahoe CREATE-COMMAND ... BASEDIR`` (e.g. ``create-client``)."""
         proc = subprocess.run([self.tahoe] + [str(a) for a in args] + [self.basedir],
-                              capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+                              capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, env=clean_env())
         if proc.returncode != 0:
             raise HarnessError("reference %s failed (exit %d):\n%s\n%s"
                                % (" ".join(map(str, args)), proc.returncode, proc.stdout, proc.stderr))
@@ -112,7 +113,7 @@ class ReferenceNode:
     def start(self):
         # FLOGFILE: Foolscap records the node's own log events (where Tahoe puts the
         # details of remote failures) in a file that ``flogtool dump`` can read.
-        env = dict(os.environ, FLOGFILE=self.flog_path)
+        env = clean_env({"FLOGFILE": self.flog_path})
         with open(self.output_path, "ab") as out:
             self.popen = subprocess.Popen([self.tahoe, "run", "--allow-stdin-close", self.basedir],
                                           stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
@@ -161,7 +162,7 @@ class ReferenceNode:
         flogtool = os.path.join(self.venv, "bin", "flogtool")
         try:
             proc = subprocess.run([flogtool, "dump", path], capture_output=True, text=True,
-                                  timeout=60, stdin=subprocess.DEVNULL)
+                                  timeout=60, stdin=subprocess.DEVNULL, env=clean_env())
             text = proc.stdout + proc.stderr
         except (OSError, subprocess.TimeoutExpired) as e:
             text = "(flogtool dump failed: %s)" % e

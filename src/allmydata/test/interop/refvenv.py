@@ -50,16 +50,31 @@ def default_venv_path():
     return os.path.join(repo_root(), ".tahoe-ref", "venv")
 
 
+def clean_env(extra=None):
+    """The environment for running the reference ``tahoe``: ours without
+    ``PYTHONPATH``/``PYTHONHOME``, which would make it import our
+    ``allmydata`` package instead of its own."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    env.update(extra or {})
+    return env
+
+
 def tahoe_version(venv):
-    """The first line of ``<venv>/bin/tahoe --version``, or None if it does not run."""
+    """The first line of ``<venv>/bin/tahoe --version``, or None if it does not run.
+
+    A ``--version`` that takes longer than two minutes (a very busy machine)
+    raises :class:`RefVenvError` rather than condemning the virtualenv."""
     exe = os.path.join(venv, "bin", "tahoe")
     if not os.access(exe, os.X_OK):
         return None
     try:
-        proc = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60,
-                              stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired):
+        proc = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=120,
+                              stdin=subprocess.DEVNULL, env=clean_env())
+    except OSError:
         return None
+    except subprocess.TimeoutExpired:
+        raise RefVenvError("%s --version did not answer in 120 s; the machine is too busy "
+                           "to tell whether the reference virtualenv works" % exe)
     if proc.returncode != 0:
         return None
     return (proc.stdout.strip().splitlines() or [""])[0]

@@ -139,7 +139,7 @@ class CLI:
         tahoe = os.path.join(self.web.ref_venv, "bin", "tahoe")
         proc = subprocess.run([tahoe, "-d", str(self.nodedir)] + [str(a) for a in args],
                               capture_output=True, text=True, timeout=120,
-                              stdin=subprocess.DEVNULL, check=False)
+                              stdin=subprocess.DEVNULL, check=False, env=refvenv.clean_env())
         return proc.returncode, proc.stdout, proc.stderr
 
 
