@@ -113,15 +113,16 @@ def test_node_url_option(grid, tmp_path):
     assert proc.returncode == 0 and proc.stdout == src.read_bytes()
 
 
-@pytest.mark.parametrize("args", [("--format=SDMF",), ("--format", "mdmf"), ("-m",),
-                                  ("--mutable",)])
-def test_mutable_uploads_not_supported_yet(grid, args, tmp_path):
+@pytest.mark.parametrize("args,prefix", [(("--format=SDMF",), "URI:SSK:"),
+                                         (("--format", "mdmf"), "URI:MDMF:"),
+                                         (("-m",), "URI:SSK:"), (("--mutable",), "URI:SSK:")])
+def test_mutable_put_then_get(grid, args, prefix, tmp_path):
     src = tmp_path / "m.txt"
     src.write_bytes(b"mutable please")
-    proc = tahoe(grid, "put", *args, src, check=False)
-    assert proc.returncode == 1 and proc.stdout == b""
-    err = proc.stderr.decode()
-    assert "400 Bad Request" in err and "is not supported yet" in err
+    proc = tahoe(grid, "put", *args, src)
+    cap = proc.stdout.decode().strip()
+    assert cap.startswith(prefix)
+    assert tahoe(grid, "get", cap).stdout == b"mutable please"
 
 
 def test_usage_errors(grid, tmp_path):
@@ -129,12 +130,12 @@ def test_usage_errors(grid, tmp_path):
     assert proc.returncode == 1 and "cannot read" in proc.stderr.decode()
     src = tmp_path / "x.txt"
     src.write_bytes(b"x")
-    proc = tahoe(grid, "put", src, "tahoe:dir/x.txt", check=False)
-    assert proc.returncode == 1 and "not supported yet" in proc.stderr.decode()
+    proc = tahoe(grid, "put", src, "tahoe:dir/x.txt", check=False)  # no tahoe: alias here
+    assert proc.returncode == 1 and "Unknown alias" in proc.stderr.decode()
     proc = tahoe(grid, "put", "--format=FOO", src, check=False)
     assert proc.returncode == 1 and "--format must be CHK, SDMF or MDMF" in proc.stderr.decode()
     proc = tahoe(grid, "get", "tahoe:some/file", check=False)
-    assert proc.returncode == 1 and "aliases" in proc.stderr.decode()
+    assert proc.returncode == 1 and "Unknown alias 'tahoe'" in proc.stderr.decode()
 
 
 def test_get_errors_show_the_nodes_message(grid, tmp_path):
