@@ -21,8 +21,9 @@ measures through the client's web API:
   written), each timed, and the client's peak RSS through the whole sequence.
 
 The directory and MDMF operations also report the CPU seconds the client
-process used in each (",  client CPU"): on a machine busy with other work the
-wall times count waiting for a CPU too, and these are steadier to compare.
+process and the storage node processes used in each (", client CPU",
+", servers CPU"): on a machine busy with other work the wall times count
+waiting for a CPU too, and these are steadier to compare.
 
 Tahoe-LAFS runs from the reference virtualenv (built if missing, see
 misc/ensure-tahoe-ref.sh) with ``force_foolscap = true``.  With both
@@ -212,19 +213,59 @@ def cap_path(cap, rest=""):
 
 
 def cpu_seconds(proc):
-    t = proc.cpu_times()
+    try:
+        t = proc.cpu_times()
+    except psutil.NoSuchProcess:
+        return 0.0
     return t.user + t.system
 
 
-def timed(proc, f, *args, **kwargs):
-    """``(wall seconds, CPU seconds of the client process proc, f's result)``.
+class GridProcs:
+    """The client's process and the storage nodes' processes, for CPU accounting."""
+
+    def __init__(self, client_pid, server_pids):
+        self.client = psutil.Process(client_pid)
+        self.pid = client_pid
+        self.servers = [psutil.Process(p) for p in server_pids if p]
+
+    def cpu(self):
+        return cpu_seconds(self.client), sum(cpu_seconds(p) for p in self.servers)
+
+
+def server_pids(grid):
+    if isinstance(grid, OurStorageGrid):
+        return [nodeprocs.read_pid(b) for b in grid.procs.basedirs]
+    return [min(p._pids(), default=None) for p in grid.procs]
+
+
+def timed(procs, f, *args, **kwargs):
+    """``(Times(wall, client CPU, storage nodes' CPU), f's result)``.
 
     The CPU seconds are what to compare when the machine is busy with other
     work: the wall time then also counts the time the client waited for a CPU."""
-    c0 = cpu_seconds(proc)
+    c0, s0 = procs.cpu()
     t0 = time.perf_counter()
     out = f(*args, **kwargs)
-    return time.perf_counter() - t0, cpu_seconds(proc) - c0, out
+    wall = time.perf_counter() - t0
+    c1, s1 = procs.cpu()
+    return Times(wall, c1 - c0, s1 - s0), out
+
+
+class Times(tuple):
+    """(wall, client CPU, servers CPU) seconds of one operation."""
+
+    def __new__(cls, wall, client, servers):
+        return tuple.__new__(cls, (wall, client, servers))
+
+    def show(self):
+        return "%.3f s (client CPU %.3f, servers CPU %.3f)" % self
+
+
+def record(results, name, runs):
+    """Best of the runs, for each of wall time, client CPU and servers' CPU."""
+    results["%s (s)" % name] = min(r[0] for r in runs)
+    results["%s, client CPU (s)" % name] = min(r[1] for r in runs)
+    results["%s, servers CPU (s)" % name] = min(r[2] for r in runs)
 
 
 def fake_children(n):
@@ -250,90 +291,88 @@ def fake_children(n):
     return children
 
 
-def measure_directory(impl, url, proc, n, repeat, results):
+def measure_directory(impl, url, procs, n, repeat, results):
     """Issue 4: a directory of n entries; time adding one child and listing it."""
     body = json.dumps(fake_children(n)).encode()
-    t, _, (_, dircap) = timed(proc, http_request, url, "POST", "/uri?t=mkdir-with-children", body,
+    t, (_, dircap) = timed(procs, http_request, url, "POST", "/uri?t=mkdir-with-children", body,
                            {"Content-Type": "application/json"})
     dircap = dircap.decode().strip()
-    results["dir %d: create (s)" % n] = t
-    print("  %s: mkdir-with-children of %d entries %.2f s (%d bytes of JSON)" % (impl, n, t, len(body)),
+    record(results, "dir %d: create" % n, [t])
+    print("  %s: dir %d: mkdir-with-children %s (%d bytes of JSON)" % (impl, n, t.show(), len(body)),
           flush=True)
     _, small_cap = http_request(url, "PUT", "/uri", os.urandom(1024))
     small_cap = small_cap.decode().strip()
-    adds, files, lists = [], [], []
+    ops = {"add child t=uri": [], "add 1 KiB file": [], "list t=json": []}
     for r in range(repeat):
-        t, c, _ = timed(proc, http_request, url, "PUT", cap_path(dircap, "/added-%d?t=uri" % r),
-                        small_cap.encode())
-        adds.append((t, c))
-        t, c, _ = timed(proc, http_request, url, "PUT", cap_path(dircap, "/uploaded-%d.bin" % r),
-                        os.urandom(1024))
-        files.append((t, c))
-        t, c, (_, listing) = timed(proc, http_request, url, "GET", cap_path(dircap, "?t=json"))
-        lists.append((t, c))
+        t, _ = timed(procs, http_request, url, "PUT", cap_path(dircap, "/added-%d?t=uri" % r),
+                     small_cap.encode())
+        ops["add child t=uri"].append(t)
+        t, _ = timed(procs, http_request, url, "PUT", cap_path(dircap, "/uploaded-%d.bin" % r),
+                     os.urandom(1024))
+        ops["add 1 KiB file"].append(t)
+        t, (_, listing) = timed(procs, http_request, url, "GET", cap_path(dircap, "?t=json"))
+        ops["list t=json"].append(t)
         kind, details = json.loads(listing)
         got = len(details["children"])
         assert kind == "dirnode" and got == n + 2 * (r + 1), (kind, got, n, r)
-    for label, times in (("add child t=uri", adds), ("add 1 KiB file", files), ("list t=json", lists)):
-        results["dir %d: %s (s)" % (n, label)] = min(t for t, _ in times)
-        results["dir %d: %s, client CPU (s)" % (n, label)] = min(c for _, c in times)
-        print("  %s: dir %d: %s %s s (client CPU %s s)" % (
-            impl, n, label, " ".join("%.3f" % t for t, _ in times), " ".join("%.3f" % c for _, c in times)),
-            flush=True)
+    for label, runs in ops.items():
+        record(results, "dir %d: %s" % (n, label), runs)
+        for t in runs:
+            print("  %s: dir %d: %s %s" % (impl, n, label, t.show()), flush=True)
 
 
-def measure_mdmf(impl, url, proc, data_dir, size_mib, repeat, results):
+def measure_mdmf(impl, url, procs, data_dir, size_mib, repeat, results):
     """Issue 4: an MDMF file of size_mib: create, read 10 bytes, overwrite 1 byte, read all; peak RSS."""
     size = size_mib * MiB
     path = random_file(data_dir, size)
     label = "MDMF %d MiB" % size_mib
     phases = {}
-    with PeakRSS(proc.pid) as rss:
+
+    def show(name, runs):
+        phases[name] = runs
+        for t in runs:
+            print("  %s: %s: %s %s (client peak RSS so far %.0f MiB)" % (
+                impl, label, name, t.show(), rss.peak / MiB), flush=True)
+
+    with PeakRSS(procs.pid) as rss:
         start_rss = rss.peak
         with open(path, "rb") as f:
-            t, c, (_, writecap) = timed(proc, http_request, url, "PUT", "/uri?format=MDMF", f)
+            t, (_, writecap) = timed(procs, http_request, url, "PUT", "/uri?format=MDMF", f)
         writecap = writecap.decode().strip()
         assert writecap.startswith("URI:MDMF:"), writecap
-        phases["create"] = (t, c, rss.peak)
+        show("create", [t])
         reads = []
         with open(path, "rb") as f:
             for r in range(repeat):
                 offset = size // 2 + 4096 * r
-                t, c, (status, got) = timed(proc, http_request, url, "GET", cap_path(writecap), None,
-                                            {"Range": "bytes=%d-%d" % (offset, offset + 9)})
+                t, (status, got) = timed(procs, http_request, url, "GET", cap_path(writecap), None,
+                                         {"Range": "bytes=%d-%d" % (offset, offset + 9)})
                 f.seek(offset)
                 assert status == 206 and got == f.read(10), (status, got)
-                reads.append((t, c))
-        phases["read 10 bytes"] = (min(reads)[0], min(c for _, c in reads), rss.peak)
+                reads.append(t)
+        show("read 10 bytes", reads)
         writes = []
         with open(path, "r+b") as f:
             for r in range(repeat):
                 offset = size // 3 + 1000 * r
                 f.seek(offset)
                 new = bytes([f.read(1)[0] ^ 0xFF])
-                t, c, _ = timed(proc, http_request, url, "PUT", cap_path(writecap, "?offset=%d" % offset),
-                                new)
+                t, _ = timed(procs, http_request, url, "PUT", cap_path(writecap, "?offset=%d" % offset), new)
                 f.seek(offset)
                 f.write(new)
-                writes.append((t, c))
-        phases["overwrite 1 byte"] = (min(writes)[0], min(c for _, c in writes), rss.peak)
+                writes.append(t)
+        show("overwrite 1 byte", writes)
         expected = hashlib.sha256()
         with open(path, "rb") as f:
             for chunk in iter(lambda: f.read(4 * MiB), b""):
                 expected.update(chunk)
         got = hashlib.sha256()
-        t, c, _ = timed(proc, http_request, url, "GET", cap_path(writecap), sink=got.update)
+        t, _ = timed(procs, http_request, url, "GET", cap_path(writecap), sink=got.update)
         assert got.digest() == expected.digest(), "%s: read-back differs from what was written" % label
-        phases["read all"] = (t, c, rss.peak)
+        show("read all", [t])
     os.unlink(path)
-    for name, (t, c, peak) in phases.items():
-        results["%s: %s (s)" % (label, name)] = t
-        results["%s: %s, client CPU (s)" % (label, name)] = c
-        print("  %s: %s: %s %.2f s, client CPU %.2f s (peak RSS so far %.0f MiB)" % (
-            impl, label, name, t, c, peak / MiB), flush=True)
-    print("  %s: %s: reads %s s, writes %s s" % (
-        impl, label, " ".join("%.3f" % t for t, _ in reads), " ".join("%.3f" % t for t, _ in writes)),
-        flush=True)
+    for name, runs in phases.items():
+        record(results, "%s: %s" % (label, name), runs)
     results["%s: client peak RSS (MiB)" % label] = rss.peak / MiB
     print("  %s: %s: client RSS %.0f MiB before, peak %.0f MiB" % (impl, label, start_rss / MiB, rss.peak / MiB),
           flush=True)
@@ -396,11 +435,11 @@ def measure(impl, workdir, args, venv=None, results=None):
             results["client peak RSS, %d MiB up+down (MiB)" % args.big] = rss.peak / MiB
             print("  %s: client peak RSS %.0f MiB" % (impl, rss.peak / MiB), flush=True)
         if args.dir_entries:
-            measure_directory(impl, client.url, psutil.Process(client.pid()), args.dir_entries,
-                              args.op_repeat, results)
+            measure_directory(impl, client.url, GridProcs(client.pid(), server_pids(grid)),
+                              args.dir_entries, args.op_repeat, results)
         if args.mdmf:
-            measure_mdmf(impl, client.url, psutil.Process(client.pid()), data_dir, args.mdmf,
-                         args.op_repeat, results)
+            measure_mdmf(impl, client.url, GridProcs(client.pid(), server_pids(grid)), data_dir,
+                         args.mdmf, args.op_repeat, results)
     finally:
         client.stop()
         grid.stop()
