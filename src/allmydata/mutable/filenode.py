@@ -52,6 +52,16 @@ class _Source:
         if isinstance(contents, (bytes, bytearray, memoryview)):
             contents = io.BytesIO(bytes(contents))
         self._c = contents
+        self._start = contents.tell() if hasattr(contents, "seek") else None
+
+    def __getattr__(self, name):
+        # ``rewind`` exists only for sources that can be read again
+        if name == "rewind" and self._start is not None:
+            return self._rewind
+        raise AttributeError(name)
+
+    async def _rewind(self):
+        self._c.seek(self._start)
 
     async def size(self) -> int:
         c = self._c
@@ -87,6 +97,7 @@ class MutableFileNode:
         params = dict(encoding_params or {})
         self._k = params.get("k", 3)
         self._n = params.get("n", 10)
+        self._happy = params.get("happy")
         if reactor is None:
             from twisted.internet import reactor
         self._reactor = reactor
@@ -198,7 +209,7 @@ class MutableFileNode:
     async def _get_servermap(self, mode, servermap=None):
         smap = servermap or ServerMap()
         updater = ServermapUpdater(self._keys, self._broker, smap, mode, hint_n=self._n,
-                                   reactor=self._reactor)
+                                   hint_k=self._k, reactor=self._reactor)
         self._mapupdate_status = updater.status
         await updater.update()
         if smap.pubkey is not None and self._keys.pubkey is None:
@@ -284,7 +295,7 @@ class MutableFileNode:
         best = smap.best_recoverable_version()
         k, n = (best[5], best[6]) if best is not None else (self._k, self._n)
         p = Publish(self._keys, self._broker, self._secrets, smap, version=self._format, k=k, n=n,
-                    reactor=self._reactor)
+                    happy=self._happy, reactor=self._reactor)
         self._publish_status = p.status
         await p.publish(src, size)
         self._size = size

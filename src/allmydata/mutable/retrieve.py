@@ -2,12 +2,14 @@
 
 The server map names the version (its ``verinfo``) and where its shares
 are.  A retrieve picks k shares (on distinct servers where possible), reads
-each one's share hash chain and block hash tree and checks them against the
-version's root hash (which the signature covers), then fetches the blocks of
-the wanted segments a batch at a time, checks every block against its
-share's block hash tree, decodes (zfec) and decrypts them, and writes the
-wanted bytes to the consumer.  An MDMF range read fetches only the segments
-that overlap the range.
+each one's share hash chain and block hash tree and has the pure decoder
+(:class:`shares.VersionDecoder`) check them against the version's root hash
+(which the signature covers), then fetches the blocks of the wanted segments
+a batch at a time, checks every block against its share's block hash tree,
+decodes (zfec) and decrypts them, and writes the wanted bytes to the
+consumer.  An MDMF range read fetches only the segments that overlap the
+range.  Memory is bounded by one batch (``batch_bytes`` of plaintext): the
+next batch is fetched while the current one is decoded, in a thread.
 
 A share that fails a check is reported to its server
 (``advise_corrupt_share``), marked bad in the map, and replaced by another
@@ -21,27 +23,19 @@ consumer holds back the next batch.
 
 import time
 
-from twisted.internet import defer
+from twisted.internet import defer, threads
 from twisted.logger import Logger
 
-from ..hashtree import BadHashError, IncompleteHashTree, NotEnoughHashesError
 from ..immutable.download.node import ReadProducer
-from ..util.rrefutil import call_remote
+from . import layout
 from .common import (
     MDMF_VERSION,
     BadShareError,
     CorruptShareError,
     UnrecoverableFileError,
 )
-from .proxy import (
-    SALT_SIZE,
-    block_hash,
-    block_hash_tree,
-    decode_segment,
-    unpack_hashes,
-    unpack_share_hash_chain,
-)
-from .servermap import _server_name, advise_corrupt
+from .servermap import _server_name, advise_corrupt, timed_call
+from .shares import VersionDecoder
 from .status import RetrieveStatus
 
 log = Logger()
@@ -50,11 +44,19 @@ BATCH_BYTES = 1 << 20
 
 
 class _ShareSource:
-    """One share of the version on one server, with its verified block hash tree."""
+    """One share of the version on one server; ``share`` holds its verified
+    hashes (a ParsedShare without its data) once loaded."""
 
     def __init__(self, server, shnum):
         self.server, self.shnum = server, shnum
-        self.leaves = None   # verified block hashes, one per segment
+        self.share = None
+
+    def leaves(self) -> list:
+        """The verified block hashes, one per segment."""
+        bht = self.share.block_hash_tree
+        first_leaf = (len(bht) - 1) // 2
+        nseg = self.share.prefix.geometry().num_segments
+        return bht[first_leaf:first_leaf + nseg]
 
     def __repr__(self):
         return "<share %d on %s>" % (self.shnum, _server_name(self.server))
@@ -67,22 +69,22 @@ class Retrieve:
                  status: RetrieveStatus | None = None, batch_bytes: int = BATCH_BYTES,
                  read_timeout: float = 60.0):
         self.keys, self._map, self.verinfo = keys, servermap, verinfo
-        self.header = servermap.header_of(verinfo)
-        if self.header is None:
+        self.head = servermap.share_head(verinfo)
+        if self.head is None:
             raise UnrecoverableFileError("the server map holds no share of the chosen version")
-        self.geometry = self.header.geometry
-        self.k, self.n = self.header.k, self.header.n
+        self.prefix = self.head.prefix
+        self.geometry = self.prefix.geometry()
+        self.decoder = VersionDecoder(keys, self.prefix)
+        self.k, self.n = self.prefix.k, self.prefix.n
         if reactor is None:
             from twisted.internet import reactor
         self._reactor = reactor
         self._timeout = read_timeout
         self._batch_bytes = batch_bytes
-        self.status = status or RetrieveStatus(keys.storage_index, self.geometry.datalen)
+        self.status = status or RetrieveStatus(keys.storage_index, self.prefix.datalen)
         self.status.set_encoding(self.k, self.n)
-        self.status.set_seqnum(self.header.seqnum)
+        self.status.set_seqnum(self.prefix.seqnum)
         self._tried: set = set()   # (serverid, shnum) given up on
-        self._share_tree = IncompleteHashTree(self.n)
-        self._share_tree.set_hashes({0: self.header.root_hash})
 
     # ---- choosing shares ----
     def _candidates(self, exclude_shnums) -> list:
@@ -105,15 +107,15 @@ class Retrieve:
             if not cands:
                 raise UnrecoverableFileError(
                     "not enough good shares of version seq%d to read it: %d needed, found %s"
-                    % (self.header.seqnum, self.k, self._describe(active)))
+                    % (self.prefix.seqnum, self.k, self._describe(active)))
             cands.sort(key=lambda c: c.server.get_serverid() in used_servers)
             src = cands[0]
             self._tried.add((src.server.get_serverid(), src.shnum))
             try:
-                await self._load_hashes(src)
+                await self.load_hashes(src)
                 return src
             except Exception as e:
-                self._give_up(src, e)
+                self.give_up(src, e)
 
     def _describe(self, active) -> str:
         good = sorted({s.shnum for s in active})
@@ -124,9 +126,10 @@ class Retrieve:
         text += "; server map: %s" % self._map.describe_failure()
         return text
 
-    def _give_up(self, src, err):
+    def give_up(self, src, err):
+        """Stop using ``src``: a bad share is marked and reported to its server."""
         name = _server_name(src.server)
-        if isinstance(err, (BadShareError, BadHashError, NotEnoughHashesError)):
+        if isinstance(err, BadShareError):
             reason = "share %d: %s" % (src.shnum, err)
             self._map.mark_bad_share(src.server, src.shnum, reason)
             advise_corrupt(src.server, self.keys.storage_index, src.shnum, reason)
@@ -136,16 +139,8 @@ class Retrieve:
 
     # ---- reading ----
     def _readv(self, src, ranges):
-        d = call_remote(src.server.get_rref(), "slot_readv", self.keys.storage_index,
-                        [src.shnum], ranges)
-        timer = self._reactor.callLater(self._timeout, d.cancel)
-
-        def _done(res):
-            if timer.active():
-                timer.cancel()
-            return res
-        d.addBoth(_done)
-        return d
+        return timed_call(self._reactor, self._timeout, src.server, "slot_readv",
+                          self.keys.storage_index, [src.shnum], ranges)
 
     async def _read(self, src, ranges) -> list:
         answer = await self._readv(src, ranges)
@@ -160,53 +155,51 @@ class Retrieve:
         self.status.add_server(_server_name(src.server))
         return got
 
-    async def _load_hashes(self, src):
-        h = self.header
-        c0, c1 = h.chain_range()
-        b0, b1 = h.bht_range()
-        chain_data, bht_data = await self._read(src, [(c0, c1 - c0), (b0, b1 - b0)])
-        nodes = unpack_hashes(bht_data)
-        g = self.geometry
-        if len(nodes) != g.num_bht_nodes:
-            raise CorruptShareError(src.server, src.shnum, "block hash tree has %d nodes, "
-                                    "expected %d" % (len(nodes), g.num_bht_nodes))
-        first_leaf = (len(nodes) + 1) // 2 - 1
-        leaves = nodes[first_leaf:first_leaf + g.num_segments]
-        if block_hash_tree(leaves) != nodes:
-            raise CorruptShareError(src.server, src.shnum, "block hash tree is inconsistent")
-        chain = unpack_share_hash_chain(chain_data)
-        try:
-            self._share_tree.set_hashes(hashes=chain, leaves={src.shnum: nodes[0]})
-        except (BadHashError, NotEnoughHashesError) as e:
-            raise CorruptShareError(src.server, src.shnum,
-                                    "share hash chain does not lead to the root hash: %s" % e)
-        src.leaves = leaves
+    async def load_hashes(self, src):
+        """Read ``src``'s share hash chain and block hash tree and check them."""
+        share = layout.ParsedShare(self.prefix, self.head.offsets,
+                                   verification_key=self.head.verification_key,
+                                   signature=self.head.signature)
+        names = ("share_hash_chain", "block_hash_tree")
+        got = await self._read(src, share.needed_ranges(*names))
+        for name, raw in zip(names, got):
+            share.set_field(name, raw)
+        self.decoder.verify_share_head(src.shnum, share, src.server)
+        src.share = share
 
-    async def _fetch_run(self, src, s0, s1) -> list:
-        """[(salt, block)] of segments s0..s1-1 from one share, verified."""
+    def _run_range(self, s0, s1):
+        """``(offset, length)`` of the share data of segments s0..s1-1."""
+        if self.prefix.version != MDMF_VERSION:
+            return self.head.field_range("share_data")
+        start, _ = layout.mdmf_block_range(self.prefix, self.head.offsets, s0)
+        end = sum(layout.mdmf_block_range(self.prefix, self.head.offsets, s1 - 1))
+        return start, end - start
+
+    def _split_run(self, src, s0, s1, data) -> list:
+        """[(salt, block)] of segments s0..s1-1 from one share's run, verified
+        (runs in a thread)."""
+        if self.prefix.version != MDMF_VERSION:
+            self.decoder.verify_block(src.shnum, 0, data, None, src.server)
+            return [(None, data)]
         g = self.geometry
-        d0 = self.header.offsets["share_data"]
-        start = g.block_offset(s0, d0)
-        length = sum(g.block_piece_length(s) for s in range(s0, s1))
-        (data,) = await self._read(src, [(start, length)])
+        mv = memoryview(data)
         out, pos = [], 0
         for s in range(s0, s1):
-            plen = g.block_piece_length(s)
-            piece = data[pos:pos + plen]
-            pos += plen
-            if self.header.version == MDMF_VERSION:
-                salt, block = piece[:SALT_SIZE], piece[SALT_SIZE:]
-                hsalt = salt
-            else:
-                salt, block, hsalt = self.header.salt, piece, None
-            if block_hash(hsalt, block) != src.leaves[s]:
-                raise CorruptShareError(src.server, src.shnum,
-                                        "block of segment %d does not match its hash" % s)
+            size = g.tail_block_size if s == g.num_segments - 1 else g.block_size
+            salt = bytes(mv[pos:pos + layout.SALT_SIZE])
+            block = mv[pos + layout.SALT_SIZE:pos + layout.SALT_SIZE + size]
+            pos += layout.SALT_SIZE + size
+            self.decoder.verify_block(src.shnum, s, block, salt, src.server)
             out.append((salt, block))
         return out
 
-    async def _fetch_batch(self, active, s0, s1) -> dict:
-        """{shnum: [(salt, block)]} for k shares, replacing failing ones."""
+    async def _fetch_run(self, src, s0, s1) -> list:
+        (data,) = await self._read(src, [self._run_range(s0, s1)])
+        return await threads.deferToThread(self._split_run, src, s0, s1, data)
+
+    async def fetch_batch(self, active, s0, s1) -> dict:
+        """{shnum: [(salt, block)]} of segments s0..s1-1 from k shares,
+        replacing failing ones."""
         got: dict = {}
         while True:
             todo = [src for src in active if src.shnum not in got]
@@ -220,9 +213,22 @@ class Retrieve:
                     got[src.shnum] = value
                 else:
                     active.remove(src)
-                    self._give_up(src, value.value)
+                    self.give_up(src, value.value)
             while len(active) < self.k:
                 active.append(await self._pick(active))
+
+    def _decode_batch(self, s0, s1, got, offset, end) -> list:
+        """The wanted plaintext pieces of segments s0..s1-1 (runs in a thread)."""
+        out = []
+        for i, seg in enumerate(range(s0, s1)):
+            blocks = {shnum: runs[i][1] for shnum, runs in got.items()}
+            salt = next(iter(got.values()))[i][0]
+            plaintext = self.decoder.decode_segment(seg, blocks, salt)
+            seg_start, _ = self.decoder.segment_range(seg)
+            lo = max(offset, seg_start) - seg_start
+            hi = min(end, seg_start + len(plaintext)) - seg_start
+            out.append(plaintext[lo:hi] if (lo, hi) != (0, len(plaintext)) else plaintext)
+        return out
 
     # ---- the read ----
     def download(self, consumer, offset: int = 0, size: int | None = None):
@@ -232,7 +238,7 @@ class Retrieve:
 
     async def _download(self, consumer, offset, size):
         t0 = time.monotonic()
-        datalen = self.geometry.datalen
+        datalen = self.prefix.datalen
         offset = max(0, min(offset, datalen))
         end = datalen if size is None else min(datalen, offset + max(0, size))
         self.status.set_size(end - offset)
@@ -254,35 +260,39 @@ class Retrieve:
         return consumer
 
     async def _deliver(self, consumer, offset, end, producer):
-        g = self.geometry
-        first, last = offset // g.segsize, (end - 1) // g.segsize
+        segsize = self.geometry.segment_size
+        first, last = offset // segsize, (end - 1) // segsize
         self.status.set_status("Fetching hashes")
         active: list = []
         while len(active) < self.k:
             active.append(await self._pick(active))
-        per_batch = max(1, self._batch_bytes // g.segsize)
-        s = first
+        per_batch = max(1, self._batch_bytes // segsize)
+        batches = [(s, min(last + 1, s + per_batch)) for s in range(first, last + 1, per_batch)]
         delivered = 0
         self.status.set_status("Fetching segments")
-        while s <= last:
-            await producer.wait_until_unpaused()
-            s1 = min(last + 1, s + per_batch)
+        # the next batch is fetched while this one is decoded and delivered
+        ahead = defer.ensureDeferred(self.fetch_batch(active, *batches[0]))
+        for i, (s0, s1) in enumerate(batches):
             t = time.monotonic()
-            got = await self._fetch_batch(active, s, s1)
+            got = await ahead
             self.status.add_time("fetch", time.monotonic() - t)
+            ahead = None
+            if i + 1 < len(batches):
+                await producer.wait_until_unpaused()
+                ahead = defer.ensureDeferred(self.fetch_batch(active, *batches[i + 1]))
             t = time.monotonic()
-            for i, seg in enumerate(range(s, s1)):
-                blocks = {shnum: runs[i][1] for shnum, runs in got.items()}
-                salt = next(iter(got.values()))[i][0]
-                plaintext = decode_segment(self.keys, blocks, salt, self.k, self.n,
-                                           g.segment_size(seg))
-                seg_start = seg * g.segsize
-                lo = max(offset, seg_start) - seg_start
-                hi = min(end, seg_start + len(plaintext)) - seg_start
-                piece = plaintext[lo:hi]
+            try:
+                pieces = await threads.deferToThread(self._decode_batch, s0, s1, got, offset,
+                                                     end)
+            except BaseException:
+                if ahead is not None:
+                    ahead.addErrback(lambda f: None)
+                raise
+            del got
+            self.status.add_time("decode", time.monotonic() - t)
+            for piece in pieces:
                 await producer.wait_until_unpaused()
                 consumer.write(piece)
                 delivered += len(piece)
-            self.status.add_time("decode", time.monotonic() - t)
+            del pieces
             self.status.set_progress(delivered / max(1, end - offset))
-            s = s1

@@ -1,8 +1,9 @@
 """Which servers hold which shares of which version of a mutable file.
 
 :class:`ServerMap` is the record: for every (server, share number) seen, the
-version it holds (its ``verinfo`` tuple, :attr:`proxy.Header.verinfo`) and
-the checkstring it started with (a publish tests against exactly those
+version it holds (its :class:`layout.VerInfo`), the share's head (a partial
+:class:`layout.ParsedShare`: prefix, offsets, verification key, signature)
+and the checkstring it started with (a publish tests against exactly those
 bytes); shares found bad, servers that failed, and the problems met.  From
 it come the recoverable versions (at least k distinct shares) and the best
 one (highest (seqnum, root hash)).
@@ -14,11 +15,15 @@ against the cap's fingerprint and its signature over the signed prefix, and
 reports a share that fails to its server (``advise_corrupt_share``).
 
 Modes (``common.MODE_*``): MODE_READ and MODE_ANYTHING ask servers in
-batches of N and stop once a recoverable version is the newest seen;
-MODE_WRITE, MODE_CHECK and MODE_REPAIR ask every server, so that a publish
-updates every share and sees every other writer.  With a write cap in
-MODE_WRITE or MODE_REPAIR the encrypted private key is fetched too (SDMF
-keeps it at the end of the share: one more read).
+batches of N and stop once a recoverable version is the newest seen.
+MODE_WRITE walks the permuted ring in batches of N until it has seen a run
+of k servers without shares past the last server that had one (and every
+server before it answered), so that a publish updates every share and sees
+other writers without asking every server of a large grid; when it finds no
+share at all it stops after N + k servers (a new file).  MODE_CHECK and
+MODE_REPAIR ask every server: a checker must see every share.  With a
+write cap in MODE_WRITE or MODE_REPAIR the encrypted private key is fetched
+too (SDMF keeps it at the end of the share: one more read).
 
 A share whose root hash is all zeros and whose signature does not verify is
 one a publish is writing right now (publish.py marks a share that way before
@@ -32,7 +37,9 @@ from twisted.logger import Logger
 
 from ..crypto import rsa
 from ..util.rrefutil import call_remote
+from . import layout
 from .common import (
+    MDMF_VERSION,
     MODE_ANYTHING,
     MODE_READ,
     MODE_REPAIR,
@@ -40,13 +47,25 @@ from .common import (
     BadShareError,
     PrivateKeyMismatchError,
 )
-from .proxy import Header
 from .status import ServermapUpdateStatus
 
 log = Logger()
 
-DEFAULT_READ_SIZE = 4000
+DEFAULT_READ_SIZE = layout.INITIAL_READ_SIZE
 ZERO_ROOT = b"\x00" * 32
+
+
+def timed_call(reactor, timeout, server, method, *args):
+    """``call_remote`` on the server's rref, cancelled after ``timeout`` seconds."""
+    d = call_remote(server.get_rref(), method, *args)
+    timer = reactor.callLater(timeout, d.cancel)
+
+    def _done(res):
+        if timer.active():
+            timer.cancel()
+        return res
+    d.addBoth(_done)
+    return d
 
 
 def _server_name(server) -> str:
@@ -54,16 +73,17 @@ def _server_name(server) -> str:
 
 
 class ShareRecord:
-    """One share seen on one server."""
+    """One share seen on one server: its head (a partial ParsedShare) and version."""
 
-    __slots__ = ("server", "shnum", "header", "timestamp")
+    __slots__ = ("server", "shnum", "share", "verinfo", "timestamp")
 
-    def __init__(self, server, shnum, header, timestamp):
-        self.server, self.shnum, self.header, self.timestamp = server, shnum, header, timestamp
+    def __init__(self, server, shnum, share, verinfo, timestamp):
+        self.server, self.shnum, self.share, self.timestamp = server, shnum, share, timestamp
+        self.verinfo = verinfo
 
     @property
-    def verinfo(self):
-        return self.header.verinfo
+    def checkstring(self) -> bytes:
+        return self.share.prefix.checkstring()
 
 
 class ServerMap:
@@ -91,13 +111,17 @@ class ServerMap:
     def note_server(self, server):
         self._servers[server.get_serverid()] = server
 
-    def add_share(self, server, shnum, header, timestamp=None):
+    def add_share(self, server, shnum, share, verinfo=None, timestamp=None):
+        """Record a good share; ``share`` is its head (ParsedShare with at least
+        prefix and offsets)."""
         key = (server.get_serverid(), shnum)
         self.note_server(server)
         self._bad.pop(key, None)
-        self._shares[key] = ShareRecord(server, shnum, header, timestamp or time.time())
-        self._checkstrings[key] = header.checkstring
-        self._seqnums[key] = header.seqnum
+        record = ShareRecord(server, shnum, share, verinfo or share.verinfo(),
+                             timestamp or time.time())
+        self._shares[key] = record
+        self._checkstrings[key] = record.checkstring
+        self._seqnums[key] = share.prefix.seqnum
 
     def note_checkstring(self, server, shnum, checkstring: bytes, seqnum=None):
         key = (server.get_serverid(), shnum)
@@ -155,11 +179,17 @@ class ServerMap:
                 out.setdefault(r.shnum, []).append(r.server)
         return out
 
-    def header_of(self, verinfo):
+    def share_head(self, verinfo):
+        """The head (ParsedShare: prefix, offsets, key, signature) of one share
+        of this version, or None."""
         for r in self._shares.values():
             if r.verinfo == verinfo:
-                return r.header
+                return r.share
         return None
+
+    def servers_with_shares(self) -> set:
+        """serverids holding any share seen (good, bad or being written)."""
+        return {sid for sid, _sh in self._checkstrings} | {sid for sid, _sh in self.in_progress}
 
     def recoverable_versions(self) -> set:
         return {v for v in self.versions() if len(self.shares_of(v)) >= v[5]}
@@ -227,7 +257,8 @@ class ServermapUpdater:
     """Fills a ServerMap by asking the servers of one storage index."""
 
     def __init__(self, keys, storage_broker, servermap: ServerMap, mode, *,
-                 read_size: int = DEFAULT_READ_SIZE, hint_n: int = 10, reactor=None,
+                 read_size: int = DEFAULT_READ_SIZE, hint_n: int = 10, hint_k: int = 3,
+                 reactor=None,
                  query_timeout: float = 30.0, status: ServermapUpdateStatus | None = None):
         self._keys = keys
         self._broker = storage_broker
@@ -235,6 +266,7 @@ class ServermapUpdater:
         self._mode = mode
         self._read_size = read_size
         self._hint_n = max(1, hint_n)
+        self._epsilon = max(1, hint_k)
         if reactor is None:
             from twisted.internet import reactor
         self._reactor = reactor
@@ -257,14 +289,10 @@ class ServermapUpdater:
         servers = list(self._broker.get_servers_for_psi(si))
         try:
             if self._mode in (MODE_READ, MODE_ANYTHING):
-                pos = 0
-                while pos < len(servers):
-                    batch = servers[pos:pos + self._hint_n]
-                    pos += len(batch)
-                    await self._query_all(batch)
-                    self.status.set_progress(pos / len(servers))
-                    if self._enough_for_read():
-                        break
+                await self._walk(servers, self._hint_n, self._enough_for_read)
+            elif self._mode == MODE_WRITE:
+                await self._walk(servers, self._hint_n + self._epsilon,
+                                 lambda: self._enough_for_write(servers))
             else:
                 await self._query_all(servers)
             if self._want_privkey() and self._map.best_recoverable_version() is not None:
@@ -275,6 +303,39 @@ class ServermapUpdater:
             self.status.add_time("total", time.monotonic() - t0)
             self.status.finish("Finished")
         return self._map
+
+    async def _walk(self, servers, first_batch, enough):
+        """Ask ``servers`` in ring order, a batch at a time, until ``enough()``."""
+        pos, size = 0, first_batch
+        while pos < len(servers):
+            batch = servers[pos:pos + size]
+            pos += len(batch)
+            size = self._hint_n
+            await self._query_all(batch)
+            self.status.set_progress(pos / len(servers))
+            if enough():
+                break
+
+    def _enough_for_write(self, servers) -> bool:
+        """True once, past the last server holding a share, ``epsilon`` servers
+        in a row answered without shares (every server before them has been
+        asked: batches go in ring order and are awaited whole)."""
+        holders = self._map.servers_with_shares()
+        answered = self._map.servers_answered
+        last_found, run, empty = -1, 0, 0
+        for i, server in enumerate(servers):
+            sid = server.get_serverid()
+            if sid in holders:
+                last_found, run = i, 0
+            elif sid in answered:
+                empty += 1
+                run += 1
+                if last_found >= 0 and run >= self._epsilon:
+                    return self._map.best_recoverable_version() is not None
+        if last_found < 0:
+            # no share anywhere: a new file (or a key used for the first time)
+            return empty >= self._hint_n + self._epsilon
+        return False
 
     def _enough_for_read(self) -> bool:
         best = self._map.best_recoverable_version()
@@ -290,15 +351,7 @@ class ServermapUpdater:
             await defer.DeferredList(ds, consumeErrors=True)
 
     def _call(self, server, method, *args):
-        d = call_remote(server.get_rref(), method, *args)
-        timer = self._reactor.callLater(self._timeout, d.cancel)
-
-        def _done(res):
-            if timer.active():
-                timer.cancel()
-            return res
-        d.addBoth(_done)
-        return d
+        return timed_call(self._reactor, self._timeout, server, method, *args)
 
     async def _query(self, server):
         si = self._keys.storage_index
@@ -341,41 +394,45 @@ class ServermapUpdater:
         if not data:
             return
         version = data[0]
-        clen = 57 if version == 0 else 41
+        clen = (layout.CHECKSTRING_LENGTH_MDMF if version == MDMF_VERSION
+                else layout.CHECKSTRING_LENGTH_SDMF)
         self._map.note_checkstring(server, shnum, bytes(data[:clen]))
-        if version == 1 and len(data) >= 41 and data[9:41] == ZERO_ROOT:
+        if version == MDMF_VERSION and len(data) >= clen and data[9:clen] == ZERO_ROOT:
             # a publish has claimed this share and is streaming it
-            self._map.note_checkstring(server, shnum, bytes(data[:41]),
+            self._map.note_checkstring(server, shnum, bytes(data[:clen]),
                                        int.from_bytes(data[1:9], "big"))
             self._map.in_progress.add((server.get_serverid(), shnum))
             return
-        header = Header(data)
-        self._map.note_checkstring(server, shnum, header.checkstring, header.seqnum)
-        a, b = header.pubkey_range()
-        s, e = header.signature_range()
-        data = await self._read_more(server, shnum, data, max(b, e))
-        pubkey_der = bytes(data[a:b])
-        signature = bytes(data[s:e])
-        key = (header.prefix, signature, pubkey_der)
+        prefix, offsets = layout.unpack_header(data)
+        share = layout.ParsedShare(prefix, offsets)
+        self._map.note_checkstring(server, shnum, prefix.checkstring(), prefix.seqnum)
+        fields = ("verification_key", "signature")
+        end = max(sum(share.field_range(name)) for name in fields)
+        data = await self._read_more(server, shnum, data, end)
+        for name in fields:
+            off, length = share.field_range(name)
+            share.set_field(name, data[off:off + length])
+        signed = prefix.signed_bytes()
+        key = (signed, share.signature, share.verification_key)
         if key not in self._verified:
             try:
-                self._keys.check_pubkey(pubkey_der)
-                pub = rsa.public_key_from_der(pubkey_der)
-                rsa.verify(pub, signature, header.prefix)
+                self._keys.check_pubkey(share.verification_key)
+                pub = rsa.public_key_from_der(share.verification_key)
+                rsa.verify(pub, share.signature, signed)
             except (BadShareError, rsa.RSAError) as err:
-                if header.root_hash == ZERO_ROOT:
+                if prefix.root_hash == ZERO_ROOT:
                     self._map.in_progress.add((server.get_serverid(), shnum))
                     return
                 raise BadShareError("bad verification key or signature: %s" % (err,)) from None
             self._verified.add(key)
             if self._map.pubkey is None:
                 self._map.pubkey = pub
-        self._map.add_share(server, shnum, header)
+        self._map.add_share(server, shnum, share)
         if self._want_privkey():
-            a, b = header.privkey_range()
-            data = await self._read_more(server, shnum, data, b)
+            off, length = share.field_range("enc_privkey")
+            data = await self._read_more(server, shnum, data, off + length)
             try:
-                self._map.privkey = self._keys.privkey_from_encrypted(bytes(data[a:b]))
+                self._map.privkey = self._keys.privkey_from_encrypted(data[off:off + length])
             except PrivateKeyMismatchError as e:
                 self._map.mark_bad_share(server, shnum, "bad encrypted private key: %s" % e)
                 self._advise_corrupt(server, shnum, "bad encrypted private key: %s" % e)

@@ -32,7 +32,7 @@ API::
         .finish() -> EncodedVersion
     EncodedVersion: prefix, root_hash, signature, verification_key, enc_privkey,
         share_hash_chains {shnum: {index: hash}}, block_hash_trees {shnum: [hash...]},
-        verinfo, offsets .checkstring()
+        verinfo, offsets .checkstring() .head() -> ParsedShare (no per-share fields)
         .pack_sdmf_share(shnum, block) -> bytes
         .pack_mdmf_share(shnum, share_data) -> bytes
         .mdmf_final_writes(shnum) -> [(offset, bytes)]
@@ -58,6 +58,7 @@ Empty files have no segments; their block hash tree is the single filler
 leaf ``TH("Merkle tree empty leaf", "0")``, as Tahoe-LAFS 1.20 writes it.
 """
 
+import functools
 import os
 
 import attr
@@ -190,7 +191,8 @@ class VersionEncoder:
         if padded_len != len(crypttext):
             crypttext += b"\x00" * (padded_len - len(crypttext))
         piece = padded_len // self.k
-        pieces = [crypttext[i * piece:(i + 1) * piece] for i in range(self.k)]
+        mv = memoryview(crypttext)
+        pieces = [mv[i * piece:(i + 1) * piece] for i in range(self.k)]
         blocks, _ = self._coder(padded_len).encode_sync(pieces)
         stored_salt = salt if self.version == MDMF_VERSION else None
         for sh, block in enumerate(blocks):
@@ -234,14 +236,14 @@ class EncodedVersion:
     def root_hash(self):
         return self.prefix.root_hash
 
-    @property
+    @functools.cached_property
     def offsets(self):
         sh = 0
         return layout.compute_offsets(self.prefix, len(self.verification_key),
                                       len(self.signature), len(self.share_hash_chains[sh]),
                                       len(self.block_hash_trees[sh]), len(self.enc_privkey))
 
-    @property
+    @functools.cached_property
     def verinfo(self):
         p = self.prefix
         return layout.VerInfo(p.seqnum, p.root_hash, p.salt, p.segsize, p.datalen, p.k, p.n,
@@ -249,6 +251,12 @@ class EncodedVersion:
 
     def checkstring(self):
         return self.prefix.checkstring()
+
+    def head(self):
+        """A ParsedShare with what every share of this version has in common
+        (prefix, offsets, verification key, signature), as a server map keeps it."""
+        return layout.ParsedShare(self.prefix, dict(self.offsets), self.verification_key,
+                                  self.signature)
 
     def _parsed(self, shnum, share_data):
         return layout.ParsedShare(self.prefix, None, self.verification_key, self.signature,

@@ -17,10 +17,11 @@ A write that starts past the end of the file fills the gap with zeros.
 """
 
 from ..immutable.target import MemoryConsumer
+from . import layout
 from .common import MDMF_VERSION, MODE_WRITE
-from .proxy import Geometry
-from .publish import Publish, ShareTarget, VersionBuilder
+from .publish import Publish, ShareTarget
 from .retrieve import Retrieve, _ShareSource
+from .shares import VersionEncoder
 
 
 def splice(old: bytes, offset: int, data: bytes) -> bytes:
@@ -29,31 +30,32 @@ def splice(old: bytes, offset: int, data: bytes) -> bytes:
     return old[:offset] + data + old[offset + len(data):]
 
 
+async def _rewrite_whole(node, smap, offset, data):
+    c = MemoryConsumer()
+    await node._read(c, smap=smap)
+    await node._publish(splice(c.data(), offset, data), smap)
+
+
 async def write_at(node, offset: int, data: bytes):
     data = bytes(data)
     smap = await node._get_servermap(MODE_WRITE)
     best = node._require_best(smap)
-    header = smap.header_of(best)
-    shares = smap.shares_of(best)
-    if header.version != MDMF_VERSION or len(shares) < header.n:
-        c = MemoryConsumer()
-        await node._read(c, smap=smap)
-        await node._publish(splice(c.data(), offset, data), smap)
+    prefix = smap.share_head(best).prefix
+    if prefix.version != MDMF_VERSION or len(smap.shares_of(best)) < prefix.n:
+        return await _rewrite_whole(node, smap, offset, data)
+    if not data and offset <= prefix.datalen:
         return
-    if not data and offset <= header.datalen:
-        return
-    await _update_in_place(node, smap, best, header, offset, data)
+    await _update_in_place(node, smap, best, prefix, offset, data)
 
 
-async def _update_in_place(node, smap, best, header, offset, data):
+async def _update_in_place(node, smap, best, prefix, offset, data):
     keys = node.get_keys()
-    old_size, segsize, k, n = header.datalen, header.segsize, header.k, header.n
+    old_size, segsize, k, n = prefix.datalen, prefix.segsize, prefix.k, prefix.n
     if offset > old_size:
         data = b"\x00" * (offset - old_size) + data
         offset = old_size
     new_size = max(old_size, offset + len(data))
     first, last = offset // segsize, (offset + len(data) - 1) // segsize
-    old_geometry = header.geometry
 
     # the old plaintext of the touched segments that the write does not cover
     r = Retrieve(keys, smap, best, reactor=node._reactor)
@@ -72,33 +74,27 @@ async def _update_in_place(node, smap, best, header, offset, data):
         for server in smap.shares_of(best).get(shnum, []):
             src = _ShareSource(server, shnum)
             try:
-                await r._load_hashes(src)
+                await r.load_hashes(src)
             except Exception as e:
-                r._give_up(src, e)
+                r.give_up(src, e)
                 continue
-            leaves[shnum] = src.leaves
+            leaves[shnum] = src.leaves()
             break
     if len(leaves) < n:
-        c = MemoryConsumer()
-        await node._read(c, smap=smap)
-        await node._publish(splice(c.data(), offset, data), smap)
-        return
+        return await _rewrite_whole(node, smap, offset, data)
 
+    # the old tail block changes size when the file grows: it is re-encoded below
     seqnum = smap.highest_seqnum() + 1
-    builder = VersionBuilder(keys, MDMF_VERSION, k, n, seqnum, new_size, segsize=segsize)
-    for shnum, lv in leaves.items():
-        # the old tail block changes size when the file grows: it is re-encoded below
-        builder.set_old_block_hashes(shnum, lv[:old_geometry.num_segments])
-    g = builder.geometry
+    enc = VersionEncoder(keys, MDMF_VERSION, seqnum, k, n, new_size, segsize=segsize,
+                         existing_block_hashes=leaves)
     runs = [[] for _ in range(n)]
     for s in range(first, last + 1):
-        a = s * segsize - lo
-        plaintext = region[a:a + g.segment_size(s)]
-        salt, blocks = builder.encode(s, plaintext)
-        for shnum, block in enumerate(blocks):
-            runs[shnum].append(builder.piece(salt, block))
-    builder.finish()
-    start = builder.data_offset(first)
+        a, b = enc.segment_range(s)
+        seg = enc.encode_segment(s, region[a - lo:b - lo])
+        for shnum in range(n):
+            runs[shnum].append(seg.share_record(shnum))
+    ev = enc.finish()
+    start = layout.mdmf_block_offset(first, enc.geometry.block_size)
     datas = [b"".join(x) for x in runs]
     del runs
 
@@ -107,22 +103,21 @@ async def _update_in_place(node, smap, best, header, offset, data):
     node._publish_status = p.status
     p.status.set_seqnum(seqnum)
     p.status.set_size(new_size)
-    p.targets = [ShareTarget(rec.server, rec.shnum, rec.header.checkstring)
+    p.targets = [ShareTarget(rec.server, rec.shnum, rec.checkstring)
                  for rec in smap.records(best)]
     p.status.set_status("Pushing updated segments")
     try:
         await p.write_atomic(
-            builder,
-            lambda t: [(start, datas[t.shnum])] + builder.metadata_writes(t.shnum),
-            new_length=lambda t: builder.offsets["EOF"], replace=False)
-        p._finish_check()
+            lambda t: [(start, datas[t.shnum])] + ev.mdmf_final_writes(t.shnum),
+            new_length=lambda t: ev.offsets["EOF"], replace=False)
+        p.finish_check(required=k)
     except BaseException as e:
         p.status.finish("Failed: %s" % (e,))
         raise
-    p._record(builder)
+    p.record(ev)
     p.status.finish()
     node._size = new_size
     node._last_read_version = smap.best_recoverable_version()
 
 
-__all__ = ["Geometry", "splice", "write_at"]
+__all__ = ["splice", "write_at"]

@@ -9,7 +9,8 @@ tests do.  Tests create and read mutable files through
 damage the share files on disk (:meth:`share_files`, :meth:`corrupt_share`),
 stop servers (:meth:`stop_server`), or make one server refuse writes
 (:attr:`FaultyStorageServer.fail_writes`: a real server that raises on
-``slot_testv_and_readv_and_writev`` while the flag is set).
+``slot_testv_and_readv_and_writev`` while the flag is set, or after
+:attr:`~FaultyStorageServer.fail_after_writes` calls).
 
 A session-scoped fixture makes the Tub certificates once, and RSA keys are
 pre-generated (:func:`keypairs`), so each test starts a grid in well under a
@@ -37,6 +38,8 @@ class FaultyStorageServer(StorageServer):
     """A real storage server whose writes can be made to fail on demand."""
 
     fail_writes = False
+    #: when set, the number of write calls that succeed before every later one fails
+    fail_after_writes = None
 
     def __init__(self, *args, **kwargs):
         StorageServer.__init__(self, *args, **kwargs)
@@ -45,6 +48,10 @@ class FaultyStorageServer(StorageServer):
 
     def remote_slot_testv_and_readv_and_writev(self, storage_index, secrets, tw_vectors,
                                                r_vector):
+        if self.fail_after_writes is not None:
+            if self.fail_after_writes <= 0:
+                self.fail_writes = True
+            self.fail_after_writes -= 1
         if self.fail_writes:
             raise OSError("injected failure: this server's disk is broken")
         for shnum, (_testv, datav, _new_length) in tw_vectors.items():

@@ -3,13 +3,13 @@
 import pytest
 import pytest_twisted
 
+from allmydata.mutable import layout
 from allmydata.mutable.common import (
     MDMF_VERSION,
     MODE_CHECK,
     SDMF_VERSION,
     UnrecoverableFileError,
 )
-from allmydata.mutable.proxy import Header
 
 from .grid import grid, grid_certs  # noqa: F401
 from .test_publish import SEG, data_of
@@ -32,7 +32,7 @@ async def test_server_with_an_old_version(grid, version):
     # the next publish rewrites every share, old ones included
     await node.overwrite(b"third")
     for _i, _sh, path in grid.share_files(si):
-        assert Header(grid.read_share(path)).seqnum == 3
+        assert layout.unpack_prefix(grid.read_share(path)).seqnum == 3
 
 
 @pytest.mark.parametrize("version,where", [(SDMF_VERSION, "data"), (MDMF_VERSION, "data"),
@@ -47,13 +47,13 @@ async def test_corrupt_share_is_reported_and_avoided(grid, version, where):
     for i, shnum, path in files:
         if shnum > 2:
             continue
-        h = Header(grid.read_share(path))
+        h = layout.parse_share(grid.read_share(path))
         if where == "data":
             offset = h.offsets["share_data"] + (20 if version == SDMF_VERSION else 16 + 20)
         elif where == "signature":
-            offset = h.signature_range()[0] + 10
+            offset = h.field_range("signature")[0] + 10
         else:
-            offset = h.chain_range()[0] + 5
+            offset = h.field_range("share_hash_chain")[0] + 5
         grid.corrupt_share(path, offset)
     reader = grid.node(node.get_readonly_uri())
     assert await reader.download_best_version() == data
@@ -70,7 +70,7 @@ async def test_too_many_corrupt_shares(grid):
     node = await grid.create(data, version=SDMF_VERSION)
     for _i, shnum, path in grid.share_files(node.get_storage_index()):
         if shnum < 8:
-            h = Header(grid.read_share(path))
+            h = layout.parse_share(grid.read_share(path))
             grid.corrupt_share(path, h.offsets["share_data"] + 1)
     with pytest.raises(UnrecoverableFileError) as e:
         await grid.node(node.get_readonly_uri()).download_best_version()

@@ -6,7 +6,6 @@ import pytest_twisted
 
 from allmydata.mutable import layout, shares
 from allmydata.mutable.common import MDMF_VERSION, SDMF_VERSION, NotEnoughServersError
-from allmydata.mutable.proxy import Header
 
 from .grid import grid, grid10, grid_certs  # noqa: F401
 
@@ -41,7 +40,7 @@ async def test_create_sizes(grid, version):
         for i, shnum, _p in grid.share_files(node.get_storage_index()):
             per_server[i] = per_server.get(i, 0) + 1
         assert sorted(per_server.values()) == [2] * 5
-        assert Header(grid.read_share(grid.share_files(node.get_storage_index())[0][2])).seqnum == 1
+        assert layout.unpack_prefix(grid.read_share(grid.share_files(node.get_storage_index())[0][2])).seqnum == 1
         assert await grid.node(node.get_uri()).download_best_version() == data
 
 
@@ -109,3 +108,53 @@ async def test_write_enablers_and_leases(grid):
         share = MutableShareFile(path)
         share.check_write_enabler(keys.write_enabler(grid.serverids[i]))  # raises if wrong
         assert len(share.get_leases()) == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_streamed_publish_replaces_a_server_failing_after_the_claim(grid):
+    size = 20 * SEG + 17
+    data = data_of(size, 5)
+    grid.servers[1].fail_after_writes = 2     # the claim and one batch, then broken
+    node = await grid.create(data, version=MDMF_VERSION)
+    files = grid.share_files(node.get_storage_index())
+    # every share is complete somewhere other than the broken server
+    complete = {sh for i, sh, p in files
+                if i != 1 and len(grid.read_share(p)) > size // 3}
+    assert complete == set(range(10))
+    verify_on_disk_except(grid, node, data, broken=1)
+    problems = " ".join(node.get_publish_status().get_problems().values())
+    assert "write failed" in problems
+    assert await grid.node(node.get_uri()).download_best_version() == data
+
+
+def verify_on_disk_except(grid, node, expected, broken):
+    parsed = {}
+    for i, shnum, path in grid.share_files(node.get_storage_index()):
+        if i != broken:
+            parsed[shnum] = layout.parse_share(grid.read_share(path))
+    plain, errs = shares.verify_and_decode(node.get_keys(), parsed)
+    assert plain == expected and not errs
+
+
+@pytest_twisted.ensureDeferred
+async def test_streamed_publish_fails_clearly_without_enough_servers(grid):
+    # three of five servers break after the claim: 4 shares at most, 7 (happy) needed,
+    # and a generator-like source cannot be read twice to re-send the lost shares
+    for i in (0, 1, 2):
+        grid.servers[i].fail_after_writes = 1
+
+    class OneShot:
+        def __init__(self, data):
+            self.data, self.pos = data, 0
+
+        def get_size(self):
+            return len(self.data)
+
+        def read(self, n):
+            piece = self.data[self.pos:self.pos + n]
+            self.pos += len(piece)
+            return [piece]
+    with pytest.raises(NotEnoughServersError) as e:
+        await grid.create(OneShot(data_of(20 * SEG)), version=MDMF_VERSION)
+    text = str(e.value)
+    assert "4 distinct shares could be written (7 needed" in text and "write failed" in text

@@ -62,3 +62,37 @@ async def test_no_shares(grid):
     smap = await grid.node(node.get_uri()).get_servermap(MODE_READ)
     assert smap.best_recoverable_version() is None
     assert "no shares" in smap.describe_failure()
+
+
+@pytest_twisted.ensureDeferred
+async def test_write_mode_walks_the_ring_not_the_whole_grid(grid10):
+    node = await grid10.create(b"few shares", version=SDMF_VERSION, k=2, n=3)
+    holders = {i for i, _sh, _p in grid10.share_files(node.get_storage_index())}
+    assert len(holders) == 3
+    writer = grid10.node(node.get_uri(), k=2, n=3)
+    grid10.clear_logs()
+    smap = await writer.get_servermap(MODE_WRITE)
+    asked = {i for i, ss in enumerate(grid10.servers) if ss.read_log}
+    # N + k servers in ring order: the three holders, then a run of k = 2 without shares
+    assert len(asked) == 5 and holders <= asked
+    assert len(smap.shares_of(smap.best_recoverable_version())) == 3
+    await writer.overwrite(b"still found")
+    assert await node.download_best_version() == b"still found"
+    assert {i for i, _sh, _p in grid10.share_files(node.get_storage_index())} == holders
+
+
+@pytest_twisted.ensureDeferred
+async def test_write_mode_keeps_walking_past_servers_without_shares(grid10):
+    node = await grid10.create(b"spread", version=SDMF_VERSION, k=2, n=10)
+    si = node.get_storage_index()
+    # leave only the shares of the last three servers in ring order
+    ring = [s.get_serverid() for s in grid10.broker.get_servers_for_psi(si)]
+    keep = {grid10.index_of(sid) for sid in ring[-3:]}
+    import os
+    for i, _sh, path in grid10.share_files(si):
+        if i not in keep:
+            os.unlink(path)
+    writer = grid10.node(node.get_uri(), k=2, n=10)
+    smap = await writer.get_servermap(MODE_WRITE)
+    assert {sid for sid, _sh in smap.all_seen()} == {grid10.serverids[i] for i in keep}
+    assert len(smap.servers_answered) == 10

@@ -1,0 +1,223 @@
+"""Benchmark of a large MDMF mutable file (issue 4's performance target).
+
+    .venv/bin/python misc/bench_mdmf.py [--size 100] [--servers 5] [--inprocess]
+
+Builds a grid of real storage servers on 127.0.0.1 Foolscap Tubs -- by
+default each in its own process (this script started with ``--serve``), so
+that the peak RSS printed is the client's alone; ``--inprocess`` runs them in
+this process instead -- and times, for a ``--size`` MiB MDMF file (3-of-10):
+
+* create (publish of the whole file, read from a file on disk),
+* read 10 bytes from the middle through a fresh read-cap node,
+* overwrite 1 byte in the middle (``write_at``) through a fresh write-cap node,
+* read the whole file through a fresh read-cap node (checked by SHA-256,
+  never held in memory).
+
+After each step it prints the time and the client's peak RSS so far
+(``getrusage(RUSAGE_SELF).ru_maxrss``; server processes are not counted).
+"""
+
+import argparse
+import hashlib
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+CHUNK = 1 << 20
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+# ---- a storage server process ----------------------------------------------------------
+def serve(basedir):
+    """Run one storage server on a Tub on 127.0.0.1; print its FURL and tubid."""
+    from twisted.internet import reactor
+
+    from allmydata.storage.server import StorageServer
+    from allmydata.test.common import start_tub
+    from allmydata.util.idlib import nodeid_a2b
+
+    tub = start_tub()
+    serverid = nodeid_a2b(tub.getTubID())
+    ss = StorageServer(os.path.join(basedir, "storage"), serverid)
+    ss.startService()
+    furl = tub.registerReference(ss)
+    print(furl, flush=True)
+    reactor.run()
+
+
+# ---- the client ----------------------------------------------------------------------
+class HashingConsumer:
+    """An IConsumer that hashes what it is given and keeps only the count."""
+
+    def __init__(self):
+        self.h = hashlib.sha256()
+        self.count = 0
+        self.producer = None
+
+    def registerProducer(self, producer, streaming):
+        self.producer = producer
+
+    def unregisterProducer(self):
+        self.producer = None
+
+    def write(self, data):
+        self.h.update(data)
+        self.count += len(data)
+
+
+def make_source(path, size):
+    """A file of ``size`` pseudo-random bytes; returns its SHA-256 and a
+    byte at the middle."""
+    h = hashlib.sha256()
+    seed = hashlib.sha256(b"bench_mdmf").digest()
+    block = b"".join(hashlib.sha256(seed + i.to_bytes(4, "big")).digest() for i in range(CHUNK // 32))
+    with open(path, "wb") as f:
+        left, i = size, 0
+        while left > 0:
+            piece = block[i % 7:] + block[:i % 7]
+            piece = piece[:min(left, CHUNK)]
+            f.write(piece)
+            h.update(piece)
+            left -= len(piece)
+            i += 1
+    return h.hexdigest()
+
+
+async def start_servers(tmp, count, inprocess, procs, tubs):
+    from foolscap.api import Tub
+
+    from allmydata.storage.server import StorageServer
+    from allmydata.storage_client import StorageFarmBroker
+    from allmydata.test.common import start_tub
+    from allmydata.util.idlib import nodeid_a2b
+    from allmydata.util.rrefutil import call_remote
+
+    client_tub = Tub()
+    client_tub.startService()
+    tubs.append(client_tub)
+    entries = []
+    for i in range(count):
+        basedir = os.path.join(tmp, "server%d" % i)
+        os.makedirs(basedir)
+        if inprocess:
+            tub = start_tub()
+            tubs.append(tub)
+            ss = StorageServer(os.path.join(basedir, "storage"), nodeid_a2b(tub.getTubID()))
+            ss.startService()
+            furl = tub.registerReference(ss)
+        else:
+            p = subprocess.Popen([sys.executable, __file__, "--serve", basedir],
+                                 stdout=subprocess.PIPE, text=True)
+            procs.append(p)
+            furl = p.stdout.readline().strip()
+            if not furl.startswith("pb://"):
+                raise RuntimeError("server %d did not start (said %r)" % (i, furl))
+        rref = await client_tub.getReference(furl)
+        version = await call_remote(rref, "get_version")
+        tubid = furl[len("pb://"):].split("@")[0]
+        entries.append((nodeid_a2b(tubid.encode("ascii")), rref, version))
+    return StorageFarmBroker.from_rrefs(entries)
+
+
+async def run(args):
+    from allmydata.client import SecretHolder
+    from allmydata.immutable.target import MemoryConsumer
+    from allmydata.mutable.common import MDMF_VERSION
+    from allmydata.mutable.filenode import MutableFileNode, create_mutable_file
+
+    size = int(args.size * 1024 * 1024)
+    tmp = tempfile.mkdtemp(prefix="bench_mdmf.")
+    procs, tubs = [], []
+    try:
+        src = os.path.join(tmp, "source.bin")
+        digest = make_source(src, size)
+        broker = await start_servers(tmp, args.servers, args.inprocess, procs, tubs)
+        secrets = SecretHolder(b"L" * 32, b"C" * 32)
+        params = {"k": 3, "happy": 7, "n": 10}
+        print("MDMF %s MiB (%d bytes), 3-of-10 on %d servers (%s); client RSS at start %.0f MiB"
+              % (args.size, size, args.servers,
+                 "in this process" if args.inprocess else "separate processes", peak_rss_mib()))
+
+        def report(what, t0):
+            print("  %-28s %7.2f s   peak RSS %6.0f MiB" % (what, time.perf_counter() - t0,
+                                                         peak_rss_mib()), flush=True)
+
+        t0 = time.perf_counter()
+        with open(src, "rb") as f:
+            node = await create_mutable_file(broker, secrets, params, f, version=MDMF_VERSION)
+        report("create", t0)
+
+        middle = size // 2
+        t0 = time.perf_counter()
+        reader = MutableFileNode.from_cap(node.get_readonly_uri(), broker, secrets, params)
+        c = MemoryConsumer()
+        await reader.read(c, middle, 10)
+        report("read 10 bytes", t0)
+        with open(src, "rb") as f:
+            f.seek(middle)
+            assert c.data() == f.read(10), "the 10 bytes read are wrong"
+
+        t0 = time.perf_counter()
+        writer = MutableFileNode.from_cap(node.get_uri(), broker, secrets, params)
+        old = c.data()[:1]
+        new = bytes([old[0] ^ 0xFF])
+        await writer.write_at(middle, new)
+        report("overwrite 1 byte", t0)
+
+        t0 = time.perf_counter()
+        reader = MutableFileNode.from_cap(node.get_readonly_uri(), broker, secrets, params)
+        hc = HashingConsumer()
+        await reader.read(hc)
+        report("read all", t0)
+        # the expected contents: the source with one byte flipped
+        h = hashlib.sha256()
+        with open(src, "rb") as f:
+            pos = 0
+            while True:
+                piece = f.read(CHUNK)
+                if not piece:
+                    break
+                if pos <= middle < pos + len(piece):
+                    i = middle - pos
+                    piece = piece[:i] + new + piece[i + 1:]
+                h.update(piece)
+                pos += len(piece)
+        assert hc.count == size and hc.h.hexdigest() == h.hexdigest(), "read all: wrong contents"
+        assert digest != h.hexdigest()
+        print("contents verified; client peak RSS %.0f MiB" % peak_rss_mib())
+    finally:
+        for t in tubs:
+            await t.stopService()
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--size", type=float, default=100.0, help="file size in MiB (default 100)")
+    ap.add_argument("--servers", type=int, default=5)
+    ap.add_argument("--inprocess", action="store_true",
+                    help="run the storage servers in this process")
+    ap.add_argument("--serve", metavar="BASEDIR", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve:
+        return serve(args.serve)
+    from twisted.internet import defer, task
+
+    def _main(reactor):
+        return defer.ensureDeferred(run(args))
+    task.react(_main)
+
+
+if __name__ == "__main__":
+    main()
