@@ -107,6 +107,11 @@ def _child_info(node):
         kind, info = "dirnode", _dir_caps(node)
     else:
         kind, info = "filenode", filenode_info(node)
+        if node.is_mutable():
+            # A listing does not read its mutable children: a size this node
+            # remembers from an earlier read or write may be out of date, so
+            # none is shown (Tahoe-LAFS shows none for a child it has not read).
+            info.pop("size", None)
     return kind, info
 
 

@@ -46,19 +46,25 @@ async def upload_fileobj(client, fileobj):
     return await client.upload(FileHandle(fileobj, client.get_convergence_secret()))
 
 
-async def upload_as(client, fileobj, fmt) -> str:
-    """Store ``fileobj`` as a new file of format ``fmt``; its cap (text)."""
+async def upload_as(client, fileobj, fmt, keypair=None) -> str:
+    """Store ``fileobj`` as a new file of format ``fmt``; its cap (text).
+    ``keypair`` (mutable formats only) is the RSA key pair of the new file."""
     if fmt == "CHK":
+        if keypair is not None:
+            raise WebError("private-key= is only for mutable files (format=SDMF or MDMF)")
         results = await upload_fileobj(client, fileobj)
         return _cap_text(results.uri)
     fileobj.seek(0)
-    node = await client.create_mutable_file(fileobj, version=mutable_version_of(fmt))
+    node = await client.create_mutable_file(fileobj, version=mutable_version_of(fmt),
+                                            keypair=keypair)
     return _cap_text(node.get_uri())
 
 
 async def put_unlinked(client, request) -> bytes:
-    """``PUT /uri``: the body is the file; answers its cap as text/plain."""
-    cap = await upload_as(client, request.content, get_format_arg(request))
+    """``PUT /uri``: the body is the file; answers its cap as text/plain.
+    ``private-key=`` gives a new mutable file its key (as Tahoe-LAFS 1.20)."""
+    cap = await upload_as(client, request.content, get_format_arg(request),
+                          keypair=_keypair_arg(request))
     return render_text(request, cap)
 
 
