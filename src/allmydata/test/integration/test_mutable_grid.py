@@ -136,16 +136,22 @@ def test_create_read_overwrite_readonly(grid, fmt):
     assert c0.read(cap) == b"from a form"
 
 
-def test_create_mutable_with_mutable_true_and_empty(grid):
-    c0, _ = grid.clients
+def test_empty_mutable_file_and_head(grid):
+    """``mutable=true`` makes an SDMF file; an empty one reads as zero
+    bytes; HEAD answers the headers of a mutable file without its body."""
+    c0, c1 = grid.clients
+    r = c0.request("PUT", "/uri?format=bogus", body=b"x")
+    assert r.status == 400, r
+    cap = c0.create_mutable(b"head me", "MDMF")
+    r = c1.get(cap, method="HEAD")
+    assert r.status == 200, r
+    assert int(r.headers["content-length"]) == 7 and r.body == b""
     r = c0.request("PUT", "/uri?mutable=true", body=b"")
     assert r.status == 200, r
     cap = r.text.strip()
     assert cap.startswith("URI:SSK:"), cap
-    assert c0.read(cap) == b""
     assert c0.json(cap)[1]["size"] == 0
-    r = c0.request("PUT", "/uri?format=bogus", body=b"x")
-    assert r.status == 400, r
+    assert c0.read(cap) == b""
 
 
 # ---- MDMF ranges and in-place writes ---------------------------------------------------------
