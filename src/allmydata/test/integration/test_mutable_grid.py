@@ -423,6 +423,19 @@ def test_fewer_than_k_servers(grid):
         r = c0.request("PUT", "/uri?format=SDMF", body=b"new file")
         assert r.status in (200, 503), r
         new_cap = r.text.strip() if r.status == 200 else None
+        # no server at all: reads are 410, writes and creations 503, all saying why
+        grid.stop(0, 4)
+        down += [0, 4]
+        grid.wait_all_connected(0)
+        cap, data = files["MDMF"]
+        r = c1.get(cap)
+        assert r.status == 410 and "UnrecoverableFileError" in r.text, r
+        r = c1.put(cap, b"nowhere")
+        assert r.status == 503 and "NotEnoughServersError" in r.text, r
+        r = c0.request("PUT", "/uri?format=MDMF", body=b"nowhere")
+        assert r.status == 503 and "NotEnoughServersError" in r.text, r
+        r = c0.request("POST", "/uri?t=mkdir")
+        assert r.status == 503 and "NotEnoughServersError" in r.text, r
     finally:
         grid.start(*down)
     grid.wait_all_connected(grid.num_storage)
