@@ -13,8 +13,10 @@ this process instead -- and times, for a ``--size`` MiB MDMF file (3-of-10):
 * read the whole file through a fresh read-cap node (checked by SHA-256,
   never held in memory).
 
-After each step it prints the time and the client's peak RSS so far
-(``getrusage(RUSAGE_SELF).ru_maxrss``; server processes are not counted).
+After each step it prints the wall time, the client's CPU time (user +
+system, all threads: steadier than wall time on a loaded machine) and the
+client's peak RSS so far (``getrusage(RUSAGE_SELF).ru_maxrss``; server
+processes are not counted).
 """
 
 import argparse
@@ -28,6 +30,12 @@ import tempfile
 import time
 
 CHUNK = 1 << 20
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process (all its threads) so far."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def peak_rss_mib() -> float:
@@ -145,9 +153,13 @@ async def run(args):
               % (args.size, size, args.servers,
                  "in this process" if args.inprocess else "separate processes", peak_rss_mib()))
 
+        cpu = [cpu_seconds()]
+
         def report(what, t0):
-            print("  %-28s %7.2f s   peak RSS %6.0f MiB" % (what, time.perf_counter() - t0,
-                                                         peak_rss_mib()), flush=True)
+            now = cpu_seconds()
+            print("  %-20s %7.2f s  (client CPU %6.2f s)   peak RSS %6.0f MiB"
+                  % (what, time.perf_counter() - t0, now - cpu[0], peak_rss_mib()), flush=True)
+            cpu[0] = now
 
         t0 = time.perf_counter()
         with open(src, "rb") as f:

@@ -103,9 +103,13 @@ def block_tree_of(leaves) -> list:
 
 
 def _block_hash(version, salt, block):
-    if version == SDMF_VERSION:
-        return hashutil.block_hash(block)
-    return hashutil.block_hash(salt + block)
+    """SDMF: TH(block); MDMF: TH(salt || block) -- hashed in place, without
+    joining a copy of the block."""
+    h = hashutil.block_hasher()
+    if version != SDMF_VERSION:
+        h.update(salt)
+    h.update(block)
+    return h.digest()
 
 
 @attr.s(frozen=True)
