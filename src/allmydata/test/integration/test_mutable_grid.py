@@ -444,3 +444,51 @@ def test_fewer_than_k_servers(grid):
         assert c1.read(cap) == data, fmt
     if new_cap is not None:
         assert c1.read(new_cap) == b"new file"
+
+
+# ---- directories written by two clients, and damaged -----------------------------------------
+def test_two_clients_adding_children_to_one_directory(grid):
+    """Each client links names into the same directory at the same time: the
+    directory's read-modify-write retries after an uncoordinated write, so
+    every name ends up there and every request succeeds."""
+    c0, c1 = grid.clients
+    filecap = c0.upload(b"shared child")
+    # some entries already, so that reading the directory takes a moment
+    initial = {"old%03d" % i: ["filenode", {"ro_uri": filecap}] for i in range(300)}
+    r = c0.request("POST", "/uri?t=mkdir-with-children", body=json.dumps(initial).encode())
+    assert r.status == 200, r
+    dircap = r.text.strip()
+    n = 8
+
+    def add(client, prefix):
+        return [client.put(dircap, filecap.encode(), "%s%d" % (prefix, i), "t=uri")
+                for i in range(n)]
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        fa, fb = pool.submit(add, c0, "a"), pool.submit(add, c1, "b")
+        results = fa.result() + fb.result()
+    failed = [r for r in results if r.status not in (200, 201)]
+    advisories = [p for i in range(grid.num_storage) for p in grid.advisories(i, dircap)]
+    assert not failed and not advisories, (
+        "%d of %d links failed: %r; healthy shares reported as corrupt: %s"
+        % (len(failed), 2 * n, failed[:2], [os.path.basename(p) for p in advisories]))
+    expected = sorted(["a%d" % i for i in range(n)] + ["b%d" % i for i in range(n)]
+                      + list(initial))
+    assert sorted(c0.children(dircap)) == expected
+    assert sorted(c1.children(dircap)) == expected
+    assert c1.read(dircap, "b4") == b"shared child"
+
+
+def test_directory_with_a_corrupt_share(grid):
+    c0, c1 = grid.clients
+    dircap = c0.mkdir("MDMF")
+    r = c0.put(dircap, b"inside", "sub/file.txt")
+    assert r.status == 201, r
+    shares = sorted(grid.mutable_shares(dircap).items())
+    corrupt(shares[0][1], "share_data", 10)
+    corrupt(shares[1][1], "signature", 10)
+    assert sorted(c1.children(dircap)) == ["sub"]
+    assert c1.read(dircap, "sub/file.txt") == b"inside"
+    r = c1.put(dircap, b"more", "other.txt")
+    assert r.status == 201, r
+    assert sorted(c0.children(dircap)) == ["other.txt", "sub"]
