@@ -164,7 +164,7 @@ def test_mutable_children(web):
     assert r.status == 201, r
     cap = r.text.strip()
     assert cap.startswith("URI:MDMF:"), cap
-    kind, info = child_info(web, root, "docs/notes.txt")
+    _kind, info = child_info(web, root, "docs/notes.txt")
     assert info["format"] == "MDMF" and info["mutable"] is True and info["rw_uri"] == cap
     # a PUT to the name of a mutable file overwrites it in place: same cap
     v2 = os.urandom(30000)
@@ -290,7 +290,7 @@ def test_readonly_directory_refuses_changes(web):
     listing = web.children(rocap, "sub")
     assert "rw_uri" not in listing["mfile"][1], listing["mfile"]
     assert listing["mfile"][1]["ro_uri"].startswith("URI:SSK-RO:")
-    kind, subinfo = web.children(rocap)["sub"]
+    _kind, subinfo = web.children(rocap)["sub"]
     assert "rw_uri" not in subinfo and subinfo["ro_uri"].startswith("URI:DIR2-RO:")
     fcap = web.upload(b"x" * 100)
     attempts = [
@@ -355,3 +355,29 @@ def test_immutable_directories(web):
     assert r.text.strip().startswith("URI:DIR2-CHK:"), r
     assert web.children(root, "a")["frozen"][1]["mutable"] is False
     assert web.read(root, "a/frozen/inner/deep.txt") == b"little"
+
+
+def test_unicode_names_only_files_and_info(web):
+    root = web.mkdir()
+    name = "caf\u00e9 \u2603/na\u0303me 100%.txt"  # decomposed: stored NFC
+    r = web.put(root, b"unicode", name)
+    assert r.status == 201, r
+    assert names(web, root) == ["caf\u00e9 \u2603"]
+    assert names(web, root, "caf\u00e9 \u2603") == ["n\u00e3me 100%.txt"]
+    assert web.read(root, "caf\u00e9 \u2603/n\u00e3me 100%.txt") == b"unicode"
+    assert web.read(root, name) == b"unicode"  # the decomposed spelling finds it too
+    # replace=only-files replaces a file but not a directory
+    r = web.put(root, b"v2", "caf\u00e9 \u2603/n\u00e3me 100%.txt", "replace=only-files")
+    assert r.status == 200, r
+    fcap = web.upload(b"a file")
+    r = web.put(root, fcap.encode(), "caf\u00e9 \u2603", "t=uri&replace=only-files")
+    assert r.status == 409, r
+    r = web.put(root, b"a file", "caf\u00e9 \u2603")
+    assert r.status in (400, 409), r  # a file is not PUT over a directory
+    assert web.children(root)["caf\u00e9 \u2603"][0] == "dirnode"
+    # t=info of a directory and of a mutable file in it
+    r = web.put(root, b"m", "mut", "format=MDMF")
+    assert r.status == 201, r
+    for sub in ("", "mut", "caf\u00e9 \u2603"):
+        r = web.get(root, sub, "t=info")
+        assert r.status == 200 and "html" in r.headers["content-type"], (sub, r)

@@ -105,10 +105,6 @@ class WebClient:
         return info["children"]
 
 
-def mutable_share_data_offset() -> int:
-    return MUTABLE_CONTAINER_HEADER
-
-
 def flip_byte(path, offset):
     """Invert every bit of the byte at ``offset`` of the file ``path``."""
     with open(path, "r+b") as f:
