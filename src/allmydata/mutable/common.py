@@ -18,7 +18,7 @@ API::
     SDMF_VERSION, MDMF_VERSION, MDMF_SEGMENT_SIZE, MODE_CHECK, MODE_ANYTHING,
     MODE_WRITE, MODE_READ, MODE_REPAIR
     MutableFileError > NotCapableError, UncoordinatedWriteError,
-        UnrecoverableFileError, NotEnoughServersError, BadShareError >
+        UnrecoverableFileError > VersionChangedError, NotEnoughServersError, BadShareError >
         (CorruptShareError, LayoutInvalid), PrivateKeyMismatchError, NotWriteableError
     MutableKeys.from_privkey(priv) / from_writekey(writekey, fingerprint) /
         from_readkey(readkey, fingerprint) / from_storage_index(si, fingerprint) /
@@ -49,7 +49,8 @@ MODE_REPAIR = "MODE_REPAIR"      # like MODE_CHECK, fetching private keys too
 
 __all__ = ["SDMF_VERSION", "MDMF_VERSION", "MDMF_SEGMENT_SIZE", "MODE_CHECK", "MODE_ANYTHING",
            "MODE_WRITE", "MODE_READ", "MODE_REPAIR", "MutableFileError", "NotCapableError",
-           "UncoordinatedWriteError", "UnrecoverableFileError", "NotEnoughServersError",
+           "UncoordinatedWriteError", "UnrecoverableFileError", "VersionChangedError",
+           "NotEnoughServersError",
            "BadShareError", "CorruptShareError", "LayoutInvalid", "PrivateKeyMismatchError",
            "NotWriteableError", "MutableKeys", "encrypt_privkey", "decrypt_privkey",
            "version_name"]
@@ -86,6 +87,14 @@ class UncoordinatedWriteError(MutableFileError):
 
 class UnrecoverableFileError(MutableFileError):
     """No version of the file has enough good shares to be read."""
+
+
+class VersionChangedError(UnrecoverableFileError):
+    """The version being read was replaced on the servers while it was read.
+
+    Another writer changed the file; reading again (with a new server map)
+    finds the new version.
+    """
 
 
 class NotEnoughServersError(MutableFileError):

@@ -35,6 +35,7 @@ from .common import (
     NotCapableError,
     UncoordinatedWriteError,
     UnrecoverableFileError,
+    VersionChangedError,
 )
 from .publish import Publish
 from .retrieve import Retrieve
@@ -43,6 +44,7 @@ from .servermap import ServerMap, ServermapUpdater
 log = Logger()
 
 MAX_MODIFY_ATTEMPTS = 6
+MAX_READ_ATTEMPTS = 3
 
 
 class _Source:
@@ -237,15 +239,25 @@ class MutableFileNode:
         return defer.ensureDeferred(self._read(consumer, offset, size))
 
     async def _read(self, consumer, offset=0, size=None, smap=None):
+        """Read through ``smap``, or through fresh maps: a version replaced while
+        it was read (VersionChangedError) is read again, a few times."""
         if self._keys.readkey is None:
             raise NotCapableError("a verify cap cannot read the file's contents")
-        smap = smap or await self._get_servermap(MODE_READ)
-        best = self._require_best(smap)
-        r = Retrieve(self._keys, smap, best, reactor=self._reactor)
-        self._retrieve_status = r.status
-        await r.download(consumer, offset, size)
-        self._last_read_version = best
-        return consumer
+        attempt = 0
+        while True:
+            attempt += 1
+            m = smap or await self._get_servermap(MODE_READ)
+            best = self._require_best(m)
+            r = Retrieve(self._keys, m, best, reactor=self._reactor)
+            self._retrieve_status = r.status
+            try:
+                await r.download(consumer, offset, size)
+            except VersionChangedError:
+                if smap is not None or attempt >= MAX_READ_ATTEMPTS or r.delivered:
+                    raise
+                continue
+            self._last_read_version = best
+            return consumer
 
     def download_best_version(self):
         """Deferred(bytes): the whole contents of the newest recoverable version."""
@@ -356,7 +368,13 @@ class MutableFileNode:
                 old = b""
             else:
                 c = MemoryConsumer()
-                await self._read(c, smap=smap)
+                try:
+                    await self._read(c, smap=smap)
+                except VersionChangedError:
+                    if attempt >= MAX_MODIFY_ATTEMPTS:
+                        raise
+                    await task.deferLater(self._reactor, 0.05 * attempt * attempt, lambda: None)
+                    continue
                 old = c.data()
             new = await defer.maybeDeferred(modifier, old, smap, first_time)
             first_time = False

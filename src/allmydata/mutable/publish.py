@@ -351,22 +351,26 @@ class Publish:
             self.finish_check()
         self.status.set_status("Pushing segments")
         salts = [None] * enc.geometry.num_segments
-        await self._stream(enc, source, self.targets, marker_test, salts, True)
-        # shares whose server failed on the way: to other servers, from the start
+        targets = list(self.targets)
+        await self._stream(enc, source, targets, marker_test, salts, True)
+        ev = await threads.deferToThread(enc.finish)
         rounds = 0
-        while rounds < 3 and not self.surprised and hasattr(source, "rewind"):
+        while True:
+            self.status.set_status("Pushing hashes and signature")
+            await self._send_and_apply(targets, lambda t: (
+                marker_test, ev.mdmf_final_writes(t.shnum), ev.offsets["EOF"]))
+            # shares whose server failed on the way go to other servers, from the
+            # start: the same salts give the same blocks, so ``ev`` holds for them
+            if rounds >= 3 or self.surprised or not hasattr(source, "rewind"):
+                break
             failed = [t for t in self.targets if not t.alive]
-            fresh = await self._claim(self._homeless(failed), marker) if failed else []
-            if not fresh:
+            targets = await self._claim(self._homeless(failed), marker) if failed else []
+            if not targets:
                 break
             rounds += 1
-            self.status.set_status("Pushing segments again for %d shares" % len(fresh))
+            self.status.set_status("Pushing segments again for %d shares" % len(targets))
             await source.rewind()
-            await self._stream(enc, source, fresh, marker_test, salts, False)
-        self.status.set_status("Pushing hashes and signature")
-        ev = await threads.deferToThread(enc.finish)
-        await self._send_and_apply(self.targets, lambda t: (
-            marker_test, ev.mdmf_final_writes(t.shnum), ev.offsets["EOF"]))
+            await self._stream(enc, source, targets, marker_test, salts, False)
         return ev
 
 

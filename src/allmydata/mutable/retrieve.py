@@ -14,8 +14,11 @@ next batch is fetched while the current one is decoded, in a thread.
 A share that fails a check is reported to its server
 (``advise_corrupt_share``), marked bad in the map, and replaced by another
 share of the same version; a server that does not answer is replaced the
-same way.  When fewer than k good shares remain the read fails with
-:class:`UnrecoverableFileError`, which says what was found.
+same way.  Every read also fetches the share's checkstring: a share that now
+holds another version (a writer replaced it meanwhile) is dropped without
+being called corrupt.  When fewer than k good shares remain the read fails
+with :class:`UnrecoverableFileError`, which says what was found --
+:class:`VersionChangedError` when shares were lost to another writer.
 
 The read registers a streaming producer with the consumer: a paused
 consumer holds back the next batch.
@@ -33,6 +36,7 @@ from .common import (
     BadShareError,
     CorruptShareError,
     UnrecoverableFileError,
+    VersionChangedError,
 )
 from .servermap import _server_name, advise_corrupt, timed_call
 from .shares import VersionDecoder
@@ -41,6 +45,10 @@ from .status import RetrieveStatus
 log = Logger()
 
 BATCH_BYTES = 1 << 20
+
+
+class _ShareChanged(Exception):
+    """The share no longer holds the version being read."""
 
 
 class _ShareSource:
@@ -85,6 +93,9 @@ class Retrieve:
         self.status.set_encoding(self.k, self.n)
         self.status.set_seqnum(self.prefix.seqnum)
         self._tried: set = set()   # (serverid, shnum) given up on
+        self._checkstring = self.prefix.checkstring()
+        self._changed = 0          # shares found holding another version
+        self.delivered = 0         # bytes given to the consumer
 
     # ---- choosing shares ----
     def _candidates(self, exclude_shnums) -> list:
@@ -105,7 +116,8 @@ class Retrieve:
         while True:
             cands = self._candidates({s.shnum for s in active})
             if not cands:
-                raise UnrecoverableFileError(
+                error = VersionChangedError if self._changed else UnrecoverableFileError
+                raise error(
                     "not enough good shares of version seq%d to read it: %d needed, found %s"
                     % (self.prefix.seqnum, self.k, self._describe(active)))
             cands.sort(key=lambda c: c.server.get_serverid() in used_servers)
@@ -121,6 +133,9 @@ class Retrieve:
         good = sorted({s.shnum for s in active})
         bad = self._map.bad_shares()
         text = "%d usable (shares %s)" % (len(good), good)
+        if self._changed:
+            text += ", %d replaced by another version while being read (another writer " \
+                "changed the file; read it again)" % self._changed
         if bad:
             text += ", %d bad" % len(bad)
         text += "; server map: %s" % self._map.describe_failure()
@@ -129,7 +144,9 @@ class Retrieve:
     def give_up(self, src, err):
         """Stop using ``src``: a bad share is marked and reported to its server."""
         name = _server_name(src.server)
-        if isinstance(err, BadShareError):
+        if isinstance(err, _ShareChanged):
+            self._changed += 1
+        elif isinstance(err, BadShareError):
             reason = "share %d: %s" % (src.shnum, err)
             self._map.mark_bad_share(src.server, src.shnum, reason)
             advise_corrupt(src.server, self.keys.storage_index, src.shnum, reason)
@@ -143,17 +160,22 @@ class Retrieve:
                           self.keys.storage_index, [src.shnum], ranges)
 
     async def _read(self, src, ranges) -> list:
+        """The bytes of ``ranges`` of the share, which must still hold this version."""
+        ranges = [(0, len(self._checkstring))] + list(ranges)
         answer = await self._readv(src, ranges)
         got = answer.get(src.shnum)
         if got is None:
-            raise BadShareError("the server no longer holds share %d" % src.shnum)
+            raise _ShareChanged("the server no longer holds share %d" % src.shnum)
+        if got and got[0] != self._checkstring:
+            raise _ShareChanged("share %d now holds another version (another writer "
+                                "replaced it)" % src.shnum)
         for (off, length), data in zip(ranges, got):
             if len(data) != length:
                 raise CorruptShareError(src.server, src.shnum,
                                         "share is truncated (%d of %d bytes at %d)"
                                         % (len(data), length, off))
         self.status.add_server(_server_name(src.server))
-        return got
+        return got[1:]
 
     async def load_hashes(self, src):
         """Read ``src``'s share hash chain and block hash tree and check them."""
@@ -294,5 +316,6 @@ class Retrieve:
                 await producer.wait_until_unpaused()
                 consumer.write(piece)
                 delivered += len(piece)
+                self.delivered = delivered
             del pieces
             self.status.set_progress(delivered / max(1, end - offset))

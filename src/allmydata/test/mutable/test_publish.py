@@ -158,3 +158,20 @@ async def test_streamed_publish_fails_clearly_without_enough_servers(grid):
         await grid.create(OneShot(data_of(20 * SEG)), version=MDMF_VERSION)
     text = str(e.value)
     assert "4 distinct shares could be written (7 needed" in text and "write failed" in text
+
+
+@pytest_twisted.ensureDeferred
+async def test_streamed_publish_replaces_a_server_failing_at_the_last_write(grid):
+    size = 20 * SEG + 17
+    data = data_of(size, 9)
+    from allmydata.mutable.publish import BATCH_BYTES
+    per_batch = BATCH_BYTES // SEG
+    batches = -(-21 // per_batch)            # 21 segments
+    grid.servers[3].fail_after_writes = 1 + batches    # the claim and every batch, not the end
+    node = await grid.create(data, version=MDMF_VERSION)
+    assert grid.servers[3].fail_writes
+    assert "write failed" in " ".join(node.get_publish_status().get_problems().values())
+    verify_on_disk_except(grid, node, data, broken=3)
+    held = {sh for i, sh, _p in grid.share_files(node.get_storage_index()) if i != 3}
+    assert held == set(range(10))
+    assert await grid.node(node.get_uri()).download_best_version() == data

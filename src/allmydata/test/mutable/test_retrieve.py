@@ -69,3 +69,20 @@ async def test_consumer_sees_a_producer(grid):
     c = Pausing()
     await node.read(c)
     assert c.data() == data_of(3 * SEG) and c.producer is None
+
+
+@pytest_twisted.ensureDeferred
+async def test_version_replaced_during_a_read_is_not_corruption(grid):
+    from allmydata.mutable.common import MODE_READ, VersionChangedError
+    from allmydata.mutable.retrieve import Retrieve
+    import pytest
+    node = await grid.create(data_of(3 * SEG), version=MDMF_VERSION)
+    reader = grid.node(node.get_readonly_uri())
+    stale = await reader.get_servermap(MODE_READ)
+    await node.overwrite(data_of(2 * SEG, 1))      # every share replaced
+    r = Retrieve(reader.get_keys(), stale, stale.best_recoverable_version())
+    with pytest.raises(VersionChangedError) as e:
+        await r.download(MemoryConsumer())
+    assert "another writer" in str(e.value) or "another version" in str(e.value)
+    assert not grid.all_advisories() and not stale.bad_shares()
+    assert await reader.download_best_version() == data_of(2 * SEG, 1)
