@@ -20,6 +20,7 @@ API does for each request), overwrite 1 byte, read 10 bytes again.
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -113,7 +114,8 @@ async def directory(grid, n):
 
 async def main(reactor, args):
     _install_recorder()
-    grid = Grid(tempfile.mkdtemp(prefix="mutable_rounds_"), [Tub().getCertData() for _ in range(6)])
+    tmp = tempfile.mkdtemp(prefix="mutable_rounds_")
+    grid = Grid(tmp, [Tub().getCertData() for _ in range(6)])
     await grid.start(5)
     try:
         if args.mdmf:
@@ -122,6 +124,7 @@ async def main(reactor, args):
             await directory(grid, args.dir_entries)
     finally:
         await grid.close()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
