@@ -132,8 +132,26 @@ def _check_encoding(cls, k, n, size):
         raise BadURIError("%s: size must be >= 0, got %d" % (cls.__name__, size))
 
 
+def _remembering(to_string):
+    """``to_string`` computed once per cap (caps never change): listing a big
+    directory prints every child's cap, often more than once."""
+    @functools.wraps(to_string)
+    def wrapper(self):
+        try:
+            return self.__dict__["_string"]
+        except KeyError:
+            text = self.__dict__["_string"] = to_string(self)
+            return text
+    return wrapper
+
+
 class _BaseURI:
     PREFIX = b""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "to_string" in cls.__dict__:
+            cls.to_string = _remembering(cls.__dict__["to_string"])
 
     @classmethod
     def init_from_string(cls, uri):
