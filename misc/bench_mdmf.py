@@ -13,8 +13,9 @@ this process instead -- and times, for a ``--size`` MiB MDMF file (3-of-10):
 * read the whole file through a fresh read-cap node (checked by SHA-256,
   never held in memory).
 
-After each step it prints the wall time, the client's CPU time (user +
-system, all threads: steadier than wall time on a loaded machine) and the
+After each step it prints the wall time, the CPU time (user + system, all
+threads) of the client and of the server processes -- steadier than wall
+time on a loaded machine -- and the
 client's peak RSS so far (``getrusage(RUSAGE_SELF).ru_maxrss``; server
 processes are not counted).
 """
@@ -36,6 +37,19 @@ def cpu_seconds() -> float:
     """User + system CPU time of this process (all its threads) so far."""
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
+
+
+def servers_cpu_seconds(procs) -> float:
+    """User + system CPU time of the server processes so far."""
+    import psutil
+    total = 0.0
+    for p in procs:
+        try:
+            t = psutil.Process(p.pid).cpu_times()
+        except psutil.Error:
+            continue
+        total += t.user + t.system
+    return total
 
 
 def peak_rss_mib() -> float:
@@ -153,13 +167,15 @@ async def run(args):
               % (args.size, size, args.servers,
                  "in this process" if args.inprocess else "separate processes", peak_rss_mib()))
 
-        cpu = [cpu_seconds()]
+        cpu = [cpu_seconds(), servers_cpu_seconds(procs)]
 
         def report(what, t0):
-            now = cpu_seconds()
-            print("  %-20s %7.2f s  (client CPU %6.2f s)   peak RSS %6.0f MiB"
-                  % (what, time.perf_counter() - t0, now - cpu[0], peak_rss_mib()), flush=True)
-            cpu[0] = now
+            now = [cpu_seconds(), servers_cpu_seconds(procs)]
+            servers = "" if args.inprocess else ", servers %6.2f s" % (now[1] - cpu[1])
+            print("  %-18s %6.2f s  (CPU: client %5.2f s%s)   client peak RSS %4.0f MiB"
+                  % (what, time.perf_counter() - t0, now[0] - cpu[0], servers, peak_rss_mib()),
+                  flush=True)
+            cpu[:] = now
 
         t0 = time.perf_counter()
         with open(src, "rb") as f:

@@ -19,8 +19,9 @@ Two ways to write:
 * **streamed** (larger MDMF versions): each share is first *claimed* — one
   call that tests the old checkstring and writes a marker checkstring (the
   new seqnum with an all-zero root hash); then the segments go out a batch
-  at a time (each write tests the marker): a batch of ``batch_bytes`` of
-  plaintext is encrypted, erasure-coded and hashed in a thread while up to
+  at a time (each write tests the marker): a batch of at least ``batch_bytes``
+  of plaintext (more when the shares are spread so that each server still
+  gets about ``CALL_BYTES`` per call, up to ``MAX_BATCH_BYTES``) is encrypted, erasure-coded and hashed in a thread while up to
   ``MAX_IN_FLIGHT`` earlier batches are on their way, one call per server
   per batch with the runs of all its shares; a last call writes the header,
   keys, hash chain and block hash tree and sets the share's length.  The
@@ -52,6 +53,9 @@ log = Logger()
 
 #: plaintext bytes per batch of segments (per write call when streaming)
 BATCH_BYTES = 1 << 20
+#: share bytes one write call should carry to one server, when batches allow
+CALL_BYTES = 1 << 20
+MAX_BATCH_BYTES = 4 << 20
 #: batches sent and not yet answered, while the next one is encoded
 MAX_IN_FLIGHT = 3
 #: an MDMF version of at most this many segments is written as whole shares
@@ -319,7 +323,9 @@ class Publish:
         """Encode the whole version from ``source`` and write the blocks of
         ``targets``' shares, ``MAX_IN_FLIGHT`` batches ahead."""
         g = enc.geometry
-        per_batch = max(1, self._batch_bytes // g.segment_size)
+        servers = len({t.server.get_serverid() for t in targets if t.alive})
+        per_batch = segments_per_batch(self.k, self.n, servers, g.segment_size,
+                                       self._batch_bytes)
         in_flight: list = []
         try:
             for s0 in range(0, g.num_segments, per_batch):
@@ -372,6 +378,14 @@ class Publish:
             await source.rewind()
             await self._stream(enc, source, targets, marker_test, salts, False)
         return ev
+
+
+def segments_per_batch(k, n, servers, segment_size, batch_bytes=BATCH_BYTES) -> int:
+    """Segments per streamed batch: at least ``batch_bytes`` of plaintext, more
+    when the shares are spread over many servers, so that each server gets
+    about CALL_BYTES per call (at most MAX_BATCH_BYTES of plaintext)."""
+    wanted = CALL_BYTES * k * max(1, servers) // n
+    return max(1, max(batch_bytes, min(wanted, MAX_BATCH_BYTES)) // segment_size)
 
 
 def _encode_runs(enc, s0, s1, plaintext, salts) -> list:

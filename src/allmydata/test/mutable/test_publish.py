@@ -6,6 +6,7 @@ import pytest_twisted
 
 from allmydata.mutable import layout, shares
 from allmydata.mutable.common import MDMF_VERSION, SDMF_VERSION, NotEnoughServersError
+from allmydata.mutable.publish import segments_per_batch
 
 from .grid import grid, grid10, grid_certs  # noqa: F401
 
@@ -51,7 +52,9 @@ async def test_streamed_mdmf_publish_is_bounded_and_readable(grid):
     grid.clear_logs()
     node = await grid.create(data, version=MDMF_VERSION)
     biggest = max(length for _sh, _off, length in grid.written())
-    assert biggest < 500_000   # one batch of blocks, not a whole 2.3 MB share
+    per_batch = segments_per_batch(3, 10, 5, SEG)
+    assert per_batch < 21       # one batch of blocks at a time, not a whole share
+    assert biggest <= per_batch * (SEG // 3 + 16)
     verify_on_disk(grid, node, data)
     assert await grid.node(node.get_uri()).download_best_version() == data
     status = node.get_publish_status()
@@ -164,8 +167,7 @@ async def test_streamed_publish_fails_clearly_without_enough_servers(grid):
 async def test_streamed_publish_replaces_a_server_failing_at_the_last_write(grid):
     size = 20 * SEG + 17
     data = data_of(size, 9)
-    from allmydata.mutable.publish import BATCH_BYTES
-    per_batch = BATCH_BYTES // SEG
+    per_batch = segments_per_batch(3, 10, 5, SEG)
     batches = -(-21 // per_batch)            # 21 segments
     grid.servers[3].fail_after_writes = 1 + batches    # the claim and every batch, not the end
     node = await grid.create(data, version=MDMF_VERSION)
