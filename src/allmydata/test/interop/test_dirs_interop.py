@@ -17,6 +17,9 @@ reads the changes back.  The tree holds:
 * an SDMF and an MDMF (three segments) mutable file;
 * an immutable directory (``t=mkdir-immutable``) holding another one;
 * read-only links to a directory and to a mutable file;
+* directories made by ``t=mkdir-with-children`` (unlinked, and MDMF under a
+  path; children with metadata, a link to the immutable directory, a second
+  write link to the MDMF file) and a file uploaded by a form (``t=upload``);
 * a child with application metadata (``t=set_children``).
 
 The changer adds a child, makes a subdirectory, overwrites the SDMF file
@@ -115,6 +118,28 @@ def build_tree(c):
     t.contents["docs-ro/sdmf.txt"] = t.contents["docs/sdmf.txt"]
     t.contents["sdmf-ro"] = t.contents["docs/sdmf.txt"]
 
+    # directories made with their children in one request (one with metadata), and a form upload.
+    # (Tahoe-LAFS 1.20 ignores format= on the unlinked POST /uri?t=mkdir-with-children and makes
+    # an SDMF directory; ours honours it.  Under a path both honour it.)
+    t.caps["kids"] = webapi.mkdir_with_children(c, {
+        "lit": ("filenode", {"ro_uri": t.caps["docs/lit.txt"], "metadata": {"note": "given at mkdir"}}),
+        "frozen-link": t.caps["frozen"],
+    })
+    assert t.caps["kids"].startswith("URI:DIR2:"), t.caps["kids"]
+    status, _ = webapi.link(c, t.root, "kids", t.caps["kids"])
+    assert status in (200, 201), status
+    t.caps["kids/sub"] = webapi.mkdir_with_children_at(c, t.root, "kids/sub", {
+        "mdmf-link": ("filenode", {"rw_uri": t.caps["mdmfdir/mdmf.bin"], "metadata": {"n": 1}}),
+    }, format="MDMF")
+    assert t.caps["kids/sub"].startswith("URI:DIR2-MDMF:"), t.caps["kids/sub"]
+    t.contents["kids/sub/mdmf-link"] = t.contents["mdmfdir/mdmf.bin"]
+    uploaded = os.urandom(3_000)
+    cap = webapi.upload_form(c, t.root, "kids", "uploaded.bin", uploaded)
+    assert cap.startswith("URI:CHK:"), cap
+    t.contents["kids/lit"] = LIT_DATA
+    t.contents["kids/frozen-link/lit.txt"] = LIT_DATA
+    t.contents["kids/uploaded.bin"] = uploaded
+
     # a child with metadata of the application's own
     status = webapi.set_children(c, t.caps["mdmfdir"], {
         "tagged-lit": ("filenode", {"ro_uri": t.caps["docs/lit.txt"], "metadata": {"color": "blue"}}),
@@ -124,7 +149,7 @@ def build_tree(c):
     return t
 
 
-DIRECTORIES = ["", "docs", "docs/deep", "docs/deep/deeper", "mdmfdir", "frozen", "frozen/inner", "docs-ro"]
+DIRECTORIES = ["", "docs", "docs/deep", "docs/deep/deeper", "mdmfdir", "frozen", "frozen/inner", "docs-ro", "kids", "kids/sub"]
 
 # The fields compared in t=json, for a node and for each child in a directory listing.
 NODE_FIELDS = ("rw_uri", "ro_uri", "verify_uri", "mutable", "format", "size")
@@ -235,7 +260,7 @@ def change_tree(c, label, t):
     new = bytearray(mdmf_old)
     new[SEGMENT - 10:SEGMENT - 10 + len(patch1)] = patch1
     new[offset2:] = patch2
-    contents["mdmfdir/mdmf.bin"] = bytes(new)
+    contents["mdmfdir/mdmf.bin"] = contents["kids/sub/mdmf-link"] = bytes(new)
 
     # PUT by path onto an immutable file replaces the link: a new cap, 200
     replacement = b"a new version of an immutable file\n" * 4
@@ -258,7 +283,9 @@ def change_tree(c, label, t):
     del contents["docs/deep/deeper/leaf.txt"]
 
     expected_names = {
-        "": ["docs", "docs-ro", "frozen", "mdmfdir", "sdmf-ro"],
+        "": ["docs", "docs-ro", "frozen", "kids", "mdmfdir", "sdmf-ro"],
+        "kids": ["frozen-link", "lit", "sub", "uploaded.bin"],
+        "kids/sub": ["mdmf-link"],
         "docs": sorted([UNICODE_NAME, "deep", "sdmf.txt"]),
         "docs/deep": ["added.txt", "deeper"],
         "docs/deep/deeper": ["made-by-changer"],

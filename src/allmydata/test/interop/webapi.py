@@ -80,6 +80,12 @@ def mkdir_with_children(client, children, format=None):
     return _text(client.request("POST", path, children_json(children)))
 
 
+def mkdir_with_children_at(client, dircap, path, children, format=None):
+    """``POST /uri/$DIRCAP/PATH?t=mkdir-with-children[&format=F]``."""
+    url = cap_path(dircap, path) + _query(t="mkdir-with-children", format=format)
+    return _text(client.request("POST", url, children_json(children)))
+
+
 def mkdir_immutable(client, children):
     """``POST /uri?t=mkdir-immutable``: a ``URI:DIR2-CHK`` (or ``-LIT``) cap."""
     return _text(client.request("POST", "/uri?t=mkdir-immutable", children_json(children)))
@@ -152,3 +158,14 @@ def delete(client, dircap, path):
 def set_children(client, dircap, children, overwrite=None):
     url = cap_path(dircap) + "/" + _query(t="set_children", overwrite=overwrite)
     return client.fetch("POST", url, children_json(children)).status
+
+
+def upload_form(client, dircap, dirpath, filename, data, format=None):
+    """``POST /uri/$DIRCAP/DIRPATH/?t=upload`` with a multipart ``file`` field: the new file's cap."""
+    boundary = "----interop-boundary-7d1f3c"
+    head = ('--%s\r\nContent-Disposition: form-data; name="file"; filename="%s"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n" % (boundary, filename)).encode("utf-8")
+    body = head + data + ("\r\n--%s--\r\n" % boundary).encode("ascii")
+    url = cap_path(dircap, dirpath) + "/" + _query(t="upload", format=format)
+    resp = client.fetch("POST", url, body, headers={"Content-Type": "multipart/form-data; boundary=" + boundary})
+    return _text(resp.body)
