@@ -263,9 +263,14 @@ class FileNodeHandler(resource.Resource):
 
     async def _download_mutable(self, request, head):
         size = await self._node.get_current_size()
-        return await self._download(request, head, size)
+        body = self._download(request, head, size)
+        if isinstance(body, bytes):  # HEAD, or nothing to send
+            return body
+        return await body
 
     def _download(self, request, head, size):
+        """The answer's headers, then bytes (nothing to stream: HEAD, an
+        empty range, a cache hit) or a Deferred that streams the range."""
         node = self._node
         filename = get_arg(request, "filename") or self._filename
         request.setHeader(b"Content-Type", content_type_for(filename).encode("ascii"))
