@@ -10,7 +10,6 @@ identity (``private/node.pem``) is made at first start.
 import os
 
 from ..config import NODE_TYPE_MARKERS
-from ..node import ensure_private_dir, ensure_secret_file, pick_free_port
 from ..util import fileutil
 from .common import UsageError, node_directory
 
@@ -94,6 +93,7 @@ def _listen_config(options):
         raise UsageError("--listen=tcp requires --hostname=(public hostname), or --port and --location")
     if options.hide_ip:
         raise UsageError("--hide-ip cannot be used with --listen=tcp")
+    from ..node import pick_free_port  # the node module pulls in Twisted and Foolscap
     port = pick_free_port()
     if options.hostname in LOOPBACK_NAMES:
         tub_port = "tcp:%d:interface=127.0.0.1" % port
@@ -183,6 +183,7 @@ def create(options, kind) -> int:
         raise UsageError("an introducer must listen (--listen=none is not allowed)")
     if kind == "node" and not options.no_storage and tub_port == "disabled":
         raise UsageError("a storage node must listen: use --no-storage with --listen=none")
+    from ..node import ensure_private_dir, ensure_secret_file
     os.makedirs(basedir, exist_ok=True)
     private = ensure_private_dir(basedir)
     fileutil.write_atomically(os.path.join(basedir, "tahoe.cfg"),
