@@ -436,7 +436,7 @@ class VersionDecoder:
         if self.version == MDMF_VERSION and (salt is None or len(salt) != layout.SALT_SIZE):
             raise CorruptShareError(server, shnum, "segment %d has no 16-byte salt" % segnum)
         first_leaf = (len(bht) - 1) // 2
-        if _block_hash(self.version, salt, bytes(block)) != bht[first_leaf + segnum]:
+        if _block_hash(self.version, salt, block) != bht[first_leaf + segnum]:
             what = "block data" if self.version == SDMF_VERSION else "salt or block data"
             raise CorruptShareError(server, shnum, "%s of segment %d does not match the block "
                                     "hash tree" % (what, segnum))
