@@ -377,7 +377,13 @@ async def put_file(client, parent, name, fileobj, request, replace):
                            "by a file" % name)
         if replace is False:
             raise _existing(name)
-        if not old.is_unknown() and old.is_mutable() and write_uri_of(old) is not None:
+        if not old.is_unknown() and old.is_mutable():
+            if write_uri_of(old) is None:
+                # as Tahoe-LAFS: a read-only link to a mutable file is not
+                # silently replaced by a new file
+                raise WebError("PUT to a mutable file: %r is linked here with a read-only "
+                               "cap, so it can be neither replaced nor updated; unlink it "
+                               "first to put a new file under that name" % name)
             await replace_contents(old, fileobj, None)
             return old
     if fmt == "CHK":

@@ -254,7 +254,8 @@ class FileNodeHandler(resource.Resource):
 
     async def _json(self, request):
         size = None
-        if self._node.is_mutable() and self._node.get_size() is None:
+        if self._node.is_mutable():
+            # the size now on the grid: a size this node remembers may be old
             try:
                 size = await self._node.get_current_size()
             except Exception:  # noqa: BLE001 -- an unreadable file has no size to show
