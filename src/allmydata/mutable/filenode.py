@@ -37,7 +37,7 @@ from .common import (
     UnrecoverableFileError,
     VersionChangedError,
 )
-from .publish import Publish
+from .publish import Publish, unreachable_error
 from .retrieve import Retrieve
 from .servermap import ServerMap, ServermapUpdater
 
@@ -233,6 +233,17 @@ class MutableFileNode:
                    smap.describe_failure()))
         return best
 
+    def _require_best_for_write(self, smap):
+        """The best version to change; NotEnoughServersError (saying how many
+        servers were reached) when no share was found because servers are
+        out of reach, UnrecoverableFileError for other reasons."""
+        best = smap.best_recoverable_version()
+        if best is None:
+            err = unreachable_error(smap, self._broker, self.get_storage_index(), self._k)
+            if err is not None:
+                raise err
+        return self._require_best(smap)
+
     # ---- reads ----
     def read(self, consumer, offset: int = 0, size: int | None = None):
         """Stream bytes [offset, offset+size) of the best version; Deferred(consumer)."""
@@ -300,7 +311,13 @@ class MutableFileNode:
     def _serialized(self, fn, *args):
         return self._lock.run(lambda: defer.ensureDeferred(fn(*args)))
 
-    async def _publish(self, contents, smap):
+    async def _publish(self, contents, smap, existing=True):
+        """Publish ``contents`` as the next version; ``existing`` False for a
+        new file (no share anywhere is then no surprise)."""
+        if existing and smap.best_recoverable_version() is None:
+            err = unreachable_error(smap, self._broker, self.get_storage_index(), self._k)
+            if err is not None:
+                raise err
         src = contents if hasattr(contents, "size") and hasattr(contents, "read") and \
             isinstance(contents, _Source) else _Source(contents)
         size = await src.size()
@@ -365,6 +382,10 @@ class MutableFileNode:
             if best is None:
                 if smap.versions() or smap.bad_shares():
                     self._require_best(smap)
+                # no share anywhere: an empty file, unless servers are out of reach
+                err = unreachable_error(smap, self._broker, self.get_storage_index(), self._k)
+                if err is not None:
+                    raise err
                 old = b""
             else:
                 c = MemoryConsumer()
@@ -429,5 +450,5 @@ async def _create(storage_broker, secret_holder, encoding_params, contents, vers
     node._keys = keys
     # a new file: the map is empty unless the key was used before
     smap = await node._get_servermap(MODE_WRITE)
-    await node._publish(contents, smap)
+    await node._publish(contents, smap, existing=False)
     return node

@@ -43,6 +43,7 @@ from .common import (
     MDMF_VERSION,
     SDMF_VERSION,
     NotEnoughServersError,
+    NotWriteableError,
     UncoordinatedWriteError,
 )
 from .servermap import ZERO_ROOT, _server_name, timed_call
@@ -86,6 +87,31 @@ def plan_placement(servermap, servers, n) -> dict:
         goal[shnum] = [(server, None)]
         load[server.get_serverid()] = load.get(server.get_serverid(), 0) + 1
     return goal
+
+
+def unreachable_error(servermap, broker, storage_index, k, expect_shares=True):
+    """A :class:`NotEnoughServersError` saying how many servers were reached
+    when a write cannot go on for lack of servers, else None: none is
+    connected, or (``expect_shares``: the file exists, e.g. its private key
+    must be read from a share) the map found no share at all while some
+    servers did not answer, or fewer than k did."""
+    servers = list(broker.get_servers_for_psi(storage_index))
+    known_of = getattr(broker, "get_known_servers", None)
+    known = max(len(known_of()) if known_of is not None else 0, len(servers))
+    if not servers:
+        return NotEnoughServersError(
+            "no storage server is connected (0 of %d known): cannot write the file" % known)
+    if not expect_shares:
+        return None
+    answered, failed = len(servermap.servers_answered), len(servermap.servers_failed)
+    seen = bool(servermap.all_seen()) or bool(servermap.in_progress)
+    if not seen and (failed or answered < k or known > len(servers)):
+        return NotEnoughServersError(
+            "only %d of the %d known storage servers could be reached (%d connected, %d did "
+            "not answer) and none of them holds a share of this file: writing it needs the "
+            "file's shares (they hold its private key and its current version), which are "
+            "on the servers that cannot be reached" % (answered, known, len(servers), failed))
+    return None
 
 
 def test_vector(checkstring):
@@ -195,11 +221,25 @@ class Publish:
         return self._apply(targets, results)
 
     # ---- placement ----
+    def check_can_publish(self):
+        """Raise before any encoding when the write cannot start: no storage
+        server connected, or no private key because the servers that hold the
+        file's shares (and so its encrypted private key) cannot be reached."""
+        err = unreachable_error(self._map, self._broker, self.keys.storage_index, self.k,
+                                expect_shares=self.keys.privkey is None)
+        if err is not None:
+            raise err
+        if self.keys.privkey is None:
+            raise NotWriteableError(
+                "writing needs the file's private key, and no share found on the %d storage "
+                "servers that answered held a usable one (%s)"
+                % (len(self._map.servers_answered), self._map.describe_failure()))
+
     def _place(self):
         servers = list(self._broker.get_servers_for_psi(self.keys.storage_index))
         if not servers:
-            raise NotEnoughServersError("no storage servers are connected: cannot publish "
-                                        "the file")
+            raise unreachable_error(self._map, self._broker, self.keys.storage_index, self.k,
+                                    expect_shares=False)
         goal = plan_placement(self._map, servers, self.n)
         self.targets = [ShareTarget(server, shnum, cs)
                         for shnum in sorted(goal) for server, cs in goal[shnum]]
@@ -268,6 +308,7 @@ class Publish:
         self.status.set_seqnum(seqnum)
         self.status.set_size(size)
         try:
+            self.check_can_publish()
             enc = VersionEncoder(self.keys, self.version, seqnum, self.k, self.n, size)
             self._place()
             if self.version == SDMF_VERSION or \

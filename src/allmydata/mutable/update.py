@@ -39,7 +39,7 @@ async def _rewrite_whole(node, smap, offset, data):
 async def write_at(node, offset: int, data: bytes):
     data = bytes(data)
     smap = await node._get_servermap(MODE_WRITE)
-    best = node._require_best(smap)
+    best = node._require_best_for_write(smap)
     prefix = smap.share_head(best).prefix
     if prefix.version != MDMF_VERSION or len(smap.shares_of(best)) < prefix.n:
         return await _rewrite_whole(node, smap, offset, data)

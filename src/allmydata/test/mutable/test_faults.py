@@ -8,6 +8,7 @@ from allmydata.mutable.common import (
     MDMF_VERSION,
     MODE_CHECK,
     SDMF_VERSION,
+    NotEnoughServersError,
     UnrecoverableFileError,
 )
 
@@ -100,3 +101,61 @@ async def test_reads_with_servers_down(grid):
     await node.write_at(SEG, b"still writable")
     expect = data[:SEG] + b"still writable" + data[SEG + 14:]
     assert await grid.node(node.get_readonly_uri()).download_best_version() == expect
+
+
+@pytest.mark.parametrize("version", [SDMF_VERSION, MDMF_VERSION])
+@pytest_twisted.ensureDeferred
+async def test_writes_with_no_server_reachable(grid, version):
+    """Every server stopped: a write through a fresh write-cap node (which has
+    no private key yet) or through the creating node fails with
+    NotEnoughServersError saying how many servers could be reached, not with
+    a complaint about the private key."""
+    node = await grid.create(b"out of reach", version=version)
+    for i in range(5):
+        await grid.stop_server(i)
+    for writer in (grid.node(node.get_uri()), node):
+        for write in (lambda: writer.overwrite(b"new"),
+                      lambda: writer.modify(lambda old, smap, first: old + b"!"),
+                      lambda: writer.write_at(2, b"xy")):
+            with pytest.raises(NotEnoughServersError) as e:
+                await write()
+            assert "only 0 of the 5 known storage servers could be reached" in str(e.value)
+            assert "5 did not answer" in str(e.value)
+
+
+@pytest_twisted.ensureDeferred
+async def test_writes_with_only_shareless_servers_reachable(grid):
+    """The three servers holding the file's shares (3-of-3) are down, two
+    others answer: a write cannot find the shares (nor the private key), so
+    it is a NotEnoughServersError naming the 2 servers reached; reads stay
+    UnrecoverableFileError; the file is intact once the servers return."""
+    node = await grid.create(b"three shares", version=MDMF_VERSION, k=3, n=3)
+    holders = sorted({i for i, _sh, _p in grid.share_files(node.get_storage_index())})
+    assert len(holders) == 3
+    saved = grid.save_shares(node.get_storage_index())
+    for i in holders:
+        await grid.stop_server(i)
+    fresh = grid.node(node.get_uri(), k=3, n=3)
+    for writer in (fresh, node):
+        with pytest.raises(NotEnoughServersError) as e:
+            await writer.overwrite(b"lost")
+        text = str(e.value)
+        assert "only 2 of the 5 known storage servers could be reached" in text, text
+        assert "3 did not answer" in text, text
+    with pytest.raises(UnrecoverableFileError):
+        await fresh.download_best_version()
+    # nothing was written on the servers that answered
+    assert grid.save_shares(node.get_storage_index()) == saved
+
+
+@pytest_twisted.ensureDeferred
+async def test_overwrite_with_a_share_holder_reachable(grid):
+    """Fewer than k servers answer but one of them holds shares: the private
+    key comes from those shares and the overwrite places every share on the
+    servers there are."""
+    node = await grid.create(b"before", version=SDMF_VERSION)
+    for i in range(4):
+        await grid.stop_server(i)
+    fresh = grid.node(node.get_uri())
+    await fresh.overwrite(b"after")
+    assert await grid.node(node.get_readonly_uri()).download_best_version() == b"after"
