@@ -1,11 +1,13 @@
 """Reading one version of a mutable file from the grid: :class:`Retrieve`.
 
 The server map names the version (its ``verinfo``) and where its shares
-are.  A retrieve picks k shares (on distinct servers where possible), reads
-each one's share hash chain and block hash tree and has the pure decoder
-(:class:`shares.VersionDecoder`) check them against the version's root hash
-(which the signature covers), then fetches the blocks of the wanted segments
-a batch at a time, checks every block against its share's block hash tree,
+are.  A retrieve picks k shares (on distinct servers where possible) and
+reads, in one call per share and all k at once, each one's share hash chain,
+block hash tree and the blocks of the first batch of wanted segments (the
+offsets are known from the share head the map keeps); the pure decoder
+(:class:`shares.VersionDecoder`) checks the hashes against the version's
+root hash (which the signature covers).  Further batches of segments follow
+a batch at a time.  Every block is checked against its share's block hash tree,
 decodes (zfec) and decrypts them, and writes the wanted bytes to the
 consumer.  An MDMF range read fetches only the segments that overlap the
 range.  Memory is bounded by one batch (``batch_bytes`` of plaintext): the
@@ -13,8 +15,10 @@ next batch is fetched while the current one is decoded, in a thread.
 
 A share that fails a check is reported to its server
 (``advise_corrupt_share``), marked bad in the map, and replaced by another
-share of the same version; a server that does not answer is replaced the
-same way.  Every read also fetches the share's checkstring: a share that now
+share of the same version (replacements are loaded in parallel too); a
+server that does not answer is replaced the same way.
+:meth:`Retrieve.load_hashes_of` loads many shares' hashes with one call per
+server (update.py needs every share's block hash tree).  Every read also fetches the share's checkstring: a share that now
 holds another version (a writer replaced it meanwhile) is dropped without
 being called corrupt.  When fewer than k good shares remain the read fails
 with :class:`UnrecoverableFileError`, which says what was found --
@@ -110,24 +114,54 @@ class Retrieve:
                     out.append(_ShareSource(server, shnum))
         return out
 
-    async def _pick(self, active: list) -> _ShareSource:
-        """Another verified share, not of a share number already in ``active``."""
+    def _choose(self, count: int, active: list) -> list:
+        """Up to ``count`` untried shares, of share numbers not in ``active``
+        nor repeated, on servers not used yet where possible (lowest share
+        numbers first: primary shares decode fastest)."""
         used_servers = {s.server.get_serverid() for s in active}
-        while True:
-            cands = self._candidates({s.shnum for s in active})
-            if not cands:
-                error = VersionChangedError if self._changed else UnrecoverableFileError
-                raise error(
-                    "not enough good shares of version seq%d to read it: %d needed, found %s"
-                    % (self.prefix.seqnum, self.k, self._describe(active)))
-            cands.sort(key=lambda c: c.server.get_serverid() in used_servers)
-            src = cands[0]
-            self._tried.add((src.server.get_serverid(), src.shnum))
-            try:
-                await self.load_hashes(src)
-                return src
-            except Exception as e:
-                self.give_up(src, e)
+        used_shnums = {s.shnum for s in active}
+        cands = self._candidates(used_shnums)
+        chosen: list = []
+        for reuse_servers in (False, True):
+            for c in cands:
+                if len(chosen) >= count:
+                    return chosen
+                sid = c.server.get_serverid()
+                if c.shnum in used_shnums or (sid in used_servers and not reuse_servers):
+                    continue
+                chosen.append(c)
+                used_shnums.add(c.shnum)
+                used_servers.add(sid)
+        return chosen
+
+    def _not_enough(self, active):
+        error = VersionChangedError if self._changed else UnrecoverableFileError
+        return error("not enough good shares of version seq%d to read it: %d needed, found %s"
+                     % (self.prefix.seqnum, self.k, self._describe(active)))
+
+    async def _refill(self, active: list, run=None) -> dict:
+        """Add verified shares to ``active`` until it holds k, loading their
+        hashes in parallel; with ``run`` = (s0, s1) the same read fetches the
+        blocks of segments s0..s1-1: returns {shnum: [(salt, block)]} of the
+        shares added."""
+        got: dict = {}
+        while len(active) < self.k:
+            chosen = self._choose(self.k - len(active), active)
+            if not chosen:
+                raise self._not_enough(active)
+            for src in chosen:
+                self._tried.add((src.server.get_serverid(), src.shnum))
+            results = await defer.DeferredList(
+                [defer.ensureDeferred(self._load(src, run)) for src in chosen],
+                consumeErrors=True)
+            for src, (ok, value) in zip(chosen, results):
+                if ok:
+                    active.append(src)
+                    if run is not None:
+                        got[src.shnum] = value
+                else:
+                    self.give_up(src, value.value)
+        return got
 
     def _describe(self, active) -> str:
         good = sorted({s.shnum for s in active})
@@ -155,39 +189,90 @@ class Retrieve:
         self.status.add_problem(name, "share %d: %s" % (src.shnum, err))
 
     # ---- reading ----
-    def _readv(self, src, ranges):
-        return timed_call(self._reactor, self._timeout, src.server, "slot_readv",
-                          self.keys.storage_index, [src.shnum], ranges)
+    def _readv(self, server, shnums, ranges):
+        return timed_call(self._reactor, self._timeout, server, "slot_readv",
+                          self.keys.storage_index, list(shnums), ranges)
+
+    def _check_answer(self, server, shnum, answer, ranges) -> list:
+        """The data of ``ranges`` (after the checkstring) of one share of a
+        slot_readv answer, which must still hold this version."""
+        got = answer.get(shnum)
+        if got is None:
+            raise _ShareChanged("the server no longer holds share %d" % shnum)
+        if got and got[0] != self._checkstring:
+            raise _ShareChanged("share %d now holds another version (another writer "
+                                "replaced it)" % shnum)
+        for (off, length), data in zip(ranges, got):
+            if len(data) != length:
+                raise CorruptShareError(server, shnum,
+                                        "share is truncated (%d of %d bytes at %d)"
+                                        % (len(data), length, off))
+        return got[1:]
 
     async def _read(self, src, ranges) -> list:
         """The bytes of ``ranges`` of the share, which must still hold this version."""
         ranges = [(0, len(self._checkstring))] + list(ranges)
-        answer = await self._readv(src, ranges)
-        got = answer.get(src.shnum)
-        if got is None:
-            raise _ShareChanged("the server no longer holds share %d" % src.shnum)
-        if got and got[0] != self._checkstring:
-            raise _ShareChanged("share %d now holds another version (another writer "
-                                "replaced it)" % src.shnum)
-        for (off, length), data in zip(ranges, got):
-            if len(data) != length:
-                raise CorruptShareError(src.server, src.shnum,
-                                        "share is truncated (%d of %d bytes at %d)"
-                                        % (len(data), length, off))
+        answer = await self._readv(src.server, [src.shnum], ranges)
+        got = self._check_answer(src.server, src.shnum, answer, ranges)
         self.status.add_server(_server_name(src.server))
-        return got[1:]
+        return got
 
-    async def load_hashes(self, src):
-        """Read ``src``'s share hash chain and block hash tree and check them."""
-        share = layout.ParsedShare(self.prefix, self.head.offsets,
-                                   verification_key=self.head.verification_key,
-                                   signature=self.head.signature)
-        names = ("share_hash_chain", "block_hash_tree")
-        got = await self._read(src, share.needed_ranges(*names))
-        for name, raw in zip(names, got):
+    def _new_head(self):
+        return layout.ParsedShare(self.prefix, self.head.offsets,
+                                  verification_key=self.head.verification_key,
+                                  signature=self.head.signature)
+
+    _HASH_FIELDS = ("share_hash_chain", "block_hash_tree")
+
+    def _accept_hashes(self, src, share, raws):
+        for name, raw in zip(self._HASH_FIELDS, raws):
             share.set_field(name, raw)
         self.decoder.verify_share_head(src.shnum, share, src.server)
         src.share = share
+
+    async def load_hashes(self, src):
+        """Read ``src``'s share hash chain and block hash tree and check them."""
+        await self._load(src)
+
+    async def _load(self, src, run=None):
+        """Load and check ``src``'s hashes; with ``run`` = (s0, s1) also fetch
+        (in the same read) and verify the blocks of segments s0..s1-1."""
+        share = self._new_head()
+        ranges = share.needed_ranges(*self._HASH_FIELDS)
+        if run is not None:
+            ranges.append(self._run_range(*run))
+        got = await self._read(src, ranges)
+        self._accept_hashes(src, share, got[:2])
+        if run is not None:
+            return await threads.deferToThread(self._split_run, src, run[0], run[1], got[2])
+        return None
+
+    async def load_hashes_of(self, sources) -> dict:
+        """Load and check the hashes of many shares at once: one slot_readv
+        per server for all its shares.  Returns {source: exception} of those
+        that failed (the others have ``share`` set)."""
+        by_server: dict = {}
+        for src in sources:
+            by_server.setdefault(src.server.get_serverid(), []).append(src)
+        ranges = [(0, len(self._checkstring))] + self._new_head().needed_ranges(
+            *self._HASH_FIELDS)
+        groups = list(by_server.values())
+        results = await defer.DeferredList(
+            [self._readv(g[0].server, [src.shnum for src in g], ranges) for g in groups],
+            consumeErrors=True)
+        failed: dict = {}
+        for group, (ok, value) in zip(groups, results):
+            for src in group:
+                if not ok:
+                    failed[src] = value.value
+                    continue
+                try:
+                    raws = self._check_answer(src.server, src.shnum, value, ranges)
+                    self._accept_hashes(src, self._new_head(), raws)
+                    self.status.add_server(_server_name(src.server))
+                except Exception as e:
+                    failed[src] = e
+        return failed
 
     def _run_range(self, s0, s1):
         """``(offset, length)`` of the share data of segments s0..s1-1."""
@@ -236,8 +321,7 @@ class Retrieve:
                 else:
                     active.remove(src)
                     self.give_up(src, value.value)
-            while len(active) < self.k:
-                active.append(await self._pick(active))
+            await self._refill(active)
 
     def _decode_batch(self, s0, s1, got, offset, end) -> list:
         """The wanted plaintext pieces of segments s0..s1-1 (runs in a thread)."""
@@ -284,16 +368,14 @@ class Retrieve:
     async def _deliver(self, consumer, offset, end, producer):
         segsize = self.geometry.segment_size
         first, last = offset // segsize, (end - 1) // segsize
-        self.status.set_status("Fetching hashes")
+        self.status.set_status("Fetching hashes and segments")
         active: list = []
-        while len(active) < self.k:
-            active.append(await self._pick(active))
         per_batch = max(1, self._batch_bytes // segsize)
         batches = [(s, min(last + 1, s + per_batch)) for s in range(first, last + 1, per_batch)]
         delivered = 0
-        self.status.set_status("Fetching segments")
-        # the next batch is fetched while this one is decoded and delivered
-        ahead = defer.ensureDeferred(self.fetch_batch(active, *batches[0]))
+        # k shares' hashes and the first batch's blocks come in one read per
+        # share; the next batch is fetched while this one is decoded and delivered
+        ahead = defer.ensureDeferred(self._refill(active, batches[0]))
         for i, (s0, s1) in enumerate(batches):
             t = time.monotonic()
             got = await ahead

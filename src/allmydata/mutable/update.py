@@ -7,14 +7,17 @@ segments), the share hash chain, the signature and the header.  Every share
 of the current version gets these in one test-and-set call per server,
 tested against the checkstring the map saw, so each share changes
 atomically and another writer is detected (UncoordinatedWriteError).  The
-old block hash trees are read from the shares and checked against the
-version's root hash first.
+old block hash trees are read from the shares (one call per server for all
+its shares, while the old plaintext of the touched segments is read) and
+checked against the version's root hash first.
 
 SDMF files (one segment) and MDMF versions that are missing shares are
 rewritten whole instead: download, splice, publish.
 
 A write that starts past the end of the file fills the gap with zeros.
 """
+
+from twisted.internet import defer
 
 from ..immutable.target import MemoryConsumer
 from . import layout
@@ -48,6 +51,25 @@ async def write_at(node, offset: int, data: bytes):
     await _update_in_place(node, smap, best, prefix, offset, data)
 
 
+async def _load_all_leaves(r, holders: dict, n: int) -> dict:
+    """{shnum: block hash leaves} of every share number that some server
+    holds a good copy of: all shares' hashes are loaded in parallel (one
+    slot_readv per server); a share that fails is tried on its next server."""
+    leaves: dict = {}
+    tries = {shnum: list(holders.get(shnum, [])) for shnum in range(n)}
+    while True:
+        todo = [_ShareSource(servers.pop(0), shnum) for shnum, servers in tries.items()
+                if shnum not in leaves and servers]
+        if not todo:
+            return leaves
+        failed = await r.load_hashes_of(todo)
+        for src in todo:
+            if src in failed:
+                r.give_up(src, failed[src])
+            else:
+                leaves[src.shnum] = src.leaves()
+
+
 async def _update_in_place(node, smap, best, prefix, offset, data):
     keys = node.get_keys()
     old_size, segsize, k, n = prefix.datalen, prefix.segsize, prefix.k, prefix.n
@@ -57,29 +79,21 @@ async def _update_in_place(node, smap, best, prefix, offset, data):
     new_size = max(old_size, offset + len(data))
     first, last = offset // segsize, (offset + len(data) - 1) // segsize
 
-    # the old plaintext of the touched segments that the write does not cover
+    # the old plaintext of the touched segments that the write does not cover,
+    # and, at the same time, every share's block hash tree checked against the
+    # root hash (one read per server for all its shares)
     r = Retrieve(keys, smap, best, reactor=node._reactor)
     lo = first * segsize
     hi = min(old_size, (last + 1) * segsize)
-    old = b""
-    if hi > lo:
-        c = MemoryConsumer()
-        await r.download(c, lo, hi - lo)
-        old = c.data()
+    c = MemoryConsumer()
+    reading = defer.ensureDeferred(r.download(c, lo, hi - lo)) if hi > lo else None
+    try:
+        leaves = await _load_all_leaves(r, smap.shares_of(best), n)
+    finally:
+        if reading is not None:
+            await reading
+    old = c.data() if hi > lo else b""
     region = splice(old, offset - lo, data)
-
-    # every share's block hash tree, checked against the root hash
-    leaves = {}
-    for shnum in range(n):
-        for server in smap.shares_of(best).get(shnum, []):
-            src = _ShareSource(server, shnum)
-            try:
-                await r.load_hashes(src)
-            except Exception as e:
-                r.give_up(src, e)
-                continue
-            leaves[shnum] = src.leaves()
-            break
     if len(leaves) < n:
         return await _rewrite_whole(node, smap, offset, data)
 

@@ -45,6 +45,7 @@ class FaultyStorageServer(StorageServer):
         StorageServer.__init__(self, *args, **kwargs)
         self.write_log = []   # (shnum, offset, length) of every data vector entry
         self.read_log = []    # (shnum list, offset, length) of every slot_readv entry
+        self.read_calls = 0   # slot_readv calls
 
     def remote_slot_testv_and_readv_and_writev(self, storage_index, secrets, tw_vectors,
                                                r_vector):
@@ -60,6 +61,7 @@ class FaultyStorageServer(StorageServer):
             self, storage_index, secrets, tw_vectors, r_vector)
 
     def remote_slot_readv(self, storage_index, shares, readv):
+        self.read_calls += 1
         self.read_log += [(list(shares), off, length) for off, length in readv]
         return StorageServer.remote_slot_readv(self, storage_index, shares, readv)
 
@@ -103,9 +105,13 @@ class MutableGrid:
         for ss in self.servers:
             ss.write_log.clear()
             ss.read_log.clear()
+            ss.read_calls = 0
 
     def written(self) -> list:
         return [e for ss in self.servers for e in ss.write_log]
+
+    def read_calls(self) -> int:
+        return sum(ss.read_calls for ss in self.servers)
 
     def reads(self) -> list:
         return [e for ss in self.servers for e in ss.read_log]

@@ -124,3 +124,26 @@ async def test_create_from_file_like(grid):
     await node.overwrite(io.BytesIO(b"again"))
     assert await node.download_best_version() == b"again"
     assert node.get_size() == 5
+
+
+@pytest.mark.parametrize("version", [SDMF_VERSION, MDMF_VERSION])
+@pytest_twisted.ensureDeferred
+async def test_reads_and_writes_take_few_remote_calls(grid, version):
+    """Each round trip costs latency: a read maps the 5 servers, then reads
+    k=3 shares' hashes together with their blocks (one call each); an MDMF
+    write_at also loads every share's hashes with one call per server."""
+    from allmydata.immutable.target import MemoryConsumer
+    size = 6 * SEG + 50 if version == MDMF_VERSION else 5000
+    data = data_of(size)
+    node = await grid.create(data, version=version)
+    fresh = grid.node(node.get_uri())
+    grid.clear_logs()
+    c = await fresh.read(MemoryConsumer(), size // 2, 10)
+    assert c.data() == data[size // 2:size // 2 + 10]
+    assert grid.read_calls() == 5 + 3
+    if version == MDMF_VERSION:
+        grid.clear_logs()
+        await fresh.write_at(size // 3, b"x")
+        assert grid.read_calls() == 5 + 3 + 5
+        expect = data[:size // 3] + b"x" + data[size // 3 + 1:]
+        assert await grid.node(node.get_readonly_uri()).download_best_version() == expect
