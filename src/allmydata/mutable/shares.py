@@ -26,7 +26,8 @@ raises :class:`CorruptShareError` naming the server, share number and field.
 API::
 
     VersionEncoder(keys, version, seqnum, k, n, datalen, segsize=None, salt=None,
-                   existing_block_hashes=None, random_bytes=os.urandom)
+                   existing_block_hashes=None, random_bytes=os.urandom,
+                   existing_block_trees=None)
         .geometry .prefix_fields()  .segment_range(segnum) -> (start, end)
         .encode_segment(segnum, plaintext_segment, salt=None) -> SegmentBlocks(segnum, salt, blocks)
         .finish() -> EncodedVersion
@@ -49,23 +50,29 @@ API::
         -> (plaintext, {shnum: CorruptShareError})     # UnrecoverableFileError if < k good
     check_enc_privkey(keys, shnum, share, server=None) -> PrivateKey  # CorruptShareError
     block_tree_of(leaves) -> [hash...]   # all nodes; [empty_leaf_hash(0)] for no leaves
+    block_tree_length(num_segments) -> int
+    updated_block_tree(old_tree, leaves) -> [hash...] | None  # only changed paths
     default_segment_size(version, datalen, k) -> int
 
 ``existing_block_hashes`` is ``{shnum: [leaf hash per segment]}`` of the old
 version (the leaf row of its block hash trees); a segment whose plaintext
 changed -- including an old tail segment that grows -- must be re-encoded.
+``existing_block_trees`` (optional, ``{shnum: [every node]}`` of the old,
+verified trees) lets ``finish()`` recompute only the changed leaves' paths
+instead of building every tree again (:func:`updated_block_tree`).
 Empty files have no segments; their block hash tree is the single filler
 leaf ``TH("Merkle tree empty leaf", "0")``, as Tahoe-LAFS 1.20 writes it.
 """
 
 import functools
+import hashlib
 import os
 
 import attr
 
 from allmydata.codec import CRSDecoder, CRSEncoder
 from allmydata.crypto import aes, rsa
-from allmydata.hashtree import HashTree, HashTreeError, IncompleteHashTree
+from allmydata.hashtree import HashTree, HashTreeError, IncompleteHashTree, roundup_pow2
 from allmydata.mutable import layout
 from allmydata.mutable.common import (
     MDMF_SEGMENT_SIZE,
@@ -79,10 +86,11 @@ from allmydata.mutable.common import (
     UnrecoverableFileError,
 )
 from allmydata.util import hashutil
+from allmydata.util.netstring import netstring
 
 __all__ = ["VersionEncoder", "EncodedVersion", "SegmentBlocks", "encode_version",
            "iter_encode_mdmf", "VersionDecoder", "verify_and_decode", "check_enc_privkey", "block_tree_of",
-           "default_segment_size"]
+           "block_tree_length", "updated_block_tree", "default_segment_size"]
 
 
 def _next_multiple(n, k):
@@ -100,6 +108,54 @@ def block_tree_of(leaves) -> list:
     if not leaves:
         return [hashutil.empty_leaf_hash(0)]
     return list(HashTree(leaves))
+
+
+def block_tree_length(num_segments: int) -> int:
+    """How many nodes the block hash tree of ``num_segments`` segments has:
+    the leaves are padded to a power of two (1 node for an empty file)."""
+    return 2 * roundup_pow2(num_segments) - 1 if num_segments else 1
+
+
+@functools.lru_cache(maxsize=4096)
+def _filler(position: int) -> bytes:
+    return hashutil.empty_leaf_hash(position)
+
+
+# TPH("Merkle tree internal node", left, right) of two 32-byte hashes, with the
+# constant part of its input hashed once (trees of hundreds of nodes per share)
+_NODE_HASHER = hashlib.sha256(netstring(hashutil.MERKLE_INTERNAL_TAG) + b"32:")
+
+
+def _node_hash(left: bytes, right: bytes) -> bytes:
+    if len(left) != 32 or len(right) != 32:
+        return hashutil.internal_node_hash(left, right)
+    h = _NODE_HASHER.copy()
+    h.update(b"".join((left, b",32:", right, b",")))
+    return hashlib.sha256(h.digest()).digest()
+
+
+def updated_block_tree(old_tree, leaves) -> list | None:
+    """The block hash tree of ``leaves`` made from ``old_tree`` (all nodes of
+    a tree of the same padded width, e.g. of the version before a write_at)
+    by recomputing only the paths of the leaves that differ; None when the
+    widths differ (build it whole)."""
+    nseg = len(leaves)
+    if not nseg or len(old_tree) != block_tree_length(nseg):
+        return None
+    tree = list(old_tree)
+    first_leaf = (len(tree) - 1) // 2
+    dirty = set()
+    for j in range(first_leaf + 1):
+        want = leaves[j] if j < nseg else _filler(j)
+        if tree[first_leaf + j] != want:
+            tree[first_leaf + j] = want
+            dirty.add(first_leaf + j)
+    while dirty and 0 not in dirty:
+        parents = {(i - 1) // 2 for i in dirty}
+        for i in parents:
+            tree[i] = _node_hash(tree[2 * i + 1], tree[2 * i + 2])
+        dirty = parents
+    return tree
 
 
 def _block_hash(version, salt, block):
@@ -132,7 +188,8 @@ class VersionEncoder:
     """Encode one version of a mutable file, segment by segment."""
 
     def __init__(self, keys, version, seqnum, k, n, datalen, segsize=None, salt=None,
-                 existing_block_hashes=None, random_bytes=os.urandom):
+                 existing_block_hashes=None, random_bytes=os.urandom,
+                 existing_block_trees=None):
         if keys.privkey is None:
             raise NotWriteableError("publishing needs the file's private key")
         if keys.readkey is None:
@@ -160,6 +217,9 @@ class VersionEncoder:
         for sh, hashes in (existing_block_hashes or {}).items():
             for segnum, h in enumerate(hashes[:nseg]):
                 self._leaves[sh][segnum] = h
+        # {shnum: all nodes of the old block hash tree}: finish() recomputes
+        # only the paths of the leaves that changed
+        self._old_trees = dict(existing_block_trees or {})
         self._coders = {}
 
     def segment_range(self, segnum):
@@ -213,7 +273,11 @@ class VersionEncoder:
             missing = [i for i, h in enumerate(leaves) if h is None]
             if missing:
                 raise ValueError("segments %s were never encoded (share %d)" % (missing[:5], sh))
-        bhts = {sh: block_tree_of(self._leaves[sh]) for sh in range(self.n)}
+        bhts = {}
+        for sh in range(self.n):
+            old = self._old_trees.get(sh)
+            tree = updated_block_tree(old, self._leaves[sh]) if old is not None else None
+            bhts[sh] = tree if tree is not None else block_tree_of(self._leaves[sh])
         share_tree = HashTree([bhts[sh][0] for sh in range(self.n)])
         chains = {sh: {i: share_tree[i] for i in share_tree.needed_hashes(sh)}
                   for sh in range(self.n)}
@@ -386,7 +450,8 @@ class VersionDecoder:
             raise CorruptShareError(server, shnum, "the signature does not match the signed "
                                     "prefix (seqnum %d)" % self.prefix.seqnum) from None
         bht = share.block_hash_tree
-        self._check_block_tree_shape(shnum, bht, server)
+        if self._block_trees.get(shnum) != bht:   # not this very tree, checked already
+            self._check_block_tree_shape(shnum, bht, server)
         chain = share.share_hash_chain
         if 0 in chain:
             raise CorruptShareError(server, shnum, "share hash chain: it lists the root node "
@@ -403,7 +468,7 @@ class VersionDecoder:
 
     def _check_block_tree_shape(self, shnum, bht, server):
         nseg = self.geometry.num_segments
-        want = len(block_tree_of([b"\x00" * 32] * nseg)) if nseg else 1
+        want = block_tree_length(nseg)
         if len(bht) != want:
             raise CorruptShareError(server, shnum, "block hash tree has %d nodes, %d segments "
                                     "need %d" % (len(bht), nseg, want))
@@ -414,11 +479,11 @@ class VersionDecoder:
             return
         first_leaf = (len(bht) - 1) // 2
         for j in range(nseg, len(bht) - first_leaf):
-            if bht[first_leaf + j] != hashutil.empty_leaf_hash(j):
+            if bht[first_leaf + j] != _filler(j):
                 raise CorruptShareError(server, shnum, "block hash tree: filler leaf %d is "
                                         "wrong" % j)
         for i in range(first_leaf - 1, -1, -1):
-            if hashutil.internal_node_hash(bht[2 * i + 1], bht[2 * i + 2]) != bht[i]:
+            if _node_hash(bht[2 * i + 1], bht[2 * i + 2]) != bht[i]:
                 raise CorruptShareError(server, shnum, "block hash tree: node %d does not "
                                         "match its children" % i)
 

@@ -52,7 +52,7 @@ async def write_at(node, offset: int, data: bytes):
 
 
 async def _load_all_leaves(r, holders: dict, n: int) -> dict:
-    """{shnum: block hash leaves} of every share number that some server
+    """{shnum: source with its verified hashes} of every share number that some server
     holds a good copy of: all shares' hashes are loaded in parallel (one
     slot_readv per server); a share that fails is tried on its next server."""
     leaves: dict = {}
@@ -67,7 +67,7 @@ async def _load_all_leaves(r, holders: dict, n: int) -> dict:
             if src in failed:
                 r.give_up(src, failed[src])
             else:
-                leaves[src.shnum] = src.leaves()
+                leaves[src.shnum] = src
 
 
 async def _update_in_place(node, smap, best, prefix, offset, data):
@@ -100,7 +100,9 @@ async def _update_in_place(node, smap, best, prefix, offset, data):
     # the old tail block changes size when the file grows: it is re-encoded below
     seqnum = smap.highest_seqnum() + 1
     enc = VersionEncoder(keys, MDMF_VERSION, seqnum, k, n, new_size, segsize=segsize,
-                         existing_block_hashes=leaves)
+                         existing_block_hashes={sh: src.leaves() for sh, src in leaves.items()},
+                         existing_block_trees={sh: src.share.block_hash_tree
+                                               for sh, src in leaves.items()})
     runs = [[] for _ in range(n)]
     for s in range(first, last + 1):
         a, b = enc.segment_range(s)

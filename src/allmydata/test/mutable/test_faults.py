@@ -114,9 +114,9 @@ async def test_writes_with_no_server_reachable(grid, version):
     for i in range(5):
         await grid.stop_server(i)
     for writer in (grid.node(node.get_uri()), node):
-        for write in (lambda: writer.overwrite(b"new"),
-                      lambda: writer.modify(lambda old, smap, first: old + b"!"),
-                      lambda: writer.write_at(2, b"xy")):
+        for write in (lambda w=writer: w.overwrite(b"new"),
+                      lambda w=writer: w.modify(lambda old, smap, first: old + b"!"),
+                      lambda w=writer: w.write_at(2, b"xy")):
             with pytest.raises(NotEnoughServersError) as e:
                 await write()
             assert "only 0 of the 5 known storage servers could be reached" in str(e.value)

@@ -25,9 +25,12 @@ from allmydata.mutable.common import (
 from allmydata.mutable.shares import (
     VersionDecoder,
     VersionEncoder,
+    block_tree_length,
+    block_tree_of,
     check_enc_privkey,
     encode_version,
     iter_encode_mdmf,
+    updated_block_tree,
     verify_and_decode,
 )
 from allmydata.util import hashutil
@@ -205,6 +208,53 @@ def test_reencode_only_changed_segments(keys):
         parsed[sh] = layout.parse_share(ev2.pack_share(sh, bytes(sd)))
     out, bad = verify_and_decode(keys, parsed)
     assert out == new and bad == {}
+
+
+def test_block_tree_length():
+    for nseg in range(70):
+        assert block_tree_length(nseg) == len(block_tree_of([b"\x07" * 32] * nseg)), nseg
+
+
+@pytest.mark.parametrize("old_n,new_n,changed", [
+    (1, 1, [0]), (5, 5, [2]), (5, 5, []), (5, 7, [4]), (8, 8, [0, 7]), (100, 100, [3, 64, 99]),
+    (6, 5, [])])
+def test_updated_block_tree_is_the_whole_tree(old_n, new_n, changed):
+    leaves = [hashutil.tagged_hash(b"leaf", b"%d" % i) for i in range(old_n)]
+    old_tree = block_tree_of(leaves)
+    new = leaves[:new_n] + [hashutil.tagged_hash(b"new", b"%d" % i)
+                            for i in range(old_n, new_n)]
+    for i in changed:
+        new[i] = hashutil.tagged_hash(b"changed", b"%d" % i)
+    assert updated_block_tree(old_tree, new) == block_tree_of(new)
+
+
+def test_updated_block_tree_refuses_another_width():
+    leaves = [b"\x01" * 32] * 5
+    assert updated_block_tree(block_tree_of(leaves), leaves * 2) is None
+    assert updated_block_tree(block_tree_of(leaves), []) is None
+
+
+def test_reencode_with_old_trees_gives_the_same_version(keys):
+    """finish() with the old block hash trees (only changed paths recomputed)
+    gives the same trees and root as building them whole."""
+    k, n = 3, 5
+    old = _data(5 * 131_073 + 10)
+    ev1, _shares = encode_version(old, keys, MDMF_VERSION, 1, k, n)
+    nseg = ev1.prefix.geometry().num_segments
+    first_leaf = (len(ev1.block_hash_trees[0]) - 1) // 2
+    old_leaves = {sh: ev1.block_hash_trees[sh][first_leaf:first_leaf + nseg] for sh in range(n)}
+    evs = []
+    for trees in (None, ev1.block_hash_trees):
+        salts = iter([b"\x05" * 16] * 4)
+        enc = VersionEncoder(keys, MDMF_VERSION, 2, k, n, len(old) + 131_073,
+                             existing_block_hashes=old_leaves, existing_block_trees=trees,
+                             random_bytes=lambda size, salts=salts: next(salts))
+        for s in (2, 5, 6):       # one in the middle, the old tail (grown) and a new one
+            a, b = enc.segment_range(s)
+            enc.encode_segment(s, (old + b"y" * 131_073)[a:b])
+        evs.append(enc.finish())
+    assert evs[0].block_hash_trees == evs[1].block_hash_trees
+    assert evs[0].root_hash == evs[1].root_hash != ev1.root_hash
 
 
 # ---- corruption ------------------------------------------------------------------------
