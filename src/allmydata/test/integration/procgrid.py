@@ -194,6 +194,16 @@ class ProcessGrid:
         path = os.path.join(basedir, name)
         return read_text(path) if os.path.exists(path) else None
 
+    def lifetime(self):
+        """A module fixture's body: ``yield from grid.lifetime()`` builds the
+        grid, hands it to the tests, and cleans it up even when building
+        failed half-way."""
+        try:
+            self.build()
+            yield self
+        finally:
+            self.cleanup()
+
     def cleanup(self):
         """SIGTERM every node (as ``tahoe stop`` does, without its start-up
         cost), give them 10 seconds, then kill whatever is left."""

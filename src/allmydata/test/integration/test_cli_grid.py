@@ -29,13 +29,8 @@ TAHOE_CLI = [_TAHOE_SCRIPT] if os.path.exists(_TAHOE_SCRIPT) else TAHOE
 
 @pytest.fixture(scope="module")
 def module_grid(tmp_path_factory):
-    g = MutableGrid(tmp_path_factory.mktemp("cligrid"), num_storage=3, encoding=(2, 3, 3),
-                    extra_clients=0)
-    try:
-        g.build()
-        yield g
-    finally:
-        g.cleanup()
+    yield from MutableGrid(tmp_path_factory.mktemp("cligrid"), num_storage=3, encoding=(2, 3, 3),
+                           extra_clients=0).lifetime()
 
 
 class CLI:

@@ -25,13 +25,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def module_grid(tmp_path_factory):
-    g = MutableGrid(tmp_path_factory.mktemp("dirgrid"), num_storage=3, encoding=(2, 3, 3),
-                    extra_clients=0)
-    try:
-        g.build()
-        yield g
-    finally:
-        g.cleanup()
+    yield from MutableGrid(tmp_path_factory.mktemp("dirgrid"), num_storage=3, encoding=(2, 3, 3),
+                           extra_clients=0).lifetime()
 
 
 @pytest.fixture

@@ -39,12 +39,8 @@ ENCODING = (3, 5, 10)  # k, happy, N: the grid's client starts with these
 
 @pytest.fixture(scope="module")
 def module_grid(tmp_path_factory):
-    g = ProcessGrid(tmp_path_factory.mktemp("immgrid"), num_storage=5, encoding=ENCODING)
-    try:
-        g.build()
-        yield g
-    finally:
-        g.cleanup()
+    yield from ProcessGrid(tmp_path_factory.mktemp("immgrid"), num_storage=5,
+                           encoding=ENCODING).lifetime()
 
 
 @pytest.fixture

@@ -35,13 +35,8 @@ MDMF_SEGSIZE = 131073  # nextmul(131072, k=3)
 
 @pytest.fixture(scope="module")
 def module_grid(tmp_path_factory):
-    g = MutableGrid(tmp_path_factory.mktemp("mutgrid"), num_storage=5, encoding=ENCODING,
-                    extra_clients=1)
-    try:
-        g.build()
-        yield g
-    finally:
-        g.cleanup()
+    yield from MutableGrid(tmp_path_factory.mktemp("mutgrid"), num_storage=5, encoding=ENCODING,
+                           extra_clients=1).lifetime()
 
 
 @pytest.fixture
