@@ -233,6 +233,27 @@ def async_render(method):
     return render
 
 
+class NodeHandler(resource.Resource):
+    """A resource that answers every HTTP method in ``METHODS`` with one
+    ``handle(request, method)`` (which may return bytes, a Deferred or a
+    coroutine; its errors become answers as with :func:`async_render`).
+    Other methods get Twisted's 405."""
+
+    METHODS = (b"GET", b"HEAD", b"PUT", b"POST")
+
+    def render(self, request):
+        if request.method not in self.METHODS:
+            raise server.UnsupportedMethod(self.METHODS)
+        return self._render_method(request)
+
+    @async_render
+    def _render_method(self, request):
+        return self.handle(request, request.method)
+
+    def handle(self, request, method):
+        raise TypeError("%s must define handle(request, method)" % type(self).__name__)
+
+
 def redirect(request, location) -> bytes:
     """A 302 to ``location`` (a URL or absolute path, str or bytes)."""
     if isinstance(location, str):

@@ -30,6 +30,7 @@ from twisted.internet import defer
 from twisted.web import resource
 
 from .common import (
+    NodeHandler,
     WebError,
     async_render,
     get_arg,
@@ -180,8 +181,10 @@ def _name_arg(request, name="name", required=True):
 
 
 # ---- one directory ---------------------------------------------------------------------------
-class DirectoryNodeHandler(resource.Resource):
+class DirectoryNodeHandler(NodeHandler):
     """One directory node; ``parent``/``name`` when reached through a path."""
+
+    METHODS = (b"GET", b"HEAD", b"PUT", b"POST", b"DELETE")
 
     def __init__(self, client, node, parent=None, name=None):
         resource.Resource.__init__(self)
@@ -194,26 +197,6 @@ class DirectoryNodeHandler(resource.Resource):
         if name == b"" and not request.postpath:
             return self
         return ChildPathHandler(self._client, self._node, [name] + list(request.postpath))
-
-    @async_render
-    def render_GET(self, request):
-        return self.handle(request, b"GET")
-
-    @async_render
-    def render_HEAD(self, request):
-        return self.handle(request, b"HEAD")
-
-    @async_render
-    def render_PUT(self, request):
-        return self.handle(request, b"PUT")
-
-    @async_render
-    def render_POST(self, request):
-        return self.handle(request, b"POST")
-
-    @async_render
-    def render_DELETE(self, request):
-        return self.handle(request, b"DELETE")
 
     def handle(self, request, method):
         if method in (b"GET", b"HEAD"):

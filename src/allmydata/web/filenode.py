@@ -27,9 +27,9 @@ from twisted.web import http, resource
 from ..util import base32
 from .common import (
     ErrorResource,
+    NodeHandler,
     RangeNotSatisfiable,
     WebError,
-    async_render,
     get_arg,
     get_bool_arg,
     get_offset_arg,
@@ -180,7 +180,7 @@ async def current_size(node):
     return size
 
 
-class FileNodeHandler(resource.Resource):
+class FileNodeHandler(NodeHandler):
     """One file node, immutable or mutable.
 
     ``filename`` (from ``/named/`` paths or the child's name in a directory)
@@ -208,22 +208,6 @@ class FileNodeHandler(resource.Resource):
             return self
         return ErrorResource(WebError("Files have no children (asked for %r)"
                                       % name.decode("utf-8", "replace")))
-
-    @async_render
-    def render_GET(self, request):
-        return self.handle(request, b"GET")
-
-    @async_render
-    def render_HEAD(self, request):
-        return self.handle(request, b"HEAD")
-
-    @async_render
-    def render_PUT(self, request):
-        return self.handle(request, b"PUT")
-
-    @async_render
-    def render_POST(self, request):
-        return self.handle(request, b"POST")
 
     def handle(self, request, method):
         """bytes, a Deferred or a coroutine answering ``method``."""
@@ -360,7 +344,7 @@ def finish_post(request, cap, default=None) -> bytes:
     return render_text(request, cap if default is None else default)
 
 
-class UnknownNodeHandler(resource.Resource):
+class UnknownNodeHandler(NodeHandler):
     """A cap this version cannot use: only ``t=json`` and ``t=info``."""
 
     isLeaf = True
@@ -370,18 +354,6 @@ class UnknownNodeHandler(resource.Resource):
         self._client = client
         self._node = node
         self._metadata = metadata
-
-    @async_render
-    def render_GET(self, request):
-        return self.handle(request, b"GET")
-
-    render_HEAD = render_GET
-
-    @async_render
-    def render_PUT(self, request):
-        return self.handle(request, b"PUT")
-
-    render_POST = render_PUT
 
     def handle(self, request, method):
         reason = getattr(self._node, "reason", "unknown cap format")
