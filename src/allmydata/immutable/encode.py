@@ -115,6 +115,13 @@ def _block_hash(block) -> bytes:
     return _finish(h)
 
 
+def _all_buffered(writer) -> bool:
+    """True if ``writer`` has not sent any write() yet (the close will send
+    everything in one call); False if it cannot tell."""
+    nothing_sent = getattr(writer, "nothing_sent", None)
+    return nothing_sent is not None and nothing_sent()
+
+
 class _Segment:
     """What the worker thread makes of one segment."""
 
@@ -453,8 +460,12 @@ class Encoder:
                          lambda shnum: (ueb_bytes,))
         # every byte acknowledged by every server before any bucket is closed:
         # a server lost now can still fail the upload without leaving
-        # complete shares behind
-        await self._send("flush", "writing the last data")
+        # complete shares behind.  Not when no writer has sent anything yet
+        # (a small share, all still buffered): its one write() goes right
+        # ahead of its close(), and a failed write fails the close, so
+        # waiting would only cost a round trip.
+        if any(not _all_buffered(w) for w in self._shareholders.values()):
+            await self._send("flush", "writing the last data")
         self._set_status("Closing buckets")
         await self._send("close", "closing the bucket")
         return (self.uri_extension_hash, p.k, p.n, p.size)

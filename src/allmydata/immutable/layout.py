@@ -289,6 +289,11 @@ class WriteBucketProxy:
         fmt = ">L" if self.layout.version == 1 else ">Q"
         return self._queue(self.layout.uri_extension, struct.pack(fmt, len(data)) + data)
 
+    def nothing_sent(self) -> bool:
+        """True while no write() has been sent: everything put so far is
+        still buffered (a small share goes out as one write at close())."""
+        return self._sent == 0 and self._failure is None
+
     def flush(self):
         """Send what is buffered; fire when every write is acknowledged."""
         if self._failure is not None:

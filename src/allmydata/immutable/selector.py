@@ -271,8 +271,9 @@ async def select_servers(storage_broker, storage_index: bytes, allocated_size: i
         error = _unhappy(placement, candidates, k, happy, n)
         await placement.abort()
         raise error
-    log.info("server selection for {si}: {summary}", si=base32.b2a(storage_index).decode(),
-             summary=placement.summary)
+    # the summary is made only if a debug observer writes the event
+    log.debug("server selection for {si}: {placement.summary}",
+              si=base32.b2a(storage_index).decode(), placement=placement)
     return placement
 
 

@@ -44,6 +44,30 @@ log = Logger()
 _counter = itertools.count()
 
 
+class _Base32:
+    """Formats as the base32 of ``data`` only if the log event is written."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def __str__(self):
+        return base32.b2a(self.data).decode()
+
+
+class _Timings:
+    """Formats a timings dict as ``name=seconds ...`` only when written."""
+
+    __slots__ = ("timings",)
+
+    def __init__(self, timings: dict):
+        self.timings = timings
+
+    def __str__(self):
+        return " ".join("%s=%.3f" % kv for kv in sorted(self.timings.items()))
+
+
 @implementer(IUploadStatus)
 class UploadStatus:
     """How one upload is getting on; read by the web status pages."""
@@ -296,8 +320,6 @@ class Uploader(service.MultiService):
             lambda serverid: hashutil.bucket_renewal_secret_hash(renew, serverid),
             lambda serverid: hashutil.bucket_cancel_secret_hash(cancel, serverid), **kwargs)
         timings["peer_selection"] = time.perf_counter() - t
-        log.info("uploading {si}: {summary}", si=base32.b2a(storage_index).decode(),
-                 summary=placement.summary)
 
         t = time.perf_counter()
         shareholders = {shnum: proxy(rref, server)
@@ -308,15 +330,17 @@ class Uploader(service.MultiService):
         timings["encode_and_push"] = time.perf_counter() - t
         timings.update(encoder.get_times())
         cap = urimod.CHKFileURI(key, ueb_hash, k, n, size).to_string()
-        log.info("uploaded {si}: {size} bytes; seconds: {timings}",
-                 si=base32.b2a(storage_index).decode(), size=size,
-                 timings=" ".join("%s=%.3f" % kv for kv in sorted(timings.items())))
-        return UploadResults(
+        results = UploadResults(
             cap, size, storage_index=storage_index, sharemap=encoder.get_servermap(),
             timings=timings, uri_extension_data=encoder.get_uri_extension_data(),
             uri_extension_hash=ueb_hash, pushed_shares=len(encoder.get_shares_placed()),
             preexisting_shares=len(placement.preexisting),
             placement_summary=placement.summary)
+        # one line per upload (the selector's own summary is a debug event)
+        log.info("uploaded {si}: {size} bytes; {summary}; seconds: {timings}",
+                 si=_Base32(storage_index), size=size, summary=results.placement_summary,
+                 timings=_Timings(timings))
+        return results
 
     def _file_secrets(self, storage_index: bytes):
         """The file renewal and cancel secrets (FORMATS.md §2)."""

@@ -189,7 +189,8 @@ class FileHandle(_Uploadable):
         self._fh.seek(0)
         readinto = getattr(self._fh, "readinto", None)
         if readinto is not None:  # one buffer, reused for every chunk
-            buf = bytearray(HASH_CHUNK)
+            # no bigger than the file: a 1 KiB upload need not zero 1 MiB
+            buf = bytearray(max(1, min(HASH_CHUNK, self.size)))
             view = memoryview(buf)
             while True:
                 n = readinto(buf)
