@@ -19,7 +19,15 @@ from twisted.logger import Logger
 from ...util import base32
 from ...util.rrefutil import call_remote
 from .errors import NoSharesError, NotEnoughSharesError
-from .share import CORRUPT, SERVER, WHOLE_TREE_LIMIT, Share, ShareFailure, classify
+from .share import (
+    CORRUPT,
+    SERVER,
+    WHOLE_TREE_LIMIT,
+    LayoutGuess,
+    Share,
+    ShareFailure,
+    classify,
+)
 
 log = Logger()
 
@@ -41,7 +49,8 @@ class SharePool:
     def __init__(self, storage_broker, storage_index: bytes, file_hashes, clock, results,
                  query_timeout: float = 15.0, read_timeout: float = 60.0,
                  ready_grace: float = 0.5, known_corrupt=frozenset(), advised=None,
-                 tree_cache=None, whole_tree_limit: int = WHOLE_TREE_LIMIT):
+                 tree_cache=None, whole_tree_limit: int = WHOLE_TREE_LIMIT,
+                 first_offset: int = 0):
         self._broker = storage_broker
         self.storage_index = storage_index
         self.file = file_hashes
@@ -54,6 +63,7 @@ class SharePool:
         self._advised = advised if advised is not None else set()
         self._tree_cache = tree_cache if tree_cache is not None else {}
         self._whole_tree_limit = whole_tree_limit
+        self._guess = LayoutGuess.for_read(file_hashes, first_offset, whole_tree_limit)
         self.shares: list[Share] = []
         self.problems: dict[str, list[str]] = {}
         self.servers_asked = 0
@@ -96,10 +106,18 @@ class SharePool:
                 continue
             self._results.add_share(serverid, shnum)
             share = Share(server, shnum, rref, self.storage_index, self.file, self._clock,
-                          self._read_timeout, rank, self._tree_cache, self._whole_tree_limit)
+                          self._read_timeout, rank, self._tree_cache, self._whole_tree_limit,
+                          self._guess)
             # a share an earlier read found corrupt is used only as a last resort
             share.suspect = (serverid, shnum) in self._known_corrupt
             self.shares.append(share)
+            if shnum < self.file.k and not share.suspect and share.block_tree is None \
+                    and self._guess is not None:
+                # a primary share is what the first segment will most likely
+                # be read from: start reading it now, before the other
+                # servers answered (one round trip for header, hashes, UEB
+                # and first block)
+                share.prefetch(self._guess.segnum)
 
     def _query_failed(self, failure, server):
         f = classify(_Query(server, self._query_timeout), failure.value, "list of shares")

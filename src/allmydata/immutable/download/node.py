@@ -140,7 +140,7 @@ class DownloadNode:
                          query_timeout=self._query_timeout, read_timeout=self._read_timeout,
                          ready_grace=self._ready_grace, known_corrupt=self._known_corrupt,
                          advised=self._advised, tree_cache=self._tree_cache,
-                         whole_tree_limit=self._whole_tree_limit)
+                         whole_tree_limit=self._whole_tree_limit, first_offset=offset)
         pool.start()
         try:
             await pool.wait_ready()

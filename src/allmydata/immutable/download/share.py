@@ -2,10 +2,20 @@
 
 A :class:`Share` wraps the server's ``RIBucketReader`` in the layout's
 :class:`~allmydata.immutable.layout.ReadBucketProxy`.  Before any block of
-it is used, :meth:`Share.prepare` fetches (in parallel, once) its URI
-extension block and share-hash chain, and its whole block hash tree when
-that is small (up to :data:`WHOLE_TREE_LIMIT` bytes), and checks them
-against the cap through :class:`~.validation.FileHashes`.  From a larger
+it is used, :meth:`Share.prepare` fetches (once) its URI extension block
+and share-hash chain, its whole block hash tree and crypttext hash tree
+when they are small (up to :data:`WHOLE_TREE_LIMIT` bytes), and checks
+them against the cap through :class:`~.validation.FileHashes`.
+
+Round trips are what a small download costs, so the share does not read the
+header first and then each region: from a :class:`LayoutGuess` (the layout
+the file's size, k and n give with the default segment size, or the real
+segment size once a UEB was seen) it reads, all at once, the header (with
+the first wanted block behind it when that is block 0, else the block on
+its own) and one span from the crypttext hash tree to a little past the
+guessed end of the UEB.  Once the real header is parsed, every region the
+span covers is taken from it and only the rest is read (a wrong guess costs
+a round trip, never a wrong answer: the header decides where things are).  From a larger
 tree only the nodes each block needs are read, as blocks are asked for.
 Blocks are fetched raw by :meth:`Share.get_block` and checked (in a worker
 thread) by the segment decoder against :meth:`Share.block_leaf`.
@@ -19,6 +29,8 @@ Every failure becomes a :class:`ShareFailure` of one of three kinds:
 * ``share``: the server answered with an error about this share.
 """
 
+import struct
+
 from foolscap.api import DeadReferenceError
 from foolscap.tokens import Violation
 from twisted.internet import defer, error
@@ -26,7 +38,16 @@ from twisted.logger import Logger
 
 from ...util import base32
 from ...util.rrefutil import RemoteException, call_remote
-from ..layout import LayoutInvalid, ReadBucketProxy
+from ..layout import (
+    HASH_SIZE,
+    SHARE_HASH_ENTRY_SIZE,
+    V2_HEADER_SIZE,
+    LayoutInvalid,
+    ReadBucketProxy,
+    compute_layout,
+    parse_header,
+)
+from ..params import ParamsError, SegmentParams
 from .validation import FileHashes, ShareDataError
 
 log = Logger()
@@ -35,6 +56,20 @@ CORRUPT, SERVER, SHARE = "corrupt", "server", "share"
 
 _GONE = (DeadReferenceError, error.ConnectionLost, error.ConnectionDone, defer.TimeoutError,
          error.TimeoutError)
+
+
+def _split(data: bytes) -> dict:
+    """{node index: hash} of a stored hash tree region."""
+    return {i // HASH_SIZE: data[i:i + HASH_SIZE] for i in range(0, len(data), HASH_SIZE)}
+
+
+def _parse_chain(data: bytes) -> list:
+    """[(node index, hash)] of a stored share-hash chain."""
+    out = []
+    for i in range(0, len(data) - SHARE_HASH_ENTRY_SIZE + 1, SHARE_HASH_ENTRY_SIZE):
+        (index,) = struct.unpack(">H", data[i:i + 2])
+        out.append((index, data[i + 2:i + SHARE_HASH_ENTRY_SIZE]))
+    return out
 
 
 class ShareFailure(Exception):
@@ -104,6 +139,70 @@ class Once:
 WHOLE_TREE_LIMIT = 64 * 1024
 
 
+#: What the speculative span reads past the guessed start of the UEB (real
+#: UEBs are ~330 bytes), and before the guessed start of the span.
+UEB_GUESS = 1200
+SPAN_MARGIN = 256
+
+
+#: Segment sizes a file of unknown segment size most likely has: ours
+#: (the default maximum) and Tahoe-LAFS's default maximum of 128 KiB.
+LIKELY_SEGMENT_SIZES = (None, 128 * 1024)
+
+
+class LayoutGuess:
+    """Where a share's regions probably are, and the first block wanted.
+
+    ``exact`` when the real segment size is known (from an earlier UEB).
+    The span starts at the end of the data region, which is the same for
+    every segment size (``ceil(size/k)`` bytes after the header), so a
+    wrong guess never reads share data; it ends past the UEB of the
+    likeliest layout with the most segments.
+    """
+
+    def __init__(self, candidates: list, segnum: int, exact: bool, whole_tree_limit: int):
+        params = self.params = candidates[0]
+        self.exact = exact
+        self.segnum = min(max(segnum, 0), params.num_segments - 1)
+        layouts = [compute_layout(p.share_data_size, p.block_size, p.num_segments,
+                                  p.num_share_hashes, UEB_GUESS) for p in candidates]
+        lay = self.layout = layouts[0]
+        small = lay.share_hashes - lay.crypttext_hash_tree <= 2 * whole_tree_limit
+        start = lay.plaintext_hash_tree if small else \
+            max(lay.plaintext_hash_tree, lay.share_hashes - SPAN_MARGIN)
+        end = max(la.uri_extension + la.fieldsize + UEB_GUESS for la in layouts)
+        self.span = (start, end)
+
+    @classmethod
+    def for_read(cls, file: FileHashes, offset: int, whole_tree_limit: int = WHOLE_TREE_LIMIT):
+        """The guess for a read starting at byte ``offset`` (None if the
+        numbers make no file)."""
+        try:
+            if file.params is not None:
+                candidates, exact = [file.params], True
+            else:
+                candidates, exact = [], False
+                for maxseg in LIKELY_SEGMENT_SIZES:
+                    p = (SegmentParams.for_file(file.size, file.k, file.n) if maxseg is None
+                         else SegmentParams.for_file(file.size, file.k, file.n, maxseg))
+                    if p not in candidates:
+                        candidates.append(p)
+            return cls(candidates, offset // candidates[0].segment_size, exact,
+                       whole_tree_limit)
+        except (ParamsError, ValueError, ZeroDivisionError):
+            return None
+
+    def prefetch_block(self, segnum: int) -> bool:
+        """Whether to read block ``segnum`` speculatively: block 0 starts
+        the data region whatever the segment size; others only where the
+        layout is known."""
+        return self.exact or segnum == 0
+
+    def block_range(self, segnum: int) -> tuple[int, int]:
+        return (self.layout.data + segnum * self.params.block_size,
+                self.params.block_length(segnum))
+
+
 class Share:
     """Share ``shnum`` of a file, held by ``server`` behind ``rref``.
 
@@ -113,7 +212,7 @@ class Share:
 
     def __init__(self, server, shnum: int, rref, storage_index: bytes, file: FileHashes,
                  clock, timeout: float, server_rank: int, tree_cache: dict | None = None,
-                 whole_tree_limit: int = WHOLE_TREE_LIMIT):
+                 whole_tree_limit: int = WHOLE_TREE_LIMIT, guess: LayoutGuess | None = None):
         self.server = server
         self.serverid = server.get_serverid()
         self.shnum = shnum
@@ -129,6 +228,10 @@ class Share:
         self._whole_tree_limit = whole_tree_limit
         self.block_tree = self._tree_cache.get((self.serverid, shnum))
         self._prepared = None
+        self._guess = guess
+        self._spec = None          # Once of the speculative reads
+        self._chunks = []          # [(offset, bytes)] they brought
+        self._block_segnum = None  # the block the speculative reads asked for
         self.advised = False
         self.suspect = False  # an earlier read found it corrupt
 
@@ -196,43 +299,135 @@ class Share:
                 out[first + j] = data[32 * j:32 * j + 32]
         return out
 
+    # ---- speculative reads -------------------------------------------------------------
+    def prefetch(self, segnum: int | None = None) -> None:
+        """Start (once) the reads of the header, the guessed hash/UEB span
+        and, when ``segnum`` is given, that block; :meth:`prepare` uses them."""
+        if self._spec is not None or self.failure is not None:
+            return
+        g = self._guess
+        reads = []
+        if g is None:
+            reads.append((0, V2_HEADER_SIZE))
+        else:
+            block = None
+            if segnum is not None:
+                segnum = min(max(segnum, 0), g.params.num_segments - 1)
+                if g.prefetch_block(segnum):
+                    block = g.block_range(segnum)
+            if block is not None and segnum == 0:
+                reads.append((0, max(V2_HEADER_SIZE, block[0] + block[1])))
+            else:
+                reads.append((0, V2_HEADER_SIZE))
+                if block is not None:
+                    reads.append(block)
+            if self.block_tree is None:
+                reads.append((g.span[0], g.span[1] - g.span[0]))
+            self._block_segnum = segnum if block is not None else None
+        ds = [self._call("header", call_remote, self.rref, "read", off, length)
+              for off, length in reads]
+        d = defer.ensureDeferred(gather(ds))
+        d.addCallback(self._spec_arrived, reads)
+        self._spec = Once(d)
+
+    def _spec_arrived(self, datas, reads):
+        self._chunks = [(off, data) for (off, _length), data in zip(reads, datas)]
+
+    def _cached(self, offset: int, length: int):
+        for off, data in self._chunks:
+            if off <= offset and offset + length <= off + len(data):
+                return data[offset - off:offset - off + length]
+        return None
+
+    def _region(self, offset: int, length: int, what: str):
+        """Deferred(bytes) of a region: from the speculative reads if they
+        hold it, else read."""
+        data = self._cached(offset, length)
+        if data is not None:
+            return defer.succeed(data)
+        return self._call(what, self._read_exact, offset, length, what)
+
     # ---- preparation ------------------------------------------------------------------
-    def prepare(self):
+    def prepare(self, segnum: int | None = None):
         """Deferred that fires once this share's UEB and share-hash chain are
         fetched and valid (and its block hash tree too, when small: fetched
         in the same round trip), once whoever asks; fails with
-        :class:`ShareFailure`."""
+        :class:`ShareFailure`.  ``segnum``: the block to fetch along with
+        them (default: the guess's first block)."""
         if self.failure is not None:
             return defer.fail(self.failure)
         if self.block_tree is not None:
             return defer.succeed(self)
         if self._prepared is None:
+            if self._spec is None:
+                self.prefetch(segnum if segnum is not None
+                              else (self._guess.segnum if self._guess else None))
             self._prepared = Once(defer.ensureDeferred(self._prepare()))
         return self._prepared.when_done()
 
     async def _prepare(self):
-        lay = await self._call("header", self.proxy.get_header)
+        await self._spec.when_done()
+        lay = self.proxy.layout
+        if lay is None:
+            head = self._chunks[0][1] if self._chunks and self._chunks[0][0] == 0 else b""
+            try:
+                lay = parse_header(head, self.proxy._where())
+            except LayoutInvalid as e:
+                raise classify(self, e, "header")
+            self.proxy.layout = lay
         whole = lay.share_hashes - lay.block_hashes <= self._whole_tree_limit
-        reads = [self._call("URI extension block", self.proxy.get_uri_extension),
-                 self._call("share-hash chain", self.proxy.get_share_hashes)]
+        try:
+            ueb = await self._get_uri_extension(lay)
+        except Exception as e:
+            raise classify(self, e, "URI extension block")
+        reads = [self._region(lay.share_hashes, lay.share_hashes_size, "share-hash chain")]
         if whole:
-            reads.append(self._call("block hash tree", self.proxy.get_block_hashes))
+            reads.append(self._region(lay.block_hashes, lay.share_hashes - lay.block_hashes,
+                                      "block hash tree"))
         results = await gather(reads)
-        self._check("UEB", self.file.accept_uri_extension, results[0])
-        root = self._check("chain", self.file.check_share_hash_chain, self.shnum, results[1])
+        self._check("UEB", self.file.accept_uri_extension, ueb)
+        chain = self._check("chain", _parse_chain, results[0])
+        root = self._check("chain", self.file.check_share_hash_chain, self.shnum, chain)
         tree = self.file.new_block_hash_tree(root)
         if whole:
-            self._check("block tree", FileHashes.add_block_hashes, tree, results[2])
+            self._check("block tree", FileHashes.add_block_hashes, tree, _split(results[1]))
+        self._take_crypttext_hashes(lay)
+        if self._block_segnum is None:
+            self._chunks = []
         self.block_tree = tree
         self._tree_cache[(self.serverid, self.shnum)] = tree
         return self
+
+    async def _get_uri_extension(self, lay) -> bytes:
+        raw = await self._region(lay.uri_extension, lay.fieldsize, "UEB length")
+        (length,) = struct.unpack(">L" if lay.version == 1 else ">Q", raw)
+        if length > 100_000:
+            raise LayoutInvalid("the URI extension block claims %d bytes; real ones are "
+                                "a few hundred" % length)
+        return await self._region(lay.uri_extension + lay.fieldsize, length,
+                                  "URI extension block")
+
+    def _take_crypttext_hashes(self, lay) -> None:
+        """Give the file the crypttext hash tree the span brought, if the
+        file still lacks nodes of it (a tree that does not match the UEB
+        makes this share corrupt)."""
+        size = lay.block_hashes - lay.crypttext_hash_tree
+        if size > self._whole_tree_limit:
+            return
+        first = self._guess.segnum if self._guess is not None else 0
+        first = min(first, self.file.params.num_segments - 1)
+        if not self.file.crypttext_hashes_needed(first):
+            return
+        data = self._cached(lay.crypttext_hash_tree, size)
+        if data is not None:
+            self._check("crypttext tree", self.file.add_crypttext_hashes, _split(data))
 
     # ---- blocks -----------------------------------------------------------------------
     async def get_block(self, segnum: int) -> bytes:
         """The raw bytes of block ``segnum`` (length checked, hash not yet:
         see :meth:`block_leaf`), after the block hash tree nodes needed to
         check it."""
-        await self.prepare()
+        await self.prepare(segnum)
         needed = self.block_tree.needed_hashes(segnum, include_leaf=True)
         if needed:
             lay = await self._call("header", self.proxy.get_header)
@@ -244,11 +439,26 @@ class Share:
                                    "block %d" % segnum)
         params = self.file.params
         size = params.block_length(segnum)
-        data = await self._call("block %d" % segnum, self.proxy.get_block_data, segnum,
-                                params.block_size, size)
+        data = self._prefetched_block(segnum, size)
+        if data is None:
+            data = await self._call("block %d" % segnum, self.proxy.get_block_data, segnum,
+                                    params.block_size, size)
         if len(data) != size:
             raise ShareFailure(self, CORRUPT, "block %d is %d bytes long instead of %d"
                                % (segnum, len(data), size))
+        return data
+
+    def _prefetched_block(self, segnum: int, size: int):
+        """Block ``segnum`` from the speculative read, if that got it (once)."""
+        lay = self.proxy.layout
+        if self._block_segnum != segnum or lay is None:
+            return None
+        start = lay.data + segnum * self.file.params.block_size
+        data = None
+        if start + size <= lay.plaintext_hash_tree:  # else the proxy's read says what is wrong
+            data = self._cached(start, size)
+        self._block_segnum = None
+        self._chunks = []
         return data
 
     def block_leaf(self, segnum: int) -> bytes:
