@@ -243,9 +243,10 @@ async def select_servers(storage_broker, storage_index: bytes, allocated_size: i
     # allocate_buckets lists every share of the storage index it holds, so
     # asking it first would cost a round trip per upload for nothing.
     asking = [c for c in candidates if not c.excluded and not c.writable]
+    shared = _SharedTimer(timeout, clock)
     answers = await _each(asking, lambda c: _with_timeout(
         call_remote(c.rref, "get_buckets", storage_index), timeout, clock,
-        "get_buckets", c.name))
+        "get_buckets", c.name, shared=shared))
     for c, (ok, value) in zip(asking, answers):
         if ok:
             c.held = {int(shnum) for shnum in value}
@@ -304,6 +305,7 @@ async def _allocate(candidates: list, requests: dict, storage_index, allocated_s
                     renew_secret_for, cancel_secret_for, canary, timeout, clock) -> None:
     """One round of allocate_buckets calls, in parallel."""
     order = list(requests)
+    shared = _SharedTimer(timeout, clock)
 
     def ask(c):
         c.asked |= requests[c]
@@ -312,7 +314,7 @@ async def _allocate(candidates: list, requests: dict, storage_index, allocated_s
                         renew_secret_for(c.serverid), cancel_secret_for(c.serverid),
                         set(requests[c]), allocated_size, canary)
         return _with_timeout(d, timeout, clock, "allocate_buckets", c.name,
-                             on_late=_abort_late_allocation)
+                             on_late=_abort_late_allocation, shared=shared)
 
     answers = await _each(order, ask)
     others = {shnum for c in candidates for shnum in c.writers}
@@ -412,23 +414,63 @@ async def _each(items: list, call) -> list:
     return list(await defer.gatherResults(ds)) if ds else []
 
 
-def _with_timeout(d, timeout: float, clock, what: str, name: str, on_late=None):
+class _SharedTimer:
+    """One ``callLater`` for a group of calls started together with the same
+    timeout (a selection round asks every server at once): cheaper than a
+    timer per call.  :meth:`add` registers a call's expiry, the function it
+    returns takes it back when the answer arrives; the timer is cancelled
+    once every call of the group has answered."""
+
+    def __init__(self, timeout: float, clock):
+        self._timeout = timeout
+        self._clock = clock
+        self._timer = None
+        self._pending = {}
+        self._next = 0
+
+    def add(self, expire):
+        key = self._next
+        self._next += 1
+        self._pending[key] = expire
+        if self._timer is None:
+            self._timer = self._clock.callLater(self._timeout, self._fire)
+
+        def done():
+            if self._pending.pop(key, None) is not None and not self._pending \
+                    and self._timer is not None and self._timer.active():
+                self._timer.cancel()
+                self._timer = None
+        return done
+
+    def _fire(self):
+        self._timer = None
+        pending, self._pending = self._pending, {}
+        for expire in pending.values():
+            expire()
+
+
+def _with_timeout(d, timeout: float, clock, what: str, name: str, on_late=None,
+                  shared: _SharedTimer | None = None):
     """``d``, or a :class:`NoAnswerError` after ``timeout`` seconds; a result
-    arriving later goes to ``on_late`` (failures are dropped)."""
+    arriving later goes to ``on_late`` (failures are dropped).  With
+    ``shared``, its one timer is used instead of a timer for this call."""
     result = defer.Deferred()
 
     def expire():
         result.errback(NoAnswerError("%s got no answer from %s within %g s"
                                      % (what, name, timeout)))
 
-    timer = clock.callLater(timeout, expire)
+    if shared is not None:
+        stop_timer = shared.add(expire)
+    else:
+        stop_timer = clock.callLater(timeout, expire).cancel
 
     def arrived(value):
         if result.called:
             if on_late is not None and not isinstance(value, Failure):
                 on_late(value)
             return
-        timer.cancel()
+        stop_timer()
         if isinstance(value, Failure):
             result.errback(value)
         else:

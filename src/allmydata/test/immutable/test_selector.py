@@ -17,6 +17,7 @@ from allmydata.immutable.happiness import servers_of_happiness
 from allmydata.immutable.selector import (
     NoAnswerError,
     UploadUnhappinessError,
+    _SharedTimer,
     _with_timeout,
     max_immutable_share_size,
     select_servers,
@@ -397,3 +398,32 @@ async def test_with_timeout_passes_results_and_errors_through():
         await d
     pending.callback("finally")
     assert late == ["finally"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_with_timeout_sharing_one_timer():
+    from twisted.internet import task
+    clock = task.Clock()
+    shared = _SharedTimer(2.0, clock)
+    answered, slow, late = defer.Deferred(), defer.Deferred(), []
+    a = _with_timeout(answered, 2.0, clock, "allocate_buckets", "fast", shared=shared)
+    b = _with_timeout(slow, 2.0, clock, "allocate_buckets", "slow", shared=shared,
+                      on_late=late.append)
+    assert len(clock.getDelayedCalls()) == 1  # one timer for both calls
+    answered.callback("yes")
+    assert a.result == "yes"
+    assert len(clock.getDelayedCalls()) == 1  # still running for the slow one
+    clock.advance(2.0)
+    with pytest.raises(NoAnswerError, match="allocate_buckets got no answer from slow"):
+        await b
+    slow.callback("too late")
+    assert late == ["too late"]
+    # once every call of a group has answered, its timer is gone
+    shared2 = _SharedTimer(2.0, clock)
+    c1, c2 = defer.Deferred(), defer.Deferred()
+    r1 = _with_timeout(c1, 2.0, clock, "get_buckets", "one", shared=shared2)
+    r2 = _with_timeout(c2, 2.0, clock, "get_buckets", "two", shared=shared2)
+    c2.callback(2)
+    c1.callback(1)
+    assert (r1.result, r2.result) == (1, 2)
+    assert clock.getDelayedCalls() == []
