@@ -111,12 +111,12 @@ class SharePool:
             # a share an earlier read found corrupt is used only as a last resort
             share.suspect = (serverid, shnum) in self._known_corrupt
             self.shares.append(share)
-            if shnum < self.file.k and not share.suspect and share.block_tree is None \
-                    and self._guess is not None:
+            if shnum < self.file.k and not share.suspect and self._guess is not None:
                 # a primary share is what the first segment will most likely
                 # be read from: start reading it now, before the other
                 # servers answered (one round trip for header, hashes, UEB
-                # and first block)
+                # and first block; header and block only when an earlier
+                # read of this node validated the share's block hash tree)
                 share.prefetch(self._guess.segnum)
 
     def _query_failed(self, failure, server):

@@ -365,7 +365,8 @@ class Share:
             self._prepared = Once(defer.ensureDeferred(self._prepare()))
         return self._prepared.when_done()
 
-    async def _prepare(self):
+    async def _spec_layout(self):
+        """The header, parsed from the speculative reads (once they came)."""
         await self._spec.when_done()
         lay = self.proxy.layout
         if lay is None:
@@ -375,6 +376,10 @@ class Share:
             except LayoutInvalid as e:
                 raise classify(self, e, "header")
             self.proxy.layout = lay
+        return lay
+
+    async def _prepare(self):
+        lay = await self._spec_layout()
         whole = lay.share_hashes - lay.block_hashes <= self._whole_tree_limit
         try:
             ueb = await self._get_uri_extension(lay)
@@ -439,6 +444,8 @@ class Share:
                                    "block %d" % segnum)
         params = self.file.params
         size = params.block_length(segnum)
+        if self._spec is not None and self._block_segnum == segnum:
+            await self._spec_layout()  # a share with a known tree reads header + block at once
         data = self._prefetched_block(segnum, size)
         if data is None:
             data = await self._call("block %d" % segnum, self.proxy.get_block_data, segnum,

@@ -159,11 +159,17 @@ class ReadLog:
         self.entries.clear()
 
     def block_reads(self, layout, block_size: int) -> set:
-        """{(shnum, segnum)} of the reads that fell in the data region."""
+        """{(shnum, segnum)} of the reads that fell in the data region; a
+        read from the start of the share that brings all of block 0 with the
+        header (the downloader's speculative first read) counts as a read of
+        block 0."""
         out = set()
+        block0_end = layout.data + min(block_size, layout.plaintext_hash_tree - layout.data)
         for _si, shnum, offset, length in self.entries:
             if layout.data <= offset < layout.plaintext_hash_tree:
                 out.add((shnum, (offset - layout.data) // block_size))
+            elif offset == 0 and length >= block0_end:
+                out.add((shnum, 0))
         return out
 
 
