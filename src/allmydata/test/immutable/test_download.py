@@ -157,6 +157,31 @@ async def test_literal_node():
     assert LiteralFileNode(b"URI:LIT:nbswy3dp").get_size() == 5
 
 
+# ---- speculative reads ---------------------------------------------------------------------
+@pytest_twisted.ensureDeferred
+async def test_small_file_reads_each_share_once(grid, monkeypatch):
+    """With the default segment size, a download reads each of k shares in
+    one round: one read of header + block 0, one of the span holding the
+    hash trees, share-hash chain and UEB; a second read of the node (block
+    hash trees known) reads only header + block."""
+    log = ReadLog(monkeypatch)
+    data = content(100_000, 3)
+    cap = await upload(grid, data)
+    log.clear()
+    node = node_for(grid, cap)
+    assert await node.download_to_data() == data
+    per_share = {}
+    for _si, shnum, offset, _length in log.entries:
+        per_share.setdefault(shnum, []).append(offset)
+    assert sorted(per_share) == [0, 1, 2]
+    for offsets in per_share.values():
+        assert len(offsets) == 2 and 0 in offsets
+    log.clear()
+    assert await node.download_to_data() == data
+    assert sorted((shnum, offset) for _si, shnum, offset, _l in log.entries) == \
+        [(0, 0), (1, 0), (2, 0)]
+
+
 # ---- ranges ------------------------------------------------------------------------------
 @pytest_twisted.ensureDeferred
 async def test_ranges_fetch_only_their_segments(grid, monkeypatch):
