@@ -55,6 +55,14 @@ DEFAULT_READ_SIZE = layout.INITIAL_READ_SIZE
 ZERO_ROOT = b"\x00" * 32
 
 
+#: how many times a share that another writer keeps replacing is read again
+CHANGED_SHARE_RETRIES = 3
+
+
+class _ShareChanged(Exception):
+    """A share was replaced by another writer between two reads of it."""
+
+
 def timed_call(reactor, timeout, server, method, *args):
     """``call_remote`` on the server's rref, cancelled after ``timeout`` seconds."""
     d = call_remote(server.get_rref(), method, *args)
@@ -372,23 +380,48 @@ class ServermapUpdater:
         self._map.note_server(server)
         for shnum, datav in sorted(answer.items()):
             data = datav[0] if datav else b""
-            try:
-                await self._examine(server, shnum, data)
-            except BadShareError as e:
-                self._map.mark_bad_share(server, shnum, str(e))
-                self.status.add_problem(name, "share %d: %s" % (shnum, e))
-                self._advise_corrupt(server, shnum, str(e))
-            except Exception as e:  # a failed follow-up read
-                self._map.note_server_failure(server, "reading share %d: %s" % (shnum, e))
+            for _attempt in range(CHANGED_SHARE_RETRIES):
+                try:
+                    await self._examine(server, shnum, data)
+                except _ShareChanged:
+                    # another writer replaced the share between two of our
+                    # reads: forget what was read and start again
+                    self._map.remove_share(server, shnum)
+                    try:
+                        again = await self._call(server, "slot_readv", si, [shnum],
+                                                 [(0, self._read_size)])
+                    except Exception as e:
+                        self._map.note_server_failure(server, "reading share %d: %s" % (shnum, e))
+                        break
+                    data = again.get(shnum, [b""])[0]
+                    continue
+                except BadShareError as e:
+                    self._map.mark_bad_share(server, shnum, str(e))
+                    self.status.add_problem(name, "share %d: %s" % (shnum, e))
+                    self._advise_corrupt(server, shnum, str(e))
+                except Exception as e:  # a failed follow-up read
+                    self._map.note_server_failure(server, "reading share %d: %s" % (shnum, e))
+                break
+            else:  # rewritten under every read: being written right now
+                self._map.in_progress.add((server.get_serverid(), shnum))
 
     async def _read_more(self, server, shnum, data, end):
-        """``data`` extended to at least ``end`` bytes (one more read)."""
+        """``data`` extended to at least ``end`` bytes (one more read).
+
+        The read also fetches the share's checkstring again: when it is not
+        what ``data`` starts with, another writer has replaced the share
+        since ``data`` was read, and :class:`_ShareChanged` is raised (the
+        two pieces must not be judged together: they would look corrupt)."""
         if len(data) >= end:
             return data
+        clen = (layout.CHECKSTRING_LENGTH_MDMF if data[0] == MDMF_VERSION
+                else layout.CHECKSTRING_LENGTH_SDMF)
         answer = await self._call(server, "slot_readv", self._keys.storage_index, [shnum],
-                                  [(len(data), end - len(data))])
-        more = answer.get(shnum, [b""])[0]
-        return data + more
+                                  [(0, clen), (len(data), end - len(data))])
+        got = answer.get(shnum, [])
+        if len(got) < 2 or got[0] != bytes(data[:clen]):
+            raise _ShareChanged()
+        return data + got[1]
 
     async def _examine(self, server, shnum, data):
         if not data:

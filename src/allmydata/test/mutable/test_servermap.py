@@ -96,3 +96,41 @@ async def test_write_mode_keeps_walking_past_servers_without_shares(grid10):
     smap = await writer.get_servermap(MODE_WRITE)
     assert {sid for sid, _sh in smap.all_seen()} == {grid10.serverids[i] for i in keep}
     assert len(smap.servers_answered) == 10
+
+
+@pytest_twisted.ensureDeferred
+async def test_share_replaced_between_two_reads_is_read_again_not_called_corrupt(grid):
+    # Another writer replaces the shares between the map's first read of a
+    # share and its follow-up read (here: the private key, past the first
+    # 4000 bytes).  The two pieces belong to different versions; judged
+    # together they would look corrupt.  The map must read the share again.
+    node = await grid.create(b"1" * 30000, version=SDMF_VERSION)
+    si = node.get_storage_index()
+    old = grid.save_shares(si)
+    await node.overwrite(b"2" * 40000)
+    new = grid.save_shares(si)
+    grid.restore_shares(old)
+    paths_of = {}
+    for i, _sh, path in grid.share_files(si):
+        paths_of.setdefault(i, []).append(path)
+
+    def swap_after_first_read(i, ss):
+        answer_first = ss.remote_slot_readv
+
+        def remote_slot_readv(storage_index, shares, readv):
+            answer = answer_first(storage_index, shares, readv)
+            del ss.remote_slot_readv  # only once
+            grid.restore_shares(new, only=paths_of.get(i, []))  # the other writer lands
+            return answer
+        ss.remote_slot_readv = remote_slot_readv
+
+    for i, ss in enumerate(grid.servers):
+        swap_after_first_read(i, ss)
+    writer = grid.node(node.get_uri())
+    smap = await writer.get_servermap(MODE_WRITE)
+    assert not smap.bad_shares()
+    assert not any(grid.all_advisories().values()), grid.all_advisories()
+    best = smap.best_recoverable_version()
+    assert best[0] == 2 and best[4] == 40000
+    assert smap.privkey is not None
+    assert await writer.download_best_version() == b"2" * 40000
