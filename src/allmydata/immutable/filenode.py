@@ -7,6 +7,8 @@ and ``download_to_data()`` are the seed's IFileNode calls built on ``read``.
 The downloading itself is :class:`~.download.node.DownloadNode`.
 """
 
+import functools
+
 from zope.interface import implementer
 
 from .download.node import DownloadNode
@@ -40,10 +42,16 @@ class ImmutableFileNode(ImmutableNodeBase):
         self.u = _as_chkcap(filecap)
         self._storage_broker = storage_broker
         self._secret_holder = secret_holder
-        self._node = DownloadNode(self.u.get_storage_index(), self.u.key,
-                                  self.u.uri_extension_hash, self.u.needed_shares,
-                                  self.u.total_shares, self.u.size, storage_broker,
-                                  reactor=reactor, history=history, **download_options)
+        self._download_args = dict(reactor=reactor, history=history, **download_options)
+
+    @functools.cached_property
+    def _node(self) -> DownloadNode:
+        # made at the first read: listing a big directory makes a node for
+        # every child, and most of them are never read
+        return DownloadNode(self.u.get_storage_index(), self.u.key,
+                            self.u.uri_extension_hash, self.u.needed_shares,
+                            self.u.total_shares, self.u.size, self._storage_broker,
+                            **self._download_args)
 
     def __repr__(self):
         return "<ImmutableFileNode %s>" % self.u.to_string()[:40].decode("ascii", "replace")
