@@ -221,9 +221,14 @@ class _CHKBase(_BaseURI):
                 _b32(prefix, "UEB hash", ueb, HASH_SIZE),
                 _number(prefix, "k", k), _number(prefix, "N", n), _number(prefix, "size", size))
         try:
-            return cls(*args)
+            cap = cls(*args)
         except BadURIError as e:
             raise BadURIError("%s cap: %s" % (prefix.decode(), str(e).split(": ", 1)[1])) from None
+        # Strict base32 and numbers without leading zeros: the text parsed is
+        # the one to_string() would write, so keep it (listing a directory
+        # writes every child's cap back out).
+        cap.__dict__["_string"] = cls.PREFIX + bytes(body)
+        return cap
 
     def _first(self):
         """The 16-byte first field (key or storage index): each CHK cap class says which."""
@@ -261,8 +266,13 @@ class CHKFileURI(_CHKBase):
         return self.key
 
     def get_verifier(self):
-        return CHKFileVerifierURI(self.storage_index, self.uri_extension_hash,
-                                  self.needed_shares, self.total_shares, self.size)
+        verifier = CHKFileVerifierURI(self.storage_index, self.uri_extension_hash,
+                                      self.needed_shares, self.total_shares, self.size)
+        # the same fields after the first: only the storage index is new text
+        rest = self.to_string()[len(self.PREFIX):].split(b":", 1)[1]
+        verifier.__dict__["_string"] = b"%s%s:%s" % (verifier.PREFIX,
+                                                     base32.b2a(self.storage_index), rest)
+        return verifier
 
 
 @implementer(IVerifierURI, IURI)
