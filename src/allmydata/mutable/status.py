@@ -12,12 +12,12 @@ The status objects only hold state: the publisher, retriever and map
 updater set it as they go.
 """
 
-import itertools
 import time
 
 from zope.interface import Interface, implementer
 
-_counter = itertools.count(1)
+from ..util.opstatus import OperationStatus
+
 
 
 class IMutableOperationStatus(Interface):
@@ -58,17 +58,11 @@ class IServermapUpdaterStatus(IMutableOperationStatus):
     """A server-map update (which servers hold which versions)."""
 
 
-class _OperationStatus:
+class _OperationStatus(OperationStatus):
     kind = "operation"
 
     def __init__(self, storage_index: bytes | None = None, size: int | None = None):
-        self.started = time.time()
-        self.storage_index = storage_index
-        self.size = size
-        self.status = "Not started"
-        self.progress = 0.0
-        self.active = True
-        self.counter = next(_counter)
+        OperationStatus.__init__(self, storage_index, size)
         self.encoding: tuple | None = None      # (k, N)
         self.seqnum: int | None = None
         self.problems: dict = {}                # server name -> text
@@ -81,30 +75,6 @@ class _OperationStatus:
                                       self.progress * 100)
 
     # ---- read side ----
-    def get_started(self) -> float:
-        return self.started
-
-    def get_storage_index(self):
-        return self.storage_index
-
-    def get_size(self):
-        return self.size
-
-    def using_helper(self) -> bool:
-        return False
-
-    def get_status(self) -> str:
-        return self.status
-
-    def get_progress(self) -> float:
-        return self.progress
-
-    def get_active(self) -> bool:
-        return self.active
-
-    def get_counter(self) -> int:
-        return self.counter
-
     def get_encoding(self):
         return self.encoding
 

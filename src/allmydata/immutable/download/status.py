@@ -10,14 +10,11 @@ Times are measured with ``time.monotonic`` (durations) and ``time.time``
 (the start timestamp shown to people).
 """
 
-import itertools
-import time
-
 from zope.interface import implementer
 
+from ...util.opstatus import OperationStatus
 from ..interfaces import IDownloadResults, IDownloadStatus
 
-_counter = itertools.count(1)
 
 
 @implementer(IDownloadResults)
@@ -72,44 +69,14 @@ class DownloadResults:
 
 
 @implementer(IDownloadStatus)
-class DownloadStatus:
+class DownloadStatus(OperationStatus):
     """The live state of one download (IDownloadStatus)."""
 
     def __init__(self, storage_index: bytes | None, size: int | None):
-        self.started = time.time()
-        self.storage_index = storage_index
-        self.size = size
-        self.status = "Not started"
-        self.progress = 0.0
-        self.active = True
+        OperationStatus.__init__(self, storage_index, size)
         self.results: DownloadResults | None = None
-        self.counter = next(_counter)
 
     # IDownloadStatus
-    def get_started(self) -> float:
-        return self.started
-
-    def get_storage_index(self) -> bytes | None:
-        return self.storage_index
-
-    def get_size(self) -> int | None:
-        return self.size
-
-    def using_helper(self) -> bool:
-        return False
-
-    def get_status(self) -> str:
-        return self.status
-
-    def get_progress(self) -> float:
-        return self.progress
-
-    def get_active(self) -> bool:
-        return self.active
-
-    def get_counter(self) -> int:
-        return self.counter
-
     def get_results(self) -> DownloadResults | None:
         return self.results
 
