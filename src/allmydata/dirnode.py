@@ -247,6 +247,20 @@ class DirectoryNode:
         return self._read(lambda children: {
             name: (node_for(e), e.metadata_copy()) for name, e in children.items()})
 
+    def list_entries(self):
+        """Deferred ``{name: ChildEntry}`` with every entry's ``node`` made:
+        for a front end listing a big directory, which reads ``entry.metadata``
+        (shared: never change it) instead of a copy per child, and may keep
+        what it made of an entry in ``entry.listing``."""
+        node_for = self._node_for
+
+        def made(children):
+            for entry in children.values():
+                if entry.node is None:
+                    node_for(entry)
+            return children
+        return self._read(made)
+
     def has_child(self, namex):
         name = normalize(namex)
         return self._read(lambda children: name in children)

@@ -189,7 +189,7 @@ class ChildEntry:
     """
 
     __slots__ = ("name", "ro_uri", "rwcapdata", "metadata_json", "raw", "node",
-                 "_rw_uri", "_metadata")
+                 "_rw_uri", "_metadata", "listing")
 
     _UNSET = object()
 
@@ -203,6 +203,10 @@ class ChildEntry:
         self.node = node
         self._rw_uri = rw_uri
         self._metadata = metadata
+        # what a front end made of this entry for a listing (the web API keeps
+        # the entry's t=json text here): entries are re-used while their bytes
+        # stay the same, so a big directory's listing re-uses it
+        self.listing = None
 
     def __repr__(self):
         return "<ChildEntry %r>" % (self.name,)
@@ -230,7 +234,9 @@ class ChildEntry:
         md = self._metadata
         if md is None:
             try:
-                md = json.loads(self.metadata_json)
+                mdj = self.metadata_json
+                # text, not bytes: json.loads would first guess the encoding of bytes
+                md = json.loads(mdj.decode("utf-8") if isinstance(mdj, bytes) else mdj)
             except ValueError as e:
                 raise DirectoryFormatError("metadata of child %r is not JSON: %s"
                                            % (self.name, e)) from None
@@ -259,6 +265,7 @@ class ChildEntry:
         self.rwcapdata = rwcapdata
         self.metadata_json = mdj
         self._metadata = None
+        self.listing = None
         if writekey is None:
             self._rw_uri = ChildEntry._UNSET
         else:

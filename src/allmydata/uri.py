@@ -122,6 +122,9 @@ def _check_bytes(cls, name, value, size):
 
 
 def _check_encoding(cls, k, n, size):
+    if (type(k) is int and type(n) is int and type(size) is int
+            and 1 <= k <= n <= MAX_SHARES and size >= 0):
+        return  # the common case, checked quickly (a big directory parses thousands of caps)
     for name, v in (("needed_shares", k), ("total_shares", n), ("size", size)):
         if not isinstance(v, int) or isinstance(v, bool):
             raise BadURIError("%s: %s must be an int, got %r" % (cls.__name__, name, v))
@@ -266,12 +269,21 @@ class CHKFileURI(_CHKBase):
         return self.key
 
     def get_verifier(self):
-        verifier = CHKFileVerifierURI(self.storage_index, self.uri_extension_hash,
-                                      self.needed_shares, self.total_shares, self.size)
-        # the same fields after the first: only the storage index is new text
-        rest = self.to_string()[len(self.PREFIX):].split(b":", 1)[1]
-        verifier.__dict__["_string"] = b"%s%s:%s" % (verifier.PREFIX,
-                                                     base32.b2a(self.storage_index), rest)
+        verifier = self.__dict__.get("_verifier")
+        if verifier is None:
+            # The fields were checked when this cap was made: the verify cap
+            # is put together without checking them again (a listing of a
+            # big directory asks every child for its verify cap).
+            verifier = CHKFileVerifierURI.__new__(CHKFileVerifierURI)
+            verifier.__dict__.update(storage_index=self.storage_index,
+                                     uri_extension_hash=self.uri_extension_hash,
+                                     needed_shares=self.needed_shares,
+                                     total_shares=self.total_shares, size=self.size)
+            # the same fields after the first: only the storage index is new text
+            rest = self.to_string()[len(self.PREFIX):].split(b":", 1)[1]
+            verifier.__dict__["_string"] = b"%s%s:%s" % (verifier.PREFIX,
+                                                         base32.b2a(self.storage_index), rest)
+            self.__dict__["_verifier"] = verifier
         return verifier
 
 

@@ -76,6 +76,14 @@ def run(options) -> int:
             reactor.stop()
             return
         print("node running in %s (PID %d)" % (basedir, os.getpid()), flush=True)
+        # What the node made to start (modules, services, connections) lives
+        # as long as the process: out of the garbage collector's way, so a
+        # full collection walks only what came later (on a client listing a
+        # 10,000-entry directory, a full collection over everything took
+        # ~0.1 s).
+        import gc
+        gc.collect()
+        gc.freeze()
         if not options.allow_stdin_close:
             _stop_when_stdin_closes(reactor)
 

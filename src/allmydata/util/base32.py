@@ -7,7 +7,6 @@ raises :class:`Base32Error`, so two different strings never decode to the
 same bytes.
 """
 
-import base64
 import re
 
 ALPHABET = b"abcdefghijklmnopqrstuvwxyz234567"
@@ -25,9 +24,43 @@ class Base32Error(ValueError):
     """A string is not valid Tahoe base32."""
 
 
+# Encoding spreads the 5-bit groups of the input, read as one integer, out to
+# one byte each with a few whole-integer mask-and-shift steps, then maps the
+# bytes 0-31 to the alphabet (the standard library's b32encode is a Python loop,
+# ~3x slower on a 16- or 32-byte key or hash; a directory listing encodes
+# thousands).  Step k moves every group whose index has bit k set left by 3*k
+# bits, so group i ends 3*i bits further left: at bit 8*i.
+_GROUPS = 64  # groups handled at once: 40 bytes, whose 64 characters need no padding
+
+
+def _spread_steps():
+    steps = []
+    k = _GROUPS // 2
+    while k:
+        mask = 0
+        for i in range(_GROUPS):
+            if i & k:
+                mask |= 31 << (5 * i + 3 * (i & ~(2 * k - 1)))
+        steps.append((mask, 3 * k))
+        k //= 2
+    return tuple(steps)
+
+
+_SPREAD_STEPS = _spread_steps()
+_TO_ALPHABET = bytes.maketrans(bytes(range(32)), ALPHABET)
+
+
 def b2a(data: bytes) -> bytes:
     """Encode bytes as lower-case unpadded base32 bytes."""
-    return base64.b32encode(data).rstrip(b"=").lower()
+    n = len(data)
+    if n > 40:
+        return b"".join([b2a(data[i:i + 40]) for i in range(0, n, 40)])
+    nchars = (n * 8 + 4) // 5
+    v = int.from_bytes(data, "big") << (nchars * 5 - n * 8)
+    for mask, shift in _SPREAD_STEPS:
+        moving = v & mask
+        v = (v ^ moving) | (moving << shift)
+    return v.to_bytes(nchars, "big").translate(_TO_ALPHABET)
 
 
 def b2a_str(data: bytes) -> str:

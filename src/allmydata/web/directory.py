@@ -24,7 +24,6 @@ statuses.
 
 import inspect
 import json
-import weakref
 
 from twisted.internet import defer
 from twisted.web import resource
@@ -73,26 +72,40 @@ async def _await(result):
 
 
 # ---- JSON -------------------------------------------------------------------------------------
-# The caps of an immutable file or of a directory never change: their JSON
-# dict is made once per node object (the node maker keeps a directory's child
-# nodes alive with its parsed contents, so a 10,000-entry listing re-uses them).
-_STATIC_INFO = weakref.WeakKeyDictionary()
-
-
 def child_json(node, metadata) -> list:
     """``[type, {...}]`` of one child in a directory's ``t=json``."""
-    try:
-        kind, info = _STATIC_INFO[node]
-    except (KeyError, TypeError):
-        kind, info = _child_info(node)
-        if kind == "dirnode" or (kind == "filenode" and not node.is_mutable()):
-            try:
-                _STATIC_INFO[node] = (kind, info)
-            except TypeError:
-                pass
-    info = dict(info)
+    kind, info = _child_info(node)
     info["metadata"] = metadata
     return [kind, info]
+
+
+def _child_json_text(entry) -> str:
+    """The JSON text of one child (``"name": [type, {...}]``), kept in the
+    entry: it stays right while the entry's bytes stay the same (a mutable
+    child's listing shows no size, so nothing in it can go stale)."""
+    text = entry.listing
+    if text is None:
+        metadata = entry.metadata    # parsed once: a child whose metadata is not an object fails
+        stored = entry.metadata_json
+        kind, info = _child_info(entry.node)
+        # The stored metadata text is JSON already: it goes in as it is
+        # rather than decoded and encoded again (most of the cost of a big
+        # listing was re-encoding every child's timestamps).  "metadata" is
+        # the first key of info after "format", so the first placeholder is it.
+        info["metadata"] = _METADATA_SLOT
+        body = _json_compact([kind, info]).replace(
+            _METADATA_SLOT_JSON,
+            stored.decode("utf-8") if stored is not None else _json_compact(metadata), 1)
+        text = entry.listing = "%s: %s" % (_json_compact(entry.name), body)
+    return text
+
+
+_json_compact = json.JSONEncoder(sort_keys=True, separators=(", ", ": ")).encode
+_METADATA_SLOT = "\x00metadata\x00"
+_METADATA_SLOT_JSON = _json_compact(_METADATA_SLOT)
+# Below this many children a listing is made as one dict and indented by
+# render_json (readable); above it the children's kept texts are joined.
+_JOIN_CHILDREN_ABOVE = 200
 
 
 def _child_info(node):
@@ -128,10 +141,28 @@ def _dir_caps(node) -> dict:
 
 
 def dirnode_json(node, children: dict) -> list:
+    """``["dirnode", {...}]`` for ``{name: (child node, metadata)}``."""
     info = _dir_caps(node)
     info["children"] = {name: child_json(child, metadata)
                         for name, (child, metadata) in children.items()}
     return ["dirnode", info]
+
+
+async def render_dirnode_json(request, node) -> bytes:
+    """``t=json`` of a directory.  A big one is written from the per-child
+    texts kept in its entries (see :func:`_child_json_text`): the same
+    JSON, but only the children that changed since the last listing are
+    encoded again."""
+    entries = await node.list_entries()
+    if len(entries) <= _JOIN_CHILDREN_ABOVE:
+        children = {name: (e.node, e.metadata) for name, e in entries.items()}
+        return render_json(request, dirnode_json(node, children))
+    # {"children": ...} first, as sort_keys puts it ahead of the caps
+    text = _json_compact(["dirnode", _dir_caps(node)])
+    at = text.index("{") + 1
+    body = ", ".join([_child_json_text(entries[name]) for name in sorted(entries)])
+    request.setHeader(b"Content-Type", b"application/json; charset=utf-8")
+    return ('%s"children": {%s}, %s\n' % (text[:at], body, text[at:])).encode("utf-8")
 
 
 def _read_body(request) -> bytes:
@@ -220,8 +251,7 @@ class DirectoryNodeHandler(NodeHandler):
             from .dirlisting import render_listing
             return await render_listing(request, self._client, self._node)
         if t == "json":
-            children = await self._node.list()
-            return render_json(request, dirnode_json(self._node, children))
+            return await render_dirnode_json(request, self._node)
         if t == "info":
             from .info import render_info
             return await render_info(request, self._client, self._node)

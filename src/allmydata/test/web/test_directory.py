@@ -88,6 +88,75 @@ async def test_mkdir_with_children_and_immutable(webapi):
     webapi.expect(r, 400, tahoe=500)
 
 
+def _fake_chk(i):
+    import hashlib
+
+    from allmydata.util import base32
+    key = base32.b2a(hashlib.sha256(b"key %d" % i).digest()[:16]).decode()
+    ueb = base32.b2a(hashlib.sha256(b"ueb %d" % i).digest()).decode()
+    return "URI:CHK:%s:%s:3:10:%d" % (key, ueb, 1000 + i)
+
+
+@pytest_twisted.ensureDeferred
+async def test_big_directory_json(webapi):
+    """A listing of a directory of more than 200 children (ours writes it from
+    per-child texts it keeps) shows every child as a small listing does, and
+    the next listing after a change shows the change."""
+    mut = await webapi.ok_text("PUT", webapi.url + "uri?format=SDMF", b"mutable")
+    mut_ro = await webapi.ok_text("GET", webapi.path(mut, query="t=readonly-uri"))
+    sub = await webapi.mkdir()
+    sub_ro = await webapi.ok_text("GET", webapi.path(sub, query="t=readonly-uri"))
+    odd = {"size": 5, "mtime": 1.5e9, "note": "caf\u00e9 \"q\" \\ \x00", "list": [1, 2.5, None],
+           "nested": {"b": True, "a": []}}
+    special = {
+        "lit": ["filenode", {"ro_uri": LIT_HELLO, "metadata": odd}],
+        "mut": ["filenode", {"rw_uri": mut, "ro_uri": mut_ro, "metadata": {}}],
+        "sub": ["dirnode", {"rw_uri": sub, "ro_uri": sub_ro}],
+        "sub-ro": ["dirnode", {"ro_uri": sub_ro, "metadata": {"x": 1}}],
+        "unk": ["unknown", {"ro_uri": "ro.x-tahoe-future:abc"}],
+        "\u00e9t\u00e9 \"x\"": ["filenode", {"ro_uri": LIT_ABC}],
+    }
+    children = dict(special)
+    for i in range(240):
+        children["file-%03d" % i] = ["filenode", {"ro_uri": _fake_chk(i),
+                                                  "metadata": {"mtime": 1.7e9 + i, "i": i}}]
+    big = await webapi.mkdir("t=mkdir-with-children", json.dumps(children).encode())
+    small = await webapi.mkdir("t=mkdir-with-children", json.dumps(
+        dict(special, **{"file-007": children["file-007"]})).encode())
+
+    def without_link_times(kids):
+        for _kind, child in kids.values():
+            child["metadata"].pop("tahoe", None)
+        return kids
+
+    _, big_info = await webapi.json(webapi.path(big, query="t=json"))
+    _, small_info = await webapi.json(webapi.path(small, query="t=json"))
+    assert big_info["rw_uri"] == big and big_info["mutable"] is True
+    big_kids = without_link_times(big_info["children"])
+    small_kids = without_link_times(small_info["children"])
+    assert sorted(big_kids) == sorted(children)
+    for name, listed in small_kids.items():
+        assert big_kids[name] == listed, name
+    assert big_kids["lit"][1]["metadata"] == odd
+    assert big_kids["file-123"] == ["filenode", {
+        "mutable": False, "format": "CHK", "size": 1123, "ro_uri": _fake_chk(123),
+        "verify_uri": big_kids["file-123"][1]["verify_uri"],
+        "metadata": {"mtime": 1.7e9 + 123, "i": 123}}]
+    assert big_kids["file-123"][1]["verify_uri"].startswith("URI:CHK-Verifier:")
+    assert big_kids["mut"][1]["rw_uri"] == mut
+
+    # a change shows in the next listing (and an unchanged child stays as it was)
+    webapi.expect(await webapi.put(webapi.path(big, "file-005", query="t=uri"),
+                                   LIT_ABC.encode()), 200)
+    r = await webapi.post(webapi.path(big, query="t=unlink&name=file-006"))
+    webapi.expect(r, 200)
+    _, again = await webapi.json(webapi.path(big, query="t=json"))
+    kids = without_link_times(again["children"])
+    assert "file-006" not in kids and len(kids) == len(children) - 1
+    assert kids["file-005"][1]["ro_uri"] == LIT_ABC and kids["file-005"][1]["size"] == 3
+    assert kids["file-123"] == big_kids["file-123"]
+
+
 @pytest_twisted.ensureDeferred
 async def test_put_children_and_json(webapi):
     root = await webapi.mkdir()
