@@ -57,7 +57,9 @@ def run(options) -> int:
     from ..config import ConfigError
     from ..node import create_node
     from .logging import start_logging
+    from ..util.malloc import keep_big_buffers
     observer = start_logging(basedir)
+    keep_big_buffers()
     try:
         node = create_node(basedir, reactor)
     except ConfigError as e:

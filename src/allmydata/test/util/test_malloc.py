@@ -1,0 +1,37 @@
+"""allmydata.util.malloc: with the thresholds raised, buffers of a segment's
+size are re-used instead of being faulted in afresh each time."""
+
+import subprocess
+import sys
+
+import pytest
+
+from allmydata.util.malloc import keep_big_buffers
+
+FAULTS = r"""
+import resource, sys
+from allmydata.util.malloc import keep_big_buffers
+if sys.argv[1] == "tuned":
+    assert keep_big_buffers()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for i in range(100):
+    # a segment and its ten share blocks, all freed before the next segment
+    segment = b"s" * (1024 * 1024)
+    blocks = [segment[:350000] + b"%d" % n for n in range(10)]
+    del segment, blocks
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+def page_faults(mode):
+    out = subprocess.run([sys.executable, "-c", FAULTS, mode], check=True,
+                         capture_output=True, text=True, timeout=60)
+    return int(out.stdout)
+
+
+@pytest.mark.skipif(not keep_big_buffers(), reason="no glibc mallopt here")
+def test_big_buffers_are_reused():
+    stock, tuned = page_faults("stock"), page_faults("tuned")
+    # ~100 x 1100 pages when every segment's buffers are fresh memory
+    assert stock > 100 * 500
+    assert tuned < stock / 10, (stock, tuned)
