@@ -28,6 +28,7 @@ import json
 from twisted.internet import defer
 from twisted.web import resource
 
+from ..immutable.filenode import ImmutableFileNode
 from .common import (
     NodeHandler,
     WebError,
@@ -87,17 +88,32 @@ def _child_json_text(entry) -> str:
     if text is None:
         metadata = entry.metadata    # parsed once: a child whose metadata is not an object fails
         stored = entry.metadata_json
-        kind, info = _child_info(entry.node)
         # The stored metadata text is JSON already: it goes in as it is
         # rather than decoded and encoded again (most of the cost of a big
-        # listing was re-encoding every child's timestamps).  "metadata" is
-        # the first key of info after "format", so the first placeholder is it.
-        info["metadata"] = _METADATA_SLOT
-        body = _json_compact([kind, info]).replace(
-            _METADATA_SLOT_JSON,
-            stored.decode("utf-8") if stored is not None else _json_compact(metadata), 1)
+        # listing was re-encoding every child's timestamps).
+        body = child_json_body(entry.node, stored.decode("utf-8") if stored is not None
+                               else _json_compact(metadata))
         text = entry.listing = "%s: %s" % (_json_compact(entry.name), body)
     return text
+
+
+def child_json_body(node, metadata_text: str) -> str:
+    """The compact JSON text of :func:`child_json` of ``node``, with
+    ``metadata_text`` (JSON of an object) as its metadata."""
+    if type(node) is ImmutableFileNode:
+        # The commonest child, written straight from its cap: caps are ASCII
+        # that JSON need not escape, and the keys are in sort_keys order.
+        cap = node.u
+        return _CHK_BODY % (metadata_text, cap.to_string().decode("ascii"), cap.size,
+                            cap.get_verifier().to_string().decode("ascii"))
+    kind, info = _child_info(node)
+    # "metadata" is the first key of info after "format": the first placeholder is it
+    info["metadata"] = _METADATA_SLOT
+    return _json_compact([kind, info]).replace(_METADATA_SLOT_JSON, metadata_text, 1)
+
+
+_CHK_BODY = ('["filenode", {"format": "CHK", "metadata": %s, "mutable": false, '
+             '"ro_uri": "%s", "size": %d, "verify_uri": "%s"}]')
 
 
 _json_compact = json.JSONEncoder(sort_keys=True, separators=(", ", ": ")).encode
