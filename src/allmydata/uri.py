@@ -135,6 +135,23 @@ def _check_encoding(cls, k, n, size):
         raise BadURIError("%s: size must be >= 0, got %d" % (cls.__name__, size))
 
 
+class _computed_once:
+    """Like functools.cached_property, without its lock (Python 3.11 takes
+    one on every first access, and a listing of a big directory asks
+    thousands of caps for their storage index once each)."""
+
+    def __init__(self, func):
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __get__(self, obj, cls=None):
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.func(obj)
+        return value
+
+
 def _remembering(to_string):
     """``to_string`` computed once per cap (caps never change): listing a big
     directory prints every child's cap, often more than once."""
@@ -259,7 +276,7 @@ class CHKFileURI(_CHKBase):
         super().__init__(key, uri_extension_hash, needed_shares, total_shares, size)
         self.key = key
 
-    @functools.cached_property
+    @_computed_once
     def storage_index(self) -> bytes:
         # computed when first asked: parsing the caps of a big directory
         # should not hash every one of them
@@ -274,15 +291,17 @@ class CHKFileURI(_CHKBase):
             # The fields were checked when this cap was made: the verify cap
             # is put together without checking them again (a listing of a
             # big directory asks every child for its verify cap).
+            si = self.storage_index
             verifier = CHKFileVerifierURI.__new__(CHKFileVerifierURI)
-            verifier.__dict__.update(storage_index=self.storage_index,
-                                     uri_extension_hash=self.uri_extension_hash,
-                                     needed_shares=self.needed_shares,
-                                     total_shares=self.total_shares, size=self.size)
+            fields = verifier.__dict__
+            fields["storage_index"] = si
+            fields["uri_extension_hash"] = self.uri_extension_hash
+            fields["needed_shares"] = self.needed_shares
+            fields["total_shares"] = self.total_shares
+            fields["size"] = self.size
             # the same fields after the first: only the storage index is new text
-            rest = self.to_string()[len(self.PREFIX):].split(b":", 1)[1]
-            verifier.__dict__["_string"] = b"%s%s:%s" % (verifier.PREFIX,
-                                                         base32.b2a(self.storage_index), rest)
+            rest = self.to_string()[8:].split(b":", 1)[1]   # after b"URI:CHK:<key>:"
+            fields["_string"] = b"URI:CHK-Verifier:%s:%s" % (base32.b2a(si), rest)
             self.__dict__["_verifier"] = verifier
         return verifier
 
@@ -369,11 +388,11 @@ class WriteableSSKFileURI(_SSKBase):
         super().__init__(writekey, fingerprint)
         self.writekey = writekey
 
-    @functools.cached_property
+    @_computed_once
     def readkey(self) -> bytes:
         return hashutil.ssk_readkey_hash(self.writekey)
 
-    @functools.cached_property
+    @_computed_once
     def storage_index(self) -> bytes:
         return hashutil.ssk_storage_index_hash(self.readkey)
 
@@ -398,7 +417,7 @@ class ReadonlySSKFileURI(_SSKBase):
         super().__init__(readkey, fingerprint)
         self.readkey = readkey
 
-    @functools.cached_property
+    @_computed_once
     def storage_index(self) -> bytes:
         return hashutil.ssk_storage_index_hash(self.readkey)
 
