@@ -43,6 +43,12 @@ MUTABLE_CONTAINER_HEADER_TAG = b"allmydata_mutable_container_header"
 BACKUPDB_DIRHASH_TAG = b"allmydata_backupdb_dirhash_v1"
 
 
+# SHA-256 already fed with NS(tag), for each tag above (copied for each hash)
+_TAG_HASHERS = {value: hashlib.sha256(netstring(value))
+                for name, value in list(globals().items())
+                if name.endswith("_TAG") and isinstance(value, bytes)}
+
+
 # ---- primitives ------------------------------------------------------------
 def sha256d(data: bytes) -> bytes:
     """SHA256(SHA256(data))."""
@@ -70,8 +76,15 @@ def tagged_hasher(tag: bytes, truncate_to: int | None = None) -> SHA256dHasher:
 
 
 def tagged_hash(tag: bytes, data: bytes, truncate_to: int | None = None) -> bytes:
-    """``TH(tag, data) = SHA256d(NS(tag) || data)``, optionally truncated."""
-    out = sha256d(netstring(tag) + data)
+    """``TH(tag, data) = SHA256d(NS(tag) || data)``, optionally truncated.
+
+    ``data`` is hashed where it is, not copied behind the tag (a share
+    block or a segment is hundreds of KiB), and the tags of this module
+    start from a copy of their already-hashed netstring."""
+    h = _TAG_HASHERS.get(tag)
+    h = h.copy() if h is not None else hashlib.sha256(netstring(tag))
+    h.update(data)
+    out = hashlib.sha256(h.digest()).digest()
     return out[:truncate_to] if truncate_to else out
 
 
