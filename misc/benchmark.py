@@ -8,7 +8,8 @@ measures through the client's web API:
 
 * upload (PUT /uri) and download (GET /uri/$CAP) throughput for each size in
   --sizes (MiB), best of --repeat runs, fresh random data each time;
-* the mean time of one upload of a 1 KiB file, over --small uploads;
+* the mean time of one upload of a 1 KiB file, over --small uploads, and of
+  one download of each of them;
 * the client's peak RSS while uploading and downloading --big MiB;
 * (issue 4) a mutable directory of --dir-entries children, made in one
   ``POST /uri?t=mkdir-with-children``: the time to add one child
@@ -424,11 +425,16 @@ def measure(impl, workdir, args, venv=None, results=None):
                     f.write(os.urandom(1024))
                 paths.append(p)
             t0 = time.perf_counter()
-            for p in paths:
-                put_file(client.url, p)
+            caps = [put_file(client.url, p) for p in paths]
             per = (time.perf_counter() - t0) / len(paths)
             results["1 KiB upload (ms each)"] = per * 1000
             print("  %s: 1 KiB upload %.1f ms each" % (impl, per * 1000), flush=True)
+            t0 = time.perf_counter()
+            for cap in caps:
+                assert get_file(client.url, cap) == 1024
+            per = (time.perf_counter() - t0) / len(caps)
+            results["1 KiB download (ms each)"] = per * 1000
+            print("  %s: 1 KiB download %.1f ms each" % (impl, per * 1000), flush=True)
         if args.big:
             path = random_file(data_dir, args.big * MiB)
             with PeakRSS(client.pid()) as rss:
