@@ -15,7 +15,8 @@ measures through the client's web API:
   ``POST /uri?t=mkdir-with-children``: the time to add one child
   (``PUT /uri/$DIR/name?t=uri``), to upload a 1 KiB file into it
   (``PUT /uri/$DIR/name``) and to list it (``GET /uri/$DIR?t=json``), best of
-  --op-repeat (and the first listing on its own: it encodes every child);
+  --op-repeat (and the first listing on its own: it encodes every child; and
+  a listing by the client after a restart, which has to read every child);
 * (issue 4) an MDMF file of --mdmf MiB: create (``PUT /uri?format=MDMF``),
   read 10 bytes from its middle (``GET`` with ``Range``), overwrite 1 byte
   (``PUT /uri/$WRITECAP?offset=``), read it all (checked against what was
@@ -292,8 +293,10 @@ def fake_children(n):
     return children
 
 
-def measure_directory(impl, url, procs, n, repeat, results):
-    """Issue 4: a directory of n entries; time adding one child and listing it."""
+def measure_directory(impl, url, procs, n, repeat, results, restart=None):
+    """Issue 4: a directory of n entries; time adding one child and listing it
+    (and, with ``restart`` -- a function that restarts the client and returns
+    its new GridProcs -- listing it from a client that has not read it yet)."""
     body = json.dumps(fake_children(n)).encode()
     t, (_, dircap) = timed(procs, http_request, url, "POST", "/uri?t=mkdir-with-children", body,
                            {"Content-Type": "application/json"})
@@ -319,6 +322,13 @@ def measure_directory(impl, url, procs, n, repeat, results):
     # The first listing is the one that encodes every child (later ones re-use
     # what it made): reported on its own as well as in the best of the runs.
     record(results, "dir %d: first list t=json" % n, ops["list t=json"][:1])
+    if restart is not None:
+        procs = restart()
+        t, (_, listing) = timed(procs, http_request, url, "GET", cap_path(dircap, "?t=json"))
+        assert len(json.loads(listing)[1]["children"]) == n + 2 * repeat
+        record(results, "dir %d: list t=json by a restarted client" % n, [t])
+        print("  %s: dir %d: list t=json by a restarted client %s" % (impl, n, t.show()),
+              flush=True)
     for label, runs in ops.items():
         record(results, "dir %d: %s" % (n, label), runs)
         for t in runs:
@@ -444,8 +454,13 @@ def measure(impl, workdir, args, venv=None, results=None):
             results["client peak RSS, %d MiB up+down (MiB)" % args.big] = rss.peak / MiB
             print("  %s: client peak RSS %.0f MiB" % (impl, rss.peak / MiB), flush=True)
         if args.dir_entries:
+            def restart():
+                client.stop()
+                client.start()
+                wait_connected(client.url, SERVERS)
+                return GridProcs(client.pid(), server_pids(grid))
             measure_directory(impl, client.url, GridProcs(client.pid(), server_pids(grid)),
-                              args.dir_entries, args.op_repeat, results)
+                              args.dir_entries, args.op_repeat, results, restart)
         if args.mdmf:
             measure_mdmf(impl, client.url, GridProcs(client.pid(), server_pids(grid)), data_dir,
                          args.mdmf, args.op_repeat, results)

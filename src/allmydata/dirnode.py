@@ -27,6 +27,7 @@ import time
 from twisted.internet import defer
 
 from . import uri as urimod
+from .nodemaker import UnknownChildNode
 from .dirnode_format import (ONLY_FILES, CapConstraintError, ChildEntry, ChildOfWrongTypeError,
                              DirectoryError, DirectoryFormatError, ExistingChildError,
                              MustBeDeepImmutableError, MustNotBeUnknownRWError, NoSuchChildError,
@@ -216,7 +217,6 @@ class DirectoryNode:
     def _node_for(self, entry: ChildEntry):
         node = entry.node
         if node is None:
-            from .nodemaker import UnknownChildNode
             rw = entry.rw_uri(self._writekey)
             ro = entry.ro_uri
             deep = not self._mutable
@@ -378,7 +378,6 @@ class DirectoryNode:
     def _create_child(self, writecap, readcap, name):
         """A node for caps given by a caller (unknown caps kept; caps that
         may not go in this directory refused)."""
-        from .nodemaker import UnknownChildNode
         node = self._nodemaker.create_from_cap(writecap, readcap,
                                                deep_immutable=not self._mutable, name=name)
         _raise_error(node)

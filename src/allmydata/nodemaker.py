@@ -21,6 +21,8 @@ from collections import OrderedDict
 from . import uri as urimod
 from .unknown import UnknownNode
 from .dirnode_format import MustBeDeepImmutableError, MustNotBeUnknownRWError, normalize
+from .immutable.filenode import ImmutableFileNode
+from .immutable.literal import LiteralFileNode
 
 SDMF = "sdmf"
 MDMF = "mdmf"
@@ -221,8 +223,7 @@ class NodeMaker:
         return node
 
     def _touch(self, node):
-        from .dirnode import DirectoryNode
-        if isinstance(node, DirectoryNode):
+        if isinstance(node, _directory_node_class()):
             key = id(node)
             self._recent_dirs[key] = node
             self._recent_dirs.move_to_end(key)
@@ -231,10 +232,8 @@ class NodeMaker:
 
     def _create_from_single_cap(self, cap):
         if isinstance(cap, urimod.LiteralFileURI):
-            from .immutable.literal import LiteralFileNode
             return LiteralFileNode(cap)
         if isinstance(cap, urimod.CHKFileURI):
-            from .immutable.filenode import ImmutableFileNode
             return ImmutableFileNode(cap, self.storage_broker, self.secret_holder,
                                      history=self.history, reactor=self.reactor)
         if isinstance(cap, (urimod.WriteableSSKFileURI, urimod.ReadonlySSKFileURI)):
@@ -257,8 +256,7 @@ class NodeMaker:
                                         self.encoding_params, reactor=self.reactor)
 
     def _create_dirnode(self, filenode):
-        from .dirnode import DirectoryNode
-        return DirectoryNode(filenode, self, self.uploader)
+        return _directory_node_class()(filenode, self, self.uploader)
 
     # ---- new mutable files and directories -----------------------------------------------------
     def default_mutable_version(self, version=None) -> int:
@@ -328,6 +326,20 @@ class NodeMaker:
         else:
             dircap = urimod.ImmutableDirectoryURI(filecap)
         return self.create_from_cap(None, dircap.to_string())
+
+
+def _directory_node_class():
+    """dirnode.DirectoryNode (imported at the first use: dirnode imports this
+    module; kept, as making a node for each child of a big directory asks
+    often)."""
+    global _DirectoryNode
+    if _DirectoryNode is None:
+        from .dirnode import DirectoryNode
+        _DirectoryNode = DirectoryNode
+    return _DirectoryNode
+
+
+_DirectoryNode = None
 
 
 async def _maybe_coroutine(x):
