@@ -248,18 +248,22 @@ class DirectoryNode:
             name: (node_for(e), e.metadata_copy()) for name, e in children.items()})
 
     def list_entries(self):
-        """Deferred ``{name: ChildEntry}`` with every entry's ``node`` made:
-        for a front end listing a big directory, which reads ``entry.metadata``
-        (shared: never change it) instead of a copy per child, and may keep
-        what it made of an entry in ``entry.listing``."""
-        node_for = self._node_for
+        """Deferred ``{name: ChildEntry}``: for a front end listing a big
+        directory, which reads ``entry.metadata`` (shared: never change it)
+        instead of a copy per child, gets a child's caps or node from
+        :meth:`child_caps` and :meth:`child_node` (an entry's ``node`` is
+        made when first asked for), and may keep what it made of an entry in
+        ``entry.listing``."""
+        return self._read(lambda children: children)
 
-        def made(children):
-            for entry in children.values():
-                if entry.node is None:
-                    node_for(entry)
-            return children
-        return self._read(made)
+    def child_caps(self, entry: ChildEntry):
+        """``(write cap or None, read cap or None)`` of an entry of this
+        directory, as bytes (the write cap only when this node can decrypt it)."""
+        return entry.rw_uri(self._writekey), entry.ro_uri
+
+    def child_node(self, entry: ChildEntry):
+        """The node of an entry of this directory (made once)."""
+        return self._node_for(entry)
 
     def has_child(self, namex):
         name = normalize(namex)

@@ -103,7 +103,13 @@ class UnknownChildNode(UnknownNode):
                     % (name,))
                 return
         if ro_uri:
-            readcap = urimod.from_string(ro_uri, deep_immutable=deep_immutable, name=name)
+            try:
+                readcap = urimod.from_string(ro_uri, deep_immutable=deep_immutable, name=name)
+            except urimod.URIError:
+                # a known kind of cap with a malformed body (written by some
+                # other client): kept as it is, like any cap this version
+                # cannot use; ``reason`` says what is wrong with it
+                readcap = None
             if isinstance(readcap, urimod.UnknownURI) and readcap.get_error() is not None:
                 self.error = readcap.get_error()
                 return

@@ -28,6 +28,7 @@ import json
 from twisted.internet import defer
 from twisted.web import resource
 
+from .. import uri as urimod
 from ..immutable.filenode import ImmutableFileNode
 from .common import (
     NodeHandler,
@@ -80,10 +81,10 @@ def child_json(node, metadata) -> list:
     return [kind, info]
 
 
-def _child_json_text(entry) -> str:
-    """The JSON text of one child (``"name": [type, {...}]``), kept in the
-    entry: it stays right while the entry's bytes stay the same (a mutable
-    child's listing shows no size, so nothing in it can go stale)."""
+def _child_json_text(entry, dirnode) -> str:
+    """The JSON text of one child (``"name": [type, {...}]``) of ``dirnode``,
+    kept in the entry: it stays right while the entry's bytes stay the same
+    (a mutable child's listing shows no size, so nothing in it can go stale)."""
     text = entry.listing
     if text is None:
         metadata = entry.metadata    # parsed once: a child whose metadata is not an object fails
@@ -91,21 +92,45 @@ def _child_json_text(entry) -> str:
         # The stored metadata text is JSON already: it goes in as it is
         # rather than decoded and encoded again (most of the cost of a big
         # listing was re-encoding every child's timestamps).
-        body = child_json_body(entry.node, stored.decode("utf-8") if stored is not None
-                               else _json_compact(metadata))
+        metadata_text = (stored.decode("utf-8") if stored is not None
+                         else _json_compact(metadata))
+        body = None
+        if entry.node is None:
+            # an immutable file's node need not be made to list it
+            cap = chk_read_cap(*dirnode.child_caps(entry))
+            if cap is not None:
+                body = _chk_body(cap, metadata_text)
+        if body is None:
+            body = child_json_body(dirnode.child_node(entry), metadata_text)
         text = entry.listing = "%s: %s" % (_json_compact(entry.name), body)
     return text
+
+
+def chk_read_cap(rw, ro):
+    """The parsed ``URI:CHK:`` cap of a child whose caps are that cap and
+    nothing else (the node maker would make an ImmutableFileNode of it);
+    None for any other child, or a cap that does not parse (its node,
+    an unknown node, carries the reason)."""
+    if ro is None or not ro.startswith(b"URI:CHK:") or (rw is not None and rw != ro):
+        return None
+    try:
+        return urimod.CHKFileURI.init_from_string(ro)
+    except urimod.URIError:
+        return None
+
+
+def _chk_body(cap, metadata_text: str) -> str:
+    # The commonest child, written straight from its cap: caps are ASCII
+    # that JSON need not escape, and the keys are in sort_keys order.
+    return _CHK_BODY % (metadata_text, cap.to_string().decode("ascii"), cap.size,
+                        cap.get_verifier().to_string().decode("ascii"))
 
 
 def child_json_body(node, metadata_text: str) -> str:
     """The compact JSON text of :func:`child_json` of ``node``, with
     ``metadata_text`` (JSON of an object) as its metadata."""
     if type(node) is ImmutableFileNode:
-        # The commonest child, written straight from its cap: caps are ASCII
-        # that JSON need not escape, and the keys are in sort_keys order.
-        cap = node.u
-        return _CHK_BODY % (metadata_text, cap.to_string().decode("ascii"), cap.size,
-                            cap.get_verifier().to_string().decode("ascii"))
+        return _chk_body(node.u, metadata_text)
     kind, info = _child_info(node)
     # "metadata" is the first key of info after "format": the first placeholder is it
     info["metadata"] = _METADATA_SLOT
@@ -171,12 +196,12 @@ async def render_dirnode_json(request, node) -> bytes:
     encoded again."""
     entries = await node.list_entries()
     if len(entries) <= _JOIN_CHILDREN_ABOVE:
-        children = {name: (e.node, e.metadata) for name, e in entries.items()}
+        children = {name: (node.child_node(e), e.metadata) for name, e in entries.items()}
         return render_json(request, dirnode_json(node, children))
     # {"children": ...} first, as sort_keys puts it ahead of the caps
     text = _json_compact(["dirnode", _dir_caps(node)])
     at = text.index("{") + 1
-    body = ", ".join([_child_json_text(entries[name]) for name in sorted(entries)])
+    body = ", ".join([_child_json_text(entries[name], node) for name in sorted(entries)])
     request.setHeader(b"Content-Type", b"application/json; charset=utf-8")
     return ('%s"children": {%s}, %s\n' % (text[:at], body, text[at:])).encode("utf-8")
 
