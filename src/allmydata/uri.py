@@ -53,6 +53,9 @@ HASH_SIZE = 32                # UEB hashes and pubkey fingerprints
 MAX_SHARES = 256
 
 _NUMBER = re.compile(rb"(0|[1-9][0-9]*)\Z")
+# the body of a CHK read or verify cap: 16-byte field, UEB hash, k, N, size
+_CHK_FIELDS = re.compile(rb"([a-z2-7]{26}):([a-z2-7]{52}):([1-9][0-9]{0,2}):([1-9][0-9]{0,2}):"
+                         rb"(0|[1-9][0-9]*)\Z")
 
 
 class URIError(Exception):
@@ -236,6 +239,9 @@ class _CHKBase(_BaseURI):
 
     @classmethod
     def _from_body(cls, body, prefix):
+        cap = cls._from_common_body(body)
+        if cap is not None:
+            return cap
         first, ueb, k, n, size = _fields(prefix, body, [cls.FIRST, "UEB hash", "k", "N", "size"])
         args = (_b32(prefix, cls.FIRST, first, KEY_SIZE),
                 _b32(prefix, "UEB hash", ueb, HASH_SIZE),
@@ -248,6 +254,32 @@ class _CHKBase(_BaseURI):
         # the one to_string() would write, so keep it (listing a directory
         # writes every child's cap back out).
         cap.__dict__["_string"] = cls.PREFIX + bytes(body)
+        return cap
+
+    @classmethod
+    def _from_common_body(cls, body):
+        """The cap of a well-formed body in one regular-expression match (a
+        big directory parses thousands of these), or None: anything unusual
+        goes through the field-by-field parse, which says what is wrong."""
+        m = _CHK_FIELDS.match(body)
+        if m is None:
+            return None
+        first, ueb, k, n, size = m.groups()
+        k, n = int(k), int(n)
+        if n > MAX_SHARES or k > n:
+            return None
+        try:
+            first, ueb = base32.a2b(first), base32.a2b(ueb)
+        except base32.Base32Error:
+            return None
+        cap = cls.__new__(cls)
+        fields = cap.__dict__
+        fields[cls.FIRST] = first
+        fields["uri_extension_hash"] = ueb
+        fields["needed_shares"] = k
+        fields["total_shares"] = n
+        fields["size"] = int(size)
+        fields["_string"] = cls.PREFIX + bytes(body)
         return cap
 
     def _first(self):

@@ -386,3 +386,29 @@ def test_equality_and_repr():
     r = repr(a)
     assert r.startswith("<CHKFileURI URI:CHK:") and b32(KEY) not in r   # no full key in logs
     assert a.get_verify_cap() == a.get_verifier()
+
+
+def test_common_chk_bodies_parse_as_the_field_by_field_parse_does():
+    import os
+
+    from allmydata.util import base32
+    for cls in (uri.CHKFileURI, uri.CHKFileVerifierURI):
+        for k, n, size in ((1, 1, 0), (3, 10, 12345), (256, 256, 2 ** 64)):
+            first, ueb = os.urandom(16), os.urandom(32)
+            text = cls.PREFIX + b"%s:%s:%d:%d:%d" % (base32.b2a(first), base32.b2a(ueb), k, n, size)
+            fast = uri.from_string(text)
+            slow = cls(first, ueb, k, n, size)
+            assert type(fast) is cls and fast.__dict__.get("_string") == text
+            assert fast.to_string() == slow.to_string() == text
+            assert (fast.uri_extension_hash, fast.needed_shares, fast.total_shares,
+                    fast.size) == (ueb, k, n, size)
+            assert fast.get_storage_index() == slow.get_storage_index()
+            assert fast.get_verifier().to_string() == slow.get_verifier().to_string()
+    key = base32.b2a(b"k" * 16).decode()
+    ueb = base32.b2a(b"u" * 32).decode()
+    for bad in ("03:10:5", "0:10:5", "3:300:5", "11:10:5", "3:10:05", "3:10:-5"):
+        with pytest.raises(uri.BadURIError):
+            uri.from_string("URI:CHK:%s:%s:%s" % (key, ueb, bad))
+    # a 26-character key whose unused low bits are not zero
+    with pytest.raises(uri.BadURIError):
+        uri.from_string("URI:CHK:%s:%s:3:10:5" % (key[:-1] + "b", ueb))
