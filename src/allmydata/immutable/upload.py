@@ -16,7 +16,6 @@ and are re-exported here: :class:`Data`, :class:`FileHandle`,
 """
 
 import collections
-import itertools
 import time
 
 from twisted.application import service
@@ -26,6 +25,7 @@ from zope.interface import implementer
 
 from .. import uri as urimod
 from ..util import base32, hashutil
+from ..util.opstatus import OperationStatus
 from .encode import Encoder
 from .interfaces import IUploader, IUploadResults, IUploadStatus, IUploadable
 from .layout import make_write_bucket_proxy
@@ -41,7 +41,6 @@ __all__ = ["Uploader", "UploadResults", "UploadStatus", "Data", "FileHandle", "F
 
 log = Logger()
 
-_counter = itertools.count()
 
 
 class _Base32:
@@ -69,48 +68,27 @@ class _Timings:
 
 
 @implementer(IUploadStatus)
-class UploadStatus:
-    """How one upload is getting on; read by the web status pages."""
+class UploadStatus(OperationStatus):
+    """How one upload is getting on; read by the web status pages.  Its
+    progress is three fractions (hashing for the key, reading the
+    ciphertext, encoding and pushing), as the seed's IUploadStatus says."""
 
     def __init__(self):
-        self.counter = next(_counter)
-        self.started = time.time()
-        self.storage_index = None
-        self.size = None
+        OperationStatus.__init__(self)
         self.helper = False
-        self.status = "Not started"
         self.progress = [0.0, 0.0, 0.0]
-        self.active = True
         self.results = None
 
-    # ---- IUploadStatus -----------------------------------------------------------------
-    def get_started(self) -> float:
-        return self.started
-
-    def get_storage_index(self):
-        return self.storage_index
-
-    def get_size(self):
-        return self.size
-
+    # ---- IUploadStatus (beyond OperationStatus) ---------------------------------------
     def using_helper(self) -> bool:
         return self.helper
-
-    def get_status(self) -> str:
-        return self.status
 
     def get_progress(self) -> tuple:
         """(chk, ciphertext, encode_and_push), each from 0.0 to 1.0."""
         return tuple(self.progress)
 
-    def get_active(self) -> bool:
-        return self.active
-
     def get_results(self):
         return self.results
-
-    def get_counter(self) -> int:
-        return self.counter
 
     # ---- updates ------------------------------------------------------------------------
     def set_storage_index(self, si: bytes) -> None:

@@ -1,5 +1,5 @@
-"""What the status object of any one grid operation (a download, a mutable
-publish, retrieve or server-map update) holds, with the accessors the seed's
+"""What the status object of any one grid operation (an upload, a download,
+a mutable publish, retrieve or server-map update) holds, with the accessors the seed's
 IDownloadStatus/IUploadStatus name: start time, storage index, size, a
 one-line state text, progress from 0.0 to 1.0, an active flag, and a
 counter unique across all operations (the web's status pages link by it)."""

@@ -218,3 +218,19 @@ async def test_upload_of_a_file_read_in_pieces(grid, make):
     up = uploader(grid, max_segment_size=256 * 1024)
     assert (await up.upload(FileHandle(make(data), CONVERGENCE))).uri == \
         (await up.upload(Data(data, CONVERGENCE))).uri
+
+
+def test_upload_status_shares_the_operation_counter():
+    from allmydata.immutable.download.status import DownloadStatus
+    from allmydata.immutable.interfaces import IUploadStatus
+    up = UploadStatus()
+    down = DownloadStatus(None, None)
+    up2 = UploadStatus()
+    assert IUploadStatus.providedBy(up)
+    assert up.get_counter() < down.get_counter() < up2.get_counter()   # one numbering
+    assert up.get_progress() == (0.0, 0.0, 0.0) and up.using_helper() is False
+    up.set_progress(2, 0.5)
+    up.set_helper(True)
+    up.set_size(10)
+    assert (up.get_progress(), up.using_helper(), up.get_size()) == ((0.0, 0.0, 0.5), True, 10)
+    assert up.get_active() is True and up.get_status() == "Not started"
