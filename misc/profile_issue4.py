@@ -100,7 +100,7 @@ def summarize(path, top):
 
 def phase(name, pids, fn, args):
     spy_path = os.path.join(args.out, "%s.txt" % name)
-    spy = pyspy(pids["client"], spy_path, native=bool(os.environ.get("PYSPY_NATIVE"))) if args.pyspy else None
+    spy = pyspy(pids["client"], spy_path) if args.pyspy else None
     if spy is not None:
         time.sleep(1.0)
     before = cpu(pids)

@@ -8,6 +8,8 @@ the node's secrets, the encoding parameters — and owns the uploader and the
 through the node maker).
 """
 
+import importlib
+
 from twisted.application import service
 from zope.interface import Interface, implementer
 
@@ -86,7 +88,6 @@ class Client(service.MultiService):
                                    mutable_format=mutable_format, reactor=reactor)
 
     def startService(self):
-        import importlib
         service.MultiService.startService(self)
         for name in REQUEST_MODULES:
             importlib.import_module(name)

@@ -272,14 +272,19 @@ class _CHKBase(_BaseURI):
             first, ueb = base32.a2b(first), base32.a2b(ueb)
         except base32.Base32Error:
             return None
+        return cls._unchecked(first, ueb, k, n, int(size), cls.PREFIX + bytes(body))
+
+    @classmethod
+    def _unchecked(cls, first, ueb, k, n, size, text):
+        """A cap of fields already checked, whose string is ``text``."""
         cap = cls.__new__(cls)
         fields = cap.__dict__
         fields[cls.FIRST] = first
         fields["uri_extension_hash"] = ueb
         fields["needed_shares"] = k
         fields["total_shares"] = n
-        fields["size"] = int(size)
-        fields["_string"] = cls.PREFIX + bytes(body)
+        fields["size"] = size
+        fields["_string"] = text
         return cap
 
     def _first(self):
@@ -324,17 +329,11 @@ class CHKFileURI(_CHKBase):
             # is put together without checking them again (a listing of a
             # big directory asks every child for its verify cap).
             si = self.storage_index
-            verifier = CHKFileVerifierURI.__new__(CHKFileVerifierURI)
-            fields = verifier.__dict__
-            fields["storage_index"] = si
-            fields["uri_extension_hash"] = self.uri_extension_hash
-            fields["needed_shares"] = self.needed_shares
-            fields["total_shares"] = self.total_shares
-            fields["size"] = self.size
             # the same fields after the first: only the storage index is new text
             rest = self.to_string()[8:].split(b":", 1)[1]   # after b"URI:CHK:<key>:"
-            fields["_string"] = b"URI:CHK-Verifier:%s:%s" % (base32.b2a(si), rest)
-            self.__dict__["_verifier"] = verifier
+            verifier = self.__dict__["_verifier"] = CHKFileVerifierURI._unchecked(
+                si, self.uri_extension_hash, self.needed_shares, self.total_shares, self.size,
+                b"URI:CHK-Verifier:%s:%s" % (base32.b2a(si), rest))
         return verifier
 
 

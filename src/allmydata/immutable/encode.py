@@ -31,7 +31,6 @@ left still reach servers-of-happiness; otherwise it fails with
 """
 
 import collections
-import hashlib
 import threading
 import time
 
@@ -44,7 +43,6 @@ from zope.interface import implementer
 from ..codec import CRSEncoder
 from ..hashtree import HashTree
 from ..util import hashutil
-from ..util.netstring import netstring
 from .happiness import servers_of_happiness
 from .interfaces import IEncoder
 from .layout import LayoutUsageError
@@ -93,26 +91,6 @@ def encoding_pool(reactor) -> ThreadPool:
 
 class EncodingError(Exception):
     """The ciphertext source did not deliver what it promised."""
-
-
-def _tagged_sha256(tag: bytes):
-    """A hashlib object already fed ``NS(tag)``: ``.copy()`` it per item."""
-    return hashlib.sha256(netstring(tag))
-
-
-_BLOCK_PREFIX = _tagged_sha256(hashutil.BLOCK_TAG)
-_SEGMENT_PREFIX = _tagged_sha256(hashutil.CRYPTTEXT_SEGMENT_TAG)
-
-
-def _finish(h) -> bytes:
-    """The SHA-256d digest of a hashlib object (the outer SHA-256)."""
-    return hashlib.sha256(h.digest()).digest()
-
-
-def _block_hash(block) -> bytes:
-    h = _BLOCK_PREFIX.copy()
-    h.update(block)
-    return _finish(h)
 
 
 def _all_buffered(writer) -> bool:
@@ -404,11 +382,11 @@ class Encoder:
             raise EncodingError("segment %d: the ciphertext source gave %d bytes, %d were "
                                 "expected (did the file change during the upload?)"
                                 % (segnum, got, length))
-        seg_hasher = _SEGMENT_PREFIX.copy()
+        seg_hasher = hashutil.crypttext_segment_hasher()
         for x in chunks:
             self._crypttext_hasher.update(x)
             seg_hasher.update(x)
-        return chunks, _finish(seg_hasher), (time.perf_counter() - t, time.thread_time() - c)
+        return chunks, seg_hasher.digest(), (time.perf_counter() - t, time.thread_time() - c)
 
     def _code_segment(self, segnum: int, chunks, crypttext_hash: bytes, spent) -> _Segment:
         """Pad, split, code and hash the blocks of one segment (any thread)."""
@@ -428,7 +406,7 @@ class Encoder:
         pieces = [view[i * piece:(i + 1) * piece] for i in range(p.k)]
         codec = self._tail_codec if last else self._codec
         blocks, _ids = codec.encode_sync(pieces)
-        hashes = [_block_hash(b) for b in blocks]
+        hashes = [hashutil.block_hash(b) for b in blocks]
         return _Segment(segnum, crypttext_hash, blocks, hashes,
                         spent[0] + time.perf_counter() - t, spent[1] + time.thread_time() - c)
 

@@ -56,10 +56,11 @@ def sha256d(data: bytes) -> bytes:
 
 
 class SHA256dHasher:
-    """An incremental SHA-256d, for data that arrives in pieces."""
+    """An incremental SHA-256d, for data that arrives in pieces (``inner``:
+    a hashlib SHA-256 object to go on from, instead of ``prefix``)."""
 
-    def __init__(self, prefix: bytes = b"", truncate_to: int | None = None):
-        self._h = hashlib.sha256(prefix)
+    def __init__(self, prefix: bytes = b"", truncate_to: int | None = None, inner=None):
+        self._h = hashlib.sha256(prefix) if inner is None else inner
         self._truncate_to = truncate_to
 
     def update(self, data: bytes) -> None:
@@ -70,19 +71,24 @@ class SHA256dHasher:
         return out[: self._truncate_to] if self._truncate_to else out
 
 
+def _fed_tag(tag: bytes):
+    """A fresh SHA-256 object that has been fed ``NS(tag)`` (for the tags of
+    this module, a copy of one fed once)."""
+    h = _TAG_HASHERS.get(tag)
+    return h.copy() if h is not None else hashlib.sha256(netstring(tag))
+
+
 def tagged_hasher(tag: bytes, truncate_to: int | None = None) -> SHA256dHasher:
     """An incremental hasher for ``TH(tag, ...)``."""
-    return SHA256dHasher(netstring(tag), truncate_to)
+    return SHA256dHasher(truncate_to=truncate_to, inner=_fed_tag(tag))
 
 
 def tagged_hash(tag: bytes, data: bytes, truncate_to: int | None = None) -> bytes:
     """``TH(tag, data) = SHA256d(NS(tag) || data)``, optionally truncated.
 
     ``data`` is hashed where it is, not copied behind the tag (a share
-    block or a segment is hundreds of KiB), and the tags of this module
-    start from a copy of their already-hashed netstring."""
-    h = _TAG_HASHERS.get(tag)
-    h = h.copy() if h is not None else hashlib.sha256(netstring(tag))
+    block or a segment is hundreds of KiB)."""
+    h = _fed_tag(tag)
     h.update(data)
     out = hashlib.sha256(h.digest()).digest()
     return out[:truncate_to] if truncate_to else out
