@@ -4,7 +4,7 @@
 Builds the grid of misc/benchmark.py (5 storage node processes and a client,
 3-of-10, happy 5), uploads and downloads one file of --size MiB through the
 client's web API, and prints for each phase the wall time, the CPU seconds
-(user+system) each process used, the client's minor page faults and peak
+(user+system) each process used, the minor page faults of the client and the servers, the client's peak
 RSS, and the timings of the upload that the client logged (time spent
 encoding, waiting for the encoder, sending...).  --small N adds N uploads of
 1 KiB.  Profilers, output in --out:
@@ -96,13 +96,14 @@ def phase(name, pids, fn, args):
                                args.native))
         time.sleep(1.0)
     before = cpu(pids)
-    faults = minor_faults(pids["client"])
+    faults = {k: minor_faults(pid) for k, pid in pids.items()}
     t0 = time.perf_counter()
     with benchmark.PeakRSS(pids["client"]) as rss:
         result = fn()
     wall = time.perf_counter() - t0
     after = cpu(pids)
-    faults = minor_faults(pids["client"]) - faults
+    faults = {k: minor_faults(pid) - faults[k] for k, pid in pids.items()}
+    server_faults = sum(v for k, v in faults.items() if k.startswith("server"))
     for p in spies:
         p.send_signal(2)  # SIGINT: py-spy writes its output and exits
     for p in spies:
@@ -113,9 +114,11 @@ def phase(name, pids, fn, args):
     used = {k: after[k] - before[k] for k in pids}
     servers = sum(v for k, v in used.items() if k.startswith("server"))
     print("%-9s %6.2f s wall  %6.1f MB/s   client %5.2f CPU-s (%d page faults, peak RSS %d MiB)  "
-          "servers %5.2f CPU-s (%s)" % (name, wall, args.size * MiB / wall / 1e6, used["client"],
-                                        faults, rss.peak / MiB, servers,
-                          " ".join("%.2f" % used["server%d" % i] for i in range(benchmark.SERVERS))),
+          "servers %5.2f CPU-s (%s; %d page faults)"
+          % (name, wall, args.size * MiB / wall / 1e6, used["client"], faults["client"],
+             rss.peak / MiB, servers,
+             " ".join("%.2f" % used["server%d" % i] for i in range(benchmark.SERVERS)),
+             server_faults),
           flush=True)
     return result
 

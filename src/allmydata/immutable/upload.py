@@ -18,6 +18,7 @@ and are re-exported here: :class:`Data`, :class:`FileHandle`,
 import collections
 import time
 
+from foolscap.api import Referenceable
 from twisted.application import service
 from twisted.internet import defer
 from twisted.logger import Logger
@@ -203,6 +204,11 @@ class Uploader(service.MultiService):
         self._selection_timeout = selection_timeout
         self._active = []
         self._recent = collections.deque(maxlen=self.MAX_RECENT)
+        # One canary for all of this client's uploads: a server that keeps it
+        # (ours keeps the latest one of each client) need not send a decref
+        # message back after every upload.  It tells a server the same thing
+        # a canary per upload would: that this client's connection is gone.
+        self._canary = Referenceable()
 
     # ---- status pages ------------------------------------------------------------------
     def list_active_uploads(self) -> list:
@@ -296,7 +302,8 @@ class Uploader(service.MultiService):
         placement = await select_servers(
             self._storage_broker, storage_index, allocated, k, happy, n,
             lambda serverid: hashutil.bucket_renewal_secret_hash(renew, serverid),
-            lambda serverid: hashutil.bucket_cancel_secret_hash(cancel, serverid), **kwargs)
+            lambda serverid: hashutil.bucket_cancel_secret_hash(cancel, serverid),
+            canary_factory=lambda: self._canary, **kwargs)
         timings["peer_selection"] = time.perf_counter() - t
 
         t = time.perf_counter()

@@ -95,6 +95,7 @@ class StorageServer(service.MultiService, Referenceable):
         self._disk_stats = disk_stats or get_disk_stats
         self._active_writers = {}  # incoming path -> BucketWriter
         self._incoming_dirs = collections.Counter()  # incoming SI dir -> active writers
+        self._canaries = {}  # uploader's Tub ID -> (its latest canary, disconnect marker)
         os.makedirs(self.sharedir, exist_ok=True)
         shutil.rmtree(self.incomingdir, ignore_errors=True)  # uploads cut off by a restart
         os.makedirs(self.incomingdir)
@@ -107,6 +108,7 @@ class StorageServer(service.MultiService, Referenceable):
     def stopService(self):
         for writer in list(self._active_writers.values()):
             writer.stop_timer()
+        self._canaries.clear()
         return service.MultiService.stopService(self)
 
     # ---- accounting ---------------------------------------------------------------
@@ -252,7 +254,37 @@ class StorageServer(service.MultiService, Referenceable):
                 for writer in writers.values():
                     writer._discard("the canary could not be watched")
                 raise
+            self._keep_canary(canary)
         return alreadygot, writers
+
+    def _keep_canary(self, canary) -> None:
+        """Hold on to the latest canary of each uploader until its connection
+        goes.  An uploader that sends the same canary with every upload (ours
+        does) then costs no decref message per upload; one that sends a new
+        canary each time gets its previous one released here, as before."""
+        try:
+            tubid = canary.getRemoteTubID()
+        except Exception:  # not a remote reference (a local caller)
+            return
+        held = self._canaries.get(tubid)
+        if held is not None:
+            if held[0] is canary:
+                return
+            try:
+                held[0].dontNotifyOnDisconnect(held[1])
+            except Exception:
+                pass
+        try:
+            marker = canary.notifyOnDisconnect(self._forget_canary, tubid, canary)
+        except Exception:
+            self._canaries.pop(tubid, None)
+            return
+        self._canaries[tubid] = (canary, marker)
+
+    def _forget_canary(self, tubid, canary) -> None:
+        held = self._canaries.get(tubid)
+        if held is not None and held[0] is canary:
+            del self._canaries[tubid]
 
     def remote_get_buckets(self, storage_index):
         check_storage_index(storage_index)

@@ -1,11 +1,14 @@
 """Contract: immutable uploads and downloads (allocate_buckets, RIBucketWriter,
 get_buckets, RIBucketReader), run in-process and over Foolscap."""
 
+import gc
 import os
 
+import pytest
 import pytest_twisted
 from foolscap.api import Referenceable
-from twisted.internet import task
+from foolscap.broker import Broker
+from twisted.internet import reactor, task
 
 from allmydata.storage.common import (
     IncompleteShareError,
@@ -14,7 +17,9 @@ from allmydata.storage.common import (
 )
 from allmydata.storage.server import StorageServer
 
-from .harness import LOCAL_NODEID, FakeCanary, all_files, make_si, secret, share_path, upload
+from .harness import (
+    LOCAL_NODEID, FakeCanary, all_files, make_si, secret, share_path, upload, wait_until,
+)
 
 SI = make_si(1)
 R, C = secret("renew"), secret("cancel")
@@ -186,6 +191,54 @@ async def test_lost_canary_aborts_every_unclosed_writer_of_that_call(t):
     # lost shares be uploaded anew
     already, writers = await allocate(t, {0, 1, 2}, 10)
     assert already == {0} and sorted(writers) == [1, 2]
+
+
+@pytest.mark.parametrize("make_transport", ["foolscap"], indirect=True)
+@pytest_twisted.ensureDeferred
+async def test_the_latest_canary_of_each_uploader_is_kept(t, monkeypatch):
+    """An uploader that sends one canary with all its uploads (ours does) is
+    sent no decref for it after each upload; one that sends a new canary each
+    time (Tahoe-LAFS does) gets the previous one released, as before.  (Over
+    Foolscap only: in-process there are no remote references to release.)"""
+    decrefs = []
+    real_decref = Broker.remote_decref
+
+    def spy(broker, clid, count):
+        if broker.tub is t.client_tub:  # the server releasing a canary of the client
+            decrefs.append(clid)
+        return real_decref(broker, clid, count)
+
+    monkeypatch.setattr(Broker, "remote_decref", spy)
+
+    async def upload_with(canary, n):
+        _, writers = await allocate(t, {0, 1}, 4, si=make_si(100 + n), canary=canary)
+        for w in writers.values():
+            await w.call("write", 0, b"abcd")
+            await w.call("close")
+
+    async def settle():
+        for _ in range(5):
+            gc.collect()
+            await task.deferLater(reactor, 0.02, lambda: None)
+
+    shared = t.new_canary()
+    for n in range(3):
+        await upload_with(shared, n)
+    await settle()
+    assert decrefs == []
+    assert len(t.storage_server._canaries) == 1
+
+    for n in range(3, 6):
+        await upload_with(t.new_canary(), n)
+    await settle()
+    await wait_until(lambda: len(decrefs) == 3, what="three canaries to be released")
+    await settle()
+    assert len(decrefs) == 3  # the shared one, then each fresh one but the last
+    assert len(t.storage_server._canaries) == 1
+
+    await t.lose_canary(shared)
+    await wait_until(lambda: not t.storage_server._canaries,
+                     what="the server to forget the canary of a lost client")
 
 
 def test_closing_a_writer_stops_watching_its_canary(tmp_path):
