@@ -36,6 +36,7 @@ implementations it prints the ratios.  Example:
 """
 
 import argparse
+import compileall
 import hashlib
 import http.client
 import json
@@ -489,6 +490,11 @@ def main(argv=None):
     impls = [x.strip() for x in args.impl.split(",") if x.strip()]
     root = args.workdir or tempfile.mkdtemp(prefix="tahoe-bench-")
     venv = ensure_ref_venv() if "tahoe" in impls else None
+    if "ours" in impls:
+        # our nodes start from byte-compiled modules, as from an installed package
+        # (an editable install leaves src/ uncompiled; see the Makefile's install)
+        compileall.compile_dir(os.path.join(os.path.dirname(os.path.dirname(
+            os.path.abspath(__file__))), "src", "allmydata"), quiet=1)
     all_results = {}
     try:
         for impl in impls:
