@@ -150,8 +150,11 @@ class StorageServer(service.MultiService, Referenceable):
             if self._incoming_dirs[d] <= 0:
                 del self._incoming_dirs[d]
         if closed:
-            final = os.path.join(self._bucket_dir(writer.storage_index), str(writer.shnum))
-            self._count("bytes_added", os.path.getsize(final))
+            size = writer.share_file_size()
+            if size is None:
+                final = os.path.join(self._bucket_dir(writer.storage_index), str(writer.shnum))
+                size = os.path.getsize(final)
+            self._count("bytes_added", size)
 
     def _others_incoming(self, writer: BucketWriter) -> bool:
         """Whether other writers still fill shares in ``writer``'s incoming
@@ -240,7 +243,7 @@ class StorageServer(service.MultiService, Referenceable):
                 incoming, allocated_size,
                 lease=(OWNER_ALLOCATE, renew_secret, cancel_secret, expiration))
             writer = BucketWriter(self, share, os.path.join(self.sharedir, sidir, str(shnum)),
-                                  self.incomingdir, storage_index, shnum, self._clock)
+                                  storage_index, shnum, self._clock)
             self._active_writers[incoming] = writer
             self._incoming_dirs[os.path.dirname(incoming)] += 1
             writers[shnum] = writer

@@ -237,6 +237,21 @@ def share_path(storedir: str, storage_index: bytes, shnum: int, incoming=False) 
     return os.path.join(*parts)
 
 
+def incoming_leftovers(storedir: str) -> list:
+    """What a finished upload must not leave under ``shares/incoming/``: any
+    file, any storage index directory.  (The ``<prefix>`` directories stay:
+    the server keeps them for the next upload.)"""
+    top = os.path.join(storedir, "shares", "incoming")
+    out = []
+    for prefix in sorted(os.listdir(top)):
+        path = os.path.join(top, prefix)
+        if os.path.isdir(path):
+            out += [os.path.join(prefix, name) for name in sorted(os.listdir(path))]
+        else:
+            out.append(prefix)
+    return out
+
+
 def all_files(top: str) -> list:
     """Every file under ``top``, relative, sorted."""
     out = []

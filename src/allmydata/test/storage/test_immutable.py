@@ -18,7 +18,8 @@ from allmydata.storage.common import (
 from allmydata.storage.server import StorageServer
 
 from .harness import (
-    LOCAL_NODEID, FakeCanary, all_files, make_si, secret, share_path, upload, wait_until,
+    LOCAL_NODEID, FakeCanary, all_files, incoming_leftovers, make_si, secret, share_path, upload,
+    wait_until,
 )
 
 SI = make_si(1)
@@ -155,7 +156,7 @@ async def test_abort_leaves_no_file_and_the_share_can_be_uploaded_again(t):
     await writers[1].call("abort")
     assert all_files(os.path.join(t.storedir, "shares")) == []
     assert os.listdir(os.path.join(t.storedir, "shares")) == ["incoming"]
-    assert os.listdir(os.path.join(t.storedir, "shares", "incoming")) == []
+    assert incoming_leftovers(t.storedir) == []
     already, writers = await allocate(t, {0}, 10)
     assert already == set() and sorted(writers) == [0]
     await writers[0].call("abort")
@@ -170,7 +171,7 @@ async def test_close_moves_the_share_and_cleans_incoming(t):
                         os.path.join(t.storedir, "shares"))]
     await writers[4].call("close")
     assert os.path.exists(share_path(t.storedir, SI, 4))
-    assert os.listdir(os.path.join(t.storedir, "shares", "incoming")) == []
+    assert incoming_leftovers(t.storedir) == []
 
 
 @pytest_twisted.ensureDeferred
@@ -185,7 +186,7 @@ async def test_lost_canary_aborts_every_unclosed_writer_of_that_call(t):
     shares = os.path.join(t.storedir, "shares")
     assert all_files(shares) == sorted(
         os.path.relpath(share_path(t.storedir, si, 0), shares) for si in (SI, make_si(2)))
-    assert os.listdir(os.path.join(shares, "incoming")) == []
+    assert incoming_leftovers(t.storedir) == []
     assert t.storage_server.get_stats()["storage_server.allocated"] == 0
     # the server, reached again (over a new connection for Foolscap), lets the
     # lost shares be uploaded anew

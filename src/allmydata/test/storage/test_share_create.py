@@ -1,11 +1,12 @@
 """A new immutable container written in one go (header, room, first lease)
 is byte for byte what creating it and then adding the lease gives; closing
-the shares of one storage index leaves no incoming directories behind."""
+the shares of one storage index leaves no storage index directory in incoming/ behind."""
 
 import os
 
 import pytest
 
+from allmydata.stats import StatsProvider
 from allmydata.storage.immutable import ImmutableShareFile
 from allmydata.storage.lease import OWNER_ALLOCATE
 from allmydata.storage.server import StorageServer
@@ -38,8 +39,45 @@ def test_incoming_dirs_removed_after_last_close(tmp_path):
     writers[0].remote_abort()
     writers[2].remote_close()
     assert not os.path.exists(incoming_si)
-    assert os.listdir(ss.incomingdir) == []
+    # the prefix directory stays, empty, for the next upload
+    assert os.listdir(ss.incomingdir) == [os.path.basename(os.path.dirname(incoming_si))]
+    assert os.listdir(os.path.dirname(incoming_si)) == []
     buckets = ss.remote_get_buckets(si)
     assert sorted(buckets) == [1, 2]
     assert buckets[2].remote_read(0, 100) == b"2" * 100
+    ss.stopService()
+
+
+def test_a_created_share_knows_its_size_without_reading_it(tmp_path):
+    """create() does not read back what it wrote: the share object it returns
+    has the header's fields and the file's size (counted as bytes added when
+    the upload closes)."""
+    lease = (0, b"r" * 32, b"c" * 32, 1_700_000_000)
+    for lease_arg in (None, lease):
+        path = str(tmp_path / ("share-%s" % bool(lease_arg)))
+        made = ImmutableShareFile.create(path, 1000, lease=lease_arg)
+        opened = ImmutableShareFile(path)
+        assert made.created_size() == os.path.getsize(path)
+        assert opened.created_size() is None
+        assert (made.version, made.secret_storage, made.data_length) == (
+            opened.version, opened.secret_storage, opened.data_length)
+        assert made.get_leases() == opened.get_leases()
+        made.write_share_data(0, b"x" * 1000)
+        assert opened.read_share_data(990, 20) == b"x" * 10
+        assert made.created_size() == os.path.getsize(path)
+        made.add_lease(1, b"R" * 32, b"C" * 32, 1_700_000_001)
+        assert made.created_size() == os.path.getsize(path)
+
+
+def test_bytes_added_counts_the_share_files(tmp_path):
+    stats = StatsProvider()
+    ss = StorageServer(str(tmp_path / "storage"), b"\x01" * 20, stats_provider=stats)
+    _already, writers = ss.remote_allocate_buckets(b"\x03" * 16, b"r" * 32, b"c" * 32, {0, 1}, 50,
+                                                   object())
+    for w in writers.values():
+        w.remote_write(0, b"y" * 50)
+        w.remote_close()
+    final = [os.path.join(ss._bucket_dir(b"\x03" * 16), str(n)) for n in (0, 1)]
+    assert stats.get_stats()["counters"]["storage_server.bytes_added"] == sum(
+        os.path.getsize(p) for p in final)
     ss.stopService()
