@@ -1,5 +1,6 @@
 """allmydata.util.malloc: with the thresholds raised, buffers of a segment's
-size are re-used instead of being faulted in afresh each time."""
+size are re-used instead of being faulted in afresh each time, and a worker
+thread allocates from the main heap."""
 
 import subprocess
 import sys
@@ -36,3 +37,41 @@ def test_big_buffers_are_reused():
     # per segment (here: ~61,000 faults stock, ~1,200 tuned)
     assert tuned < 100 * 100, (stock, tuned)
     assert stock > tuned, (stock, tuned)
+
+
+ARENA = r"""
+import ctypes, sys, threading
+from allmydata.util.malloc import keep_big_buffers
+if sys.argv[1] == "tuned":
+    assert keep_big_buffers()
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+libc.sbrk.restype = ctypes.c_void_p
+libc.sbrk.argtypes = [ctypes.c_ssize_t]
+got = []
+
+def worker():
+    p = libc.malloc(100000)  # below the stock mmap threshold: from an arena
+    got.append(p)
+    libc.free(p)
+
+libc.free(libc.malloc(100000))  # the main heap holds at least this much
+t = threading.Thread(target=worker)
+t.start()
+t.join()
+print("main" if got[0] < libc.sbrk(0) else "other")
+"""
+
+
+def arena_of_thread_block(mode):
+    out = subprocess.run([sys.executable, "-c", ARENA, mode], check=True,
+                         capture_output=True, text=True, timeout=60)
+    return out.stdout.strip()
+
+
+@pytest.mark.skipif(not keep_big_buffers(), reason="no glibc mallopt here")
+def test_a_worker_thread_allocates_from_the_main_heap():
+    assert arena_of_thread_block("stock") == "other"
+    assert arena_of_thread_block("tuned") == "main"
