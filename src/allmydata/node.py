@@ -19,6 +19,7 @@ from . import __full_version__
 from .config import ConfigError, TahoeConfig, load_config
 from .stats import StatsProvider
 from .util import base32, fileutil
+from .util.broker import StringWaitingBroker
 from .util.idlib import nodeid_b2a
 
 log = Logger()
@@ -53,6 +54,7 @@ def make_tub(config: TahoeConfig) -> Tub:
     """The node's Tub: persistent certificate, listener and location hints."""
     ensure_private_dir(config.basedir)
     tub = Tub(certFile=config.private_path("node.pem"))
+    tub.brokerClass = StringWaitingBroker  # see util/broker.py
     os.chmod(config.private_path("node.pem"), 0o600)
     tub.setOption("logLocalFailures", True)
     tub.setOption("logRemoteFailures", True)
