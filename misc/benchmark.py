@@ -29,7 +29,10 @@ waiting for a CPU too, and these are steadier to compare.
 
 Tahoe-LAFS runs from the reference virtualenv (built if missing, see
 misc/ensure-tahoe-ref.sh) with ``force_foolscap = true``.  With both
-implementations it prints the ratios.  Example:
+implementations it prints the ratios.  The machine's speed drifts (by up to
+2x over minutes here), so ``--rounds 2`` or more measures each
+implementation again in the other order (AB BA ...) and keeps the best of
+each figure (the highest peak RSS).  Example:
 
     .venv/bin/python misc/benchmark.py --impl ours,tahoe --sizes 1,10,100 --big 1024
     .venv/bin/python misc/benchmark.py --sizes '' --small 0 --big 0 --dir-entries 10000 --mdmf 100
@@ -471,6 +474,24 @@ def measure(impl, workdir, args, venv=None, results=None):
     return results
 
 
+def lower_is_better(name: str) -> bool:
+    return "(ms" in name or "(s)" in name or "RSS" in name
+
+
+def merge_best(best: dict, results: dict) -> None:
+    """Fold one round's results into ``best``: the best time or throughput,
+    and the highest peak RSS (the figure to stay under)."""
+    for name, value in results.items():
+        if name not in best:
+            best[name] = value
+        elif "RSS" in name:
+            best[name] = max(best[name], value)
+        elif lower_is_better(name):
+            best[name] = min(best[name], value)
+        else:
+            best[name] = max(best[name], value)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--impl", default="ours,tahoe", help="ours, tahoe, or both (comma-separated)")
@@ -484,6 +505,10 @@ def main(argv=None):
     p.add_argument("--op-repeat", type=int, default=3,
                    help="repeats of each directory and MDMF small operation (best is kept)")
     p.add_argument("--workdir", default=None, help="where grids live (default: a temp dir)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="measure every implementation this many times, alternating which goes "
+                        "first (AB BA AB...), and keep the best of each measure (the worst peak "
+                        "RSS): the machine's speed drifts, by up to 2x here")
     p.add_argument("--json", help="also write the results to this file")
     args = p.parse_args(argv)
     args.sizes = [int(x) for x in args.sizes.split(",") if x]
@@ -495,17 +520,20 @@ def main(argv=None):
         # (an editable install leaves src/ uncompiled; see the Makefile's install)
         compileall.compile_dir(os.path.join(os.path.dirname(os.path.dirname(
             os.path.abspath(__file__))), "src", "allmydata"), quiet=1)
-    all_results = {}
+    all_results = {impl: {} for impl in impls}
     try:
-        for impl in impls:
-            print("== %s" % impl, flush=True)
-            all_results[impl] = {}
-            try:
-                measure(impl, os.path.join(root, impl), args, venv, all_results[impl])
-            except Exception:
-                # keep what was measured, and measure the other implementation
-                traceback.print_exc()
-                print("== %s: FAILED (figures above are partial)" % impl, flush=True)
+        for round_no in range(args.rounds):
+            for impl in (impls if round_no % 2 == 0 else impls[::-1]):
+                print("== %s%s" % (impl, " (round %d)" % (round_no + 1) if args.rounds > 1 else ""),
+                      flush=True)
+                results = {}
+                try:
+                    measure(impl, os.path.join(root, "%s-%d" % (impl, round_no)), args, venv, results)
+                except Exception:
+                    # keep what was measured, and measure the other implementation
+                    traceback.print_exc()
+                    print("== %s: FAILED (figures above are partial)" % impl, flush=True)
+                merge_best(all_results[impl], results)
     finally:
         if not args.workdir:
             shutil.rmtree(root, ignore_errors=True)
@@ -518,8 +546,7 @@ def main(argv=None):
         if len(impls) == 2:
             a, b = all_results[impls[0]].get(name), all_results[impls[1]].get(name)
             if a and b:
-                lower_is_better = "(ms" in name or "(s)" in name or "RSS" in name
-                row += "%9.2fx" % ((b / a) if lower_is_better else (a / b))
+                row += "%9.2fx" % ((b / a) if lower_is_better(name) else (a / b))
         print(row)
     if len(impls) == 2:
         print("(ratio: how many times better %s is than %s)" % (impls[0], impls[1]))
