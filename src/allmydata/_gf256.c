@@ -79,6 +79,19 @@ combine_scalar(uint8_t *out, const uint8_t *const *src, const uint8_t *coef,
 }
 
 #ifdef GF_X86
+/* bytes [done, len) that a vector loop left over */
+static void
+combine_tail(uint8_t *out, const uint8_t *const *src, const uint8_t *coef, int k,
+             size_t done, size_t len)
+{
+    if (done < len) {
+        const uint8_t *tail[GF_MAX_BLOCKS];
+        for (int j = 0; j < k; j++)
+            tail[j] = src[j] + done;
+        combine_scalar(out + done, tail, coef, k, len - done);
+    }
+}
+
 __attribute__((target("avx2")))
 static void
 combine_avx2(uint8_t *out, const uint8_t *const *src, const uint8_t *coef,
@@ -102,12 +115,7 @@ combine_avx2(uint8_t *out, const uint8_t *const *src, const uint8_t *coef,
         }
         _mm256_storeu_si256((__m256i *)(out + i), acc);
     }
-    if (i < len) {
-        const uint8_t *tail[GF_MAX_BLOCKS];
-        for (int j = 0; j < k; j++)
-            tail[j] = src[j] + i;
-        combine_scalar(out + i, tail, coef, k, len - i);
-    }
+    combine_tail(out, src, coef, k, i, len);
 }
 
 __attribute__((target("ssse3")))
@@ -133,12 +141,7 @@ combine_ssse3(uint8_t *out, const uint8_t *const *src, const uint8_t *coef,
         }
         _mm_storeu_si128((__m128i *)(out + i), acc);
     }
-    if (i < len) {
-        const uint8_t *tail[GF_MAX_BLOCKS];
-        for (int j = 0; j < k; j++)
-            tail[j] = src[j] + i;
-        combine_scalar(out + i, tail, coef, k, len - i);
-    }
+    combine_tail(out, src, coef, k, i, len);
 }
 #endif
 

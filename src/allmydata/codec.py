@@ -112,26 +112,26 @@ def parse_params(params) -> tuple:
     return data_size, k, n
 
 
+def _learn_rows(k: int, combine) -> bytes:
+    """zfec's code is linear: ``combine(unit)`` on the ``k`` one-byte unit
+    blocks gives column ``j`` of the matrix; returned row by row."""
+    columns = [[out[0] for out in combine([b"\x01" if i == j else b"\x00" for i in range(k)])]
+               for j in range(k)]
+    return bytes(column[r] for r in range(len(columns[0])) for column in columns)
+
+
 @functools.lru_cache(maxsize=64)
 def _check_block_coefficients(k: int, n: int) -> bytes:
     """Row ``r`` (share ``k + r``) of zfec's code: ``k`` field elements."""
-    encoder = zfec.Encoder(k, n)
-    columns = []
-    for j in range(k):
-        unit = [b"\x01" if i == j else b"\x00" for i in range(k)]
-        columns.append([block[0] for block in encoder.encode(unit, list(range(k, n)))])
-    return bytes(columns[j][r] for r in range(n - k) for j in range(k))
+    encoder, checks = zfec.Encoder(k, n), list(range(k, n))
+    return _learn_rows(k, lambda unit: encoder.encode(unit, checks))
 
 
 @functools.lru_cache(maxsize=256)
 def _decoding_coefficients(k: int, n: int, share_ids: tuple) -> bytes:
     """Row ``i`` (input piece ``i``) as a combination of the blocks of ``share_ids``."""
     decoder = zfec.Decoder(k, n)
-    columns = []
-    for j in range(k):
-        unit = [b"\x01" if i == j else b"\x00" for i in range(k)]
-        columns.append([piece[0] for piece in decoder.decode(unit, list(share_ids))])
-    return bytes(columns[j][i] for i in range(k) for j in range(k))
+    return _learn_rows(k, lambda unit: decoder.decode(unit, list(share_ids)))
 
 
 class _CRSBase:
