@@ -126,3 +126,70 @@ async def test_a_long_string_is_parsed_once_not_per_chunk(monkeypatch):
     # of at most 16 KiB: Banana parsed only a few of the chunks they came in
     assert len(chunks) >= 2 * 4 * 1024 * 1024 // 16384
     assert len(parses) < len(chunks) // 10, (len(parses), len(chunks))
+
+
+class Recorder:
+    """A transport that keeps what is written."""
+
+    def __init__(self):
+        self.data = []
+
+    def write(self, data):
+        self.data.append(bytes(data))
+
+
+class LookupCounter(dict):
+    """A vocabulary table that counts the strings looked up in it."""
+
+    lookups = 0
+
+    def __contains__(self, key):
+        LookupCounter.lookups += 1
+        return dict.__contains__(self, key)
+
+
+def wire(broker_class, tokens, vocab):
+    broker = broker_class(None)
+    broker.transport = Recorder()
+    broker.outgoingVocabulary = LookupCounter(vocab)
+    for token in tokens:
+        broker.sendToken(token)
+    return b"".join(broker.transport.data)
+
+
+@pytest.mark.parametrize("vocab", [
+    {b"write": 1, b"close": 2},
+    {b"write": 1, b"x" * 1024: 2},  # a long entry: every lookup is made again
+    {},
+])
+def test_the_tokens_sent_are_foolscaps_and_long_strings_are_not_looked_up(vocab):
+    tokens = [0, 5, 2**40, -3, b"", b"write", b"close", b"y" * 1023, b"x" * 1024,
+              b"z" * 1024, blob(349526), 1.5]
+    LookupCounter.lookups = 0
+    expected = wire(Broker, tokens, vocab)
+    foolscap_lookups = LookupCounter.lookups
+    LookupCounter.lookups = 0
+    assert wire(StringWaitingBroker, tokens, vocab) == expected
+    strings = [t for t in tokens if isinstance(t, bytes)]
+    if any(len(k) >= 1024 for k in vocab):
+        assert LookupCounter.lookups == foolscap_lookups == len(strings)
+    else:
+        assert LookupCounter.lookups == len([t for t in strings if len(t) < 1024])
+
+
+def test_a_vocabulary_that_grows_a_long_entry_is_consulted_again():
+    broker = StringWaitingBroker(None)
+    broker.transport = Recorder()
+    broker.outgoingVocabulary = {b"write": 1}
+    long = b"q" * 5000
+    broker.sendToken(long)
+    broker.outgoingVocabulary[long] = 7  # as outgoingVocabTableWasAmended does
+    broker.sendToken(long)
+    plain = Broker(None)
+    plain.transport = Recorder()
+    plain.outgoingVocabulary = {b"write": 1}
+    plain.sendToken(long)
+    plain.outgoingVocabulary[long] = 7
+    plain.sendToken(long)
+    assert broker.transport.data == plain.transport.data
+    assert broker.transport.data[-1:] != [long]  # the second went as a VOCAB token
