@@ -1,0 +1,259 @@
+#!/usr/bin/env python3
+"""The floor that Foolscap puts under an upload: the storage calls alone.
+
+Starts --servers storage processes whose ``RIStorageServer`` does nothing but
+answer: ``allocate_buckets`` hands out bucket writers whose ``write`` drops
+the data and whose ``close`` returns at once (no disk, no leases).  A client
+process then makes exactly the Foolscap calls that our uploader makes for a
+file on a 3-of-10 grid (two shares per server when there are five servers),
+with the same Tub options, broker, canary and pipelining, and nothing else: no
+web API, no encryption, no hashing, no erasure coding, no disk.
+
+* small: the calls of one 1 KiB upload (per server one ``allocate_buckets``,
+  then a ``write`` and a ``close`` per share), one upload after the other;
+* large: the calls of a --size MiB upload: each share gets its blocks
+  (1 MiB segments, 349,526-byte blocks) with up to 1 MB unanswered per share
+  (in both, each share's ``close`` follows its last write without waiting);
+* download: the calls of a --size MiB download: ``get_buckets`` on each
+  server, then the blocks of 3 shares on 3 servers, 4 segments in flight.
+
+What a real upload costs on top of this floor is our own work.  The figures
+say what a transport bound on Foolscap's Python stack allows on this machine,
+for instance whether an upload target is reachable over Foolscap at all.
+
+    .venv/bin/python misc/transport_floor.py --small 200 --size 100
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import psutil
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "src"))
+
+MiB = 1024 * 1024
+SEGMENT = MiB
+K, N = 3, 10
+BLOCK = -(-SEGMENT // K)  # 349,526 bytes
+WINDOW = 1000 * 1000  # bytes unanswered per share, as the uploader keeps
+
+
+def make_tub(basedir):
+    from foolscap.api import Tub
+    from allmydata.util.broker import StringWaitingBroker
+    from allmydata.util.malloc import keep_big_buffers
+    keep_big_buffers()
+    tub = Tub(certFile=os.path.join(basedir, "node.pem"))
+    tub.brokerClass = StringWaitingBroker
+    tub.setOption("expose-remote-exception-types", False)
+    return tub
+
+
+def serve(basedir):
+    """A storage server that answers and keeps nothing; prints its FURL."""
+    from foolscap.api import Referenceable
+    from twisted.internet import reactor
+    from zope.interface import implementer
+    from allmydata.storage.interfaces import RIBucketReader, RIBucketWriter, RIStorageServer
+
+    @implementer(RIBucketWriter)
+    class NullWriter(Referenceable):
+        def remote_write(self, offset, data):
+            return None
+
+        def remote_close(self):
+            return None
+
+        def remote_abort(self):
+            return None
+
+    block = b"\x02" * BLOCK
+
+    @implementer(RIBucketReader)
+    class BlockReader(Referenceable):
+        """Every read gets (the start of) the same block."""
+        def remote_read(self, offset, length):
+            return block if length == BLOCK else block[:length]
+
+        def remote_advise_corrupt_share(self, reason):
+            return None
+
+    @implementer(RIStorageServer)
+    class NullServer(Referenceable):
+        def remote_allocate_buckets(self, storage_index, renew_secret, cancel_secret,
+                                    sharenums, allocated_size, canary):
+            return set(), {n: NullWriter() for n in sharenums}
+
+        def remote_get_buckets(self, storage_index):
+            return {n: BlockReader() for n in range(2)}
+
+    tub = make_tub(basedir)
+    from allmydata.test.nodeprocs import free_port
+    port = free_port()
+    tub.listenOn("tcp:%d:interface=127.0.0.1" % port)
+    tub.setLocation("tcp:127.0.0.1:%d" % port)
+    tub.startService()
+    furl = tub.registerReference(NullServer())
+    sys.stdout.write(furl + "\n")
+    sys.stdout.flush()
+    reactor.run()
+
+
+def client(basedir, furls, small, size):
+    from foolscap.api import Referenceable
+    from twisted.internet import defer, reactor
+
+    tub = make_tub(basedir)
+    tub.startService()
+    canary = Referenceable()
+    me = psutil.Process()
+    results = {}
+
+    def cpu():
+        t = me.cpu_times()
+        return t.user + t.system
+
+    @defer.inlineCallbacks
+    def allocate(rrefs, si, shares_per_server, share_size):
+        answers = yield defer.gatherResults([
+            rref.callRemote("allocate_buckets", si, b"r" * 32, b"c" * 32,
+                            set(range(i * shares_per_server, (i + 1) * shares_per_server)),
+                            share_size, canary)
+            for i, rref in enumerate(rrefs)])
+        return [w for _, writers in answers for w in writers.values()]
+
+    @defer.inlineCallbacks
+    def push(writer, share_size):
+        pending = []
+        offset = 0
+        block = b"\x01" * BLOCK
+        while offset < share_size:
+            data = block[:min(BLOCK, share_size - offset)]
+            pending.append(writer.callRemote("write", offset, data))
+            offset += len(data)
+            while len(pending) * BLOCK > WINDOW:
+                yield pending.pop(0)
+        # the close goes right behind the last write, as the uploader sends it
+        pending.append(writer.callRemote("close"))
+        yield defer.gatherResults(pending)
+
+    @defer.inlineCallbacks
+    def run():
+        rrefs = yield defer.gatherResults([tub.getReference(f) for f in furls])
+        per_server = N // len(rrefs)
+        if small:
+            share_size = 1400  # a 1 KiB file's share: 342 bytes of data + hashes + UEB
+            for i in range(10):  # warm up
+                writers = yield allocate(rrefs, os.urandom(16), per_server, share_size)
+                yield defer.gatherResults([push(w, share_size) for w in writers])
+                del writers
+            c0, t0 = cpu(), time.perf_counter()
+            for i in range(small):
+                writers = yield allocate(rrefs, os.urandom(16), per_server, share_size)
+                yield defer.gatherResults([push(w, share_size) for w in writers])
+                del writers
+            results["small"] = ((time.perf_counter() - t0) / small, (cpu() - c0) / small)
+        if size:
+            share_size = -(-size * MiB // SEGMENT) * BLOCK
+            c0, t0 = cpu(), time.perf_counter()
+            writers = yield allocate(rrefs, os.urandom(16), per_server, share_size)
+            yield defer.gatherResults([push(w, share_size) for w in writers])
+            results["large"] = (time.perf_counter() - t0, cpu() - c0)
+            del writers
+            c0, t0 = cpu(), time.perf_counter()
+            readers = yield defer.gatherResults(
+                [rref.callRemote("get_buckets", b"s" * 16) for rref in rrefs])
+            # k shares, on as many different servers as there are
+            rounds = zip(*[list(r.values()) for r in readers])
+            chosen = [reader for rnd in rounds for reader in rnd][:K]
+            segments = -(-size * MiB // SEGMENT)
+            in_flight = []
+            for seg in range(segments):
+                in_flight.append(defer.gatherResults(
+                    [r.callRemote("read", seg * BLOCK, BLOCK) for r in chosen]))
+                if len(in_flight) >= 4:
+                    yield in_flight.pop(0)
+            yield defer.gatherResults(in_flight)
+            results["download"] = (time.perf_counter() - t0, cpu() - c0)
+
+    def done(result):
+        results["error"] = result if not isinstance(result, dict) else None
+        reactor.stop()
+
+    reactor.callWhenRunning(lambda: run().addBoth(done))
+    reactor.run()
+    if results.get("error") is not None:
+        raise SystemExit("floor run failed: %s" % (results["error"],))
+    return results
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--servers", type=int, default=5)
+    p.add_argument("--small", type=int, default=200, help="1 KiB uploads (0: skip)")
+    p.add_argument("--size", type=int, default=100, help="MiB of the large upload (0: skip)")
+    p.add_argument("--serve", metavar="DIR", help=argparse.SUPPRESS)
+    p.add_argument("--client", metavar="DIR", help=argparse.SUPPRESS)
+    args, furls = p.parse_known_args()
+    if args.serve:
+        return serve(args.serve)
+    if args.client:
+        results = client(args.client, furls, args.small, args.size)
+        print(repr(results))
+        return
+
+    with tempfile.TemporaryDirectory(prefix="floor-") as tmp:
+        servers = []
+        try:
+            for i in range(args.servers):
+                d = os.path.join(tmp, "s%d" % i)
+                os.mkdir(d)
+                servers.append(subprocess.Popen(
+                    [sys.executable, __file__, "--serve", d],
+                    stdout=subprocess.PIPE, text=True))
+            furls = [s.stdout.readline().strip() for s in servers]
+            procs = [psutil.Process(s.pid) for s in servers]
+
+            def server_cpu():
+                return sum(t.user + t.system for t in (pr.cpu_times() for pr in procs))
+
+            def run_client(small, size):
+                d = os.path.join(tmp, "c")
+                os.makedirs(d, exist_ok=True)
+                s0 = server_cpu()
+                out = subprocess.run(
+                    [sys.executable, __file__, "--client", d, "--small", str(small),
+                     "--size", str(size)] + furls,
+                    check=True, capture_output=True, text=True).stdout
+                return eval(out.strip().splitlines()[-1]), server_cpu() - s0
+
+            if args.small:
+                r, scpu = run_client(args.small, 0)
+                wall, ccpu = r["small"]
+                print("small (the calls of one 1 KiB upload): %.1f ms each; client %.1f CPU-ms, "
+                      "servers %.1f CPU-ms in all"
+                      % (wall * 1e3, ccpu * 1e3, scpu / (args.small + 10) * 1e3))
+            if args.size:
+                r, scpu = run_client(0, args.size)
+                wall, ccpu = r["large"]
+                print("large (the calls of a %d MiB upload, %d MiB of shares): %.2f s, "
+                      "%.1f MB/s of file; client %.2f CPU-s"
+                      % (args.size, args.size * N // K, wall, args.size * MiB / wall / 1e6, ccpu))
+                wall, ccpu = r["download"]
+                print("download (the calls of a %d MiB download): %.2f s, %.1f MB/s of file; "
+                      "client %.2f CPU-s; servers, upload and download: %.2f CPU-s"
+                      % (args.size, wall, args.size * MiB / wall / 1e6, ccpu, scpu))
+        finally:
+            for s in servers:
+                s.terminate()
+            for s in servers:
+                s.wait()
+
+
+if __name__ == "__main__":
+    main()
