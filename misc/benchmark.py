@@ -32,9 +32,15 @@ misc/ensure-tahoe-ref.sh) with ``force_foolscap = true``.  With both
 implementations it prints the ratios.  The machine's speed drifts (by up to
 2x over minutes here), so ``--rounds 2`` or more measures each
 implementation again in the other order (AB BA ...) and keeps the best of
-each figure (the highest peak RSS).  Example:
+each figure (the highest peak RSS).  Better, ``--paired`` runs both grids
+at once and makes each throughput and 1 KiB measurement for one
+implementation right after the other, --repeat pairs in alternating order;
+its ratio is the median of the pairs' ratios, each taken within seconds on
+the same machine.  Examples:
 
     .venv/bin/python misc/benchmark.py --impl ours,tahoe --sizes 1,10,100 --big 1024
+    .venv/bin/python misc/benchmark.py --paired --repeat 5 --sizes 100 --small 100 --big 0 \
+        --dir-entries 0 --mdmf 0
     .venv/bin/python misc/benchmark.py --sizes '' --small 0 --big 0 --dir-entries 10000 --mdmf 100
 """
 
@@ -45,6 +51,7 @@ import http.client
 import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import threading
@@ -396,8 +403,9 @@ def measure_mdmf(impl, url, procs, data_dir, size_mib, repeat, results):
           flush=True)
 
 
-def measure(impl, workdir, args, venv=None, results=None):
-    results = {} if results is None else results
+def start_grid(impl, workdir, venv=None):
+    """Start ``impl``'s storage grid and a client using it; returns
+    (grid, client), both to be stopped by the caller."""
     os.makedirs(workdir, exist_ok=True)
     grid = OurStorageGrid(workdir, SERVERS) if impl == "ours" else ReferenceStorageGrid(venv, workdir, SERVERS)
     client = OurClient(os.path.join(workdir, "client")) if impl == "ours" else \
@@ -410,20 +418,64 @@ def measure(impl, workdir, args, venv=None, results=None):
         client.set_servers(nodes)
         client.start()
         wait_connected(client.url, SERVERS)
+    except BaseException:
+        client.stop()
+        grid.stop()
+        raise
+    return grid, client
+
+
+def up_and_down(url, data_dir, size):
+    """Upload a fresh random file of ``size`` bytes and download it:
+    (upload seconds, download seconds)."""
+    path = random_file(data_dir, size)
+    try:
+        t0 = time.perf_counter()
+        cap = put_file(url, path)
+        up = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        got = get_file(url, cap)
+        down = time.perf_counter() - t0
+    finally:
+        os.unlink(path)
+    assert got == size, (got, size)
+    return up, down
+
+
+def small_up_and_down(url, data_dir, n):
+    """Upload ``n`` fresh random 1 KiB files, then download each: the mean
+    seconds of one upload and of one download.  (Fresh each time: a file
+    the grid already holds is not uploaded again.)"""
+    paths = []
+    for i in range(n):
+        p = os.path.join(data_dir, "small-%d-%d" % (i, time.monotonic_ns()))
+        with open(p, "wb") as f:
+            f.write(os.urandom(1024))
+        paths.append(p)
+    try:
+        t0 = time.perf_counter()
+        caps = [put_file(url, p) for p in paths]
+        up = (time.perf_counter() - t0) / len(paths)
+    finally:
+        for p in paths:
+            os.unlink(p)
+    t0 = time.perf_counter()
+    for cap in caps:
+        assert get_file(url, cap) == 1024
+    down = (time.perf_counter() - t0) / len(caps)
+    return up, down
+
+
+def measure(impl, workdir, args, venv=None, results=None):
+    results = {} if results is None else results
+    grid, client = start_grid(impl, workdir, venv)
+    try:
         data_dir = os.path.join(workdir, "data")
         os.makedirs(data_dir)
         for size_mib in args.sizes:
             best_up = best_down = None
             for _ in range(args.repeat):
-                path = random_file(data_dir, size_mib * MiB)
-                t0 = time.perf_counter()
-                cap = put_file(client.url, path)
-                up = time.perf_counter() - t0
-                t0 = time.perf_counter()
-                got = get_file(client.url, cap)
-                down = time.perf_counter() - t0
-                assert got == size_mib * MiB, (got, size_mib)
-                os.unlink(path)
+                up, down = up_and_down(client.url, data_dir, size_mib * MiB)
                 best_up = up if best_up is None else min(best_up, up)
                 best_down = down if best_down is None else min(best_down, down)
             results["upload %d MiB (MB/s)" % size_mib] = size_mib * MiB / best_up / 1e6
@@ -432,23 +484,11 @@ def measure(impl, workdir, args, venv=None, results=None):
                 impl, size_mib, size_mib * MiB / best_up / 1e6, size_mib * MiB / best_down / 1e6),
                 flush=True)
         if args.small:
-            paths = []
-            for i in range(args.small):
-                p = os.path.join(data_dir, "small-%d" % i)
-                with open(p, "wb") as f:
-                    f.write(os.urandom(1024))
-                paths.append(p)
-            t0 = time.perf_counter()
-            caps = [put_file(client.url, p) for p in paths]
-            per = (time.perf_counter() - t0) / len(paths)
-            results["1 KiB upload (ms each)"] = per * 1000
-            print("  %s: 1 KiB upload %.1f ms each" % (impl, per * 1000), flush=True)
-            t0 = time.perf_counter()
-            for cap in caps:
-                assert get_file(client.url, cap) == 1024
-            per = (time.perf_counter() - t0) / len(caps)
-            results["1 KiB download (ms each)"] = per * 1000
-            print("  %s: 1 KiB download %.1f ms each" % (impl, per * 1000), flush=True)
+            up, down = small_up_and_down(client.url, data_dir, args.small)
+            results["1 KiB upload (ms each)"] = up * 1000
+            print("  %s: 1 KiB upload %.1f ms each" % (impl, up * 1000), flush=True)
+            results["1 KiB download (ms each)"] = down * 1000
+            print("  %s: 1 KiB download %.1f ms each" % (impl, down * 1000), flush=True)
         if args.big:
             path = random_file(data_dir, args.big * MiB)
             with PeakRSS(client.pid()) as rss:
@@ -472,6 +512,54 @@ def measure(impl, workdir, args, venv=None, results=None):
         client.stop()
         grid.stop()
     return results
+
+
+def measure_paired(impls, root, args, venv):
+    """Both grids run at once; each throughput and small-file measurement
+    is made for one implementation right after the other (alternating which
+    goes first), so a pair sees the same machine.  Returns ({impl: best
+    figures}, {measure: [ratio of each pair]})."""
+    a, b = impls
+    sides = {}
+    best = {impl: {} for impl in impls}
+    ratios = {}
+    try:
+        for impl in impls:
+            sides[impl] = start_grid(impl, os.path.join(root, "%s-paired" % impl), venv)
+        data_dir = os.path.join(root, "paired-data")
+        os.makedirs(data_dir, exist_ok=True)
+
+        def pair(name, run, speed):
+            """run(impl) -> seconds (or a tuple of them); speed(seconds) -> the figure."""
+            for rep in range(args.repeat):
+                got = {}
+                for impl in (impls if rep % 2 == 0 else impls[::-1]):
+                    got[impl] = run(impl)
+                for i, label in enumerate(name):
+                    figures = {impl: speed(got[impl][i]) for impl in impls}
+                    merge_best(best[a], {label: figures[a]})
+                    merge_best(best[b], {label: figures[b]})
+                    ratio = figures[b] / figures[a] if lower_is_better(label) else \
+                        figures[a] / figures[b]
+                    ratios.setdefault(label, []).append(ratio)
+            for label in name:
+                print("  paired %-34s %s %8.1f   %s %8.1f   pairs %s" % (
+                    label, a, best[a][label], b, best[b][label],
+                    " ".join("%.2fx" % r for r in ratios[label])), flush=True)
+
+        for size_mib in args.sizes:
+            pair(("upload %d MiB (MB/s)" % size_mib, "download %d MiB (MB/s)" % size_mib),
+                 lambda impl: up_and_down(sides[impl][1].url, data_dir, size_mib * MiB),
+                 lambda seconds: size_mib * MiB / seconds / 1e6)
+        if args.small:
+            pair(("1 KiB upload (ms each)", "1 KiB download (ms each)"),
+                 lambda impl: small_up_and_down(sides[impl][1].url, data_dir, args.small),
+                 lambda seconds: seconds * 1000)
+    finally:
+        for grid, client in sides.values():
+            client.stop()
+            grid.stop()
+    return best, ratios
 
 
 def lower_is_better(name: str) -> bool:
@@ -509,10 +597,17 @@ def main(argv=None):
                    help="measure every implementation this many times, alternating which goes "
                         "first (AB BA AB...), and keep the best of each measure (the worst peak "
                         "RSS): the machine's speed drifts, by up to 2x here")
+    p.add_argument("--paired", action="store_true",
+                   help="with two implementations: run both grids at once and make each "
+                        "throughput and 1 KiB measurement for one right after the other, "
+                        "--repeat pairs in alternating order; the ratio is the median of the "
+                        "pairs' ratios (the other measures run as usual)")
     p.add_argument("--json", help="also write the results to this file")
     args = p.parse_args(argv)
     args.sizes = [int(x) for x in args.sizes.split(",") if x]
     impls = [x.strip() for x in args.impl.split(",") if x.strip()]
+    if args.paired and len(impls) != 2:
+        p.error("--paired needs two implementations")
     root = args.workdir or tempfile.mkdtemp(prefix="tahoe-bench-")
     venv = ensure_ref_venv() if "tahoe" in impls else None
     if "ours" in impls:
@@ -521,7 +616,16 @@ def main(argv=None):
         compileall.compile_dir(os.path.join(os.path.dirname(os.path.dirname(
             os.path.abspath(__file__))), "src", "allmydata"), quiet=1)
     all_results = {impl: {} for impl in impls}
+    paired_ratios = {}
     try:
+        if args.paired and (args.sizes or args.small):
+            print("== %s and %s, paired" % tuple(impls), flush=True)
+            best, paired_ratios = measure_paired(impls, root, args, venv)
+            for impl in impls:
+                merge_best(all_results[impl], best[impl])
+            args.sizes, args.small = [], 0
+        if not (args.big or args.dir_entries or args.mdmf):
+            args.rounds = 0  # everything asked for was measured in pairs
         for round_no in range(args.rounds):
             for impl in (impls if round_no % 2 == 0 else impls[::-1]):
                 print("== %s%s" % (impl, " (round %d)" % (round_no + 1) if args.rounds > 1 else ""),
@@ -543,13 +647,18 @@ def main(argv=None):
     for name in names:
         fmt = "%14.3f" if "(s)" in name else "%14.1f"
         row = "%-44s" % name + "".join(fmt % all_results[i].get(name, float("nan")) for i in impls)
-        if len(impls) == 2:
+        if name in paired_ratios:
+            row += "%9.2fx (median of %d pairs)" % (statistics.median(paired_ratios[name]),
+                                                    len(paired_ratios[name]))
+        elif len(impls) == 2:
             a, b = all_results[impls[0]].get(name), all_results[impls[1]].get(name)
             if a and b:
                 row += "%9.2fx" % ((b / a) if lower_is_better(name) else (a / b))
         print(row)
     if len(impls) == 2:
         print("(ratio: how many times better %s is than %s)" % (impls[0], impls[1]))
+    if args.json:
+        all_results["paired ratios"] = paired_ratios
     if args.json:
         with open(args.json, "w") as f:
             json.dump(all_results, f, indent=1)
