@@ -624,8 +624,8 @@ def main(argv=None):
             for impl in impls:
                 merge_best(all_results[impl], best[impl])
             args.sizes, args.small = [], 0
-        if not (args.big or args.dir_entries or args.mdmf):
-            args.rounds = 0  # everything asked for was measured in pairs
+            if not (args.big or args.dir_entries or args.mdmf):
+                args.rounds = 0  # everything asked for was measured in pairs
         for round_no in range(args.rounds):
             for impl in (impls if round_no % 2 == 0 else impls[::-1]):
                 print("== %s%s" % (impl, " (round %d)" % (round_no + 1) if args.rounds > 1 else ""),
