@@ -232,6 +232,7 @@ class Share:
         self._spec = None          # Once of the speculative reads
         self._chunks = []          # [(offset, bytes)] they brought
         self._block_segnum = None  # the block the speculative reads asked for
+        self._node_reads = {}      # block hash tree node -> Once of the read bringing it
         self.advised = False
         self.suspect = False  # an earlier read found it corrupt
 
@@ -433,12 +434,8 @@ class Share:
         see :meth:`block_leaf`), after the block hash tree nodes needed to
         check it."""
         await self.prepare(segnum)
-        needed = self.block_tree.needed_hashes(segnum, include_leaf=True)
-        if needed:
-            lay = await self._call("header", self.proxy.get_header)
-            hashes = await self._read_tree_nodes("block hash tree", lay.block_hashes,
-                                                 lay.share_hashes, needed)
-            self._check("block tree", FileHashes.add_block_hashes, self.block_tree, hashes)
+        if self.block_tree.needed_hashes(segnum, include_leaf=True):
+            await self._get_tree_nodes(segnum)
             if self.block_tree.needed_hashes(segnum, include_leaf=True):
                 raise ShareFailure(self, CORRUPT, "its block hash tree lacks the nodes for "
                                    "block %d" % segnum)
@@ -454,6 +451,30 @@ class Share:
             raise ShareFailure(self, CORRUPT, "block %d is %d bytes long instead of %d"
                                % (segnum, len(data), size))
         return data
+
+    async def _get_tree_nodes(self, segnum: int) -> None:
+        """Add to the block hash tree the nodes block ``segnum`` needs.  A
+        node that a read for another block (segments are fetched several at
+        a time) is already bringing is waited for, not read again."""
+        lay = await self._call("header", self.proxy.get_header)
+        needed = self.block_tree.needed_hashes(segnum, include_leaf=True)
+        coming = {self._node_reads[i] for i in needed if i in self._node_reads}
+        fresh = sorted(i for i in needed if i not in self._node_reads)
+        if fresh:
+            read = Once(defer.ensureDeferred(self._read_block_tree_nodes(lay, fresh)))
+            for i in fresh:
+                self._node_reads[i] = read
+            coming.add(read)
+        await gather([r.when_done() for r in coming])
+
+    async def _read_block_tree_nodes(self, lay, indices) -> None:
+        try:
+            hashes = await self._read_tree_nodes("block hash tree", lay.block_hashes,
+                                                 lay.share_hashes, indices)
+            self._check("block tree", FileHashes.add_block_hashes, self.block_tree, hashes)
+        finally:
+            for i in indices:
+                self._node_reads.pop(i, None)
 
     def _prefetched_block(self, segnum: int, size: int):
         """Block ``segnum`` from the speculative read, if that got it (once)."""

@@ -301,3 +301,20 @@ async def test_every_share_corrupt(grid):
     assert "1 good share found on 1 server, but 3 are needed" in str(info.value)
     assert str(info.value).count("block 0 does not match its hash") == 9
     await eventually(lambda: count_advisories(grid) == 9, what="9 corruption reports")
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_bad_node_of_a_large_hash_tree_fails_its_shares_and_the_download_goes_on(grid):
+    """Node 2 of the block hash tree (the top uncle of blocks 0 to 31) is
+    wrong in 7 of the 10 shares, read node by node: the blocks in flight
+    that wait for the one read of that node all see their share fail, the
+    download goes on with good shares, and each bad share used is reported
+    once."""
+    data, cap, files = await setup_file(grid, size=40 * 4098 + 5, seed=22)
+    for _server, shnum, path in files:
+        if shnum < 7:
+            flip_byte(path, share_layout(path).block_hashes + 32 * 2 + 5)
+    node = ImmutableFileNode(cap, grid.broker, whole_tree_limit=0)
+    assert await node.download_to_data() == data
+    await eventually(lambda: count_advisories(grid) >= 1, what="a corruption report")
+    assert count_advisories(grid) <= 7
