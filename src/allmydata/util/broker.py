@@ -37,7 +37,8 @@ LONG_STRING = 1024
 
 
 class StringWaitingBroker(Broker):
-    """A Broker that does not re-parse a long STRING token until it is whole."""
+    """A Broker that does not re-parse a long STRING token until it is
+    whole, and sends a long string without a vocabulary lookup."""
 
     _string_end = 0  # buffer length at which the pending STRING is complete
     _vocab_seen = (None, -1)  # (the vocabulary table, its size) last checked
