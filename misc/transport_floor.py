@@ -25,6 +25,7 @@ for instance whether an upload target is reachable over Foolscap at all.
 """
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -107,6 +108,7 @@ def serve(basedir):
 def client(basedir, furls, small, size):
     from foolscap.api import Referenceable
     from twisted.internet import defer, reactor
+    from twisted.python.failure import Failure
 
     tub = make_tub(basedir)
     tub.startService()
@@ -147,7 +149,7 @@ def client(basedir, furls, small, size):
         rrefs = yield defer.gatherResults([tub.getReference(f) for f in furls])
         per_server = N // len(rrefs)
         if small:
-            share_size = 1400  # a 1 KiB file's share: 342 bytes of data + hashes + UEB
+            share_size = 1400  # about a 1 KiB file's share: 342 bytes of data, hashes, UEB
             for i in range(10):  # warm up
                 writers = yield allocate(rrefs, os.urandom(16), per_server, share_size)
                 yield defer.gatherResults([push(w, share_size) for w in writers])
@@ -182,12 +184,13 @@ def client(basedir, furls, small, size):
             results["download"] = (time.perf_counter() - t0, cpu() - c0)
 
     def done(result):
-        results["error"] = result if not isinstance(result, dict) else None
+        if isinstance(result, Failure):
+            results["error"] = result.getErrorMessage() or repr(result.value)
         reactor.stop()
 
     reactor.callWhenRunning(lambda: run().addBoth(done))
     reactor.run()
-    if results.get("error") is not None:
+    if "error" in results:
         raise SystemExit("floor run failed: %s" % (results["error"],))
     return results
 
@@ -204,7 +207,7 @@ def main():
         return serve(args.serve)
     if args.client:
         results = client(args.client, furls, args.small, args.size)
-        print(repr(results))
+        print(json.dumps(results))
         return
 
     with tempfile.TemporaryDirectory(prefix="floor-") as tmp:
@@ -230,7 +233,7 @@ def main():
                     [sys.executable, __file__, "--client", d, "--small", str(small),
                      "--size", str(size)] + furls,
                     check=True, capture_output=True, text=True).stdout
-                return eval(out.strip().splitlines()[-1]), server_cpu() - s0
+                return json.loads(out.strip().splitlines()[-1]), server_cpu() - s0
 
             if args.small:
                 r, scpu = run_client(args.small, 0)
