@@ -146,7 +146,7 @@ def client(basedir, furls, small, size):
 
     @defer.inlineCallbacks
     def run():
-        rrefs = yield defer.gatherResults([tub.getReference(f) for f in furls])
+        rrefs = yield defer.gatherResults([tub.getReference(f) for f in furls], consumeErrors=True)
         per_server = N // len(rrefs)
         if small:
             share_size = 1400  # about a 1 KiB file's share: 342 bytes of data, hashes, UEB
