@@ -530,7 +530,8 @@ def measure_paired(impls, root, args, venv):
         os.makedirs(data_dir, exist_ok=True)
 
         def pair(name, run, speed):
-            """run(impl) -> seconds (or a tuple of them); speed(seconds) -> the figure."""
+            """run(impl) -> a tuple of seconds, one per label of ``name``;
+            speed(seconds) -> that label's figure."""
             for rep in range(args.repeat):
                 got = {}
                 for impl in (impls if rep % 2 == 0 else impls[::-1]):
@@ -659,7 +660,6 @@ def main(argv=None):
         print("(ratio: how many times better %s is than %s)" % (impls[0], impls[1]))
     if args.json:
         all_results["paired ratios"] = paired_ratios
-    if args.json:
         with open(args.json, "w") as f:
             json.dump(all_results, f, indent=1)
 
