@@ -42,7 +42,7 @@ __all__ = [
     "UnknownURI", "from_string", "from_string_dirnode", "from_string_filenode",
     "from_string_verifier", "from_string_mutable_filenode", "is_uri",
     "is_literal_file_uri", "has_uri_prefix", "ALLEGED_READONLY_PREFIX",
-    "ALLEGED_IMMUTABLE_PREFIX", "URI_LIT_SIZE_THRESHOLD",
+    "ALLEGED_IMMUTABLE_PREFIX", "URI_LIT_SIZE_THRESHOLD", "MAX_FILE_SIZE",
 ]
 
 ALLEGED_READONLY_PREFIX = b"ro."
@@ -52,10 +52,16 @@ KEY_SIZE = 16                 # AES keys and storage indexes
 HASH_SIZE = 32                # UEB hashes and pubkey fingerprints
 MAX_SHARES = 256
 
+#: the largest file size a cap may carry: shares and the UEB hold sizes as
+#: 64-bit numbers
+MAX_FILE_SIZE = 2 ** 64 - 1
+#: at most as many digits as MAX_FILE_SIZE has: no cap number is longer, so
+#: no cap can make int() slow or hit Python's limit on digits
+MAX_NUMBER_DIGITS = len(str(MAX_FILE_SIZE))
 _NUMBER = re.compile(rb"(0|[1-9][0-9]*)\Z")
 # the body of a CHK read or verify cap: 16-byte field, UEB hash, k, N, size
 _CHK_FIELDS = re.compile(rb"([a-z2-7]{26}):([a-z2-7]{52}):([1-9][0-9]{0,2}):([1-9][0-9]{0,2}):"
-                         rb"(0|[1-9][0-9]*)\Z")
+                         rb"(0|[1-9][0-9]{0,%d})\Z" % (MAX_NUMBER_DIGITS - 1))
 
 
 class URIError(Exception):
@@ -112,6 +118,9 @@ def _b32(prefix, name, field, size):
 
 
 def _number(prefix, name, field):
+    if len(field) > MAX_NUMBER_DIGITS:
+        raise BadURIError("%s cap: the %s field has %d digits; no cap number has more than %d"
+                          % (prefix.decode(), name, len(field), MAX_NUMBER_DIGITS))
     if not _NUMBER.match(field):
         raise BadURIError("%s cap: the %s field %r is not a plain decimal number"
                           % (prefix.decode(), name, field.decode("ascii", "replace")))
@@ -126,7 +135,7 @@ def _check_bytes(cls, name, value, size):
 
 def _check_encoding(cls, k, n, size):
     if (type(k) is int and type(n) is int and type(size) is int
-            and 1 <= k <= n <= MAX_SHARES and size >= 0):
+            and 1 <= k <= n <= MAX_SHARES and 0 <= size <= MAX_FILE_SIZE):
         return  # the common case, checked quickly (a big directory parses thousands of caps)
     for name, v in (("needed_shares", k), ("total_shares", n), ("size", size)):
         if not isinstance(v, int) or isinstance(v, bool):
@@ -134,8 +143,9 @@ def _check_encoding(cls, k, n, size):
     if not 1 <= k <= n <= MAX_SHARES:
         raise BadURIError("%s: encoding needs 1 <= k <= N <= %d, got k=%d N=%d"
                           % (cls.__name__, MAX_SHARES, k, n))
-    if size < 0:
-        raise BadURIError("%s: size must be >= 0, got %d" % (cls.__name__, size))
+    if not 0 <= size <= MAX_FILE_SIZE:
+        raise BadURIError("%s: size must be between 0 and %d, got %d"
+                          % (cls.__name__, MAX_FILE_SIZE, size))
 
 
 class _computed_once:
@@ -265,14 +275,14 @@ class _CHKBase(_BaseURI):
         if m is None:
             return None
         first, ueb, k, n, size = m.groups()
-        k, n = int(k), int(n)
-        if n > MAX_SHARES or k > n:
+        k, n, size = int(k), int(n), int(size)
+        if n > MAX_SHARES or k > n or size > MAX_FILE_SIZE:
             return None
         try:
             first, ueb = base32.a2b(first), base32.a2b(ueb)
         except base32.Base32Error:
             return None
-        return cls._unchecked(first, ueb, k, n, int(size), cls.PREFIX + bytes(body))
+        return cls._unchecked(first, ueb, k, n, size, cls.PREFIX + bytes(body))
 
     @classmethod
     def _unchecked(cls, first, ueb, k, n, size, text):

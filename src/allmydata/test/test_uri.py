@@ -352,7 +352,7 @@ def test_constructor_checks():
         uri.CHKFileURI(KEY[:15], UEB, 3, 10, 5)
     with pytest.raises(BadURIError, match="32-byte uri_extension_hash, got str"):
         uri.CHKFileURI(KEY, "x" * 32, 3, 10, 5)
-    with pytest.raises(BadURIError, match="size must be >= 0"):
+    with pytest.raises(BadURIError, match="size must be between 0 and"):
         uri.CHKFileVerifierURI(KEY, UEB, 3, 10, -1)
     with pytest.raises(BadURIError, match="needed_shares must be an int"):
         uri.CHKFileURI(KEY, UEB, "3", 10, 5)
@@ -393,7 +393,7 @@ def test_common_chk_bodies_parse_as_the_field_by_field_parse_does():
 
     from allmydata.util import base32
     for cls in (uri.CHKFileURI, uri.CHKFileVerifierURI):
-        for k, n, size in ((1, 1, 0), (3, 10, 12345), (256, 256, 2 ** 64)):
+        for k, n, size in ((1, 1, 0), (3, 10, 12345), (256, 256, 2 ** 64 - 1)):
             first, ueb = os.urandom(16), os.urandom(32)
             text = cls.PREFIX + b"%s:%s:%d:%d:%d" % (base32.b2a(first), base32.b2a(ueb), k, n, size)
             fast = uri.from_string(text)
@@ -412,3 +412,24 @@ def test_common_chk_bodies_parse_as_the_field_by_field_parse_does():
     # a 26-character key whose unused low bits are not zero
     with pytest.raises(uri.BadURIError):
         uri.from_string("URI:CHK:%s:%s:3:10:5" % (key[:-1] + "b", ueb))
+
+
+@pytest.mark.parametrize("prefix", [b"URI:CHK:", b"URI:CHK-Verifier:", b"URI:DIR2-CHK:",
+                                    b"URI:DIR2-CHK-Verifier:"])
+@pytest.mark.parametrize("numbers, complaint", [
+    (b"3:10:" + b"5" * 5000, "size field has 5000 digits"),     # past Python's 4300-digit limit
+    (b"3:10:" + b"1" + b"0" * 20, "size field has 21 digits"),
+    (b"3:10:%d" % 2 ** 64, "size must be between 0 and 18446744073709551615"),
+    (b"5" * 5000 + b":10:100", "k field has 5000 digits"),
+    (b"3:" + b"9" * 5000 + b":100", "N field has 5000 digits"),
+    (b"3:10:" + b"0" * 5000, "size field has 5000 digits"),
+])
+def test_numbers_of_any_length_are_refused_as_bad_caps(prefix, numbers, complaint):
+    body = b"%s:%s:" % (base32.b2a(KEY), base32.b2a(UEB))
+    with pytest.raises(BadURIError, match=complaint):
+        uri.from_string(prefix + body + numbers)
+
+
+def test_the_largest_file_size_parses():
+    text = b"URI:CHK:%s:%s:3:10:%d" % (base32.b2a(KEY), base32.b2a(UEB), uri.MAX_FILE_SIZE)
+    assert uri.from_string(text).get_size() == 2 ** 64 - 1
