@@ -11,6 +11,11 @@ the change and packs them again, so a change that races with another writer
 is re-applied to the newer contents.  Read-only views and immutable
 directories refuse changes with :class:`NotMutableError`.
 
+A new link never gets the empty name, ``.``, ``..`` or a name containing
+``/`` or NUL (:class:`BadChildNameError`, before anything is uploaded or
+created); links that already have such a name can be read, renamed and
+unlinked.
+
 Metadata (FORMATS.md §7): the ``tahoe`` key is ours (``linkcrtime`` when a
 link is made, ``linkmotime`` on every change); ``metadata=None`` keeps a
 replaced link's other keys; a dict replaces them.  ``no-write: true`` stores
@@ -28,16 +33,17 @@ from twisted.internet import defer
 
 from . import uri as urimod
 from .nodemaker import UnknownChildNode
-from .dirnode_format import (ONLY_FILES, CapConstraintError, ChildEntry, ChildOfWrongTypeError,
-                             DirectoryError, DirectoryFormatError, ExistingChildError,
-                             MustBeDeepImmutableError, MustNotBeUnknownRWError, NoSuchChildError,
-                             NotMutableError, NotWriteableError, normalize, pack_entries,
+from .dirnode_format import (ONLY_FILES, BadChildNameError, CapConstraintError, ChildEntry,
+                             ChildOfWrongTypeError, DirectoryError, DirectoryFormatError,
+                             ExistingChildError, MustBeDeepImmutableError,
+                             MustNotBeUnknownRWError, NoSuchChildError, NotMutableError,
+                             NotWriteableError, new_name, normalize, pack_entries,
                              unpack_contents, update_metadata)
 
 __all__ = [
     "DirectoryNode", "ONLY_FILES", "DirectoryError", "DirectoryFormatError", "NotMutableError",
     "NotWriteableError", "NoSuchChildError", "ExistingChildError", "ChildOfWrongTypeError",
-    "MustBeDeepImmutableError", "MustNotBeUnknownRWError", "CapConstraintError",
+    "BadChildNameError", "MustBeDeepImmutableError", "MustNotBeUnknownRWError", "CapConstraintError",
     "entries_for_new_directory", "pack_new_directory", "child_caps",
 ]
 
@@ -96,7 +102,7 @@ def entries_for_new_directory(children: dict, deep_immutable: bool, now: float |
             node, metadata = (value + (None,))[:2]
         else:
             node, metadata = value, None
-        name = normalize(namex)
+        name = new_name(namex)
         _raise_error(node)
         if deep_immutable and not _allowed_in_immutable_directory(node):
             raise MustBeDeepImmutableError(
@@ -129,9 +135,13 @@ class DirectoryNode:
         self._entries_by_raw = {}           # raw entry bytes -> ChildEntry
 
     def __repr__(self):
-        return "<%s %s %s>" % (type(self).__name__,
-                               "RO" if self._readonly else "RW",
-                               self._uri.to_string()[:40].decode("ascii", "replace"))
+        # the kind of cap and the storage index: the cap itself is a secret
+        # (its first field is a key), and reprs reach logs
+        si = self.get_storage_index()
+        return "<%s %s %s SI=%s>" % (type(self).__name__,
+                                     "RO" if self._readonly else "RW",
+                                     self._uri.PREFIX.decode("ascii").rstrip(":"),
+                                     urimod.base32.b2a(si)[:10].decode("ascii") if si else "-")
 
     # ---- IFilesystemNode ---------------------------------------------------------------------
     def get_filenode(self):
@@ -363,7 +373,7 @@ class DirectoryNode:
         if self._readonly or not self._mutable:
             return defer.fail(NotMutableError())
         try:
-            change = self._adder([(normalize(namex), child, metadata)], overwrite)
+            change = self._adder([(new_name(namex), child, metadata)], overwrite)
         except Exception as e:
             return defer.fail(e)
         return self._modify(change).addCallback(lambda _: child)
@@ -394,7 +404,7 @@ class DirectoryNode:
         if self._readonly or not self._mutable:
             return defer.fail(NotMutableError())
         try:
-            name = normalize(namex)
+            name = new_name(namex)
             node = self._create_child(writecap, readcap, name)
         except Exception as e:
             return defer.fail(e)
@@ -408,7 +418,7 @@ class DirectoryNode:
         try:
             triples = []
             for namex, e in entries.items():
-                name = normalize(namex)
+                name = new_name(namex)
                 writecap, readcap, metadata = (tuple(e) + (None,))[:3]
                 triples.append((name, self._create_child(writecap, readcap, name), metadata))
             change = self._adder(triples, overwrite)
@@ -439,7 +449,10 @@ class DirectoryNode:
         Deferred(file node)."""
         if self._readonly or not self._mutable:
             return defer.fail(NotMutableError())
-        name = normalize(namex)
+        try:
+            name = new_name(namex)
+        except BadChildNameError as e:
+            return defer.fail(e)        # refused before anything is uploaded
         d = defer.maybeDeferred(self._uploader.upload, uploadable)
         d.addCallback(lambda results: self._create_child(results.get_uri(), None, name))
         d.addCallback(lambda node: self.set_node(name, node, metadata, overwrite))
@@ -477,7 +490,10 @@ class DirectoryNode:
         ``mutable=False``) and link it; Deferred(the new DirectoryNode)."""
         if self._readonly or not self._mutable:
             return defer.fail(NotMutableError())
-        name = normalize(namex)
+        try:
+            name = new_name(namex)
+        except BadChildNameError as e:
+            return defer.fail(e)        # refused before the new directory is made
         version = version if version is not None else mutable_version
         if mutable:
             d = self._nodemaker.create_new_mutable_directory(initial_children or {},
@@ -498,7 +514,11 @@ class DirectoryNode:
         if self._readonly or not self._mutable or new_parent.is_readonly():
             return defer.fail(NotMutableError())
         current = normalize(current_child_namex)
-        new = current if new_child_namex is None else normalize(new_child_namex)
+        try:
+            # a link may be moved away from a name no new link may have
+            new = new_name(current if new_child_namex is None else new_child_namex)
+        except BadChildNameError as e:
+            return defer.fail(e)
         if new_parent.get_write_uri() == self.get_write_uri() and new == current:
             return defer.succeed(None)      # moving a link onto itself changes nothing
         d = self.get_child_and_metadata(current)
@@ -557,5 +577,5 @@ def _triples(entries):
             node, metadata = (value + (None,))[:2]
         else:
             node, metadata = value, None
-        out.append((normalize(namex), node, metadata))
+        out.append((new_name(namex), node, metadata))
     return out

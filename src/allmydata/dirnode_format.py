@@ -37,9 +37,9 @@ from .util.hashutil import dirnode_child_capkey, dirnode_child_rwcap_salt
 
 __all__ = [
     "DirectoryError", "DirectoryFormatError", "NotMutableError", "NotWriteableError",
-    "NoSuchChildError", "ExistingChildError", "ChildOfWrongTypeError",
+    "NoSuchChildError", "ExistingChildError", "ChildOfWrongTypeError", "BadChildNameError",
     "MustBeDeepImmutableError", "MustNotBeUnknownRWError", "CapConstraintError",
-    "ONLY_FILES", "normalize", "legacy_hmac", "encrypt_rwcap", "decrypt_rwcapdata",
+    "ONLY_FILES", "normalize", "check_new_name", "new_name", "legacy_hmac", "encrypt_rwcap", "decrypt_rwcapdata",
     "strip_prefix_for_ro", "update_metadata", "ChildEntry", "unpack_contents", "pack_entries",
 ]
 
@@ -92,6 +92,10 @@ class ChildOfWrongTypeError(DirectoryError):
     """The child is a file where a directory was required, or the reverse."""
 
 
+class BadChildNameError(DirectoryError):
+    """A name no new link may have (see :func:`check_new_name`)."""
+
+
 class MustNotBeUnknownRWError(CapConstraintError):
     """An unknown write cap (no read-only form known) cannot be put where only
     read-only or immutable caps are allowed."""
@@ -107,6 +111,34 @@ def normalize(name) -> str:
     if name.isascii() or unicodedata.is_normalized("NFC", name):
         return name
     return unicodedata.normalize("NFC", name)
+
+
+#: names that would read as "this directory" or "its parent" in a path
+_PATH_WORDS = ("", ".", "..")
+
+
+def check_new_name(name: str) -> str:
+    """``name`` (already NFC) if a new link may carry it; else
+    :class:`BadChildNameError`.  Refused: the empty name, ``.`` and ``..``
+    (they mean something else in a path), and names containing ``/`` (the
+    path separator) or NUL (it ends names in C and on every local
+    filesystem).  Links that already carry such a name can still be read,
+    renamed and unlinked."""
+    if name in _PATH_WORDS:
+        raise BadChildNameError("%r cannot be the name of a child: the empty name, \".\" and "
+                                "\"..\" are refused" % (name,))
+    if "/" in name:
+        raise BadChildNameError("%r cannot be the name of a child: a name may not contain "
+                                "\"/\"" % (name,))
+    if "\x00" in name:
+        raise BadChildNameError("%r cannot be the name of a child: a name may not contain "
+                                "NUL" % (name,))
+    return name
+
+
+def new_name(namex) -> str:
+    """A name given for a new link, in NFC and checked (:func:`check_new_name`)."""
+    return check_new_name(normalize(namex))
 
 
 # ---- the encrypted write cap ------------------------------------------------------------------
@@ -237,7 +269,7 @@ class ChildEntry:
                 mdj = self.metadata_json
                 # text, not bytes: json.loads would first guess the encoding of bytes
                 md = json.loads(mdj.decode("utf-8") if isinstance(mdj, bytes) else mdj)
-            except ValueError as e:
+            except (ValueError, RecursionError) as e:     # RecursionError: nested too deep
                 raise DirectoryFormatError("metadata of child %r is not JSON: %s"
                                            % (self.name, e)) from None
             if not isinstance(md, dict):
@@ -273,6 +305,11 @@ class ChildEntry:
         return self.raw
 
 
+#: no netstring in a directory is longer than this many digits say (the
+#: check keeps int() away from a length of thousands of digits)
+_MAX_LENGTH_DIGITS = 19
+
+
 def _split4(raw: bytes):
     """The four netstrings of an entry."""
     out = []
@@ -280,7 +317,7 @@ def _split4(raw: bytes):
     for _ in range(4):
         colon = raw.find(b":", pos)
         digits = raw[pos:colon]
-        if colon < 0 or not digits.isdigit():
+        if colon < 0 or not digits.isdigit() or len(digits) > _MAX_LENGTH_DIGITS:
             raise DirectoryFormatError("a directory entry is not four netstrings")
         start = colon + 1
         end = start + int(digits)
@@ -322,7 +359,7 @@ def unpack_contents(data: bytes, mutable: bool, previous: dict | None = None) ->
     while pos < end_of_data:
         colon = data.find(b":", pos)
         digits = data[pos:colon]
-        if colon < 0 or not digits.isdigit():
+        if colon < 0 or not digits.isdigit() or len(digits) > _MAX_LENGTH_DIGITS:
             raise DirectoryFormatError("directory contents are not a list of netstrings "
                                        "(at byte %d)" % pos)
         start = colon + 1

@@ -148,6 +148,25 @@ def test_bad_metadata_json_is_reported_when_read():
         _ = e.metadata
 
 
+@pytest.mark.parametrize("data", [
+    b"5" * 5000 + b":abc,",                                     # past Python's 4300-digit limit
+    b"0" * 5000 + b"3:abc,",
+    netstring(b"9" * 5000 + b":a," + netstring(b"") * 3),       # inside an entry
+])
+def test_netstring_lengths_of_thousands_of_digits_are_malformed(data):
+    with pytest.raises(DirectoryFormatError, match="netstrings"):
+        unpack_contents(data, mutable=True)
+
+
+@pytest.mark.parametrize("metadata_json", [b"[" * 20000 + b"]" * 20000,
+                                           b'{"a":' * 20000 + b"1" + b"}" * 20000])
+def test_metadata_nested_too_deep_is_malformed(metadata_json):
+    raw = netstring(b"a") + netstring(CHK) + netstring(b"") + netstring(metadata_json)
+    (e,) = unpack_contents(netstring(raw), mutable=False).values()
+    with pytest.raises(DirectoryFormatError, match="not JSON"):
+        _ = e.metadata
+
+
 # ---- names, order, prefixes --------------------------------------------------------------------
 def test_names_are_nfc_and_sorted_by_code_point():
     decomposed = unicodedata.normalize("NFD", "caf\u00e9")
