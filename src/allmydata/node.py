@@ -21,6 +21,7 @@ from .stats import StatsProvider
 from .util import base32, fileutil
 from .util.broker import StringWaitingBroker
 from .util.idlib import nodeid_b2a
+from .util.logdir import ensure_log_dir
 
 log = Logger()
 
@@ -190,7 +191,7 @@ def make_web_service(node: Node, reactor):
 def create_node(basedir, reactor) -> Node:
     """Build (but do not start) the node that lives in ``basedir``."""
     config = load_config(basedir)
-    os.makedirs(config.path("logs"), exist_ok=True)
+    ensure_log_dir(config.basedir)
     ensure_private_dir(config.basedir)
     tub = make_tub(config)
     node = Node(config, tub, reactor)

@@ -127,7 +127,11 @@ class MutableFileNode:
         return node
 
     def __repr__(self):
-        return "<MutableFileNode %s>" % (self.get_uri()[:40].decode("ascii", "replace"),)
+        # the kind of cap and the storage index: the cap itself is a secret
+        # (its first field is the write or read key), and reprs reach logs
+        return "<MutableFileNode %s SI=%s>" % (
+            self._cap.PREFIX.decode("ascii").rstrip(":"),
+            urimod.base32.b2a(self.get_storage_index())[:10].decode("ascii"))
 
     # ---- caps and keys ----
     def get_cap(self):

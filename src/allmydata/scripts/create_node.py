@@ -11,6 +11,7 @@ import os
 
 from ..config import NODE_TYPE_MARKERS
 from ..util import fileutil
+from ..util.logdir import ensure_log_dir
 from .common import UsageError, node_directory
 
 DEFAULT_WEBPORT = "tcp:3456:interface=127.0.0.1"
@@ -200,7 +201,7 @@ def create(options, kind) -> int:
                                   default_flow_style=False)
             fileutil.write_atomically(os.path.join(private, "introducers.yaml"),
                                       text.encode("utf-8"), mode=0o600)
-    os.makedirs(os.path.join(basedir, "logs"), exist_ok=True)
+    ensure_log_dir(basedir)
     if not options.quiet:
         what = {"node": "Node", "client": "Client", "introducer": "Introducer"}[kind]
         print("%s created in %s" % (what, basedir))

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 
+from ..util.logdir import ensure_log_dir, open_log_file
 from .common import UsageError, node_directory
 from . import pidfile
 
@@ -125,9 +126,8 @@ def start(options) -> int:
     pid = pidfile.running_pid(basedir)
     if pid is not None:
         raise UsageError("a node is already running in %s as PID %d" % (basedir, pid))
-    os.makedirs(os.path.join(basedir, "logs"), exist_ok=True)
-    out_path = os.path.join(basedir, "logs", "tahoe-start.log")
-    with open(out_path, "wb") as out:
+    out_path = os.path.join(ensure_log_dir(basedir), "tahoe-start.log")
+    with open_log_file(out_path) as out:
         child = subprocess.Popen(
             [sys.executable, "-m", "allmydata.scripts.runner", "run", "--allow-stdin-close", basedir],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,

@@ -26,6 +26,8 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import http, resource, server
 
+from ..util.censor import censor_request_target, censor_text
+
 log = Logger()
 
 
@@ -135,7 +137,8 @@ def render_exception(request, exc, failure=None) -> bytes:
     if status == http.INTERNAL_SERVER_ERROR and _known_name(exc) is None:
         log.failure("web request {method} {uri} failed",
                     failure=failure if failure is not None else Failure(exc),
-                    method=request.method, uri=request.uri)
+                    method=censor_text(request.method.decode("latin-1")),
+                    uri=censor_request_target(request.uri))
     request.setResponseCode(status)
     for name in _ENTITY_HEADERS:
         request.responseHeaders.removeHeader(name)
@@ -198,8 +201,9 @@ def finish_deferred(request, d) -> object:
             return
         if request.startedWriting:
             log.failure("web request {method} {uri} failed after the body began; "
-                        "dropping the connection", failure=f, method=request.method,
-                        uri=request.uri)
+                        "dropping the connection", failure=f,
+                        method=censor_text(request.method.decode("latin-1")),
+                        uri=censor_request_target(request.uri))
             request.loseConnection()
             return
         body = render_exception(request, f.value, f)
@@ -288,8 +292,22 @@ class TahoeRequest(server.Request):
         return server.Request.process(self)
 
 
+def access_log_line(timestamp, request) -> str:
+    """The access log's line for ``request`` (Twisted's ``Site`` writes one
+    per request into the node's log): client address, method, the request
+    target with its caps censored, protocol, status and bytes sent.  Neither
+    ``Referer`` (it may be a URL holding a cap) nor ``User-Agent`` is shown."""
+    address = request.getClientAddress()
+    return "web: %s \"%s %s %s\" %s %s" % (
+        getattr(address, "host", "-"),
+        censor_text(request.method.decode("latin-1")),
+        censor_request_target(request.uri),
+        censor_text(request.clientproto.decode("latin-1")),
+        request.code, request.sentLength or "-")
+
+
 def make_site(resource) -> server.Site:
-    site = server.Site(resource)
+    site = server.Site(resource, logFormatter=access_log_line)
     site.requestFactory = TahoeRequest
     site.displayTracebacks = False
     return site
