@@ -20,6 +20,7 @@ import functools
 import html
 import inspect
 import json
+import urllib.parse
 
 from twisted.internet import defer
 from twisted.logger import Logger
@@ -69,6 +70,7 @@ _STATUS_BY_NAME = {
     "NotWriteableError": http.GONE,  # mutable: its private key is on no reachable share
     "NotCapableError": http.BAD_REQUEST,
     "ChildOfWrongTypeError": http.BAD_REQUEST,
+    "BadChildNameError": http.BAD_REQUEST,
     "CapConstraintError": http.BAD_REQUEST,
     "DirectoryFormatError": http.INTERNAL_SERVER_ERROR,
     "UncoordinatedWriteError": http.CONFLICT,
@@ -95,6 +97,7 @@ _PREFIX_BY_NAME = {
     "NotWriteableError": ("NotWriteableError: this mutable file cannot be written now (no "
                           "share of it, hence no private key, could be found): "),
     "CapConstraintError": "This cap cannot be linked there: ",
+    "BadChildNameError": "Invalid child name: ",
     "DirectoryFormatError": "The directory's contents are malformed: ",
     "UncoordinatedWriteError": ("UncoordinatedWriteError: someone else changed this file or "
                                 "directory at the same time; read it again and repeat the "
@@ -268,6 +271,39 @@ def redirect(request, location) -> bytes:
     return b"redirecting to " + location + b"\n"
 
 
+_ASCII_PRINTABLE = "".join(chr(c) for c in range(0x21, 0x7f))
+
+
+def local_location(target: str, what: str = "when_done=") -> str:
+    """``target`` (a ``when_done=`` URL) as a ``Location`` that stays on
+    this node, or a :class:`WebError` (400).  Followed: a path, absolute
+    (``/uri/...``) or relative (``.``); refused: anything with a scheme or
+    a host (``https://...``, ``//host/...``, ``javascript:...``), and
+    backslashes, spaces and control characters, which browsers read in
+    ways that can make a path into a host (``/\\host``).  Redirecting
+    elsewhere would hand the new cap to another site."""
+    if any(c == "\\" or c <= " " or c == "\x7f" for c in target):
+        raise WebError("%s must be a path on this node; it may not contain backslashes, "
+                       "spaces or control characters" % what)
+    if target.startswith("//"):
+        raise WebError("%s must be a path on this node, not //host/..." % what)
+    parts = urllib.parse.urlsplit(target)
+    if parts.scheme or parts.netloc:
+        raise WebError("%s must be a path on this node (such as /uri/...), not a URL with "
+                       "a scheme or host" % what)
+    # non-ASCII characters are sent %-escaped (a Location header is ASCII)
+    return urllib.parse.quote(target, safe=_ASCII_PRINTABLE)
+
+
+def redirect_when_done(request, when_done: str, cap=None) -> bytes:
+    """The 302 answering ``when_done=``, with ``%(uri)s`` in it replaced by
+    the %-escaped ``cap`` (bytes or text) when one is given."""
+    if cap is not None:
+        text = cap.decode("ascii") if isinstance(cap, bytes) else cap
+        when_done = when_done.replace("%(uri)s", urllib.parse.quote(text, safe=""))
+    return redirect(request, local_location(when_done))
+
+
 def render_text(request, text) -> bytes:
     request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
     return text if isinstance(text, bytes) else text.encode("utf-8")
@@ -289,7 +325,28 @@ class TahoeRequest(server.Request):
     def process(self):
         self.setHeader(b"X-Frame-Options", b"DENY")
         self.setHeader(b"Referrer-Policy", b"no-referrer")
+        # a browser must not guess a type other than the Content-Type we
+        # send (a file served as text/plain must never run as HTML)
+        self.setHeader(b"X-Content-Type-Options", b"nosniff")
         return server.Request.process(self)
+
+    def processingFailed(self, reason):
+        """An exception escaped a resource, while it was looked up
+        (``getChild``) or rendered outside :func:`async_render`: it is
+        answered as a handler's error would be (a :class:`WebError` with its
+        status, a bad cap with 400 ...), not with Twisted's bare 500 page."""
+        if self.finished or self.channel is None:
+            return None
+        if self.startedWriting:
+            # the headers are gone: only a short body can tell the client
+            self.loseConnection()
+            return None
+        body = render_exception(self, reason.value, reason)
+        self.setHeader(b"Content-Length", b"%d" % len(body))
+        if self.method != b"HEAD":
+            self.write(body)
+        self.finish()
+        return None
 
 
 def access_log_line(timestamp, request) -> str:
@@ -318,11 +375,22 @@ _FALSE = {"false", "f", "0", "off"}
 
 
 def get_arg(request, name, default=None):
-    """The first value of query/form argument ``name`` as text, or default."""
+    """The first value of query/form argument ``name`` as text, or default.
+    A value that is not UTF-8 is the client's mistake: a 400."""
     values = request.args.get(name.encode("ascii"))
     if not values:
         return default
-    return values[0].decode("utf-8")
+    return decode_arg(name + "=", values[0])
+
+
+def decode_arg(name, value: bytes) -> str:
+    """``value`` (bytes of argument or path segment ``name``) as text; a
+    :class:`WebError` (400) when it is not UTF-8."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise WebError("%s is not UTF-8 text (byte 0x%02x at position %d, after URL-decoding)"
+                       % (name, value[e.start], e.start)) from None
 
 
 def get_bool_arg(request, name, default=False):
@@ -369,13 +437,32 @@ def get_offset_arg(request):
     value = get_arg(request, "offset")
     if value is None or value == "":
         return None
-    try:
-        offset = int(value)
-    except ValueError:
-        raise WebError("offset=%s is not a number of bytes" % value) from None
-    if offset < 0:
-        raise WebError("offset=%d: an offset cannot be negative" % offset)
+    offset = ascii_decimal(value.strip())
+    if offset is None:
+        raise WebError("offset=%s is not a number of bytes (ASCII digits 0-9)" % value[:40])
+    if offset > MAX_BYTE_COUNT:
+        raise WebError("offset=%s is larger than any file (at most %d)"
+                       % (value[:40], MAX_BYTE_COUNT))
     return offset
+
+
+#: the largest file size or offset taken from a client (a file's size is a
+#: 64-bit number in its cap and its shares)
+MAX_BYTE_COUNT = 2 ** 64 - 1
+_ASCII_DIGITS = frozenset("0123456789")
+
+
+def ascii_decimal(text: str):
+    """The value of ``text`` if it is only ASCII digits, else None.  Numbers
+    beyond :data:`MAX_BYTE_COUNT` come back as ``MAX_BYTE_COUNT + 1`` without
+    being converted (so no length of digits can make ``int()`` slow or hit
+    Python's limit on digits)."""
+    if not text or not _ASCII_DIGITS.issuperset(text):
+        return None
+    significant = text.lstrip("0")
+    if len(significant) > 20:
+        return MAX_BYTE_COUNT + 1
+    return min(int(significant or "0"), MAX_BYTE_COUNT + 1)
 
 
 def mutable_version_of(fmt: str) -> str:

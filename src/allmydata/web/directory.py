@@ -15,7 +15,12 @@
   a file); ``PUT`` creates missing intermediate directories (409 when a file
   is in the way) and uploads, links (``t=uri``) or makes a directory
   (``t=mkdir``) at the last name -- 201 when that name was new, 200 when it
-  replaced something; ``DELETE`` unlinks the last name.
+  replaced something; ``DELETE`` unlinks the last name.  A path with an
+  empty segment (``a//b``) is a 400, as in Tahoe-LAFS.
+
+A new link never gets a name the directory layer refuses (empty, ``.``,
+``..``, with ``/`` or NUL): the web API checks such names before it uploads
+a file or makes a directory, and answers 400.
 
 Errors of the directory layer (NoSuchChildError, ExistingChildError,
 NotMutableError ...) reach :mod:`allmydata.web.common`, which knows their
@@ -29,11 +34,13 @@ from twisted.internet import defer
 from twisted.web import resource
 
 from .. import uri as urimod
+from ..dirnode_format import new_name
 from ..immutable.filenode import ImmutableFileNode
 from .common import (
     NodeHandler,
     WebError,
     async_render,
+    decode_arg,
     get_arg,
     get_format_arg,
     get_offset_arg,
@@ -45,6 +52,7 @@ from .common import (
 )
 from .filenode import (FileNodeHandler, UnknownNodeHandler, filenode_info, finish_post,
                        replace_contents, write_uri_of)
+from .jsonbody import parse_json_body
 
 
 _DirectoryNode = None
@@ -214,14 +222,12 @@ def _read_body(request) -> bytes:
 def parse_children_json(client, body: bytes, deep_immutable=False) -> dict:
     """``{name: (node, metadata)}`` from the ``{name: [type, {rw_uri, ro_uri,
     metadata}]}`` JSON of mkdir-with-children and set_children."""
-    try:
-        data = json.loads(body.decode("utf-8") if body else "{}")
-    except (UnicodeDecodeError, ValueError) as e:
-        raise WebError("the body is not the JSON of a set of children: %s" % e) from None
+    data = parse_json_body(body or b"{}", "the JSON of a set of children")
     if not isinstance(data, dict):
         raise WebError("the children JSON must be an object {name: [type, {...}]}")
     out = {}
     for name, value in data.items():
+        new_name(name)      # BadChildNameError (400) before any node is made
         if (not isinstance(value, list) or len(value) != 2 or not isinstance(value[1], dict)):
             raise WebError("child %r: expected [type, {rw_uri, ro_uri, metadata}]" % name)
         info = value[1]
@@ -345,7 +351,11 @@ class DirectoryNodeHandler(NodeHandler):
         return finish_post(request, cap)
 
     async def _unlink(self, request):
-        name = _name_arg(request)
+        # name= given but empty unlinks a child whose name is empty (such a
+        # link cannot be made here, but another implementation may have)
+        name = get_arg(request, "name")
+        if name is None:
+            raise WebError("this operation needs name=")
         await self._node.delete(name)
         return finish_post(request, None, "unlinked %s\n" % name)
 
@@ -416,7 +426,9 @@ async def put_file(client, parent, name, fileobj, request, replace):
     """Store ``fileobj`` as ``name`` in ``parent``: an existing mutable file
     of that name is overwritten in place (same cap); otherwise a new file of
     ``format=`` is made and linked.  Returns the file node; sets
-    ``request.created`` to whether the name was new."""
+    ``request.created`` to whether the name was new.  A name no link may
+    have is refused before anything is uploaded."""
+    name = new_name(name)
     fmt = get_format_arg(request)
     try:
         old, _ = await parent.get_child_and_metadata(name)
@@ -466,11 +478,22 @@ class ChildPathHandler(resource.Resource):
         resource.Resource.__init__(self)
         self._client = client
         self._root = root
-        names = [s.decode("utf-8") for s in segments]
-        self._trailing_slash = bool(names) and names[-1] == ""
-        self._names = [n for n in names if n != ""]
+        self._segments = segments
+        self._names = None
+
+    def _parse_segments(self):
+        """The child names of the path: UTF-8, and no empty name except
+        after a trailing slash (``a//b`` is refused, as Tahoe-LAFS does)."""
+        names = [decode_arg("a path segment", s) for s in self._segments]
+        if names and names[-1] == "":
+            names.pop()
+        if "" in names:
+            raise WebError("the path has an empty segment (a double slash): the web API "
+                           "does not allow empty names in paths")
+        return names
 
     def _render(self, request):
+        self._names = self._parse_segments()
         return self._dispatch(request, request.method)
 
     render_GET = render_HEAD = render_PUT = render_POST = render_DELETE = \
@@ -516,6 +539,9 @@ class ChildPathHandler(resource.Resource):
             except KeyError:  # NoSuchChildError
                 if not create:
                     raise
+                # every name still to be made is checked before the first is made
+                for later in names[i:] + self._names[-1:]:
+                    new_name(later)
                 child = await node.create_subdirectory(name, overwrite=False)
             if not is_dirnode(child):
                 if create:

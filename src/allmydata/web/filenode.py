@@ -4,7 +4,8 @@
   with the request as the consumer, so only the segments needed are fetched
   and memory does not grow with the file.  A single ``Range: bytes=`` range
   gives a 206 with ``Content-Range``; a range starting at or past the end is
-  a 416; a malformed or multi-range header is ignored (the whole file, 200).
+  a 416; a malformed or multi-range header is ignored (the whole file, 200),
+  one with characters outside ASCII is a 400.
   ``filename=`` picks the Content-Type, ``save=true`` adds an attachment
   Content-Disposition.  HEAD answers the same headers and fetches nothing.
 * ``t=json``, ``t=info``, ``t=uri``, ``t=readonly-uri``.
@@ -30,10 +31,11 @@ from .common import (
     NodeHandler,
     RangeNotSatisfiable,
     WebError,
+    ascii_decimal,
     get_arg,
     get_bool_arg,
     get_offset_arg,
-    redirect,
+    redirect_when_done,
     render_json,
     render_text,
 )
@@ -48,32 +50,40 @@ def parse_range(header, size: int):
     """``(offset, length)`` for a single ``Range: bytes=`` range of a file
     of ``size`` bytes, or None to send the whole file (no header, another
     unit, several ranges, or a malformed one).  Raises
-    :class:`RangeNotSatisfiable` when the range starts at or past the end."""
+    :class:`RangeNotSatisfiable` when the range starts at or past the end,
+    and :class:`WebError` (400) for a header that is not ASCII."""
     if not header:
         return None
     if isinstance(header, bytes):
         header = header.decode("latin-1")
+    if not header.isascii():
+        # Not a range a client could mean: refused rather than ignored, so
+        # that the client learns its header is broken.
+        raise WebError("the Range header is not ASCII (a byte range is written with the "
+                       "digits 0-9): %r" % header[:60])
     unit, sep, spec = header.strip().partition("=")
     if not sep or unit.strip().lower() != "bytes" or "," in spec:
         return None
     first, dash, last = spec.strip().partition("-")
     first, last = first.strip(), last.strip()
-    if not dash or (first and not first.isdigit()) or (last and not last.isdigit()):
+    if not dash or (not first and not last):
         return None
-    if not first:
-        if not last:
-            return None
-        suffix = int(last)
-        if suffix == 0 or size == 0:
+    # ASCII digits only (str.isdigit() and int() also take other scripts'
+    # digits and superscripts); huge numbers come back as "past any file"
+    start = ascii_decimal(first) if first else None
+    end = ascii_decimal(last) if last else None
+    if (first and start is None) or (last and end is None):
+        return None
+    if start is None:
+        if end == 0 or size == 0:
             raise RangeNotSatisfiable(size)
-        suffix = min(suffix, size)
+        suffix = min(end, size)
         return size - suffix, suffix
-    start = int(first)
-    if last and int(last) < start:
+    if end is not None and end < start:
         return None
     if start >= size:
         raise RangeNotSatisfiable(size)
-    end = min(int(last), size - 1) if last else size - 1
+    end = min(end, size - 1) if end is not None else size - 1
     return start, end - start + 1
 
 
@@ -334,13 +344,11 @@ async def replace_contents(node, fileobj, offset):
 
 def finish_post(request, cap, default=None) -> bytes:
     """The answer of a POST that changed something: a redirect to
-    ``when_done=`` (``%(uri)s`` replaced by the escaped cap), else the cap
-    (or ``default``) as text."""
+    ``when_done=`` (``%(uri)s`` replaced by the escaped cap; only to a path
+    on this node), else the cap (or ``default``) as text."""
     when_done = get_arg(request, "when_done")
     if when_done:
-        if cap is not None:
-            when_done = when_done.replace("%(uri)s", urllib.parse.quote(_text(cap), safe=""))
-        return redirect(request, when_done)
+        return redirect_when_done(request, when_done, cap)
     return render_text(request, cap if default is None else default)
 
 

@@ -13,6 +13,7 @@ a while to scan), copies the small fields without a filename into
 ``request.args`` so that ``get_arg`` sees them, and keeps the parts.
 """
 
+import codecs
 import io
 import re
 import urllib.parse
@@ -156,8 +157,27 @@ def _parse_part_headers(block: bytes) -> tuple[str, str | None, str | None]:
     star = params.get("filename*")
     if star and "''" in star:
         charset, _, encoded = star.partition("''")
-        filename = urllib.parse.unquote(encoded, encoding=charset or "utf-8", errors="replace")
+        codec = _text_codec(charset or "utf-8")
+        try:
+            filename = urllib.parse.unquote(encoded, encoding=codec, errors="replace")
+        except (UnicodeError, ValueError) as e:    # a codec without the "replace" handler
+            raise MultipartError("a multipart part's filename* cannot be decoded as %s: %s"
+                                 % (codec, e)) from None
     return name, filename, headers.get("content-type")
+
+
+def _text_codec(charset: str) -> str:
+    """The name of Python's codec for the charset of an RFC 8187 parameter
+    (``filename*=charset'lang'value``): only a text encoding is used, any
+    other (unknown, or a bytes-to-bytes codec such as ``hex``) is a 400."""
+    try:
+        info = codecs.lookup(charset)
+    except (LookupError, ValueError):
+        info = None
+    if info is None or not getattr(info, "_is_text_encoding", True):
+        raise MultipartError("a multipart part's filename* names an unknown charset %r (use "
+                             "UTF-8)" % charset[:40])
+    return info.name
 
 
 def find_delimiters(fileobj, boundary: bytes, chunk_size: int = CHUNK_SIZE) -> list[int]:

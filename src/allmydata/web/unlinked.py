@@ -28,6 +28,7 @@ from .common import (
     get_format_arg,
     mutable_version_of,
     redirect,
+    redirect_when_done,
     render_text,
     wants_plain_text,
 )
@@ -132,8 +133,8 @@ class UploadResultsElement(Element):
 
 async def post_upload(client, request) -> bytes:
     """``POST /uri?t=upload``: the form's ``file`` field.  Answers a redirect
-    (``when_done=``, with ``%(uri)s`` replaced by the escaped cap, or
-    ``redirect_to_result=true``), the cap as text/plain (``Accept:
+    (``when_done=``, a path on this node with ``%(uri)s`` replaced by the
+    escaped cap, or ``redirect_to_result=true``), the cap as text/plain (``Accept:
     text/plain``), or an HTML results page."""
     form = await get_form(request)
     fmt = get_format_arg(request)
@@ -143,7 +144,7 @@ async def post_upload(client, request) -> bytes:
     cap = await upload_as(client, open_part(request, part), fmt)
     when_done = get_arg(request, "when_done")
     if when_done:
-        return redirect(request, when_done.replace("%(uri)s", urllib.parse.quote(cap, safe="")))
+        return redirect_when_done(request, when_done, cap)
     if get_bool_arg(request, "redirect_to_result", False):
         return redirect(request, cap_url(cap))
     if wants_plain_text(request):
