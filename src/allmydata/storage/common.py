@@ -86,7 +86,21 @@ class NoSuchLeaseError(StorageError, IndexError):
 
 
 class ShareTypeError(StorageError):
-    """An operation for one kind of share met the other kind."""
+    """An operation for one kind of share met the other kind: one storage
+    index holds immutable shares or mutable ones, never both."""
+
+
+class NoSpaceError(StorageError):
+    """A mutable write would grow its shares past the space this server has
+    left above its reserve."""
+
+
+class AnswerTooLargeError(StorageError):
+    """A read would answer more bytes than one call may carry."""
+
+
+class LeaseLimitError(StorageError):
+    """A share already holds as many leases as it may."""
 
 
 # ---- names and paths ------------------------------------------------------------

@@ -23,13 +23,14 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from .common import (
-    BUCKET_WRITER_IDLE_TIMEOUT, BucketClosedError, ConflictingWriteError, DataTooLargeError,
-    IncompleteShareError,
-    StorageError, UnknownImmutableContainerVersionError, check_bytes, check_length,
-    check_offset, share_label, si_str,
+    BUCKET_WRITER_IDLE_TIMEOUT, AnswerTooLargeError, BucketClosedError, ConflictingWriteError,
+    DataTooLargeError, IncompleteShareError, LeaseLimitError, StorageError,
+    UnknownImmutableContainerVersionError, check_bytes, check_length, check_offset, share_label,
+    si_str,
 )
 from .interfaces import RIBucketReader, RIBucketWriter
 from .lease import CLEAR_SECRETS, HASHED_SECRETS, IMMUTABLE_LEASE_SIZE, Lease
+from .limits import MAX_CALL_SHARE_DATA, MAX_LEASES_PER_SHARE
 
 _HEADER = struct.Struct(">LLL")
 HEADER_SIZE = _HEADER.size  # 12
@@ -151,12 +152,27 @@ class ImmutableShareFile:
         if self._num_leases is not None:
             self._num_leases = len(leases)
 
+    def has_lease(self, renew_secret: bytes) -> bool:
+        """Whether a lease with this renew secret is held here."""
+        return any(lease.has_renew_secret(self.secret_storage, renew_secret)
+                   for lease in self.get_leases())
+
+    def lease_count(self) -> int:
+        return len(self.get_leases())
+
     def add_lease(self, owner_num: int, renew_secret: bytes, cancel_secret: bytes,
                   expiration_time: int) -> None:
+        """Add a lease; :class:`LeaseLimitError` if the share already holds
+        ``MAX_LEASES_PER_SHARE``."""
         lease = Lease.grant(self.secret_storage, owner_num, renew_secret, cancel_secret,
                             expiration_time)
         with open(self.path, "rb+") as f:
-            self._write_leases(f, self._read_leases(f) + [lease])
+            leases = self._read_leases(f)
+            if len(leases) >= MAX_LEASES_PER_SHARE:
+                raise LeaseLimitError(
+                    "%s already holds %d leases, as many as a share may"
+                    % (share_label(self.path), MAX_LEASES_PER_SHARE))
+            self._write_leases(f, leases + [lease])
 
     def renew_lease(self, renew_secret: bytes, expiration_time: int) -> bool:
         """Renew every lease with this renew secret; False if there is none."""
@@ -200,6 +216,8 @@ class BucketWriter(Referenceable):
     """
 
     log = Logger()
+    #: what the owner ties this upload to (the uploader's connection)
+    connection = None
 
     def __init__(self, owner, sharefile: ImmutableShareFile, final_path: str,
                  storage_index: bytes, shnum: int, clock):
@@ -210,6 +228,7 @@ class BucketWriter(Referenceable):
         self.shnum = shnum
         self.allocated_size = sharefile.data_length
         self._written = []  # sorted, disjoint [start, end) ranges
+        self._written_bytes = 0  # their total length
         self._finished = None  # None, "closed" or "aborted"
         self._failed_write = None  # what went wrong with a write, if one failed
         self._canary = None
@@ -251,6 +270,10 @@ class BucketWriter(Referenceable):
         check_offset("the write offset", offset)
         check_bytes("the data", data)
         self._owner._count("write")
+        if len(data) > MAX_CALL_SHARE_DATA:
+            raise DataTooLargeError(
+                "a write carries at most %d bytes, got %d; nothing was written"
+                % (MAX_CALL_SHARE_DATA, len(data)))
         end = offset + len(data)
         if end > self.allocated_size:
             raise DataTooLargeError(
@@ -266,8 +289,12 @@ class BucketWriter(Referenceable):
                     "with different contents; written bytes cannot change"
                     % (lo, hi, self.shnum, si_str(self.storage_index)))
         self._sharefile.write_share_data(offset, data)
+        before = self._written_bytes
         self._add_written_range(offset, end)
-        self._timeout.reset(BUCKET_WRITER_IDLE_TIMEOUT)
+        if self._written_bytes > before:
+            # only progress keeps an upload alive: rewriting the same bytes
+            # does not hold an allocation for another idle period
+            self._timeout.reset(BUCKET_WRITER_IDLE_TIMEOUT)
 
     def remote_close(self):
         self._check_open("close")
@@ -310,6 +337,15 @@ class BucketWriter(Referenceable):
                 start, end = min(s, start), max(e, end)
         merged.append((start, end))
         self._written = sorted(merged)
+        self._written_bytes = sum(e - s for s, e in self._written)
+
+    @property
+    def unwritten(self) -> int:
+        """Bytes allocated to this share and not written yet: space promised
+        and not yet taken from the disk."""
+        if self._finished is not None:
+            return 0
+        return self.allocated_size - self._written_bytes
 
     def _canary_lost(self, *ignored) -> None:
         self._canary_marker = None
@@ -374,6 +410,12 @@ class BucketReader(Referenceable):
         check_offset("the read offset", offset)
         check_length("the read length", length)
         self._owner._count("read")
+        answer = max(0, min(length, self._sharefile.data_length - offset))
+        if answer > MAX_CALL_SHARE_DATA:
+            raise AnswerTooLargeError(
+                "a read of %d bytes of share %d of storage index %s is more than one call may "
+                "answer (%d bytes); read it in parts"
+                % (answer, self.shnum, si_str(self.storage_index), MAX_CALL_SHARE_DATA))
         try:
             return self._sharefile.read_share_data(offset, length)
         except FileNotFoundError:

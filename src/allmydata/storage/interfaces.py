@@ -6,13 +6,18 @@ Tahoe-LAFS clients call today (``get_version``, ``add_lease``,
 ``advise_corrupt_share``) are added beside them.
 
 Two constraints are wider than the seed's because Tahoe-LAFS widened them and
-its clients depend on that; everything the seed accepted is still accepted:
+its clients depend on that:
 
 * ``ShareData`` was 1 MiB.  Tahoe-LAFS 1.20 clients batch immutable writes to
-  about 1 MB *plus one block*, and write a whole SDMF share in one write
-  vector, so it is unbounded here (Foolscap still bounds each message).
+  about 1 MB *plus one block or one hash tree*, and write a whole mutable
+  share in one call, so it is :data:`~.limits.MAX_CALL_SHARE_DATA` (64 MiB)
+  here; the reasons are in :mod:`.limits`.
 * ``MAX_BUCKETS`` was 200.  zfec makes up to 256 shares, and a 1.20 client
   may ask one server for all of them, so it is 256.
+
+Every list, string and dict a client sends is bounded (:mod:`.limits` says
+by how much and why); the server checks the totals of a call (all the data
+of a write, all the bytes an answer would carry) before it does anything.
 """
 
 from foolscap.api import RemoteInterface, Referenceable
@@ -20,12 +25,16 @@ from foolscap.schema import (
     Any, ChoiceOf, DictOf, IntegerConstraint, ListOf, SetOf, StringConstraint, TupleOf,
 )
 
+from .limits import (
+    MAX_CALL_SHARE_DATA, MAX_CORRUPTION_REASON, MAX_DATA_VECTORS, MAX_TEST_LENGTH, MAX_VECTORS,
+)
+
 HASH_SIZE = 32
 Hash = StringConstraint(maxLength=HASH_SIZE, minLength=HASH_SIZE)  # binary SHA-256
 Nodeid = StringConstraint(maxLength=20, minLength=20)  # binary SHA-1 tubid
 StorageIndex = StringConstraint(maxLength=16, minLength=16)
 MAX_BUCKETS = 256  # per server; the seed's 200, widened to zfec's maximum
-ShareData = StringConstraint(None)
+ShareData = StringConstraint(MAX_CALL_SHARE_DATA)
 URIExtensionData = StringConstraint(1000)
 Number = IntegerConstraint(8)  # 2**64
 Offset = Number
@@ -34,14 +43,21 @@ LeaseRenewSecret = Hash
 LeaseCancelSecret = Hash
 WriteEnablerSecret = Hash
 
+Operator = StringConstraint(8)  # the names are two bytes; longer ones get a clear error
+Specimen = StringConstraint(MAX_TEST_LENGTH)
+CorruptionReason = StringConstraint(MAX_CORRUPTION_REASON)
+ShareType = StringConstraint(len(b"immutable"))
+ShareNumbers = ListOf(int, maxLength=MAX_BUCKETS)
+
 # (offset, length, operator, specimen); operator is one of
 # lt, le, eq, ne, ge, gt (the seed) -- Tahoe-LAFS >= 1.17 sends only eq
-TestVector = ListOf(TupleOf(Offset, ReadSize, bytes, bytes))
-DataVector = ListOf(TupleOf(Offset, ShareData))  # (offset, data)
+TestVector = ListOf(TupleOf(Offset, ReadSize, Operator, Specimen), maxLength=MAX_VECTORS)
+DataVector = ListOf(TupleOf(Offset, ShareData), maxLength=MAX_DATA_VECTORS)  # (offset, data)
 TestAndWriteVectorsForShares = DictOf(
-    int, TupleOf(TestVector, DataVector, ChoiceOf(None, Offset)))  # new_length
-ReadVector = ListOf(TupleOf(Offset, ReadSize))
-ReadData = ListOf(ShareData)
+    int, TupleOf(TestVector, DataVector, ChoiceOf(None, Offset)),  # new_length
+    maxKeys=MAX_BUCKETS)
+ReadVector = ListOf(TupleOf(Offset, ReadSize), maxLength=MAX_VECTORS)
+ReadData = ListOf(ShareData, maxLength=MAX_VECTORS)
 
 
 class RIBucketWriter(RemoteInterface):
@@ -62,7 +78,7 @@ class RIBucketReader(RemoteInterface):
     def read(offset=Offset, length=ReadSize):
         return ShareData
 
-    def advise_corrupt_share(reason=bytes):
+    def advise_corrupt_share(reason=CorruptionReason):
         """Report that this share failed a hash check (added in Tahoe 1.3)."""
         return None
 
@@ -98,9 +114,9 @@ class RIStorageServer(RemoteInterface):
     def get_buckets(storage_index=StorageIndex):
         return DictOf(int, RIBucketReader, maxKeys=MAX_BUCKETS)
 
-    def slot_readv(storage_index=StorageIndex, shares=ListOf(int), readv=ReadVector):
+    def slot_readv(storage_index=StorageIndex, shares=ShareNumbers, readv=ReadVector):
         """Read a vector from the numbered shares (empty list: all shares)."""
-        return DictOf(int, ReadData)
+        return DictOf(int, ReadData, maxKeys=MAX_BUCKETS)
 
     def slot_testv_and_readv_and_writev(storage_index=StorageIndex,
                                         secrets=TupleOf(WriteEnablerSecret,
@@ -109,7 +125,7 @@ class RIStorageServer(RemoteInterface):
                                         tw_vectors=TestAndWriteVectorsForShares,
                                         r_vector=ReadVector):
         """Test-and-set on mutable slots; see FORMATS.md §6.4."""
-        return TupleOf(bool, DictOf(int, ReadData))
+        return TupleOf(bool, DictOf(int, ReadData, maxKeys=MAX_BUCKETS))
 
     # ---- added by later Tahoe-LAFS releases, which clients call today ----
     def get_version():
@@ -122,7 +138,7 @@ class RIStorageServer(RemoteInterface):
         """Renew the lease with this renew secret, or add one, on every share."""
         return Any()
 
-    def advise_corrupt_share(share_type=bytes, storage_index=StorageIndex,
-                             shnum=int, reason=bytes):
+    def advise_corrupt_share(share_type=ShareType, storage_index=StorageIndex,
+                             shnum=int, reason=CorruptionReason):
         """Record a client's report that a share failed its hash checks."""
         return Any()

@@ -25,10 +25,11 @@ import struct
 from ..util.hashutil import mutable_container_header_hash, timing_safe_compare
 from ..util.idlib import nodeid_b2a
 from .common import (
-    MAX_MUTABLE_SHARE_SIZE, BadWriteEnablerError, DataTooLargeError, UnknownMutableContainerVersionError,
-    UnknownTestOperatorError, BadArgumentError, check_bytes, check_length, check_offset,
-    share_label,
+    MAX_MUTABLE_SHARE_SIZE, BadWriteEnablerError, DataTooLargeError, LeaseLimitError,
+    UnknownMutableContainerVersionError, UnknownTestOperatorError, BadArgumentError, check_bytes,
+    check_length, check_offset, share_label,
 )
+from .limits import MAX_DATA_VECTORS, MAX_LEASES_PER_SHARE, MAX_TEST_LENGTH, MAX_VECTORS
 from .lease import (
     BLANK_MUTABLE_LEASE, CLEAR_SECRETS, HASHED_SECRETS, MUTABLE_LEASE_SIZE, Lease,
 )
@@ -55,9 +56,14 @@ TEST_OPERATORS = {
 
 
 def check_test_vector(testv) -> list:
-    """``[(offset, length, operator, specimen), ...]``, each entry checked."""
+    """``[(offset, length, operator, specimen), ...]``, each entry checked:
+    at most ``MAX_VECTORS`` of them, each comparing at most
+    ``MAX_TEST_LENGTH`` bytes."""
     if not isinstance(testv, (list, tuple)):
         raise BadArgumentError("a test vector is a list of (offset, length, operator, specimen)")
+    if len(testv) > MAX_VECTORS:
+        raise BadArgumentError("a share is tested with at most %d test vectors, got %d"
+                               % (MAX_VECTORS, len(testv)))
     out = []
     for entry in testv:
         if not isinstance(entry, (list, tuple)) or len(entry) != 4:
@@ -67,16 +73,25 @@ def check_test_vector(testv) -> list:
         if op not in TEST_OPERATORS:
             raise UnknownTestOperatorError(
                 "test operator %r is not one of lt, le, eq, ne, ge, gt (as bytes)" % (op,))
-        out.append((check_offset("a test offset", offset), check_length("a test length", length),
-                    op, check_bytes("a test specimen", specimen)))
+        check_offset("a test offset", offset)
+        check_length("a test length", length)
+        check_bytes("a test specimen", specimen)
+        if length > MAX_TEST_LENGTH or len(specimen) > MAX_TEST_LENGTH:
+            raise BadArgumentError(
+                "a test vector compares at most %d bytes, got a length of %d and a specimen "
+                "of %d bytes" % (MAX_TEST_LENGTH, length, len(specimen)))
+        out.append((offset, length, op, specimen))
     return out
 
 
 def check_data_vector(datav) -> list:
     """``[(offset, data), ...]``, each entry checked, none ending past the
-    largest mutable share."""
+    largest mutable share; at most ``MAX_DATA_VECTORS`` of them."""
     if not isinstance(datav, (list, tuple)):
         raise BadArgumentError("a data vector is a list of (offset, data) pairs")
+    if len(datav) > MAX_DATA_VECTORS:
+        raise BadArgumentError("a share is written with at most %d data vectors, got %d"
+                               % (MAX_DATA_VECTORS, len(datav)))
     out = []
     for entry in datav:
         if not isinstance(entry, (list, tuple)) or len(entry) != 2:
@@ -107,6 +122,19 @@ def empty_share_passes(testv) -> bool:
 
 
 # ---- the container -----------------------------------------------------------------
+_ZERO_CHUNK = 1 << 20
+
+
+def _zero(f, start: int, stop: int) -> None:
+    """Overwrite bytes ``start`` to ``stop`` of ``f`` with zeros, a bounded
+    chunk at a time."""
+    while start < stop:
+        n = min(_ZERO_CHUNK, stop - start)
+        f.seek(start)
+        f.write(bytes(n))
+        start += n
+
+
 def is_mutable_container(path: str) -> bool:
     with open(path, "rb") as f:
         return f.read(32) in _STORAGE_BY_MAGIC
@@ -175,6 +203,11 @@ class MutableShareFile:
         f.seek(DATA_OFFSET + offset)
         return f.read(length)
 
+    def answer_size(self, readv) -> int:
+        """How many bytes :meth:`readv` would return for ``readv``."""
+        data_length = self.data_length
+        return sum(max(0, min(length, data_length - offset)) for offset, length in readv)
+
     def readv(self, readv) -> list:
         with open(self.path, "rb") as f:
             return [self._read(f, offset, length) for (offset, length) in readv]
@@ -184,6 +217,14 @@ class MutableShareFile:
             return evaluate_test_vector(testv, lambda o, n: self._read(f, o, n))
 
     # ---- writing ------------------------------------------------------------------
+    def growth(self, datav) -> int:
+        """How many bytes the container grows by when ``datav`` is written
+        (leases aside): the data end may pass the extra-lease block."""
+        with open(self.path, "rb") as f:
+            data_length, extra_offset = self._header(f)[3:5]
+        end = max([data_length] + [offset + len(data) for offset, data in datav])
+        return max(0, DATA_OFFSET + end - extra_offset)
+
     def writev(self, datav, new_length) -> None:
         """Apply ``[(offset, data)]`` in order, then truncate the data to
         ``new_length`` if that is smaller (a larger one is ignored)."""
@@ -201,28 +242,40 @@ class MutableShareFile:
                                     % MAX_MUTABLE_SHARE_SIZE)
         data_length, extra_offset = self._header(f)[3:5]
         if end > data_length:
+            f.seek(0, os.SEEK_END)
+            file_size = f.tell()
             if DATA_OFFSET + end > extra_offset:
                 self._move_extra_leases(f, extra_offset, DATA_OFFSET + end)
-            if offset > data_length:  # expose no stale bytes: fill the gap with zeros
-                f.seek(DATA_OFFSET + data_length)
-                f.write(b"\x00" * (offset - data_length))
+            if offset > data_length:
+                # Bytes between the old end of the data and this write read
+                # as zeros.  Those still in the file (left by a truncation)
+                # are overwritten; past the file's old end nothing is
+                # written: the gap stays a hole, which reads back as zeros.
+                _zero(f, DATA_OFFSET + data_length, min(DATA_OFFSET + offset, file_size))
             f.seek(_DATA_LENGTH_AT)
             f.write(struct.pack(">Q", end))
         f.seek(DATA_OFFSET + offset)
         f.write(data)
 
     def _move_extra_leases(self, f, old_offset: int, new_offset: int) -> None:
-        f.seek(old_offset)
-        (count,) = struct.unpack(">L", f.read(4))
-        size = 4 + count * MUTABLE_LEASE_SIZE
-        f.seek(old_offset)
-        block = f.read(size)
-        f.seek(old_offset)
-        f.write(b"\x00" * size)
+        block = self._extra_lease_block(f, old_offset)
         f.seek(new_offset)
         f.write(block)
         f.seek(_EXTRA_LEASE_OFFSET_AT)
         f.write(struct.pack(">Q", new_offset))
+        _zero(f, old_offset, min(old_offset + len(block), new_offset))
+
+    def _extra_lease_block(self, f, offset: int) -> bytes:
+        """The count and the leases of the extra-lease block at ``offset``."""
+        f.seek(offset)
+        (count,) = struct.unpack(">L", f.read(4))
+        f.seek(offset)
+        block = f.read(4 + count * MUTABLE_LEASE_SIZE)
+        if len(block) != 4 + count * MUTABLE_LEASE_SIZE:
+            raise UnknownMutableContainerVersionError(
+                "%s claims %d extra leases, more than its size holds"
+                % (share_label(self.path), count))
+        return block
 
     # ---- leases -------------------------------------------------------------------
     def _lease_locations(self, f) -> list:
@@ -259,14 +312,29 @@ class MutableShareFile:
                     found = True
         return found
 
+    def has_lease(self, renew_secret: bytes) -> bool:
+        """Whether a lease with this renew secret is held here."""
+        return any(lease.has_renew_secret(self.secret_storage, renew_secret)
+                   for lease in self.get_leases())
+
+    def lease_count(self) -> int:
+        return len(self.get_leases())
+
     def add_lease(self, owner_num: int, renew_secret: bytes, cancel_secret: bytes,
                   expiration_time: int, nodeid: bytes) -> None:
+        """Add a lease; :class:`LeaseLimitError` if the share already holds
+        ``MAX_LEASES_PER_SHARE``."""
         if owner_num == 0:
             raise ValueError("owner 0 marks a free lease slot in a mutable container")
         lease = Lease.grant(self.secret_storage, owner_num, renew_secret, cancel_secret,
                             expiration_time, nodeid)
         with open(self.path, "rb+") as f:
-            free = [where for where, old in self._read_records(f) if old is None]
+            records = self._read_records(f)
+            free = [where for where, old in records if old is None]
+            if len(records) - len(free) >= MAX_LEASES_PER_SHARE:
+                raise LeaseLimitError(
+                    "%s already holds %d leases, as many as a share may"
+                    % (share_label(self.path), MAX_LEASES_PER_SHARE))
             if free:
                 f.seek(free[0])
             else:

@@ -8,10 +8,14 @@ Directory layout under ``storedir`` (FORMATS.md §3.7)::
 
 One storage index holds either immutable shares (written through
 :class:`~.immutable.BucketWriter`) or mutable ones (written by test-and-set,
-§6.4).  Incomplete uploads left by a previous run are removed at start-up.
+§6.4), never both: an allocation is refused where mutable shares are, and a
+mutable write where immutable shares are or are being uploaded.  Incomplete
+uploads left by a previous run are removed at start-up.
 
 Every ``remote_*`` method checks the arguments its Foolscap schema cannot
-check, so that in-process callers get the same clear errors.
+check, so that in-process callers get the same clear errors, and checks
+every bound of :mod:`.limits` (sizes, space, leases) before it changes
+anything.
 """
 
 import collections
@@ -27,15 +31,20 @@ from zope.interface import implementer
 from .. import __full_version__
 from ..stats_interfaces import IStatsProducer
 from .common import (
-    LEASE_DURATION, MAX_MUTABLE_SHARE_SIZE, BadArgumentError, NoSuchLeaseError, ShareTypeError,
+    LEASE_DURATION, MAX_MUTABLE_SHARE_SIZE, AnswerTooLargeError, BadArgumentError,
+    DataTooLargeError, LeaseLimitError, NoSpaceError, NoSuchLeaseError, ShareTypeError,
     check_bytes, check_offset, check_read_vector, check_secret, check_sharenum,
     check_storage_index, remove_empty_dirs, si_str, storage_index_to_dir,
 )
 from .immutable import BucketReader, BucketWriter, ImmutableShareFile
-from .interfaces import RIStorageServer
-from .lease import OWNER_ALLOCATE, OWNER_CLIENT
+from .interfaces import MAX_BUCKETS, RIStorageServer
+from .lease import MUTABLE_LEASE_SIZE, OWNER_ALLOCATE, OWNER_CLIENT
+from .limits import (
+    MAX_ADVISORIES_PER_SHARE, MAX_CALL_SHARE_DATA, MAX_CORRUPTION_REASON, MAX_LEASES_PER_SHARE,
+    MAX_VECTORS, connection_may_promise,
+)
 from .mutable import (
-    MutableShareFile, check_data_vector, check_test_vector, empty_share_passes,
+    DATA_OFFSET, MutableShareFile, check_data_vector, check_test_vector, empty_share_passes,
     is_mutable_container,
 )
 from .space import get_disk_stats
@@ -45,6 +54,8 @@ MY_VERSION = __full_version__.encode("ascii")
 #: what get_versions() (the seed's 2008 call) names as the oldest peer we serve
 OLDEST_SUPPORTED_VERSION = b"1.0.0"
 SHARE_TYPES = (b"immutable", b"mutable")
+#: a new mutable container before its data: header, lease slots, extra-lease count
+MUTABLE_CONTAINER_OVERHEAD = DATA_OFFSET + 4
 
 
 def open_share_file(path: str):
@@ -96,6 +107,7 @@ class StorageServer(service.MultiService, Referenceable):
         self._active_writers = {}  # incoming path -> BucketWriter
         self._incoming_dirs = collections.Counter()  # incoming SI dir -> active writers
         self._canaries = {}  # uploader's Tub ID -> (its latest canary, disconnect marker)
+        self._writers_of = {}  # connection (see _connection_of) -> its active BucketWriters
         os.makedirs(self.sharedir, exist_ok=True)
         shutil.rmtree(self.incomingdir, ignore_errors=True)  # uploads cut off by a restart
         os.makedirs(self.incomingdir)
@@ -124,8 +136,29 @@ class StorageServer(service.MultiService, Referenceable):
         return max(0, free - self.reserved_space)
 
     def allocated_size(self) -> int:
-        """Space promised to uploads still in progress."""
+        """Space allocated to uploads still in progress."""
         return sum(w.allocated_size for w in self._active_writers.values())
+
+    def promised_space(self) -> int:
+        """Space allocated to uploads in progress and not written yet (what
+        is written already shows in the disk's free space)."""
+        return sum(w.unwritten for w in self._active_writers.values())
+
+    def _space_for_mutable_growth(self) -> int:
+        """Bytes mutable shares may still grow by: free disk above the
+        reserve, less what uploads were promised.  Read-only storage does
+        not stop mutable writes (as in Tahoe-LAFS), the reserve does."""
+        free = self._disk_stats(self.sharedir).free_for_nonroot
+        return max(0, free - self.reserved_space - self.promised_space())
+
+    @staticmethod
+    def _connection_of(canary):
+        """What identifies the connection an upload is tied to: the Foolscap
+        broker its canary came through, or (an in-process caller) the
+        canary itself."""
+        tracker = getattr(canary, "tracker", None)
+        broker = getattr(tracker, "broker", None)
+        return broker if broker is not None else canary
 
     def get_stats(self) -> dict:
         disk = self._disk_stats(self.sharedir)
@@ -144,6 +177,11 @@ class StorageServer(service.MultiService, Referenceable):
         }
 
     def _writer_finished(self, writer: BucketWriter, closed: bool) -> None:
+        held = self._writers_of.get(writer.connection)
+        if held is not None:
+            held.discard(writer)
+            if not held:
+                del self._writers_of[writer.connection]
         if self._active_writers.pop(writer.incoming_path, None) is not None:
             d = os.path.dirname(writer.incoming_path)
             self._incoming_dirs[d] -= 1
@@ -220,22 +258,29 @@ class StorageServer(service.MultiService, Referenceable):
         self._count("allocate")
         expiration = self._expiration()
 
+        held = self._share_files(storage_index)
+        if any(isinstance(share, MutableShareFile) for _, _, share in held):
+            raise ShareTypeError(
+                "storage index %s holds mutable shares; immutable shares cannot be "
+                "allocated beside them" % si_str(storage_index))
         alreadygot = set()
-        occupied = set()
-        for shnum, path, share in self._share_files(storage_index):
-            occupied.add(shnum)
-            if isinstance(share, ImmutableShareFile):
-                alreadygot.add(shnum)
-                share.add_or_renew_lease(OWNER_ALLOCATE, renew_secret, cancel_secret, expiration)
+        for shnum, path, share in held:
+            alreadygot.add(shnum)
+            self._add_or_renew_kept(share, OWNER_ALLOCATE, renew_secret, cancel_secret,
+                                    expiration)
 
-        remaining = self.get_available_space() - self.allocated_size()
+        connection = self._connection_of(canary)
+        mine = self._writers_of.get(connection, ())
+        mine_unwritten = sum(w.unwritten for w in mine)
+        others_room = self.get_available_space() - (self.promised_space() - mine_unwritten)
         sidir = storage_index_to_dir(storage_index)
         writers = {}
         for shnum in wanted:
             incoming = os.path.join(self.incomingdir, sidir, str(shnum))
-            if shnum in occupied or os.path.exists(incoming):
+            if shnum in alreadygot or os.path.exists(incoming):
                 continue  # complete here, or someone else is uploading it
-            if self.readonly_storage or allocated_size > remaining:
+            if self.readonly_storage or not connection_may_promise(
+                    mine_unwritten, allocated_size, others_room):
                 self.log.info("no room for share {shnum} of {si} ({size} bytes)",
                               shnum=shnum, si=si_str(storage_index), size=allocated_size)
                 continue
@@ -244,10 +289,12 @@ class StorageServer(service.MultiService, Referenceable):
                 lease=(OWNER_ALLOCATE, renew_secret, cancel_secret, expiration))
             writer = BucketWriter(self, share, os.path.join(self.sharedir, sidir, str(shnum)),
                                   storage_index, shnum, self._clock)
+            writer.connection = connection
+            self._writers_of.setdefault(connection, set()).add(writer)
             self._active_writers[incoming] = writer
             self._incoming_dirs[os.path.dirname(incoming)] += 1
             writers[shnum] = writer
-            remaining -= allocated_size
+            mine_unwritten += allocated_size
 
         if getattr(canary, "notifyOnDisconnect", None) is not None:
             try:
@@ -259,6 +306,20 @@ class StorageServer(service.MultiService, Referenceable):
                 raise
             self._keep_canary(canary)
         return alreadygot, writers
+
+    def _add_or_renew_kept(self, share, owner_num, renew_secret, cancel_secret,
+                           expiration) -> None:
+        """Renew this client's lease on a share it writes or uploads again, or
+        add one; a share that holds as many leases as it may keeps its data
+        and its other leases (the write or allocation still succeeds)."""
+        try:
+            if isinstance(share, MutableShareFile):
+                share.add_or_renew_lease(owner_num, renew_secret, cancel_secret, expiration,
+                                         self.nodeid)
+            else:
+                share.add_or_renew_lease(owner_num, renew_secret, cancel_secret, expiration)
+        except LeaseLimitError as e:
+            self.log.info("no lease added: {why}", why=str(e))
 
     def _keep_canary(self, canary) -> None:
         """Hold on to the latest canary of each uploader until its connection
@@ -303,7 +364,14 @@ class StorageServer(service.MultiService, Referenceable):
         check_secret("cancel secret", cancel_secret)
         self._count("add-lease")
         expiration = self._expiration()
-        for shnum, path, share in self._share_files(storage_index):
+        shares = self._share_files(storage_index)
+        for shnum, path, share in shares:
+            if share.lease_count() >= MAX_LEASES_PER_SHARE and not share.has_lease(renew_secret):
+                raise LeaseLimitError(
+                    "share %d of storage index %s already holds %d leases, as many as a share "
+                    "may; no lease was added" % (shnum, si_str(storage_index),
+                                                 MAX_LEASES_PER_SHARE))
+        for shnum, path, share in shares:
             if isinstance(share, MutableShareFile):
                 share.add_or_renew_lease(OWNER_CLIENT, renew_secret, cancel_secret,
                                          expiration, self.nodeid)
@@ -362,12 +430,15 @@ class StorageServer(service.MultiService, Referenceable):
         check_storage_index(storage_index)
         if not isinstance(shares, (list, tuple, set, frozenset)):
             raise BadArgumentError("shares is a list of share numbers (empty for all)")
+        if len(shares) > MAX_BUCKETS:
+            raise BadArgumentError("shares lists at most %d share numbers" % MAX_BUCKETS)
         wanted = {check_sharenum(n) for n in shares}
-        readv = check_read_vector(readv)
+        readv = _check_read_vector(readv)
         self._count("readv")
-        return {shnum: share.readv(readv)
-                for shnum, share in self._mutable_shares(storage_index).items()
-                if not wanted or shnum in wanted}
+        chosen = {shnum: share for shnum, share in self._mutable_shares(storage_index).items()
+                  if not wanted or shnum in wanted}
+        _check_answer_size(storage_index, chosen, readv)
+        return {shnum: share.readv(readv) for shnum, share in chosen.items()}
 
     def remote_slot_testv_and_readv_and_writev(self, storage_index, secrets, tw_vectors,
                                                r_vector):
@@ -379,19 +450,48 @@ class StorageServer(service.MultiService, Referenceable):
         check_secret("renew secret", renew_secret)
         check_secret("cancel secret", cancel_secret)
         tw_vectors = _check_tw_vectors(tw_vectors)
-        r_vector = check_read_vector(r_vector)
+        r_vector = _check_read_vector(r_vector)
         self._count("writev")
 
+        if self._incoming_dirs.get(os.path.join(self.incomingdir,
+                                                storage_index_to_dir(storage_index))):
+            raise ShareTypeError(
+                "storage index %s has immutable shares being uploaded; slot operations apply "
+                "to mutable shares only" % si_str(storage_index))
         shares = self._mutable_shares(storage_index)
         for share in shares.values():
             share.check_write_enabler(write_enabler)
+        _check_answer_size(storage_index, shares, r_vector)
         passed = all(shares[shnum].passes_test_vector(testv) if shnum in shares
                      else empty_share_passes(testv)
                      for shnum, (testv, _, _) in tw_vectors.items())
         read_data = {shnum: share.readv(r_vector) for shnum, share in shares.items()}
         if passed:
+            self._check_growth(storage_index, shares, tw_vectors)
             self._apply_writes(storage_index, shares, tw_vectors, secrets)
         return passed, read_data
+
+    def _check_growth(self, storage_index, shares, tw_vectors) -> None:
+        """Refuse writes that would grow the shares by more than the space
+        left above the reserve (nothing is changed then)."""
+        growth = 0
+        for shnum, (_testv, datav, new_length) in tw_vectors.items():
+            if new_length == 0:
+                continue
+            if shnum in shares:
+                growth += shares[shnum].growth(datav)
+            else:
+                end = max([0] + [offset + len(data) for offset, data in datav])
+                growth += MUTABLE_CONTAINER_OVERHEAD + end
+            growth += MUTABLE_LEASE_SIZE  # room for this client's lease
+        if growth <= 0:
+            return
+        room = self._space_for_mutable_growth()
+        if growth > room:
+            raise NoSpaceError(
+                "this write would grow the shares of storage index %s by %d bytes, and this "
+                "server has %d bytes left above its reserve; nothing was written"
+                % (si_str(storage_index), growth, room))
 
     def _apply_writes(self, storage_index, shares, tw_vectors, secrets) -> None:
         write_enabler, renew_secret, cancel_secret = secrets
@@ -412,8 +512,7 @@ class StorageServer(service.MultiService, Referenceable):
                 share = MutableShareFile.create(path, self.nodeid, write_enabler)
                 before = 0
             share.writev(datav, new_length)
-            share.add_or_renew_lease(OWNER_CLIENT, renew_secret, cancel_secret,
-                                     expiration, self.nodeid)
+            self._add_or_renew_kept(share, OWNER_CLIENT, renew_secret, cancel_secret, expiration)
             added += share.container_size() - before
         if added:
             self._count("bytes_added", added)
@@ -429,6 +528,9 @@ class StorageServer(service.MultiService, Referenceable):
         check_storage_index(storage_index)
         check_sharenum(shnum)
         check_bytes("reason", reason)
+        if len(reason) > MAX_CORRUPTION_REASON:
+            raise BadArgumentError("a corruption report's reason is at most %d bytes, got %d"
+                                   % (MAX_CORRUPTION_REASON, len(reason)))
         self._count("advise-corrupt")
         si_s = si_str(storage_index)
         if not os.path.exists(os.path.join(self._bucket_dir(storage_index), str(shnum))):
@@ -436,6 +538,14 @@ class StorageServer(service.MultiService, Referenceable):
                           shnum=shnum, si=si_s)
             return None
         os.makedirs(self.corruption_advisory_dir, exist_ok=True)
+        suffix = "--%s-%s-%d" % (share_type.decode("ascii"), si_s, shnum)
+        kept = [n for n in os.listdir(self.corruption_advisory_dir)
+                if n.endswith(suffix) or (suffix + ".") in n]
+        if len(kept) >= MAX_ADVISORIES_PER_SHARE:
+            self.log.warn("client reports corrupt {kind} share {shnum} of {si} again; "
+                          "{n} reports are kept already", kind=share_type.decode("ascii"),
+                          shnum=shnum, si=si_s, n=len(kept))
+            return None
         now = self._clock.seconds()
         stamp = time.strftime("%Y-%m-%dT%H%M%S", time.gmtime(now)) + ".%06dZ" % (
             int(now * 1_000_000) % 1_000_000)
@@ -450,7 +560,8 @@ class StorageServer(service.MultiService, Referenceable):
                     "type: %s\nstorage_index: %s\nshare_number: %d\n\n%s\n"
                     % (kind, si_s, shnum, reason.decode("utf-8", "backslashreplace")))
         self.log.warn("client reports corrupt {kind} share {shnum} of {si}: {reason}",
-                      kind=kind, shnum=shnum, si=si_s, reason=reason)
+                      kind=kind, shnum=shnum, si=si_s,
+                      reason=reason[:200].decode("utf-8", "backslashreplace"))
         return None
 
 
@@ -467,4 +578,29 @@ def _check_tw_vectors(tw_vectors) -> dict:
         if new_length is not None:
             check_offset("new_length", new_length)
         out[shnum] = (check_test_vector(testv), check_data_vector(datav), new_length)
+    total = sum(len(data) for _testv, datav, _n in out.values() for _offset, data in datav)
+    if total > MAX_CALL_SHARE_DATA:
+        raise DataTooLargeError(
+            "one call writes at most %d bytes of share data, got %d; nothing was written"
+            % (MAX_CALL_SHARE_DATA, total))
     return out
+
+
+def _check_read_vector(readv) -> list:
+    readv = check_read_vector(readv)
+    if len(readv) > MAX_VECTORS:
+        raise BadArgumentError("a read vector has at most %d entries, got %d"
+                               % (MAX_VECTORS, len(readv)))
+    return readv
+
+
+def _check_answer_size(storage_index, shares: dict, readv) -> None:
+    """Refuse, before reading anything, reads whose answer would carry more
+    than one call may (reads past the end of a share count what they
+    return)."""
+    total = sum(share.answer_size(readv) for share in shares.values())
+    if total > MAX_CALL_SHARE_DATA:
+        raise AnswerTooLargeError(
+            "this read of the shares of storage index %s would answer %d bytes, more than "
+            "one call may carry (%d); read them in parts"
+            % (si_str(storage_index), total, MAX_CALL_SHARE_DATA))

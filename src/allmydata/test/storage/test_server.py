@@ -34,9 +34,9 @@ class FixedDisk:
                          free_for_root=self.free + 1000, free_for_nonroot=self.free)
 
 
-async def allocate(t, si, sharenums, size, renew=R):
+async def allocate(t, si, sharenums, size, renew=R, canary=None):
     return await t.server.call("allocate_buckets", si, renew, C, set(sharenums), size,
-                               t.new_canary())
+                               canary or t.new_canary())
 
 
 @pytest_twisted.ensureDeferred
@@ -100,19 +100,24 @@ async def test_reserved_space_larger_than_the_disk_leaves_no_room(make_transport
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_full_server_returns_fewer_writers_counting_promised_space(make_transport):
+async def test_one_connection_is_promised_at_most_half_of_the_room(make_transport):
     t = await make_transport(disk_stats=FixedDisk(free=11_000), reserved_space=1_000)
-    already, writers = await allocate(t, SI, {0, 1, 2}, 4_000)
-    assert already == set() and sorted(writers) == [0, 1]  # 8,000 of 10,000 promised
-    already, more = await allocate(t, make_si(31), {0}, 4_000)
-    assert more == {}  # only 2,000 left unpromised
-    assert t.storage_server.get_stats()["storage_server.allocated"] == 8_000
-    await writers[1].call("abort")
-    already, more = await allocate(t, make_si(31), {0}, 4_000)
+    canary = t.new_canary()  # one uploader: one connection
+    already, writers = await allocate(t, SI, {0, 1, 2}, 2_000, canary=canary)
+    assert already == set() and sorted(writers) == [0, 1]  # 4,000 of 10,000 promised
+    already, more = await allocate(t, make_si(31), {0}, 2_000, canary=canary)
+    assert more == {}  # 6,000 would be more than half
+    assert t.storage_server.get_stats()["storage_server.allocated"] == 4_000
+    # what is written is no longer a promise: the uploader may be promised more
+    await writers[0].call("write", 0, b"w" * 2_000)
+    already, more = await allocate(t, make_si(31), {0}, 2_000, canary=canary)
     assert sorted(more) == [0]
+    assert t.storage_server.promised_space() == 4_000
     await more[0].call("abort")
+    await writers[1].call("abort")
     await writers[0].call("abort")
     assert t.storage_server.get_stats()["storage_server.allocated"] == 0
+    assert t.storage_server.promised_space() == 0
 
 
 @pytest_twisted.ensureDeferred
