@@ -10,14 +10,18 @@ collaborators it needs; no service looks another up by name.
 
 import os
 import socket
+import tempfile
+
+import psutil
 
 from foolscap.api import Tub
 from twisted.application import service
 from twisted.logger import Logger
 
 from . import __full_version__
-from .config import ConfigError, TahoeConfig, load_config
+from .config import ConfigError, TahoeConfig, endpoint_port, load_config
 from .stats import StatsProvider
+from .storage.limits import MAX_CALL_COST, TOKEN_COST
 from .util import base32, fileutil
 from .util.broker import StringWaitingBroker
 from .util.idlib import nodeid_b2a
@@ -55,31 +59,47 @@ def make_tub(config: TahoeConfig) -> Tub:
     """The node's Tub: persistent certificate, listener and location hints."""
     ensure_private_dir(config.basedir)
     tub = Tub(certFile=config.private_path("node.pem"))
-    tub.brokerClass = StringWaitingBroker  # see util/broker.py
+    # see util/broker.py; an inbound call costs at most what a storage call may
+    tub.brokerClass = StringWaitingBroker.with_call_limit(MAX_CALL_COST, TOKEN_COST)
     os.chmod(config.private_path("node.pem"), 0o600)
-    tub.setOption("logLocalFailures", True)
+    # the broker logs one line per failed inbound call: Foolscap's own log of
+    # it keeps the call's arguments in memory
+    tub.setOption("logLocalFailures", False)
     tub.setOption("logRemoteFailures", True)
     tub.setOption("expose-remote-exception-types", False)
     if config.node.timeout_keepalive:
         tub.setOption("keepaliveTimeout", config.node.timeout_keepalive)
     if config.node.timeout_disconnect:
         tub.setOption("disconnectTimeout", config.node.timeout_disconnect)
+    if not config.node.tcp_connections:
+        # [connections] tcp = disabled: no handler for tcp hints, so Foolscap
+        # makes no TCP connection (and has no other handler)
+        tub.removeAllConnectionHintHandlers()
     if config.node.tub_port:
         for desc in config.node.tub_port.split(","):
             tub.listenOn(desc.strip())
-        hints = [h.strip() for h in config.node.tub_location.split(",")]
-        if any(h.upper() == "AUTO" for h in hints):
-            port = _port_of(config.node.tub_port)
-            hints = [h for h in hints if h.upper() != "AUTO"] + ["tcp:127.0.0.1:%d" % port]
-        tub.setLocation(",".join(h if h.count(":") >= 2 else "tcp:" + h for h in hints))
+        tub.setLocation(tub_location_hints(config.node.tub_port, config.node.tub_location))
     return tub
 
 
-def _port_of(desc) -> int:
-    for part in desc.split(":"):
-        if part.isdigit():
-            return int(part)
-    raise ConfigError(None, "node", "tub.port", "cannot find a port number in %r" % desc)
+def local_ipv4_addresses() -> list:
+    """The IPv4 addresses of this machine's interfaces, loopback included."""
+    return sorted({a.address for addrs in psutil.net_if_addrs().values() for a in addrs
+                   if a.family == socket.AF_INET})
+
+
+def tub_location_hints(tub_port, tub_location, addresses=local_ipv4_addresses) -> str:
+    """The location to advertise: ``AUTO`` becomes a ``tcp:ADDRESS:PORT``
+    hint for each of this machine's IPv4 addresses, with the port of the
+    first TCP listener in ``tub_port``; ``HOST:PORT`` hints get ``tcp:``."""
+    hints = []
+    for hint in tub_location.split(","):
+        if hint == "AUTO":
+            port = next(p for p in map(endpoint_port, tub_port.split(",")) if p)
+            hints += ["tcp:%s:%d" % (address, port) for address in addresses()]
+        else:
+            hints.append("tcp:" + hint if hint.count(":") == 1 else hint)
+    return ",".join(dict.fromkeys(hints))
 
 
 class Node(service.MultiService):
@@ -105,6 +125,7 @@ class Node(service.MultiService):
         self.storage_broker = None
         self.client = None
         self.web = None
+        self._previous_tempdir = None
         tub.setServiceParent(self)
         self.stats_provider = StatsProvider()
         self.stats_provider.setServiceParent(self)
@@ -131,10 +152,25 @@ class Node(service.MultiService):
         return furl
 
     def startService(self):
+        self._use_tempdir()
         service.MultiService.startService(self)
         fileutil.write_atomically(self.config.path("my_nodeid"), (self.nodeid_s + "\n").encode())
         log.info("node {nickname} ({nodeid}) started, version {version}",
                  nickname=self.nickname, nodeid=self.nodeid_s, version=self.version)
+
+    def stopService(self):
+        if tempfile.tempdir == self.config.node.tempdir:
+            tempfile.tempdir = self._previous_tempdir
+        return service.MultiService.stopService(self)
+
+    def _use_tempdir(self):
+        """``[node] tempdir``: the process's temporary files (the web
+        server's spooled request bodies among them) go there while the node
+        runs.  ``tempfile``'s directory is process-wide, as one node runs per
+        process; stopping the node puts back the previous one unless someone
+        else changed it since.  create_node() made the directory."""
+        self._previous_tempdir = tempfile.tempdir
+        tempfile.tempdir = self.config.node.tempdir
 
 
 # ---- factories: each builds one service from the config and collaborators ----
@@ -185,7 +221,7 @@ def make_web_service(node: Node, reactor):
         root = make_client_root(node)
     return WebServer(reactor, node.config.node.web_port, root,
                      node_url_file=node.config.path("node.url"),
-                     static_dir=node.config.path(node.config.node.web_static))
+                     static_dir=node.config.node.web_static)
 
 
 def create_node(basedir, reactor) -> Node:
@@ -193,6 +229,11 @@ def create_node(basedir, reactor) -> Node:
     config = load_config(basedir)
     ensure_log_dir(config.basedir)
     ensure_private_dir(config.basedir)
+    try:
+        os.makedirs(config.node.tempdir, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(config.path("tahoe.cfg"), "node", "tempdir",
+                          "cannot create %s: %s" % (config.node.tempdir, e.strerror))
     tub = make_tub(config)
     node = Node(config, tub, reactor)
     if node.listening:

@@ -5,11 +5,19 @@ They write ``tahoe.cfg`` (FORMATS.md §13), the node-type marker file that
 Tahoe-LAFS writes), ``private/`` (owner-only) with the node's secrets, and
 ``private/introducers.yaml`` when an introducer is given.  The Foolscap
 identity (``private/node.pem``) is made at first start.
+
+Options that would write a setting the node refuses (Tor, I2P, ``--hide-ip``,
+``--helper``) are refused here, and the ``tahoe.cfg`` about to be written goes
+through the node's own checks first, so a node that ``create-*`` made always
+starts.  ``create-client`` without ``--hostname``, ``--port`` or
+``--location`` makes a client that listens nowhere (``tub.port = disabled``),
+as Tahoe-LAFS does; with them it listens, which Tahoe-LAFS's create-client
+cannot do.
 """
 
 import os
 
-from ..config import NODE_TYPE_MARKERS
+from ..config import NODE_TYPE_MARKERS, ConfigError, check_config_text
 from ..util import fileutil
 from ..util.logdir import ensure_log_dir
 from .common import UsageError, node_directory
@@ -22,10 +30,13 @@ UNSUPPORTED_TRANSPORT_OPTIONS = ("tor_control_port", "tor_executable", "tor_laun
 
 def _add_listen_options(p):
     p.add_argument("--hostname", help="hostname to advertise; picks --port/--location when --listen=tcp")
-    p.add_argument("--listen", default="tcp", help="comma-separated listener types (tcp,tor,i2p,none)")
+    p.add_argument("--listen", default=None,
+                   help="listener type: tcp or none (tor and i2p are not supported) [default: tcp; "
+                        "for create-client, none unless --hostname, --port or --location is given]")
     p.add_argument("--location", help="server location to advertise (e.g. tcp:example.org:12345)")
     p.add_argument("--port", help="server endpoint to listen on (e.g. tcp:12345:interface=127.0.0.1)")
-    p.add_argument("--hide-ip", action="store_true", help="prohibit configuration that reveals the IP address")
+    p.add_argument("--hide-ip", action="store_true",
+                   help="refused: hiding the IP address needs Tor or I2P, which this version does not support")
     p.add_argument("--tor-control-port", dest="tor_control_port")
     p.add_argument("--tor-executable", dest="tor_executable")
     p.add_argument("--tor-launch", dest="tor_launch", action="store_true")
@@ -60,18 +71,26 @@ def register(sub):
         else:
             _add_client_options(p)
             p.add_argument("--storage-dir", help="where storage shares are kept [NODEDIR/storage]")
-            p.add_argument("--helper", action="store_true", help="enable the upload helper")
+            p.add_argument("--helper", action="store_true",
+                           help="refused: this version has no upload helper")
             p.add_argument("--no-storage", action="store_true", help="do not offer storage to others")
         p.set_defaults(func=lambda options, kind=kind: create(options, kind))
 
 
-def _listen_config(options):
+def _listen_config(options, kind):
     """(tub.port, tub.location) from --listen/--hostname/--port/--location."""
-    listeners = [x.strip() for x in options.listen.split(",") if x.strip()]
     for opt in UNSUPPORTED_TRANSPORT_OPTIONS:
         if getattr(options, opt, None):
             raise UsageError("--%s: Tor and I2P are not supported by this version"
                              % opt.replace("_", "-"))
+    if options.hide_ip:
+        raise UsageError("--hide-ip: hiding this node's IP address needs Tor or I2P, which this "
+                         "version does not support; refusing rather than connecting over plain TCP")
+    listen = options.listen
+    if listen is None:
+        where = options.hostname or options.port or options.location
+        listen = "none" if kind == "client" and not where else "tcp"
+    listeners = [x.strip() for x in listen.split(",") if x.strip()]
     if listeners == ["none"]:
         if options.port or options.location or options.hostname:
             raise UsageError("--listen=none cannot be combined with --port, --location or --hostname")
@@ -92,8 +111,6 @@ def _listen_config(options):
         return options.port, options.location
     if not options.hostname:
         raise UsageError("--listen=tcp requires --hostname=(public hostname), or --port and --location")
-    if options.hide_ip:
-        raise UsageError("--hide-ip cannot be used with --listen=tcp")
     from ..node import pick_free_port  # the node module pulls in Twisted and Foolscap
     port = pick_free_port()
     if options.hostname in LOOPBACK_NAMES:
@@ -128,7 +145,7 @@ def node_config_text(kind, options, tub_port, tub_location) -> str:
              "",
              "[node]",
              "nickname = %s" % _cfg_value(getattr(options, "nickname", None) or ""),
-             "reveal-IP-address = %s" % ("false" if options.hide_ip else "true")]
+             "reveal-IP-address = true"]
     webport = getattr(options, "webport", None)
     lines.append("web.port = %s" % ("" if (not webport or webport.lower() == "none")
                                      else _cfg_value(webport)))
@@ -161,7 +178,7 @@ def node_config_text(kind, options, tub_port, tub_location) -> str:
     lines += ["",
               "[helper]",
               "# Shall this node run an upload helper that clients can use?",
-              "enabled = %s" % ("true" if options.helper else "false"),
+              "enabled = false",
               ""]
     return "\n".join(lines) + "\n"
 
@@ -176,19 +193,26 @@ def create(options, kind) -> int:
             raise UsageError("--introducer must be a FURL (pb://...), not %r" % options.introducer)
     if kind == "client":
         options.no_storage = True
+    if getattr(options, "helper", False):
+        raise UsageError("--helper: this version has no upload helper")
     if os.path.exists(basedir) and os.listdir(basedir):
         raise UsageError("the base directory %s is not empty; to avoid clobbering anything, "
                          "I am going to quit now" % basedir)
-    tub_port, tub_location = _listen_config(options)
+    tub_port, tub_location = _listen_config(options, kind)
     if kind == "introducer" and tub_port == "disabled":
         raise UsageError("an introducer must listen (--listen=none is not allowed)")
     if kind == "node" and not options.no_storage and tub_port == "disabled":
         raise UsageError("a storage node must listen: use --no-storage with --listen=none")
+    config_text = node_config_text(kind, options, tub_port, tub_location)
+    try:
+        check_config_text(config_text, os.path.join(basedir, "tahoe.cfg"),
+                          "introducer" if kind == "introducer" else "client")
+    except ConfigError as e:
+        raise UsageError("the options would make a tahoe.cfg that the node refuses: %s" % e)
     from ..node import ensure_private_dir, ensure_secret_file
     os.makedirs(basedir, exist_ok=True)
     private = ensure_private_dir(basedir)
-    fileutil.write_atomically(os.path.join(basedir, "tahoe.cfg"),
-                              node_config_text(kind, options, tub_port, tub_location).encode("utf-8"))
+    fileutil.write_atomically(os.path.join(basedir, "tahoe.cfg"), config_text.encode("utf-8"))
     marker = NODE_TYPE_MARKERS["introducer" if kind == "introducer" else "client"]
     fileutil.write_atomically(os.path.join(basedir, marker),
                               b"# The presence of this file tells 'tahoe run' what kind of node this is.\n")

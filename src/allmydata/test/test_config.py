@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from allmydata.config import ConfigError, identify_node_type, load_config
+from allmydata.config import ConfigError, check_config_text, identify_node_type, load_config
 
 
 def write_node(tmp_path, cfg, marker="tahoe-client.tac"):
@@ -71,7 +71,10 @@ def test_defaults(tmp_path):
     ("[node]\ntub.location = not a hint\n", "node", "tub.location"),
     ("[client]\nintroducer.furl = http://not-a-furl\n", "client", "introducer.furl"),
     ("[node]\nnickname = a\nnickname = b\n", "node", "nickname"),
-    ("[node]\ntub.port = tcp:1\n", "node", "tub.location"),
+    ("[node]\ntub.location = tcp:127.0.0.1:1\n", "node", "tub.location"),
+    ("[node]\ntub.port = disabled\ntub.location = tcp:h:1\n", "node", "tub.location"),
+    ("[node]\ntub.port = \n", "node", "tub.port"),
+    ("[node]\nssh.port = 8022\n", "node", "ssh.port"),
     ("[client]\nmutable.format = xdmf\n", "client", "mutable.format"),
 ])
 def test_bad_config_names_file_section_key(tmp_path, cfg, section, key):
@@ -104,9 +107,39 @@ def test_missing_tahoe_cfg(tmp_path):
     assert "tahoe.cfg" in str(e.value) and "not a node directory" in str(e.value)
 
 
-def test_plugin_sections_are_free_form(tmp_path):
-    c = load_config(write_node(tmp_path, "[storageserver.plugins.foo]\nanything = goes\n"))
-    assert c.raw["storageserver.plugins.foo"] == {"anything": "goes"}
+def test_plugin_sections_are_refused(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        load_config(write_node(tmp_path, "[storageserver.plugins.foo]\nanything = goes\n"))
+    assert (e.value.section, e.value.key) == ("storageserver.plugins.foo", None)
+    assert "no storage server plugins" in str(e.value)
+
+
+def test_listening_node_without_location_advertises_auto(tmp_path):
+    c = load_config(write_node(tmp_path, "[node]\ntub.port = 1234\n"))
+    assert (c.node.tub_port, c.node.tub_location) == ("tcp:1234", "AUTO")
+
+
+def test_disabled_tub_means_not_listening(tmp_path):
+    c = load_config(write_node(tmp_path, "[node]\ntub.port = disabled\ntub.location = disabled\n"))
+    assert (c.node.tub_port, c.node.tub_location) == (None, None)
+
+
+def test_paths_are_relative_to_the_node_directory(tmp_path):
+    c = load_config(write_node(tmp_path, "[node]\ntempdir = spool\nweb.static = ~/site\n"))
+    assert c.node.tempdir == os.path.join(c.basedir, "spool")
+    assert c.node.web_static == os.path.expanduser("~/site")
+    assert load_config(c.basedir).node.tempdir == os.path.join(c.basedir, "spool")
+
+
+def test_check_config_text_is_load_configs_check(tmp_path):
+    path = str(tmp_path / "tahoe.cfg")
+    check_config_text("[node]\nnickname = x\n", path)
+    with pytest.raises(ConfigError) as e:
+        check_config_text("[connections]\ntcp = tor\n", path)
+    assert (e.value.path, e.value.section, e.value.key) == (path, "connections", "tcp")
+    with pytest.raises(ConfigError) as e:
+        check_config_text("[client]\nshares.needed = 2\n", path, "introducer")
+    assert e.value.section == "client"
 
 
 def test_introducers_yaml_and_deprecated_key(tmp_path):

@@ -5,7 +5,10 @@ import stat
 
 import pytest
 
+from twisted.internet import reactor
+
 from allmydata.config import load_config
+from allmydata.node import create_node
 from allmydata.scripts.runner import main
 from allmydata.util import base32
 
@@ -43,6 +46,53 @@ def test_create_client_and_introducer(tmp_path):
     assert c.node_type == "introducer" and c.node.tub_port == "tcp:5555:interface=127.0.0.1"
 
 
+def test_create_client_without_hostname_listens_nowhere(tmp_path, capsys):
+    """As Tahoe-LAFS 1.20 does: no listener, no location, no storage."""
+    furl = "pb://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@tcp:127.0.0.1:9/intro"
+    d = tmp_path / "c"
+    assert tahoe("create-client", "--introducer", furl, d) == 0
+    assert "Client created" in capsys.readouterr().out
+    cfg = (d / "tahoe.cfg").read_text()
+    assert "\ntub.port = disabled\ntub.location = disabled\n" in cfg
+    c = load_config(str(d))
+    assert (c.node.tub_port, c.node.tub_location, c.storage.enabled) == (None, None, False)
+    assert c.introducer_furls == {"default": furl}
+    assert c.node.web_port == "tcp:3456:interface=127.0.0.1"
+    node = create_node(str(d), reactor)
+    assert not node.listening and node.storage_server is None
+    assert node.introducer_client.get_introducer_furl() == furl
+
+
+@pytest.mark.parametrize("kind, args", [
+    ("create-client", ["--hide-ip"]),
+    ("create-client", ["--listen", "tor"]),
+    ("create-introducer", ["--hide-ip", "--hostname", "127.0.0.1"]),
+    ("create-introducer", ["--listen", "i2p"]),
+])
+def test_client_and_introducer_refuse_what_the_node_would(tmp_path, capsys, kind, args):
+    assert tahoe(kind, *args, tmp_path / "n") == 1
+    assert "not support" in capsys.readouterr().err
+    assert not (tmp_path / "n").exists()
+
+
+@pytest.mark.parametrize("args", [
+    ["create-node", "--hostname", "127.0.0.1"],
+    ["create-node", "--listen", "none", "--no-storage"],
+    ["create-node", "--port", "tcp:4567:interface=127.0.0.1", "--location", "tcp:127.0.0.1:4567"],
+    ["create-client"],
+    ["create-client", "--hostname", "127.0.0.1"],
+    ["create-introducer", "--hostname", "127.0.0.1"],
+])
+def test_what_create_writes_the_node_accepts(tmp_path, args):
+    assert tahoe(*args, tmp_path / "n") == 0
+    config = load_config(str(tmp_path / "n"))
+    assert config.node.reveal_ip is True
+    assert config.raw["node"]["tub.port"] and config.raw["node"]["tub.location"]
+    if "[helper]" in (tmp_path / "n" / "tahoe.cfg").read_text():
+        assert config.raw["helper"] == {"enabled": False}
+    create_node(str(tmp_path / "n"), reactor)
+
+
 def test_no_storage(tmp_path):
     assert tahoe("create-node", "--no-storage", "--hostname", "127.0.0.1", tmp_path / "n") == 0
     assert not load_config(str(tmp_path / "n")).storage.enabled
@@ -57,6 +107,15 @@ def test_no_storage(tmp_path):
     (["--listen", "none"], "storage node must listen"),
     (["--hostname", "h", "--introducer", "http://x"], "must be a FURL"),
     (["--hostname", "h", "--tor-launch"], "not supported"),
+    (["--hostname", "h", "--hide-ip"], "--hide-ip: hiding this node's IP address needs Tor or I2P"),
+    (["--listen", "none", "--no-storage", "--hide-ip"], "needs Tor or I2P"),
+    (["--hostname", "h", "--helper"], "--helper: this version has no upload helper"),
+    (["--listen", "tor"], "Tor and I2P are not supported"),
+    (["--listen", "i2p"], "Tor and I2P are not supported"),
+    (["--listen", "tcp,tor", "--hostname", "h"], "Tor and I2P are not supported"),
+    (["--port", "tcp:0", "--location", "tcp:h:0"], "[node] tub.port: bad value"),
+    (["--port", "tor:1234", "--location", "tcp:h:1"], "Tor is not supported"),
+    (["--hostname", "h", "--webport", "onion:80"], "[node] web.port"),
 ])
 def test_create_node_usage_errors(tmp_path, capsys, args, message):
     assert tahoe("create-node", *args, tmp_path / "n") == 1
