@@ -197,11 +197,8 @@ def _furl(s):
     return v
 
 
-def _nodeids(s):
-    return tuple(p.strip() for p in s.split(",") if p.strip())
-
-
 def _names(s):
+    """A comma-separated list (node ids, plugin names)."""
     return tuple(p.strip() for p in s.split(",") if p.strip())
 
 
@@ -227,7 +224,7 @@ SCHEMA = {
         "shares.total": _int(1, 256),
         "mutable.format": _choice("sdmf", "mdmf"),
         "helper.furl": _str,
-        "peers.preferred": _nodeids,
+        "peers.preferred": _names,
         "introducer.furl": _furl,
         "storage.plugins": _names,
         "force_foolscap": _bool,
