@@ -28,6 +28,7 @@ from twisted.python.failure import Failure
 from twisted.web import http, resource, server
 
 from ..util.censor import censor_request_target, censor_text
+from .channel import HEADERS_TIMEOUT, IDLE_TIMEOUT, use_timed_channels
 
 log = Logger()
 
@@ -363,8 +364,13 @@ def access_log_line(timestamp, request) -> str:
         request.code, request.sentLength or "-")
 
 
-def make_site(resource) -> server.Site:
-    site = server.Site(resource, logFormatter=access_log_line)
+def make_site(resource, timeout=IDLE_TIMEOUT, headers_timeout=HEADERS_TIMEOUT,
+              reactor=None) -> server.Site:
+    """The Site serving ``resource``; ``timeout`` and ``headers_timeout``
+    are the idle timeout and the headers deadline of its connections (see
+    :mod:`allmydata.web.channel`), ``reactor`` the clock they run on."""
+    site = server.Site(resource, logFormatter=access_log_line, timeout=timeout, reactor=reactor)
+    use_timed_channels(site, headers_timeout)
     site.requestFactory = TahoeRequest
     site.displayTracebacks = False
     return site
