@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 
+from ..util.censor import censor_text
 from ..util.logdir import ensure_log_dir, open_log_file
 from .common import UsageError, node_directory
 from . import pidfile
@@ -64,7 +65,8 @@ def run(options) -> int:
     try:
         node = create_node(basedir, reactor)
     except ConfigError as e:
-        print("tahoe run: configuration error: %s" % e, file=sys.stderr)
+        # standard error is a log file under 'tahoe start' (logs/tahoe-start.log)
+        print("tahoe run: configuration error: %s" % censor_text(str(e)), file=sys.stderr)
         return 1
     outcome = {"code": 0}
 
@@ -74,7 +76,8 @@ def run(options) -> int:
             node.startService()
             pidfile.claim(basedir)
         except Exception as e:
-            print("tahoe run: the node in %s could not start: %s" % (basedir, e), file=sys.stderr)
+            print("tahoe run: the node in %s could not start: %s"
+                  % (basedir, censor_text(str(e))), file=sys.stderr)
             outcome["code"] = 1
             reactor.stop()
             return
