@@ -23,11 +23,38 @@ hashes the whole block, ~5% of a client's CPU time in a large upload
 Foolscap never adds to it on its own, so :meth:`StringWaitingBroker.sendToken`
 sends a string of at least :data:`LONG_STRING` bytes as a STRING token without
 the lookup while no vocabulary entry is that long: the same bytes on the wire.
+
+Two more changes concern calls that come in (a server's side):
+
+* **What one call may cost.**  Foolscap's schemas bound each string and
+  each list of a call, not the call as a whole.  A broker made by
+  :meth:`StringWaitingBroker.with_call_limit` meters every inbound call while
+  it arrives: each object received costs ``token_cost`` plus its bytes, and
+  a call that passes ``max_call_cost`` is refused as a schema violation
+  would be (the caller gets a ``Violation``, the rest of the call is skipped
+  without being kept, the method never runs).  Answers to our own calls are
+  not metered.
+* **A call's arguments go when it is done.**  Foolscap's unslicers refer
+  to each other in cycles, and the one that gathered a call's arguments
+  keeps them until Python's cycle collector runs, which a few large
+  strings do not prompt: a server that took 50 MiB writes grew by 50 MiB
+  each.  The arguments are dropped as soon as the call has answered (or
+  failed), and a call refused while it arrived is collected at once.
+* **A failed call is logged in one line.**  Foolscap's ``logLocalFailures``
+  logs the whole argument list of a failed call, and its log keeps recent
+  events in memory: every refused large write stayed in memory.  Nodes turn
+  it off; :meth:`StringWaitingBroker.callFailed` logs the method and the
+  reason instead, and keeps nothing.
 """
+
+import gc
 
 from foolscap.banana import b1282int, int2b128
 from foolscap.broker import Broker
-from foolscap.tokens import STRING
+from foolscap.tokens import STRING, BananaFailure, Violation
+from twisted.logger import Logger
+
+log = Logger()
 
 #: buffers shorter than this are left to Banana as they are
 MIN_WAIT = 4096
@@ -43,6 +70,77 @@ class StringWaitingBroker(Broker):
     _string_end = 0  # buffer length at which the pending STRING is complete
     _vocab_seen = (None, -1)  # (the vocabulary table, its size) last checked
     _vocab_short = False  # whether that table held only strings < LONG_STRING
+    #: what one inbound call may cost to receive (None: no limit), and what
+    #: each object of it costs besides its bytes
+    max_call_cost = None
+    token_cost = 0
+    _call_cost = None  # the cost of the inbound call being received, if metered
+
+    @classmethod
+    def with_call_limit(cls, max_call_cost: int, token_cost: int) -> type:
+        """A subclass that refuses inbound calls costing more than
+        ``max_call_cost`` (see the module docstring)."""
+        return type(cls.__name__, (cls,), {"max_call_cost": max_call_cost,
+                                           "token_cost": token_cost})
+
+    # ---- inbound calls -----------------------------------------------------------
+    def handleOpen(self, openCount, objectCount, indexToken):
+        if len(self.receiveStack) == 1 and not self.opentype:
+            # a new message at the top level: only a call is metered
+            metered = self.max_call_cost is not None and indexToken in (b"call", "call")
+            self._call_cost = 0 if metered else None
+        Broker.handleOpen(self, openCount, objectCount, indexToken)
+
+    def handleToken(self, token, ready_deferred=None):
+        if self._call_cost is not None and len(self.receiveStack) > 1:
+            self._call_cost += self.token_cost + (len(token) if type(token) is bytes else 0)
+            if self._call_cost > self.max_call_cost:
+                self._call_cost = None
+                try:
+                    raise Violation("this call is larger than the %d bytes a call to this "
+                                    "node may carry" % self.max_call_cost)
+                except Violation:
+                    f = BananaFailure()
+                self.handleViolation(f, "receiveChild")
+                del f, token
+                gc.collect()  # what the refused call had gathered sits in cycles
+                return
+        Broker.handleToken(self, token, ready_deferred)
+
+    def _callFinished(self, res, delivery):
+        try:
+            return Broker._callFinished(self, res, delivery)
+        finally:
+            _forget_arguments(delivery)
+
+    def callFailed(self, f, reqID, delivery=None):
+        """Log one line for an inbound call that failed (the reason, never
+        the arguments), then answer the caller as Foolscap does."""
+        if delivery is not None and delivery.methodname is not None:
+            interface = delivery.interface.getName() if delivery.interface else "?"
+            method = "%s.%s" % (interface, delivery.methodname)
+        else:
+            method = "a call refused while it arrived"
+        try:
+            remote = self.remote_tubref.getShortTubID() if self.remote_tubref else "?"
+        except Exception:
+            remote = "?"
+        reason = " ".join(("%s: %s" % (getattr(f.type, "__name__", f.type),
+                                       f.getErrorMessage())).split())
+        log.info("inbound call {method} from {remote} failed: {reason}",
+                 method=method, remote=remote, reason=reason[:300])
+        Broker.callFailed(self, f, reqID, delivery)
+        if delivery is not None:
+            _forget_arguments(delivery)
+
+
+def _forget_arguments(delivery) -> None:
+    """Drop the arguments of a call that is done from the objects that
+    received them (see the module docstring)."""
+    gathered = getattr(delivery, "allargs", None)
+    if gathered is not None:
+        gathered.args = []
+        gathered.kwargs = {}
 
     def sendToken(self, obj):
         if type(obj) is bytes and len(obj) >= LONG_STRING and self._vocabulary_is_short():
