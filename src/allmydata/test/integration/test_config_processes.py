@@ -65,7 +65,9 @@ def test_run_refuses_what_would_reveal_the_address(tmp_path):
 
 @pytest.fixture(scope="module")
 def grid(tmp_path_factory):
-    """An introducer, 3 storage nodes, and a client that listens nowhere."""
+    """An introducer, 3 storage nodes, a client that listens nowhere, and
+    one that also makes no TCP connection (``[connections] tcp = disabled``,
+    ``reveal-IP-address = false``)."""
     root = str(tmp_path_factory.mktemp("config-grid"))
     procs = NodeProcesses()
     try:
@@ -87,8 +89,14 @@ def grid(tmp_path_factory):
         with open(os.path.join(client, "tahoe.cfg"), "w") as f:
             f.write(cfg.replace("[node]\n", "[node]\ntempdir = spool\n", 1) + "\n")
         procs.start(client, wait_file="node.url")
+        private = os.path.join(root, "private-client")
+        run_tahoe("create-client", "--introducer", furl,
+                  "--webport", "tcp:%d:interface=127.0.0.1" % free_port(), private)
+        edit_config(private, {"node": {"reveal-IP-address": "false"},
+                              "connections": {"tcp": "disabled"}})
+        procs.start(private, wait_file="node.url")
         yield {"client": client, "url": read_text(os.path.join(client, "node.url")),
-               "storage": storage}
+               "private_url": read_text(os.path.join(private, "node.url")), "storage": storage}
     finally:
         stop_process_grid(procs)
 
@@ -145,3 +153,15 @@ def test_tempdir_holds_the_running_nodes_temporary_files(grid):
         s.sendall(b"PUT /uri HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 200000\r\n\r\n"
                   + b"x" * 1000)
         wait_for(open_files_in_spool, 30, what="a temporary file under %s" % spool)
+
+
+def test_tcp_disabled_client_makes_no_tcp_connection(grid):
+    """The introducer and the servers are up (the other client reaches them),
+    but a client with ``tcp = disabled`` has no way to dial a TCP hint."""
+    url = grid["private_url"]
+    wait_for(lambda: len(connected(grid["url"])) == 3, 60, what="the other client connected")
+    status = wait_for(lambda: "last attempt failed" in welcome(url)["introducers"]["statuses"][0]
+                      and welcome(url)["introducers"]["statuses"][0], 60,
+                      what="a failed attempt to reach the introducer")
+    assert status.startswith("Not connected")
+    assert welcome(url)["servers"] == []
