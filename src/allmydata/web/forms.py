@@ -155,8 +155,8 @@ def _parse_part_headers(block: bytes) -> tuple[str, str | None, str | None]:
         raise MultipartError("a multipart part has no name= in its Content-Disposition")
     filename = params.get("filename")
     star = params.get("filename*")
-    if star and "''" in star:
-        charset, _, encoded = star.partition("''")
+    if star and star.count("'") >= 2:
+        charset, _language, encoded = star.split("'", 2)
         codec = _text_codec(charset or "utf-8")
         try:
             filename = urllib.parse.unquote(encoded, encoding=codec, errors="replace")
@@ -166,14 +166,20 @@ def _parse_part_headers(block: bytes) -> tuple[str, str | None, str | None]:
     return name, filename, headers.get("content-type")
 
 
+# the characters RFC 8187 allows in a charset name
+_CHARSET_NAME = re.compile(r"[A-Za-z0-9!#$%&+^_`{}~-]+")
+
+
 def _text_codec(charset: str) -> str:
     """The name of Python's codec for the charset of an RFC 8187 parameter
-    (``filename*=charset'lang'value``): only a text encoding is used, any
-    other (unknown, or a bytes-to-bytes codec such as ``hex``) is a 400."""
-    try:
-        info = codecs.lookup(charset)
-    except (LookupError, ValueError):
-        info = None
+    (``filename*=charset'language'value``): only a text encoding is used,
+    any other (unknown, or a bytes-to-bytes codec such as ``hex``) is a 400."""
+    info = None
+    if _CHARSET_NAME.fullmatch(charset):
+        try:
+            info = codecs.lookup(charset)
+        except LookupError:
+            pass
     if info is None or not getattr(info, "_is_text_encoding", True):
         raise MultipartError("a multipart part's filename* names an unknown charset %r (use "
                              "UTF-8)" % charset[:40])
