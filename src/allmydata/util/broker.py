@@ -39,7 +39,8 @@ Two more changes concern calls that come in (a server's side):
   keeps them until Python's cycle collector runs, which a few large
   strings do not prompt: a server that took 50 MiB writes grew by 50 MiB
   each.  The arguments are dropped as soon as the call has answered (or
-  failed), and a call refused while it arrived is collected at once.
+  failed: the failure's traceback drops its frames, which held them too),
+  and a call refused while it arrived is collected at once.
 * **A failed call is logged in one line.**  Foolscap's ``logLocalFailures``
   logs the whole argument list of a failed call, and its log keeps recent
   events in memory: every refused large write stayed in memory.  Nodes turn
@@ -129,19 +130,14 @@ class StringWaitingBroker(Broker):
                                        f.getErrorMessage())).split())
         log.info("inbound call {method} from {remote} failed: {reason}",
                  method=method, remote=remote, reason=reason[:300])
+        # the traceback's frames hold the call's arguments, in a cycle with
+        # the failure; the answer needs only their names and lines
+        f.cleanFailure()
         Broker.callFailed(self, f, reqID, delivery)
         if delivery is not None:
             _forget_arguments(delivery)
 
-
-def _forget_arguments(delivery) -> None:
-    """Drop the arguments of a call that is done from the objects that
-    received them (see the module docstring)."""
-    gathered = getattr(delivery, "allargs", None)
-    if gathered is not None:
-        gathered.args = []
-        gathered.kwargs = {}
-
+    # ---- sending and waiting for long strings -------------------------------------
     def sendToken(self, obj):
         if type(obj) is bytes and len(obj) >= LONG_STRING and self._vocabulary_is_short():
             write = self.transport.write
@@ -191,3 +187,12 @@ def _forget_arguments(delivery) -> None:
             return 0
         end = pos + 1 + b1282int(head[:pos])
         return end if end > have else 0
+
+
+def _forget_arguments(delivery) -> None:
+    """Drop the arguments of a call that is done from the objects that
+    received them (see the module docstring)."""
+    gathered = getattr(delivery, "allargs", None)
+    if gathered is not None:
+        gathered.args = []
+        gathered.kwargs = {}
