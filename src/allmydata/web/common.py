@@ -13,7 +13,13 @@ Errors are mapped to HTTP statuses here and only here (FORMATS.md §11):
 
 A ``render_*`` method decorated with :func:`async_render` may return bytes,
 a Deferred or a coroutine; exceptions and failures from any of them end up
-in :func:`render_exception`.
+in :func:`render_exception`, and so do exceptions raised while Twisted looks
+a resource up (``getChild``) or renders one without that decorator
+(:meth:`TahoeRequest.processingFailed`).
+
+Client input is decoded here with its bounds: arguments that are not UTF-8
+(:func:`get_arg`), numbers that are not ASCII digits (:func:`ascii_decimal`)
+and ``when_done=`` targets off this node (:func:`local_location`) are 400s.
 """
 
 import functools
@@ -312,7 +318,8 @@ def render_text(request, text) -> bytes:
 
 class TahoeRequest(server.Request):
     """A request whose every response carries the headers that keep caps
-    in URLs from leaking through framing or the Referer header.
+    in URLs from leaking through framing or the Referer header, and that
+    keep browsers from sniffing a file's type (``nosniff``).
 
     Multipart bodies are NOT parsed by Twisted here (it would read the whole
     body into memory); handlers that take a form call
