@@ -42,7 +42,9 @@ Space
     written at most half of the space that other uploads leave free
     (:func:`connection_may_promise`): an uploader that asks for all free
     space and never writes leaves the other half to everybody else, and
-    loses what it holds when its connection goes.
+    loses what it holds when its connection goes.  The version dictionary's
+    ``maximum-immutable-share-size`` says as much: half of the room.  Only
+    a write of new bytes keeps an upload from its idle timeout.
 
 Leases
     A share holds at most :data:`MAX_LEASES_PER_SHARE` leases (each costs

@@ -232,9 +232,11 @@ class StorageServer(service.MultiService, Referenceable):
 
     def remote_get_version(self):
         available = self.get_available_space()
+        # the most an uploader that holds nothing yet may be promised
+        largest = max(0, available - self.promised_space()) // 2
         return {
             STORAGE_PROTOCOL_V1: {
-                b"maximum-immutable-share-size": available,
+                b"maximum-immutable-share-size": largest,
                 b"maximum-mutable-share-size": MAX_MUTABLE_SHARE_SIZE,
                 b"available-space": available,
                 b"tolerates-immutable-read-overrun": True,
@@ -416,15 +418,23 @@ class StorageServer(service.MultiService, Referenceable):
         return None
 
     # ---- mutable shares -----------------------------------------------------------
-    def _mutable_shares(self, storage_index: bytes) -> dict:
-        shares = {}
+    def _mutable_shares(self, storage_index: bytes) -> tuple[dict, set]:
+        """({shnum: MutableShareFile}, shnums of immutable shares beside
+        them).  A storage index of immutable shares only is refused.  Both
+        kinds together are what a server that let immutable shares be
+        planted beside mutable ones may still hold: the mutable shares stay
+        readable and writable, the others' share numbers are off limits."""
+        shares, others = {}, set()
         for shnum, path, share in self._share_files(storage_index):
-            if not isinstance(share, MutableShareFile):
-                raise ShareTypeError(
-                    "storage index %s holds immutable shares; slot operations apply to "
-                    "mutable shares only" % si_str(storage_index))
-            shares[shnum] = share
-        return shares
+            if isinstance(share, MutableShareFile):
+                shares[shnum] = share
+            else:
+                others.add(shnum)
+        if others and not shares:
+            raise ShareTypeError(
+                "storage index %s holds immutable shares; slot operations apply to "
+                "mutable shares only" % si_str(storage_index))
+        return shares, others
 
     def remote_slot_readv(self, storage_index, shares, readv):
         check_storage_index(storage_index)
@@ -435,7 +445,8 @@ class StorageServer(service.MultiService, Referenceable):
         wanted = {check_sharenum(n) for n in shares}
         readv = _check_read_vector(readv)
         self._count("readv")
-        chosen = {shnum: share for shnum, share in self._mutable_shares(storage_index).items()
+        mutable, _others = self._mutable_shares(storage_index)
+        chosen = {shnum: share for shnum, share in mutable.items()
                   if not wanted or shnum in wanted}
         _check_answer_size(storage_index, chosen, readv)
         return {shnum: share.readv(readv) for shnum, share in chosen.items()}
@@ -458,7 +469,12 @@ class StorageServer(service.MultiService, Referenceable):
             raise ShareTypeError(
                 "storage index %s has immutable shares being uploaded; slot operations apply "
                 "to mutable shares only" % si_str(storage_index))
-        shares = self._mutable_shares(storage_index)
+        shares, others = self._mutable_shares(storage_index)
+        if others & set(tw_vectors):
+            raise ShareTypeError(
+                "share(s) %s of storage index %s are immutable; slot operations apply to "
+                "mutable shares only" % (sorted(others & set(tw_vectors)),
+                                         si_str(storage_index)))
         for share in shares.values():
             share.check_write_enabler(write_enabler)
         _check_answer_size(storage_index, shares, r_vector)

@@ -97,6 +97,26 @@ async def test_mutable_shares_cannot_be_planted_beside_an_upload_in_progress(t):
         await twrite(t, {1: (NEW, [(0, b"planted")], None)})
 
 
+@pytest_twisted.ensureDeferred
+async def test_immutable_shares_planted_earlier_leave_the_mutable_ones_usable(t):
+    """What a server that let shares be planted may still hold on disk."""
+    await twrite(t, {0: (NEW, [(0, b"mutable zero")], None),
+                     1: (NEW, [(0, b"mutable one")], None)})
+    planted = share_path(t.storedir, SI, 5)
+    ImmutableShareFile.create(planted, 7, lease=(0, R, C, 2_000_000_000))
+    with open(planted, "rb+") as f:
+        f.seek(12)
+        f.write(b"planted")
+    before = container_bytes(planted)
+    assert await readv(t, [], [(0, 20)]) == {0: [b"mutable zero"], 1: [b"mutable one"]}
+    ok, _ = await twrite(t, {0: ([], [(0, b"MUTABLE")], None)})
+    assert ok and await readv(t, [0], [(0, 20)]) == {0: [b"MUTABLE zero"]}
+    with t.raises(ShareTypeError, match="are immutable"):
+        await twrite(t, {2: (NEW, [(0, b"two")], None), 5: (NEW, [(0, b"x")], None)})
+    assert container_bytes(planted) == before
+    assert not os.path.exists(share_path(t.storedir, SI, 2))
+
+
 # ---- gaps and growth -----------------------------------------------------------------------
 @pytest_twisted.ensureDeferred
 async def test_a_gap_is_a_hole_not_zeros_in_memory_or_on_disk(t):

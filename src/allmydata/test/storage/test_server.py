@@ -45,7 +45,7 @@ async def test_get_version_dict(make_transport):
     version = await t.server.call("get_version")
     assert version == {
         V1: {
-            b"maximum-immutable-share-size": 42_000,
+            b"maximum-immutable-share-size": 21_000,  # one uploader gets at most half
             b"maximum-mutable-share-size": 69_105 * 10 ** 12,
             b"available-space": 42_000,
             b"tolerates-immutable-read-overrun": True,
@@ -63,7 +63,7 @@ async def test_get_version_on_the_real_disk(t):
     version = await t.server.call("get_version")
     space = version[V1][b"available-space"]
     assert isinstance(space, int) and 0 < space <= get_disk_stats(t.storedir).total
-    assert version[V1][b"maximum-immutable-share-size"] == space
+    assert version[V1][b"maximum-immutable-share-size"] == space // 2
 
 
 @pytest_twisted.ensureDeferred
