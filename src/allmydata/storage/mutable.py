@@ -320,6 +320,17 @@ class MutableShareFile:
     def lease_count(self) -> int:
         return len(self.get_leases())
 
+    def lease_growth(self, renew_secret: bytes) -> int:
+        """How many bytes the container grows by when a client with this
+        renew secret writes it: one lease record, if it holds no lease yet
+        and every lease slot is taken."""
+        with open(self.path, "rb") as f:
+            records = self._read_records(f)
+        if any(lease is not None and lease.has_renew_secret(self.secret_storage, renew_secret)
+               for _, lease in records):
+            return 0
+        return 0 if any(lease is None for _, lease in records) else MUTABLE_LEASE_SIZE
+
     def add_lease(self, owner_num: int, renew_secret: bytes, cancel_secret: bytes,
                   expiration_time: int, nodeid: bytes) -> None:
         """Add a lease; :class:`LeaseLimitError` if the share already holds

@@ -38,7 +38,7 @@ from .common import (
 )
 from .immutable import BucketReader, BucketWriter, ImmutableShareFile
 from .interfaces import MAX_BUCKETS, RIStorageServer
-from .lease import MUTABLE_LEASE_SIZE, OWNER_ALLOCATE, OWNER_CLIENT
+from .lease import OWNER_ALLOCATE, OWNER_CLIENT
 from .limits import (
     MAX_ADVISORIES_PER_SHARE, MAX_CALL_SHARE_DATA, MAX_CORRUPTION_REASON, MAX_LEASES_PER_SHARE,
     MAX_VECTORS, connection_may_promise,
@@ -483,23 +483,24 @@ class StorageServer(service.MultiService, Referenceable):
                      for shnum, (testv, _, _) in tw_vectors.items())
         read_data = {shnum: share.readv(r_vector) for shnum, share in shares.items()}
         if passed:
-            self._check_growth(storage_index, shares, tw_vectors)
+            self._check_growth(storage_index, shares, tw_vectors, renew_secret)
             self._apply_writes(storage_index, shares, tw_vectors, secrets)
         return passed, read_data
 
-    def _check_growth(self, storage_index, shares, tw_vectors) -> None:
+    def _check_growth(self, storage_index, shares, tw_vectors, renew_secret) -> None:
         """Refuse writes that would grow the shares by more than the space
-        left above the reserve (nothing is changed then)."""
+        left above the reserve (nothing is changed then).  A new share's
+        lease goes into one of its slots; an old share may need a record
+        more for this client's lease."""
         growth = 0
         for shnum, (_testv, datav, new_length) in tw_vectors.items():
             if new_length == 0:
                 continue
             if shnum in shares:
-                growth += shares[shnum].growth(datav)
+                growth += shares[shnum].growth(datav) + shares[shnum].lease_growth(renew_secret)
             else:
                 end = max([0] + [offset + len(data) for offset, data in datav])
                 growth += MUTABLE_CONTAINER_OVERHEAD + end
-            growth += MUTABLE_LEASE_SIZE  # room for this client's lease
         if growth <= 0:
             return
         room = self._space_for_mutable_growth()

@@ -158,6 +158,13 @@ async def test_growth_past_the_space_above_the_reserve_changes_nothing(make_tran
         path, os.path.join(t.storedir, "shares"))]
     ok, _ = await twrite(t, {0: ([], [(1 * MB, b"fits")], None)})
     assert ok
+    # with no room left, what does not grow a share is still written
+    full = await make_transport(storedir=t.storedir, disk_stats=FixedDisk(free=1 * MB),
+                                reserved_space=1 * MB)
+    ok, _ = await twrite(full, {0: ([], [(0, b"KEPT")], None)})
+    assert ok and await readv(full, [0], [(0, 4)]) == {0: [b"KEPT"]}
+    with full.raises(NoSpaceError):
+        await twrite(full, {0: ([], [(2 * MB, b"K")], None)})
 
 
 @pytest_twisted.ensureDeferred
@@ -167,7 +174,7 @@ async def test_readonly_storage_still_takes_mutable_writes_within_the_reserve(ma
     ok, _ = await twrite(t, {0: (NEW, [(0, b"small")], None)})
     assert ok
     with t.raises(NoSpaceError):
-        await twrite(t, {0: ([], [(1 * MB, b"x")], None)})
+        await twrite(t, {0: ([], [(1 * MB + 100, b"x")], None)})
 
 
 @pytest_twisted.ensureDeferred
