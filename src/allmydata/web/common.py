@@ -302,6 +302,15 @@ def local_location(target: str, what: str = "when_done=") -> str:
     return urllib.parse.quote(target, safe=_ASCII_PRINTABLE)
 
 
+def check_when_done(request):
+    """Refuse (400) a ``when_done=`` that leads off this node, before the
+    request changes anything (call it after the form is parsed: the
+    argument may be one of its fields)."""
+    when_done = get_arg(request, "when_done")
+    if when_done:
+        local_location(when_done)
+
+
 def redirect_when_done(request, when_done: str, cap=None) -> bytes:
     """The 302 answering ``when_done=``, with ``%(uri)s`` in it replaced by
     the %-escaped ``cap`` (bytes or text) when one is given."""

@@ -40,6 +40,7 @@ from .common import (
     NodeHandler,
     WebError,
     async_render,
+    check_when_done,
     decode_arg,
     get_arg,
     get_format_arg,
@@ -315,6 +316,7 @@ class DirectoryNodeHandler(NodeHandler):
     async def _post(self, request):
         from .forms import get_form
         await get_form(request)  # t=, name= ... may be fields of a form
+        check_when_done(request)
         t = get_arg(request, "t", "")
         op = self._POST_OPS.get(t)
         if op is None:
@@ -509,11 +511,11 @@ class ChildPathHandler(resource.Resource):
             parent = await self._walk(self._names[:-1])
             node = await parent.delete(self._names[-1])
             return render_text(request, node.get_uri() if node is not None else b"")
-        t = get_arg(request, "t", "")
-        if method == b"POST" and t == "":
+        if method == b"POST":
             from .forms import get_form
-            await get_form(request)
-            t = get_arg(request, "t", "")
+            await get_form(request)     # t= and when_done= may be fields of a form
+            check_when_done(request)
+        t = get_arg(request, "t", "")
         mkdir = method == b"POST" and t in ("mkdir", "mkdir-with-children", "mkdir-immutable")
         parent = await self._walk(self._names[:-1], create=mkdir)
         name = self._names[-1]

@@ -32,6 +32,7 @@ from .common import (
     RangeNotSatisfiable,
     WebError,
     ascii_decimal,
+    check_when_done,
     get_arg,
     get_bool_arg,
     get_offset_arg,
@@ -310,6 +311,7 @@ class FileNodeHandler(NodeHandler):
     async def _post(self, request):
         from .forms import get_form, open_part
         form = await get_form(request)
+        check_when_done(request)
         t = get_arg(request, "t", "")
         if t != "upload":
             raise WebError("POST to a file: bad t=%s" % t)

@@ -23,6 +23,7 @@ from twisted.web.template import Element, XMLFile, flattenString, renderer, tags
 
 from .common import (
     WebError,
+    check_when_done,
     get_arg,
     get_bool_arg,
     get_format_arg,
@@ -137,6 +138,7 @@ async def post_upload(client, request) -> bytes:
     escaped cap, or ``redirect_to_result=true``), the cap as text/plain (``Accept:
     text/plain``), or an HTML results page."""
     form = await get_form(request)
+    check_when_done(request)
     fmt = get_format_arg(request)
     part = form.get_part("file")
     if part is None:

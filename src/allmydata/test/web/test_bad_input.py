@@ -207,11 +207,15 @@ async def test_when_done_follows_only_paths_on_this_node(webapi):
         if webapi.ours:
             assert_plain_400(r, "when_done=")
             assert r.header("location") is None
-        r = await webapi.post_form(webapi.url + "uri?t=upload",
-                                   [("file", "f.txt", b"x"), ("when_done", target)])
-        webapi.expect(r, 400, tahoe=r.code)
-        if webapi.ours:
-            assert_plain_400(r, "when_done=")
+        for url in (webapi.url + "uri?t=upload", webapi.path(root, query="t=upload"),
+                    webapi.path(root, "sub", query="t=mkdir")):
+            r = await webapi.post_form(url, [("file", "f.txt", b"x"), ("when_done", target)])
+            webapi.expect(r, 400, tahoe=r.code)
+            if webapi.ours:
+                assert_plain_400(r, "when_done=")
+    if webapi.ours:
+        # refused before anything was made or linked
+        assert (await webapi.json(webapi.path(root, query="t=json")))[1]["children"] == {}
     # paths on this node, absolute and relative, are followed (the cap escaped)
     for target, expected in (("/uri/%(uri)s?t=info", "/uri/URI%3ALIT%3Amfrgg?t=info"),
                              (".", "."), ("../up", "../up"), ("/", "/"),
