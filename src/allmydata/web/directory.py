@@ -238,6 +238,9 @@ def parse_children_json(client, body: bytes, deep_immutable=False) -> dict:
             raise WebError("child %r: metadata must be an object" % name)
         node = client.create_node_from_uri(_caparg(rw), _caparg(ro),
                                            deep_immutable=deep_immutable, name=name)
+        # a cap that may not go where it is asked to go (a mutable one in an
+        # immutable directory ...) is refused now, before anything is made
+        getattr(node, "raise_error", lambda: None)()
         out[name] = (node, metadata)
     return out
 
@@ -407,21 +410,30 @@ class DirectoryNodeHandler(NodeHandler):
     }
 
 
-async def make_directory(client, parent, name, t, request, replace):
-    """Create a directory (``t`` = mkdir, mkdir-with-children or
-    mkdir-immutable, children from the request body) linked as ``name`` in
-    ``parent``; the new DirectoryNode."""
+def new_directory_args(client, t, request) -> dict:
+    """The keyword arguments of ``create_subdirectory`` for ``t`` = mkdir,
+    mkdir-with-children or mkdir-immutable (``format=``, the children JSON
+    of the body), read and checked before anything is made."""
     if t == "mkdir-immutable":
         kids = parse_children_json(client, _read_body(request), deep_immutable=True)
-        return await parent.create_subdirectory(name, kids, overwrite=replace, mutable=False)
+        return {"initial_children": kids, "mutable": False}
     fmt = get_format_arg(request, default=None)  # None: the node's mutable.format
     if fmt == "CHK":
         raise WebError("format=CHK is not accepted for t=%s: use SDMF or MDMF" % t)
     kids = None
     if t == "mkdir-with-children":
         kids = parse_children_json(client, _read_body(request))
-    return await parent.create_subdirectory(name, kids, overwrite=replace,
-                                            version=mutable_version_of(fmt))
+    return {"initial_children": kids, "version": mutable_version_of(fmt)}
+
+
+async def make_directory(client, parent, name, t, request, replace, args=None):
+    """Create a directory (``t`` = mkdir, mkdir-with-children or
+    mkdir-immutable, children from the request body; or ``args`` of
+    :func:`new_directory_args` read earlier) linked as ``name`` in
+    ``parent``; the new DirectoryNode."""
+    if args is None:
+        args = new_directory_args(client, t, request)
+    return await parent.create_subdirectory(name, overwrite=replace, **args)
 
 
 async def put_file(client, parent, name, fileobj, request, replace):
@@ -517,14 +529,17 @@ class ChildPathHandler(resource.Resource):
             check_when_done(request)
         t = get_arg(request, "t", "")
         mkdir = method == b"POST" and t in ("mkdir", "mkdir-with-children", "mkdir-immutable")
+        if mkdir:   # the arguments are checked before any directory is made
+            replace = get_replace_arg(request)
+            args = new_directory_args(self._client, t, request)
         parent = await self._walk(self._names[:-1], create=mkdir)
         name = self._names[-1]
         try:
             node, metadata = await parent.get_child_and_metadata(name)
         except KeyError:  # NoSuchChildError
             if mkdir:
-                node = await make_directory(self._client, parent, name, t, request,
-                                            get_replace_arg(request))
+                node = await make_directory(self._client, parent, name, t, request, replace,
+                                            args)
                 return finish_post(request, node.get_uri())
             raise
         handler = handler_for(self._client, node, parent, name, metadata)
@@ -555,10 +570,18 @@ class ChildPathHandler(resource.Resource):
         return node
 
     async def _put(self, request):
+        # the arguments are read and checked before any directory is made
         t = get_arg(request, "t", "")
+        if t not in ("", "mkdir", "uri"):
+            raise WebError("PUT to a directory child: bad t=%s" % t)
+        replace = get_replace_arg(request)
+        if t == "mkdir":
+            args = new_directory_args(self._client, t, request)
+        elif t == "":
+            offset = get_offset_arg(request)
+            get_format_arg(request)     # an unknown format= is refused now; put_file uses it
         parent = await self._walk(self._names[:-1], create=True)
         name = self._names[-1]
-        replace = get_replace_arg(request)
         if t == "mkdir":
             try:
                 node = await parent.get(name)
@@ -566,15 +589,12 @@ class ChildPathHandler(resource.Resource):
                 node = None
             if node is not None and is_dirnode(node):
                 return render_text(request, node.get_uri())  # there already
-            node = await make_directory(self._client, parent, name, t, request, replace)
+            node = await make_directory(self._client, parent, name, t, request, replace, args)
             return render_text(request, node.get_uri())
         if t == "uri":
             cap = _read_body(request).strip()
             await parent.set_uri(name, cap, None, overwrite=replace)
             return render_text(request, cap)
-        if t:
-            raise WebError("PUT to a directory child: bad t=%s" % t)
-        offset = get_offset_arg(request)
         if offset is not None:
             node = await parent.get(name)
             if is_dirnode(node):

@@ -323,6 +323,30 @@ async def test_empty_path_segments(webapi):
 
 
 @pytest_twisted.ensureDeferred
+async def test_bad_arguments_are_refused_before_intermediate_directories_are_made(webapi):
+    root = await webapi.mkdir()
+    attempts = [
+        ("PUT", webapi.path(root, "a", "b", "f", query="format=bogus"), b"x"),
+        ("PUT", webapi.path(root, "a", "b", "f", query="replace=bogus"), b"x"),
+        ("PUT", webapi.path(root, "a", "b", "f", query="offset=x"), b"x"),
+        ("PUT", webapi.path(root, "a", "b", "f", query="t=bogus"), b"x"),
+        ("PUT", webapi.path(root, "a", "b", query="t=mkdir&format=CHK"), b""),
+        ("POST", webapi.path(root, "a", "b", query="t=mkdir-with-children"), b"{"),
+        ("POST", webapi.path(root, "a", "b", query="t=mkdir-immutable"),
+         json.dumps({"m": ["dirnode", {"rw_uri": root}]}).encode()),
+        ("POST", webapi.path(root, "a", "b", query="t=mkdir&replace=bogus"), b""),
+        ("POST", webapi.path(root, "a", "b", query="t=mkdir&when_done=http://x/"), b""),
+        ("PUT", webapi.path(root, "a", "..", "f"), b"x"),
+    ]
+    for method, url, body in attempts:
+        r = await webapi.request(method, url, body=body)
+        webapi.expect(r, 400, tahoe=r.code)
+        if webapi.ours:     # (Tahoe-LAFS 1.20 makes "a" and "a/b" first)
+            children = (await webapi.json(webapi.path(root, query="t=json")))[1]["children"]
+            assert children == {}, (method, url, r.text)
+
+
+@pytest_twisted.ensureDeferred
 async def test_links_with_such_names_can_be_unlinked_and_renamed(webapi):
     if not webapi.ours:
         return      # the names are written into the directory directly
