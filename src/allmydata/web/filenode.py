@@ -25,6 +25,7 @@ import urllib.parse
 
 from twisted.web import http, resource
 
+from ..dirnode_format import new_name
 from ..util import base32
 from .common import (
     ErrorResource,
@@ -325,6 +326,7 @@ class FileNodeHandler(NodeHandler):
             cap = self._node.get_uri()
         elif self._parent is not None:
             from .unlinked import upload_fileobj
+            new_name(self._filename)    # a link of a name no new link may have: not replaced
             results = await upload_fileobj(self._client, body)
             cap = results.get_uri() if hasattr(results, "get_uri") else results.uri
             await self._parent.set_uri(self._filename, cap, cap, overwrite=True)

@@ -362,6 +362,13 @@ async def test_links_with_such_names_can_be_unlinked_and_renamed(webapi):
 
     children = (await webapi.json(webapi.path(root, query="t=json")))[1]["children"]
     assert sorted(children) == ["", "..", "a/b", "ok"]
+    # such a link is read, but not replaced by an upload to its path
+    r = await webapi.get(webapi.path(root, "a/b"))
+    assert (r.code, r.body) == (200, b"abc")
+    r = await webapi.post_form(webapi.path(root, "a/b", query="t=upload"),
+                               [("file", "new", b"new contents")])
+    assert_plain_400(r, "Invalid child name")
+    assert (await webapi.get(webapi.path(root, "a/b"))).body == b"abc"
     r = await webapi.post(webapi.path(root, query={"t": "unlink", "name": ""}))
     assert r.code == 200, r.text
     r = await webapi.post(webapi.path(root, query={"t": "rename", "from_name": "..",
