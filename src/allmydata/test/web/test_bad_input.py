@@ -263,14 +263,16 @@ async def test_names_a_link_may_not_have(webapi, name):
         ("POST", webapi.url + "uri?t=mkdir-with-children",
          json.dumps({name: ["filenode", {"ro_uri": LIT_ABC}]}).encode()),
     ]
-    if name not in (".", ".."):      # clients and Twisted read these as path steps
-        attempts += [
-            ("PUT", webapi.path(root, name), b"file contents"),
-            ("PUT", webapi.path(root, name, query="t=mkdir"), b""),
-            ("PUT", webapi.path(root, name, query="t=uri"), LIT_ABC.encode()),
-            ("PUT", webapi.path(root, "new-dir", name), b"file contents"),
-            ("POST", webapi.path(root, name, query="t=mkdir"), b""),
-        ]
+    # as path segments (sent as they are: neither the client nor Twisted's
+    # server removes "." or ".." from a path)
+    attempts += [
+        ("PUT", webapi.path(root, name), b"file contents"),
+        ("PUT", webapi.path(root, name, query="t=mkdir"), b""),
+        ("PUT", webapi.path(root, name, query="t=uri"), LIT_ABC.encode()),
+        ("PUT", webapi.path(root, "new-dir", name), b"file contents"),
+        ("PUT", webapi.path(root, "new-dir", name, "deeper"), b"file contents"),
+        ("POST", webapi.path(root, name, query="t=mkdir"), b""),
+    ]
     for method, url, body in attempts:
         r = await webapi.request(method, url, body=body)
         webapi.expect(r, 400, tahoe=r.code)     # Tahoe-LAFS 1.20 links them (200)
