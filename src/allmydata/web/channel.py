@@ -15,6 +15,10 @@ client sends.
 
 Both close the connection the way Twisted's idle timeout does (a clean
 close, then an abort if the client does not go).
+
+The channel also refuses (400) a ``Content-Length`` of more digits than any
+body can have: Twisted converts it with ``int()``, which raises for more
+than 4300 digits and drops the connection with an error in the log.
 """
 
 from twisted.web import http
@@ -26,6 +30,9 @@ IDLE_TIMEOUT = 60
 
 #: seconds from the first byte of a request until its last header line
 HEADERS_TIMEOUT = 60
+
+#: no request body is longer than a number of this many digits says
+MAX_CONTENT_LENGTH_DIGITS = 20
 
 
 class TimedHTTPChannel(http.HTTPChannel):
@@ -45,6 +52,14 @@ class TimedHTTPChannel(http.HTTPChannel):
             if deadline is not None:
                 self._headers_deadline = self.callLater(deadline, self._headers_too_slow)
         http.HTTPChannel.dataReceived(self, data)
+
+    def headerReceived(self, line):
+        name, sep, value = line.partition(b":")
+        if (sep and name.strip().lower() == b"content-length"
+                and len(value.strip(b" \t")) > MAX_CONTENT_LENGTH_DIGITS):
+            # handed on as a value that is not a number: Twisted answers 400
+            line = name + b": more than %d digits" % MAX_CONTENT_LENGTH_DIGITS
+        return http.HTTPChannel.headerReceived(self, line)
 
     def allHeadersReceived(self):
         self._awaiting_headers = False

@@ -99,3 +99,20 @@ def test_a_half_sent_request_is_closed_by_the_node(web):
         assert sock.recv(1000) == b""
     finally:
         sock.close()
+
+
+def test_a_content_length_of_thousands_of_digits_is_a_400(web):
+    parts = urllib.parse.urlsplit(web.url)
+    sock = socket.create_connection((parts.hostname, parts.port), timeout=IDLE_TIMEOUT * 3)
+    try:
+        sock.sendall(b"PUT /uri HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: " + b"5" * 5000
+                     + b"\r\n\r\n")
+        answer = b""
+        while True:
+            data = sock.recv(1000)
+            if not data:
+                break
+            answer += data
+        assert answer.startswith(b"HTTP/1.1 400 Bad Request"), answer[:200]
+    finally:
+        sock.close()

@@ -1,7 +1,8 @@
 """Connections that send too slowly are closed (allmydata.web.channel):
 idle connections and half-sent requests after the idle timeout, requests
 whose headers trickle in after the headers deadline -- while an upload that
-keeps moving and an answer that takes long are never cut off.
+keeps moving and an answer that takes long are never cut off.  A
+Content-Length of thousands of digits is a 400.
 
 The logic runs on a ``task.Clock`` (the Site's reactor) with an in-memory
 transport; then the client node's own resources are served by a Site with
@@ -161,6 +162,21 @@ def test_a_slow_answer_is_not_cut_off(site, clock, hello):
     assert c.transport.value().endswith(b"late answer") and not c.closed
     clock.advance(IDLE + 1)                  # then the idle timeout applies again
     assert c.closed
+
+
+@pytest.mark.parametrize("length", [b"5" * 5000, b"0" * 5000 + b"5", b"1" + b"0" * 20])
+def test_a_content_length_of_too_many_digits_is_a_400(site, clock, length):
+    c = Connection(site, clock)
+    c.send(b"PUT /hello HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-length: " + length
+           + b"\r\n\r\n")
+    assert c.transport.value().startswith(b"HTTP/1.1 400 Bad Request") and c.closed
+
+
+def test_a_content_length_of_twenty_digits_is_read(site, clock):
+    c = Connection(site, clock)
+    c.send(b"POST /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 00000000000000000003"
+           b"\r\n\r\nabc")
+    assert c.transport.value().endswith(b"got 3 bytes") and not c.closed
 
 
 def test_a_pipelined_request_after_an_answer_is_answered(site, clock):
