@@ -14,8 +14,10 @@ this module only places and sends them.
 Two ways to write:
 
 * **whole shares** (SDMF, and MDMF versions of a few segments): every share
-  is built in memory (in a thread) and written with one call per server, so
-  each share changes atomically;
+  is built in memory (in a thread) and written in one test-and-set call, so
+  each share changes atomically; a server's shares go in one call, or in
+  several when together they carry more than a storage server accepts in
+  one call (:data:`~allmydata.storage.limits.MAX_CALL_SHARE_DATA`);
 * **streamed** (larger MDMF versions): each share is first *claimed* — one
   call that tests the old checkstring and writes a marker checkstring (the
   new seqnum with an all-zero root hash); then the segments go out a batch
@@ -38,6 +40,7 @@ import time
 from twisted.internet import defer, threads
 from twisted.logger import Logger
 
+from ..storage.limits import MAX_CALL_SHARE_DATA
 from . import layout
 from .common import (
     MDMF_VERSION,
@@ -167,10 +170,10 @@ class Publish:
 
     async def _send(self, per_server: dict) -> dict:
         """per_server: {serverid: (server, {shnum: (testv, datav, new_length)})}
-        -> {serverid: True (written) | False (test failed) | Exception}."""
-        async def one(server, tw):
-            if server.get_rref() is None:
-                return ConnectionError("not connected")
+        -> {serverid: True (written) | False (test failed) | Exception}.
+        A server's shares go in one call, or in one call per group of
+        shares that stays within what a server accepts in one call."""
+        async def call(server, tw):
             try:
                 ok, readv = await self._call(server, tw)
             except Exception as e:
@@ -178,6 +181,16 @@ class Publish:
             if not ok:
                 self._note_surprise(server, tw, readv)
             return bool(ok)
+
+        async def one(server, tw):
+            if server.get_rref() is None:
+                return ConnectionError("not connected")
+            results = await defer.gatherResults(
+                [defer.ensureDeferred(call(server, part)) for part in split_by_size(tw)])
+            for r in results:
+                if r is not True:
+                    return r
+            return True
         sids = list(per_server)
         results = await defer.gatherResults(
             [defer.ensureDeferred(one(*per_server[sid])) for sid in sids])
@@ -419,6 +432,24 @@ class Publish:
             await source.rewind()
             await self._stream(enc, source, targets, marker_test, salts, False)
         return ev
+
+
+def split_by_size(tw_vectors: dict, limit: int = MAX_CALL_SHARE_DATA) -> list:
+    """``{shnum: (testv, datav, new_length)}`` -> a list of such dicts, in
+    share order, each carrying at most ``limit`` bytes of data (a share
+    larger than that alone goes in a dict of its own)."""
+    parts, part, size = [], {}, 0
+    for shnum in sorted(tw_vectors):
+        value = tw_vectors[shnum]
+        n = sum(len(data) for _offset, data in value[1])
+        if part and size + n > limit:
+            parts.append(part)
+            part, size = {}, 0
+        part[shnum] = value
+        size += n
+    if part or not parts:
+        parts.append(part)
+    return parts
 
 
 def segments_per_batch(k, n, servers, segment_size, batch_bytes=BATCH_BYTES) -> int:

@@ -6,7 +6,7 @@ import pytest_twisted
 
 from allmydata.mutable import layout, shares
 from allmydata.mutable.common import MDMF_VERSION, SDMF_VERSION, NotEnoughServersError
-from allmydata.mutable.publish import segments_per_batch
+from allmydata.mutable.publish import segments_per_batch, split_by_size
 
 from .grid import grid, grid10, grid_certs  # noqa: F401
 
@@ -177,3 +177,17 @@ async def test_streamed_publish_replaces_a_server_failing_at_the_last_write(grid
     held = {sh for i, sh, _p in grid.share_files(node.get_storage_index()) if i != 3}
     assert held == set(range(10))
     assert await grid.node(node.get_uri()).download_best_version() == data
+
+
+def test_a_servers_shares_are_split_into_calls_a_server_accepts():
+    def tw(size):
+        return ([(0, 1, b"eq", b"")], [(0, b"x" * size)], size)
+    shares_ = {3: tw(40), 1: tw(40), 2: tw(30), 0: tw(100)}
+    parts = split_by_size(shares_, limit=100)
+    assert [sorted(p) for p in parts] == [[0], [1, 2], [3]]
+    assert all(p[sh] is shares_[sh] for p in parts for sh in p)
+    assert split_by_size(shares_, limit=10**9) == [dict(sorted(shares_.items()))]
+    assert split_by_size({}) == [{}]
+    # a share's data counts every data vector it carries
+    many = {0: ([], [(0, b"a" * 60), (60, b"b" * 60)], None), 1: tw(1)}
+    assert [sorted(p) for p in split_by_size(many, limit=100)] == [[0], [1]]
