@@ -10,8 +10,11 @@ import zfec
 from allmydata import codec
 from allmydata.codec import CRSDecoder, CRSEncoder
 
-# Installing the project builds the extension (setup.py); the suite expects it.
-from allmydata import _gf256
+# setup.py builds the extension when a C compiler is there; without it the
+# codec uses zfec alone and these tests have nothing to test.
+_gf256 = pytest.importorskip(
+    "allmydata._gf256",
+    reason="the optional C extension allmydata._gf256 was not built (no C compiler at install)")
 
 KERNELS = ["avx2", "ssse3", "scalar"]
 
