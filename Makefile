@@ -29,9 +29,10 @@ install: $(VENV)/.installed
 test: install
 	$(BIN)/pytest -p no:cacheprovider src/allmydata/test
 
-# everything but the tests that start real processes or the reference Tahoe-LAFS
+# everything but the tests that start process grids, the reference Tahoe-LAFS
+# or the misc/ tools
 test-fast: install
-	$(BIN)/pytest -p no:cacheprovider -m "not integration and not interop" src/allmydata/test
+	$(BIN)/pytest -p no:cacheprovider -m "not integration and not interop and not misc" src/allmydata/test
 
 demo: install
 	$(BIN)/python misc/demo_grid.py start $(DEMO_DIR)

@@ -5,9 +5,12 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "..", "misc", "benchmark.py")
 
 
+@pytest.mark.misc
 def test_the_benchmark_measures_throughput_and_small_files_on_our_grid(tmp_path):
     out = subprocess.run(
         [sys.executable, SCRIPT, "--impl", "ours", "--sizes", "1", "--repeat", "1",

@@ -5,9 +5,12 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "..", "misc", "transport_floor.py")
 
 
+@pytest.mark.misc
 def test_the_floor_benchmark_makes_its_calls_and_reports_them():
     out = subprocess.run(
         [sys.executable, SCRIPT, "--servers", "2", "--small", "3", "--size", "2"],

@@ -63,6 +63,7 @@ def big_file(tmp_path_factory):
     return path
 
 
+@pytest.mark.integration
 def test_put_file_then_get_to_file_and_stdout(grid, big_file, tmp_path):
     proc = tahoe(grid, "put", big_file)
     cap = proc.stdout.decode().strip()
@@ -79,6 +80,7 @@ def test_put_file_then_get_to_file_and_stdout(grid, big_file, tmp_path):
     assert proc.stdout == big_file.read_bytes()
 
 
+@pytest.mark.integration
 def test_put_from_stdin(grid, big_file):
     data = b"from a pipe\n" * 50000
     for args in (("put",), ("put", "-")):
@@ -94,6 +96,7 @@ def test_put_from_stdin(grid, big_file):
     assert tahoe(grid, "get", proc.stdout.decode().strip()).stdout == big_file.read_bytes()
 
 
+@pytest.mark.integration
 def test_small_files_are_literal(grid):
     cap = tahoe(grid, "put", input=b"hello").stdout.decode().strip()
     assert cap == "URI:LIT:nbswy3dp"
@@ -101,6 +104,7 @@ def test_small_files_are_literal(grid):
     assert tahoe(grid, "put", input=b"").stdout.decode().strip() == "URI:LIT:"
 
 
+@pytest.mark.integration
 def test_node_url_option(grid, tmp_path):
     src = tmp_path / "a.txt"
     src.write_bytes(b"via --node-url " * 10)
@@ -113,6 +117,7 @@ def test_node_url_option(grid, tmp_path):
     assert proc.returncode == 0 and proc.stdout == src.read_bytes()
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("args,prefix", [(("--format=SDMF",), "URI:SSK:"),
                                          (("--format", "mdmf"), "URI:MDMF:"),
                                          (("-m",), "URI:SSK:"), (("--mutable",), "URI:SSK:")])
@@ -125,6 +130,7 @@ def test_mutable_put_then_get(grid, args, prefix, tmp_path):
     assert tahoe(grid, "get", cap).stdout == b"mutable please"
 
 
+@pytest.mark.integration
 def test_usage_errors(grid, tmp_path):
     proc = tahoe(grid, "put", tmp_path / "missing.txt", check=False)
     assert proc.returncode == 1 and "cannot read" in proc.stderr.decode()
@@ -138,6 +144,7 @@ def test_usage_errors(grid, tmp_path):
     assert proc.returncode == 1 and "Unknown alias 'tahoe'" in proc.stderr.decode()
 
 
+@pytest.mark.integration
 def test_get_errors_show_the_nodes_message(grid, tmp_path):
     proc = tahoe(grid, "get", "URI:CHK:abc", check=False)
     err = proc.stderr.decode()
@@ -238,6 +245,7 @@ def run_with_terminal_stderr(args):
     return proc.returncode, proc.stdout, b"".join(received).decode("utf-8", "replace")
 
 
+@pytest.mark.integration
 def test_progress_bar_on_a_terminal(grid, big_file):
     code, out, terminal = run_with_terminal_stderr(TAHOE + ["-d", grid["client"], "put",
                                                             str(big_file)])
