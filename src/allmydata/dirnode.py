@@ -32,13 +32,14 @@ import time
 from twisted.internet import defer
 
 from . import uri as urimod
-from .nodemaker import UnknownChildNode
 from .dirnode_format import (ONLY_FILES, BadChildNameError, CapConstraintError, ChildEntry,
                              ChildOfWrongTypeError, DirectoryError, DirectoryFormatError,
                              ExistingChildError, MustBeDeepImmutableError,
                              MustNotBeUnknownRWError, NoSuchChildError, NotMutableError,
                              NotWriteableError, new_name, normalize, pack_entries,
                              unpack_contents, update_metadata)
+from .unknown import UnknownChildNode
+from .util import base32
 
 __all__ = [
     "DirectoryNode", "ONLY_FILES", "DirectoryError", "DirectoryFormatError", "NotMutableError",
@@ -535,7 +536,6 @@ class DirectoryNode:
         return defer.ensureDeferred(self._build_manifest())
 
     async def _build_manifest(self):
-        from .util import base32
         manifest, verifycaps, sis = [], set(), set()
         seen = set()
 

@@ -11,7 +11,7 @@ from allmydata.dirnode_format import unpack_contents
 from allmydata.immutable.filenode import ImmutableFileNode
 from allmydata.immutable.literal import LiteralFileNode
 from allmydata.immutable.upload import Data
-from allmydata.nodemaker import UnknownChildNode
+from allmydata.unknown import UnknownChildNode
 from allmydata.test.dirnode.conftest import make_client
 from allmydata.util.netstring import netstring
 

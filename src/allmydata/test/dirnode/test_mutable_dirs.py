@@ -13,7 +13,7 @@ from allmydata.immutable.filenode import ImmutableFileNode
 from allmydata.immutable.literal import LiteralFileNode
 from allmydata.immutable.upload import Data
 from allmydata.mutable.filenode import MutableFileNode
-from allmydata.nodemaker import UnknownChildNode
+from allmydata.unknown import UnknownChildNode
 from allmydata.test.dirnode.conftest import make_client
 
 BIG = b"a CHK file: long enough not to be a LIT file. " * 30
