@@ -6,7 +6,8 @@ segments they need, targets, results and status, and consumer back-pressure.
 
 import pytest
 import pytest_twisted
-from twisted.internet import defer, reactor, task
+from foolscap.api import fireEventually
+from twisted.internet import defer
 from twisted.internet.interfaces import IConsumer
 from zope.interface import implementer
 
@@ -19,6 +20,7 @@ from allmydata.immutable.literal import LiteralFileNode
 from allmydata.immutable.params import SegmentParams
 from allmydata.immutable.target import Data, FileHandle, FileName, MemoryConsumer
 from allmydata.test.common import eventually
+from allmydata.util.rrefutil import call_remote
 
 from .test_download_grid import ReadLog, grid, grid_certs, share_layout  # noqa: F401
 
@@ -257,6 +259,17 @@ class PausingConsumer:
         self.producer.pauseProducing()
 
 
+async def requests_answered(grid, rounds=3):
+    """Return once the requests the client had sent are answered and the
+    reads their answers led to (``rounds`` deep) are answered too: a call
+    to a server comes back after the answers to every earlier call on the
+    same connection."""
+    for _ in range(rounds):
+        await fireEventually()
+        for server in grid.broker.get_connected_servers():
+            await call_remote(server.get_rref(), "get_version")
+
+
 @pytest_twisted.ensureDeferred
 async def test_paused_consumer_holds_back_the_download(grid, monkeypatch):
     log = ReadLog(monkeypatch)
@@ -277,11 +290,17 @@ async def test_paused_consumer_holds_back_the_download(grid, monkeypatch):
         if done:
             break
         delivered = len(consumer.chunks)
-        await task.deferLater(reactor, 0.1, lambda: None)
-        # while paused: no writes, and at most the segments in flight fetched
+
+        def fetched():
+            return {seg for _sh, seg in log.block_reads(layout, params.block_size)}
+
+        # the pipeline fills up to the segments in flight, and then nothing
+        # more happens while paused: no writes, no more segments fetched
+        await eventually(lambda: len(fetched()) >= min(delivered + 2, 12),
+                         what="the segments in flight to be fetched")
+        await requests_answered(grid)
         assert len(consumer.chunks) == delivered
-        fetched = {seg for _sh, seg in log.block_reads(layout, params.block_size)}
-        assert len(fetched) <= delivered + 2
+        assert len(fetched()) <= delivered + 2
         consumer.paused = False
         consumer.producer.resumeProducing()
     assert done == [consumer]

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 import urllib.request
 
 import pytest
@@ -149,20 +148,26 @@ def test_run_stops_when_stdin_closes(tmp_path):
 
 def test_run_allow_stdin_close_and_sigterm(tmp_path):
     d = str(tmp_path / "n")
-    run_tahoe("create-node", "--hostname", "127.0.0.1", "--webport", "none", d)
+    run_tahoe("create-node", "--hostname", "127.0.0.1", "--webport", "tcp:0:interface=127.0.0.1", d)
     p = subprocess.Popen(TAHOE + ["run", "--allow-stdin-close", d], stdin=subprocess.DEVNULL,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         wait_for(lambda: pidfile.running_pid(d) == p.pid, 30, what="node running")
-        time.sleep(0.5)
+        url = wait_for(lambda: os.path.exists(os.path.join(d, "node.url"))
+                       and read(os.path.join(d, "node.url")), 30, what="node.url")
+        # an answer from the web server comes from a later turn of the
+        # reactor than the one that saw standard input (/dev/null) at its end
+        assert get_json(url)
         assert p.poll() is None
         p.send_signal(signal.SIGTERM)
         assert p.wait(timeout=30) == 0
+        assert "standard input closed" not in p.stdout.read().decode()
         assert not os.path.exists(os.path.join(d, "running.process"))
     finally:
         if p.poll() is None:
             p.kill()
             p.wait()
+        p.stdout.close()
 
 
 def test_bad_config_stops_node_with_clear_error(tmp_path):

@@ -6,9 +6,9 @@ import os
 
 import pytest
 import pytest_twisted
-from foolscap.api import Referenceable
+from foolscap.api import Referenceable, fireEventually
 from foolscap.broker import Broker
-from twisted.internet import reactor, task
+from twisted.internet import task
 
 from allmydata.storage.common import (
     IncompleteShareError,
@@ -218,9 +218,15 @@ async def test_the_latest_canary_of_each_uploader_is_kept(t, monkeypatch):
             await w.call("close")
 
     async def settle():
-        for _ in range(5):
-            gc.collect()
-            await task.deferLater(reactor, 0.02, lambda: None)
+        # Collect the server's dropped references to canaries: each release
+        # goes out as a decref from Foolscap's eventual-send queue.  A round
+        # trip sent after that queue has run is answered after every decref
+        # on the same connection, so the client has them all by then.
+        gc.collect()
+        await fireEventually()
+        await fireEventually()
+        await t.server.call("get_version")
+        await fireEventually()
 
     shared = t.new_canary()
     for n in range(3):
@@ -232,9 +238,7 @@ async def test_the_latest_canary_of_each_uploader_is_kept(t, monkeypatch):
     for n in range(3, 6):
         await upload_with(t.new_canary(), n)
     await settle()
-    await wait_until(lambda: len(decrefs) == 3, what="three canaries to be released")
-    await settle()
-    assert len(decrefs) == 3  # the shared one, then each fresh one but the last
+    assert len(decrefs) == 3, decrefs  # the shared one, then each fresh one but the last
     assert len(t.storage_server._canaries) == 1
 
     await t.lose_canary(shared)
