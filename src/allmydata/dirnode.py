@@ -30,8 +30,10 @@ change parses one entry, and packing re-uses the bytes of unchanged entries.
 import time
 
 from twisted.internet import defer
+from zope.interface import implementer
 
 from . import uri as urimod
+from .dirnode_interfaces import IDirectoryNode
 from .dirnode_format import (ONLY_FILES, BadChildNameError, CapConstraintError, ChildEntry,
                              ChildOfWrongTypeError, DirectoryError, DirectoryFormatError,
                              ExistingChildError, MustBeDeepImmutableError,
@@ -117,6 +119,7 @@ def pack_new_directory(entries: dict, writekey, deep_immutable: bool) -> bytes:
     return pack_entries(entries, writekey, deep_immutable)
 
 
+@implementer(IDirectoryNode)
 class DirectoryNode:
     """A directory (seed ``IDirectoryNode``) over ``filenode``."""
 

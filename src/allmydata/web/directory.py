@@ -34,7 +34,7 @@ from twisted.internet import defer
 from twisted.web import resource
 
 from .. import uri as urimod
-from ..dirnode_format import new_name
+from ..dirnode_format import ChildOfWrongTypeError, ExistingChildError, new_name
 from ..immutable.filenode import ImmutableFileNode
 from .common import (
     NodeHandler,
@@ -51,20 +51,13 @@ from .common import (
     render_text,
     text_of,
 )
+from .dirlisting import render_listing, render_rename_form
 from .filenode import (FileNodeHandler, UnknownNodeHandler, filenode_info, finish_post,
-                       replace_contents, write_uri_of)
-from .jsonbody import parse_json_body
-
-
-_DirectoryNode = None
-
-
-def is_dirnode(node) -> bool:
-    global _DirectoryNode
-    if _DirectoryNode is None:
-        from ..dirnode import DirectoryNode
-        _DirectoryNode = DirectoryNode
-    return isinstance(node, _DirectoryNode)
+                       replace_contents)
+from .forms import get_form, open_part
+from .info import render_info
+from .nodehelpers import (is_dirnode, parse_children_json, read_body, upload_fileobj,
+                          write_uri_of)
 
 
 def handler_for(client, node, parent=None, name=None, metadata=None):
@@ -215,44 +208,6 @@ async def render_dirnode_json(request, node) -> bytes:
     return ('%s"children": {%s}, %s\n' % (text[:at], body, text[at:])).encode("utf-8")
 
 
-def _read_body(request) -> bytes:
-    request.content.seek(0)
-    return request.content.read()
-
-
-def parse_children_json(client, body: bytes, deep_immutable=False) -> dict:
-    """``{name: (node, metadata)}`` from the ``{name: [type, {rw_uri, ro_uri,
-    metadata}]}`` JSON of mkdir-with-children and set_children."""
-    data = parse_json_body(body or b"{}", "the JSON of a set of children")
-    if not isinstance(data, dict):
-        raise WebError("the children JSON must be an object {name: [type, {...}]}")
-    out = {}
-    for name, value in data.items():
-        new_name(name)      # BadChildNameError (400) before any node is made
-        if (not isinstance(value, list) or len(value) != 2 or not isinstance(value[1], dict)):
-            raise WebError("child %r: expected [type, {rw_uri, ro_uri, metadata}]" % name)
-        info = value[1]
-        rw, ro = info.get("rw_uri"), info.get("ro_uri")
-        metadata = info.get("metadata")
-        if metadata is not None and not isinstance(metadata, dict):
-            raise WebError("child %r: metadata must be an object" % name)
-        node = client.create_node_from_uri(_caparg(rw), _caparg(ro),
-                                           deep_immutable=deep_immutable, name=name)
-        # a cap that may not go where it is asked to go (a mutable one in an
-        # immutable directory ...) is refused now, before anything is made
-        getattr(node, "raise_error", lambda: None)()
-        out[name] = (node, metadata)
-    return out
-
-
-def _caparg(cap):
-    if cap is None or cap == "":
-        return None
-    if not isinstance(cap, str):
-        raise WebError("caps in the children JSON must be strings, not %r" % (cap,))
-    return cap.encode("utf-8")
-
-
 def _name_arg(request, name="name", required=True):
     value = get_arg(request, name)
     if value is None or value == "":
@@ -299,25 +254,21 @@ class DirectoryNodeHandler(NodeHandler):
     async def _get(self, request):
         t = get_arg(request, "t", "")
         if t == "":
-            from .dirlisting import render_listing
             return await render_listing(request, self._client, self._node)
         if t == "json":
             return await render_dirnode_json(request, self._node)
         if t == "info":
-            from .info import render_info
             return await render_info(request, self._client, self._node)
         if t == "uri":
             return render_text(request, self._node.get_uri())
         if t == "readonly-uri":
             return render_text(request, self._node.get_readonly_uri())
         if t == "rename-form":
-            from .dirlisting import render_rename_form
             return await render_rename_form(request, self._node, _name_arg(request))
         raise WebError("GET directory: bad t=%s" % t)
 
     # ---- POST ----
     async def _post(self, request):
-        from .forms import get_form
         await get_form(request)  # t=, name= ... may be fields of a form
         check_when_done(request)
         t = get_arg(request, "t", "")
@@ -337,7 +288,6 @@ class DirectoryNodeHandler(NodeHandler):
         return finish_post(request, child.get_uri())
 
     async def _upload(self, request):
-        from .forms import get_form, open_part
         form = await get_form(request)
         part = form.get_part("file")
         if part is None:
@@ -394,7 +344,7 @@ class DirectoryNodeHandler(NodeHandler):
         return finish_post(request, None, "moved %s\n" % from_name)
 
     async def _set_children(self, request):
-        children = parse_children_json(self._client, _read_body(request))
+        children = parse_children_json(self._client, read_body(request))
         entries = {}
         for name, (node, metadata) in children.items():
             metadata = {k: v for k, v in (metadata or {}).items() if k != "tahoe"}
@@ -415,14 +365,14 @@ def new_directory_args(client, t, request) -> dict:
     mkdir-with-children or mkdir-immutable (``format=``, the children JSON
     of the body), read and checked before anything is made."""
     if t == "mkdir-immutable":
-        kids = parse_children_json(client, _read_body(request), deep_immutable=True)
+        kids = parse_children_json(client, read_body(request), deep_immutable=True)
         return {"initial_children": kids, "mutable": False}
     fmt = get_format_arg(request, default=None)  # None: the node's mutable.format
     if fmt == "CHK":
         raise WebError("format=CHK is not accepted for t=%s: use SDMF or MDMF" % t)
     kids = None
     if t == "mkdir-with-children":
-        kids = parse_children_json(client, _read_body(request))
+        kids = parse_children_json(client, read_body(request))
     return {"initial_children": kids, "version": mutable_version_of(fmt)}
 
 
@@ -467,7 +417,6 @@ async def put_file(client, parent, name, fileobj, request, replace):
             await replace_contents(old, fileobj, None)
             return old
     if fmt == "CHK":
-        from .unlinked import upload_fileobj
         results = await upload_fileobj(client, fileobj)
         cap = results.get_uri() if hasattr(results, "get_uri") else results.uri
         return await parent.set_uri(name, cap, cap, overwrite=replace)
@@ -477,7 +426,6 @@ async def put_file(client, parent, name, fileobj, request, replace):
 
 
 def _existing(name):
-    from ..dirnode import ExistingChildError
     return ExistingChildError("a child named %r already exists" % (name,))
 
 
@@ -524,7 +472,6 @@ class ChildPathHandler(resource.Resource):
             node = await parent.delete(self._names[-1])
             return render_text(request, node.get_uri() if node is not None else b"")
         if method == b"POST":
-            from .forms import get_form
             await get_form(request)     # t= and when_done= may be fields of a form
             check_when_done(request)
         t = get_arg(request, "t", "")
@@ -548,7 +495,6 @@ class ChildPathHandler(resource.Resource):
     async def _walk(self, names, create=False):
         """The directory at ``names`` below the root (made if missing when
         ``create``)."""
-        from ..dirnode import ChildOfWrongTypeError
         node = self._root
         for i, name in enumerate(names):
             try:
@@ -592,7 +538,7 @@ class ChildPathHandler(resource.Resource):
             node = await make_directory(self._client, parent, name, t, request, replace, args)
             return render_text(request, node.get_uri())
         if t == "uri":
-            cap = _read_body(request).strip()
+            cap = read_body(request).strip()
             await parent.set_uri(name, cap, None, overwrite=replace)
             return render_text(request, cap)
         if offset is not None:

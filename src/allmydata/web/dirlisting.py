@@ -21,8 +21,7 @@ from twisted.web.template import Element, XMLFile, flattenString, renderer, tags
 
 from ..util import base32
 from .common import text_of
-from .filenode import write_uri_of
-from .info import TEMPLATES
+from .nodehelpers import TEMPLATES, is_dirnode, write_uri_of
 
 
 def _q(text) -> str:
@@ -35,7 +34,6 @@ def dir_url(cap) -> str:
 
 def child_kind(node) -> str:
     """DIR, DIR-RO, DIR-IMM, FILE, SSK, SSK-RO, MDMF, MDMF-RO or ?."""
-    from .directory import is_dirnode
     if getattr(node, "is_unknown", lambda: False)():
         return "?" if write_uri_of(node) else "?-RO"
     if is_dirnode(node):
@@ -113,7 +111,6 @@ class DirectoryElement(Element):
         return "\n".join(rows).encode("utf-8")
 
     def _row(self, name, node, metadata) -> str:
-        from .directory import is_dirnode
         kind = child_kind(node)
         cap = node.get_uri()
         e = html.escape

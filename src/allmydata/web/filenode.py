@@ -41,6 +41,9 @@ from .common import (
     render_json,
     render_text,
 )
+from .forms import get_form, open_part
+from .info import render_info
+from .nodehelpers import upload_fileobj, write_uri_of
 
 DEFAULT_CONTENT_TYPE = "text/plain"
 _ENCODING_TYPES = {"gzip": "application/gzip", "bzip2": "application/x-bzip2",
@@ -122,16 +125,6 @@ def _text(cap):
     if cap is None:
         return None
     return cap.decode("ascii") if isinstance(cap, bytes) else cap
-
-
-def write_uri_of(node):
-    """The write cap of a node (bytes), or None for a read-only one."""
-    get_write_uri = getattr(node, "get_write_uri", None)
-    if get_write_uri is not None:
-        return get_write_uri() or None
-    if node.is_readonly():
-        return None
-    return node.get_uri()
 
 
 def filenode_info(node, size=None) -> dict:
@@ -240,7 +233,6 @@ class FileNodeHandler(NodeHandler):
         if t == "json":
             return self._json(request)
         if t == "info":
-            from .info import render_info
             return render_info(request, self._client, self._node)
         if t == "uri":
             return render_text(request, self._node.get_uri())
@@ -310,7 +302,6 @@ class FileNodeHandler(NodeHandler):
         return render_text(request, self._node.get_uri())
 
     async def _post(self, request):
-        from .forms import get_form, open_part
         form = await get_form(request)
         check_when_done(request)
         t = get_arg(request, "t", "")
@@ -325,7 +316,6 @@ class FileNodeHandler(NodeHandler):
             await replace_contents(self._node, body, None)
             cap = self._node.get_uri()
         elif self._parent is not None:
-            from .unlinked import upload_fileobj
             new_name(self._filename)    # a link of a name no new link may have: not replaced
             results = await upload_fileobj(self._client, body)
             cap = results.get_uri() if hasattr(results, "get_uri") else results.uri
@@ -376,7 +366,6 @@ class UnknownNodeHandler(NodeHandler):
         if t == "json":
             return render_json(request, unknown_json(self._node, self._metadata))
         if t == "info":
-            from .info import render_info
             return render_info(request, self._client, self._node)
         raise WebError("GET unknown URI type: can only do t=info and t=json, not t=%s.\n"
                        "This node cannot use this cap (%s)." % (t, reason))

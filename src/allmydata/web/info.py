@@ -6,25 +6,19 @@ Rendered with ``twisted.web.template`` from ``templates/info.xhtml``.
 """
 
 import os
-import urllib.parse
 
 from twisted.python.filepath import FilePath
 from twisted.web.template import Element, XMLFile, flattenString, renderer, tags
 
+from .. import uri
 from ..util import base32
-
-TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
+from .nodehelpers import TEMPLATES, cap_url, is_dirnode, write_uri_of
 
 
 def _text(b):
     if b is None:
         return None
     return b.decode("utf-8", "replace") if isinstance(b, bytes) else str(b)
-
-
-def cap_url(cap) -> str:
-    """``/uri/<escaped cap>``."""
-    return "/uri/" + urllib.parse.quote(_text(cap), safe="")
 
 
 def describe(node) -> list[tuple[str, object]]:
@@ -38,14 +32,13 @@ def describe(node) -> list[tuple[str, object]]:
         return rows
     rows.append(("Type", _kind(node, cap)))
     size = node.get_size()
-    if not _is_dirnode(node):
+    if not is_dirnode(node):
         rows.append(("Size", "%d bytes" % size if size is not None else "unknown"))
     si = node.get_storage_index()
     rows.append(("Storage index", tags.code(base32.b2a(si).decode("ascii")) if si else "none"))
     encoding = _encoding_of(cap)
     if encoding:
         rows.append(("Encoding", "%d of %d shares needed" % encoding))
-    from .filenode import write_uri_of
     writecap = write_uri_of(node) if node.is_mutable() else None
     if writecap:
         rows.append(("Write cap", tags.code(_text(writecap))))
@@ -56,14 +49,9 @@ def describe(node) -> list[tuple[str, object]]:
     return rows
 
 
-def _is_dirnode(node) -> bool:
-    from .directory import is_dirnode
-    return is_dirnode(node)
-
-
 def _kind(node, cap: bytes) -> str:
     access = "read-only" if node.is_readonly() else "writeable"
-    if _is_dirnode(node):
+    if is_dirnode(node):
         if not node.is_mutable():
             return "immutable directory"
         fmt = "MDMF" if cap.startswith(b"URI:DIR2-MDMF") else "SDMF"
@@ -77,7 +65,6 @@ def _kind(node, cap: bytes) -> str:
 
 
 def _encoding_of(cap):
-    from .. import uri
     u = uri.from_string(cap)
     k, n = getattr(u, "needed_shares", None), getattr(u, "total_shares", None)
     return (k, n) if k and n else None
@@ -92,7 +79,7 @@ class InfoElement(Element):
 
     @renderer
     def title(self, request, tag):
-        return tag("Directory details" if _is_dirnode(self._node) else "File details")
+        return tag("Directory details" if is_dirnode(self._node) else "File details")
 
     @renderer
     def rows(self, request, tag):
@@ -104,7 +91,7 @@ class InfoElement(Element):
             url = cap_url(self._node.get_uri())
             return tag(tags.li(tags.a("JSON", href=url + "?t=json", rel="noreferrer")))
         url = cap_url(self._node.get_readonly_uri())
-        if _is_dirnode(self._node):
+        if is_dirnode(self._node):
             url = cap_url(self._node.get_uri())
             return tag(tags.li(tags.a("Open", href=url + "/", rel="noreferrer")),
                        tags.li(tags.a("JSON", href=url + "/?t=json", rel="noreferrer")))

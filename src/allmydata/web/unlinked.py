@@ -33,19 +33,13 @@ from .common import (
     render_text,
     wants_plain_text,
 )
+from ..crypto import rsa
 from .forms import get_form, open_part
-from .info import TEMPLATES, cap_url
+from .nodehelpers import TEMPLATES, cap_url, parse_children_json, read_body, upload_fileobj
 
 
 def _cap_text(cap) -> str:
     return cap.decode("ascii") if isinstance(cap, bytes) else cap
-
-
-async def upload_fileobj(client, fileobj):
-    """Upload from a seekable file object; the UploadResults."""
-    from ..immutable.upload import FileHandle
-    fileobj.seek(0)
-    return await client.upload(FileHandle(fileobj, client.get_convergence_secret()))
 
 
 async def upload_as(client, fileobj, fmt, keypair=None) -> str:
@@ -74,7 +68,6 @@ def _keypair_arg(request):
     text = get_arg(request, "private-key")
     if not text:
         return None
-    from ..crypto import rsa
     try:
         priv = rsa.private_key_from_urlsafe_b64(text.strip())
     except Exception as e:  # noqa: BLE001 -- any unusable key is the caller's mistake
@@ -88,9 +81,8 @@ async def make_unlinked_directory(client, request, t) -> bytes:
     ``t=mkdir-with-children`` (JSON body) or ``t=mkdir-immutable`` (JSON
     body, immutable children only): the new directory's cap, or a redirect
     to it with ``redirect_to_result=true``."""
-    from .directory import _read_body, parse_children_json
     if t == "mkdir-immutable":
-        kids = parse_children_json(client, _read_body(request), deep_immutable=True)
+        kids = parse_children_json(client, read_body(request), deep_immutable=True)
         node = await client.create_immutable_dirnode(kids)
     else:
         fmt = get_format_arg(request, default=None)  # None: the node's mutable.format
@@ -98,7 +90,7 @@ async def make_unlinked_directory(client, request, t) -> bytes:
             raise WebError("format=CHK is not accepted for t=%s: use SDMF or MDMF" % t)
         kids = None
         if t == "mkdir-with-children":
-            kids = parse_children_json(client, _read_body(request))
+            kids = parse_children_json(client, read_body(request))
         node = await client.create_dirnode(kids, version=mutable_version_of(fmt),
                                            keypair=_keypair_arg(request))
     cap = _cap_text(node.get_uri())

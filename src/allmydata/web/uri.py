@@ -20,7 +20,10 @@ from twisted.python.failure import Failure
 from twisted.web import resource
 
 from .common import ErrorResource, WebError, async_render, get_arg, redirect
+from .directory import DirectoryNodeHandler
 from .filenode import FileNodeHandler, UnknownNodeHandler
+from .forms import get_form
+from .nodehelpers import is_dirnode
 from .unlinked import make_unlinked_directory, post_upload, put_unlinked
 
 _DIRECTORY_OPS = ("mkdir", "mkdir-with-children", "mkdir-immutable")
@@ -34,7 +37,6 @@ def node_handler(client, cap: bytes, named=False):
         return ErrorResource(e, Failure())
     if getattr(node, "is_unknown", lambda: False)():
         return UnknownNodeHandler(client, node)
-    from .directory import DirectoryNodeHandler, is_dirnode
     if is_dirnode(node) and not named:
         return DirectoryNodeHandler(client, node)
     return FileNodeHandler(client, node, named=named)
@@ -89,7 +91,6 @@ class URIHandler(resource.Resource):
     @async_render
     async def render_POST(self, request):
         if request.args.get(b"t") is None:
-            from .forms import get_form
             await get_form(request)  # t= may be a field of the form
         t = get_arg(request, "t", "")
         if t == "upload":
