@@ -295,7 +295,8 @@ def fake_children(n):
                 "ro_uri": cap, "size": 1000 + i,
                 "metadata": {"size": 1000 + i, "mtime": 1.7e9 + i, "ctime": 1.7e9 + i}}]
         else:
-            # a DIR2 write cap's readcap is the SSK readkey: hash of the writekey (FORMATS §5)
+            # a DIR2 write cap's readcap is the SSK readkey: hash of the writekey
+            # (docs/specifications/caps.md §5)
             fp = base32.b2a(hashlib.sha256(b"fp %d" % i).digest()).decode()
             rw = "URI:DIR2:%s:%s" % (key, fp)
             ro = from_string(rw.encode()).get_readonly().to_string().decode()

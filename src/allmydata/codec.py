@@ -1,7 +1,8 @@
 """The "crs" erasure codec: zfec behind the seed's ICodecEncoder/ICodecDecoder.
 
-FORMATS.md §3.3: every segment's ciphertext is cut into ``k`` equal pieces
-which zfec (Reed-Solomon over GF(2^8)) expands into ``N`` blocks.  The code is
+docs/specifications/immutable-shares.md §3: every segment's ciphertext is cut
+into ``k`` equal pieces which zfec (Reed-Solomon over GF(2^8)) expands into
+``N`` blocks.  The code is
 systematic: blocks ``0..k-1`` are the input pieces themselves, so a reader
 that holds exactly those needs no decoding at all.  Any ``k`` distinct blocks
 recover the pieces.

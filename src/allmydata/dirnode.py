@@ -16,7 +16,7 @@ A new link never gets the empty name, ``.``, ``..`` or a name containing
 created); links that already have such a name can be read, renamed and
 unlinked.
 
-Metadata (FORMATS.md §7): the ``tahoe`` key is ours (``linkcrtime`` when a
+Metadata (docs/specifications/directories.md §5): the ``tahoe`` key is ours (``linkcrtime`` when a
 link is made, ``linkmotime`` on every change); ``metadata=None`` keeps a
 replaced link's other keys; a dict replaces them.  ``no-write: true`` stores
 only the read-only cap of the child.

@@ -1,4 +1,4 @@
-"""The bytes of a directory (FORMATS.md §7): packing and unpacking its children.
+"""The bytes of a directory (docs/specifications/directories.md): packing and unpacking its children.
 
 A directory's contents are the plaintext of a file (mutable for ``URI:DIR2:``,
 CHK or LIT for immutable directories): one netstring per child, sorted by the
@@ -57,7 +57,7 @@ class DirectoryError(Exception):
 
 
 class DirectoryFormatError(DirectoryError, ValueError):
-    """The contents of a directory are not well-formed (FORMATS.md §7)."""
+    """The contents of a directory are not well-formed (docs/specifications/directories.md)."""
 
 
 class NotMutableError(DirectoryError):
@@ -143,7 +143,7 @@ def new_name(namex) -> str:
 
 # ---- the encrypted write cap ------------------------------------------------------------------
 def legacy_hmac(key: bytes, data: bytes) -> bytes:
-    """The MAC after a child's encrypted write cap (FORMATS.md §2): single
+    """The MAC after a child's encrypted write cap (docs/specifications/encodings.md §4.4): single
     SHA-256, the key XORed byte by byte and *not* padded to 64 bytes.  Written
     for compatibility, never checked."""
     ikey = bytes(b ^ 0x36 for b in key)

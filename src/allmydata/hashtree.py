@@ -1,4 +1,4 @@
-"""Merkle hash trees over 32-byte hashes (FORMATS.md §3.4).
+"""Merkle hash trees over 32-byte hashes (docs/specifications/immutable-shares.md §4).
 
 An immutable file carries three of them (crypttext, per-share block, and
 share trees), a mutable share two.  The shape is fixed by the format:

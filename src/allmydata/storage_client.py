@@ -1,7 +1,7 @@
 """The client's view of the storage servers: :class:`StorageFarmBroker`.
 
 Servers come from two places: the introducer client's connectors for
-announced ``storage`` services, and ``private/servers.yaml`` (FORMATS.md §9)
+announced ``storage`` services, and ``private/servers.yaml`` (docs/specifications/servers.md §2)
 for servers configured by hand, which this broker connects to itself with a
 reconnecting Foolscap connector.  A static server whose FURL names the same
 node as an announced one takes its place.
@@ -9,7 +9,7 @@ node as an announced one takes its place.
 Upload, download and the web pages see every server through one small
 object, :class:`StorageServer` here (the ``IServer`` of ISSUE3-API), and ask
 the broker for the connected servers of a storage index in permuted-ring
-order (FORMATS.md §10): ``SHA1(SI + permutation seed)``, with the servers of
+order (docs/specifications/servers.md §3): ``SHA1(SI + permutation seed)``, with the servers of
 ``[client] peers.preferred`` first.
 """
 
@@ -104,7 +104,7 @@ class StorageServer:
 
 
 def permutation_seed_for(server_id: str, ann: dict) -> bytes:
-    """The permutation seed of a servers.yaml entry (FORMATS.md §10)."""
+    """The permutation seed of a servers.yaml entry (docs/specifications/servers.md §3)."""
     seed = ann.get("permutation-seed-base32")
     if seed:
         return base32.a2b(seed)

@@ -1,6 +1,6 @@
 """Nodes for caps this version cannot use: kept as they are, never rejected.
 
-Forward compatibility (FORMATS.md §5): a cap string of a kind we do not know
+Forward compatibility (docs/specifications/caps.md §6): a cap string of a kind we do not know
 (or do not handle yet) becomes an :class:`UnknownNode` that remembers the
 exact string, so it can be shown, stored in a directory and handed back
 unchanged. :class:`UnknownChildNode` is the same for a directory's child,

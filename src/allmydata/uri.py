@@ -1,4 +1,4 @@
-"""Capability strings ("caps") of FORMATS.md §5: parsing, printing, deriving.
+"""Capability strings ("caps") of docs/specifications/caps.md: parsing, printing, deriving.
 
 Every cap is ``URI:<kind>:<fields>``, with keys and hashes in Tahoe's strict
 base32 and numbers in plain decimal.  Each kind is a small immutable class
@@ -16,7 +16,7 @@ here; :func:`from_string` picks the class from the kind and parses the rest.
   used to smuggle write authority into a read-only place.  Verify caps are
   allowed everywhere.
 
-Derivations (FORMATS §2): SSK/MDMF writekey -> readkey -> storage index,
+Derivations (docs/specifications/caps.md §5): SSK/MDMF writekey -> readkey -> storage index,
 CHK key -> storage index.  Directory caps wrap the matching file cap and
 copy its body byte for byte.
 """
@@ -47,7 +47,7 @@ __all__ = [
 
 ALLEGED_READONLY_PREFIX = b"ro."
 ALLEGED_IMMUTABLE_PREFIX = b"imm."
-URI_LIT_SIZE_THRESHOLD = 55   # files up to this size are LIT caps (FORMATS §4)
+URI_LIT_SIZE_THRESHOLD = 55   # files up to this size are LIT caps (docs/specifications/caps.md §2.2)
 KEY_SIZE = 16                 # AES keys and storage indexes
 HASH_SIZE = 32                # UEB hashes and pubkey fingerprints
 MAX_SHARES = 256

@@ -1,4 +1,4 @@
-"""AES-128 in CTR mode, as Tahoe-LAFS encrypts file contents (FORMATS.md §3.2).
+"""AES-128 in CTR mode, as Tahoe-LAFS encrypts file contents (docs/specifications/immutable-shares.md §2).
 
 The initial counter block is 16 zero bytes, read as a 128-bit big-endian
 counter that goes up by one per 16-byte block, and a single keystream covers

@@ -1,4 +1,4 @@
-"""RSA keys and signatures of mutable files (FORMATS.md §6.1).
+"""RSA keys and signatures of mutable files (docs/specifications/mutable-shares.md §1).
 
 A mutable file is owned by one RSA-2048 key pair.  The private key (as
 PKCS#8 DER) hashes to the file's writekey, and the public key (as

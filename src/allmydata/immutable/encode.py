@@ -1,4 +1,4 @@
-"""The encoder: ciphertext in, shares out (FORMATS.md §3.2-§3.6).
+"""The encoder: ciphertext in, shares out (docs/specifications/immutable-shares.md §2-§6).
 
 :class:`Encoder` reads an :class:`IEncryptedUploadable` one segment at a
 time and, for each segment,

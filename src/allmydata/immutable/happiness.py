@@ -1,4 +1,4 @@
-"""Servers-of-happiness and share placement (FORMATS.md §10), as pure functions.
+"""Servers-of-happiness and share placement (docs/specifications/servers.md §4, §5), as pure functions.
 
 *Servers-of-happiness* measures how well the shares of an immutable file are
 spread: build the bipartite graph "share number -- server" with an edge

@@ -1,4 +1,4 @@
-"""The bytes of one immutable share inside its bucket (FORMATS.md §3.6).
+"""The bytes of one immutable share inside its bucket (docs/specifications/immutable-shares.md §6).
 
 A share is a header of offsets followed by six regions, back to back::
 

@@ -1,4 +1,4 @@
-"""LIT files: the contents live in the cap itself (FORMATS.md §4).
+"""LIT files: the contents live in the cap itself (docs/specifications/caps.md §2.2).
 
 :class:`LiteralFileNode` offers the same reading methods as an immutable CHK
 file node, without touching any server.

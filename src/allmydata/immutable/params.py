@@ -1,4 +1,4 @@
-"""Segment and block sizes of an immutable file (FORMATS.md §3.1).
+"""Segment and block sizes of an immutable file (docs/specifications/immutable-shares.md §1).
 
 A CHK file of ``size`` bytes encoded ``k``-of-``n`` is cut into segments of
 ``segment_size`` bytes (a multiple of ``k``); the last ("tail") segment is
@@ -10,9 +10,9 @@ layout, the server selector and the downloader all agree.
 
 import attrs
 
-#: Files up to this many bytes are LIT caps: never encoded (FORMATS.md §4).
+#: Files up to this many bytes are LIT caps: never encoded (docs/specifications/caps.md §2.2).
 LIT_SIZE_THRESHOLD = 55
-#: The maximum segment size of Tahoe-LAFS >= 1.19 (FORMATS.md §3.1).
+#: The maximum segment size of Tahoe-LAFS >= 1.19 (docs/specifications/immutable-shares.md §1).
 DEFAULT_MAX_SEGMENT_SIZE = 1024 * 1024
 #: zfec's limit on the number of shares.
 MAX_SHARES = 256

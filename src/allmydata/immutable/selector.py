@@ -1,4 +1,4 @@
-"""Choosing the storage servers of an immutable upload (FORMATS.md §10).
+"""Choosing the storage servers of an immutable upload (docs/specifications/servers.md §5).
 
 :func:`select_servers` takes the first ``2N`` servers of the permuted ring,
 asks those that cannot take shares (``get_buckets``) which shares of the
@@ -46,7 +46,8 @@ __all__ = [
 log = Logger()
 
 STORAGE_V1 = b"http://allmydata.org/tahoe/protocols/storage/v1"
-#: what a server that does not announce a limit is assumed to accept (FORMATS.md §8)
+#: what a server that does not announce a limit is assumed to accept
+#: (docs/specifications/storage-protocol.md §5)
 OLD_SERVER_MAX_IMMUTABLE_SHARE_SIZE = 2**32 - 1
 DEFAULT_TIMEOUT = 15.0
 
@@ -218,7 +219,7 @@ async def select_servers(storage_broker, storage_index: bytes, allocated_size: i
                          cancel_secret_for: Callable[[bytes], bytes],
                          canary_factory: Callable[[], object] | None = None,
                          timeout: float = DEFAULT_TIMEOUT, clock=None) -> Placement:
-    """Find homes for the ``n`` shares of ``storage_index`` (FORMATS.md §10).
+    """Find homes for the ``n`` shares of ``storage_index`` (docs/specifications/servers.md §5).
 
     ``allocated_size`` is the size of one share as the layout writes it;
     ``renew_secret_for(serverid)`` / ``cancel_secret_for(serverid)`` give the

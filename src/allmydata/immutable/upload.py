@@ -3,10 +3,11 @@
 :class:`Uploader` turns each upload into one of two things:
 
 * a LIT cap (``URI:LIT:`` + base32 of the data) for files of at most 55
-  bytes -- no server is contacted (FORMATS.md §4);
-* a CHK upload: encryption key and storage index (§2), server selection
-  (:mod:`.selector`, §10), encoding and pushing (:mod:`.encode`), and the
-  ``URI:CHK:`` cap (§5).
+  bytes -- no server is contacted (docs/specifications/caps.md §2.2);
+* a CHK upload: encryption key and storage index
+  (docs/specifications/encodings.md §4.1, §5), server selection
+  (:mod:`.selector`, servers.md §5), encoding and pushing (:mod:`.encode`),
+  and the ``URI:CHK:`` cap (caps.md §2.1).
 
 Each upload gets an :class:`UploadStatus` (the seed's IUploadStatus) that the
 web status pages can follow, and ends with an :class:`UploadResults` (the
@@ -328,7 +329,7 @@ class Uploader(service.MultiService):
         return results
 
     def _file_secrets(self, storage_index: bytes):
-        """The file renewal and cancel secrets (FORMATS.md §2)."""
+        """The file renewal and cancel secrets (docs/specifications/encodings.md §4.3)."""
         return (hashutil.file_renewal_secret_hash(self._secret_holder.get_renewal_secret(),
                                                   storage_index),
                 hashutil.file_cancel_secret_hash(self._secret_holder.get_cancel_secret(),

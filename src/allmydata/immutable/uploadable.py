@@ -3,12 +3,12 @@
 * :class:`Data`, :class:`FileHandle` and :class:`FileName` are the seed's
   ``IUploadable``: bytes in memory, an open binary file, a path.  With a
   ``convergence`` secret (bytes) the AES key is the convergent key of
-  FORMATS.md §2, hashed over the whole plaintext in one pass before
+  docs/specifications/encodings.md §5, hashed over the whole plaintext in one pass before
   anything is encrypted (in a worker thread, in 1 MiB chunks, never holding
   the file in memory); with ``convergence=None`` it is 16 random bytes.
 * :class:`EncryptAnUploadable` turns an ``IUploadable`` into the seed's
   ``IEncryptedUploadable``: AES-128-CTR with one keystream over the whole
-  file (§3.2), storage index = hash of the key.
+  file (immutable-shares.md §2), storage index = hash of the key.
 
 The plaintext is read from offset 0 of a file handle.  Reading and
 encrypting a segment happen together in a worker thread when the source
@@ -105,7 +105,7 @@ class _Uploadable:
 
     def get_all_encoding_parameters(self):
         """Deferred((k, happy, n, segment_size)) with the effective segment
-        size of §3.1: ``nextmul(min(max_segment_size, size), k)``."""
+        size of immutable-shares.md §1: ``nextmul(min(max_segment_size, size), k)``."""
         return defer.succeed(self._encoding_parameters())
 
     def _encoding_parameters(self):
@@ -326,8 +326,8 @@ class EncryptAnUploadable:
         return [self._cipher.update(c) for c in chunks if len(c)]
 
     def get_plaintext_hashtree_leaves(self, first, last, num_segments):
-        """Plaintext hashes are not stored since Tahoe-LAFS 1.3 (FORMATS.md
-        §2); nothing computes them."""
+        """Plaintext hashes are not stored since Tahoe-LAFS 1.3 (docs/specifications/
+        encodings.md §4.1); nothing computes them."""
         return defer.succeed([])
 
     def get_plaintext_hash(self):

@@ -1,4 +1,4 @@
-"""The URI extension block (UEB) of a CHK file (FORMATS.md §3.5).
+"""The URI extension block (UEB) of a CHK file (docs/specifications/immutable-shares.md §5).
 
 Every share ends with the same UEB: a small dict of the file's encoding
 parameters and root hashes, serialized as ``key:NS(value)`` entries in

@@ -2,7 +2,7 @@
 
 An announcement of the seed's v1 protocol is an unsigned 6-tuple of byte
 strings ``(FURL, service_name, remoteinterface_name, nickname, my_version,
-oldest_supported)`` (see ``interfaces.py`` and FORMATS.md §9).  The node that
+oldest_supported)`` (see ``interfaces.py`` and docs/specifications/servers.md §1).  The node that
 offers the service is identified by the tubid inside the FURL, so one node
 has at most one announcement per service name: the key of an announcement is
 ``(nodeid, service_name)``.

@@ -1,9 +1,9 @@
 """What every part of the mutable-file code shares: constants, errors, keys.
 
-Mutable files (FORMATS.md §6) come in two share formats, SDMF (version byte
+Mutable files (docs/specifications/mutable-shares.md) come in two share formats, SDMF (version byte
 0, one segment) and MDMF (version byte 1, 128 KiB segments).  Both are owned
 by an RSA-2048 key pair from which a chain of hashes derives every other key
-(FORMATS.md §2):
+(docs/specifications/encodings.md §4.2):
 
     privkey (PKCS#8 DER) -> writekey -> readkey -> storage index
     pubkey (SPKI DER) -> fingerprint

@@ -1,8 +1,8 @@
-"""The bytes of one mutable share, SDMF and MDMF (FORMATS.md §6.2, §6.3).
+"""The bytes of one mutable share, SDMF and MDMF (docs/specifications/mutable-shares.md §2, §3).
 
 Pure byte work, no network.  A share is what a client writes into a mutable
-slot on a storage server (the server's container header, §6.5, is not part
-of it).  Both formats start with a *signed prefix* and a table of offsets:
+slot on a storage server (the server's container header,
+docs/specifications/containers.md §3, is not part of it).  Both formats start with a *signed prefix* and a table of offsets:
 
 * SDMF (version 0): ``>BQ32s16sBBQQ`` prefix (75 bytes: version, seqnum,
   root hash, IV, k, N, segsize, datalen), then 4 u32 and 2 u64 offsets

@@ -1,7 +1,7 @@
 """Writing a version of a mutable file to the grid: :class:`Publish`.
 
 A publish writes every share of the new version with test-and-set
-(FORMATS.md §6.4): each share is written only if it still starts with the
+(docs/specifications/mutable-shares.md §5): each share is written only if it still starts with the
 checkstring the server map saw there (``(0, 1, "eq", b"")`` — "still
 empty" — for a share that is new), under the per-server write enabler and
 the lease secrets of this client.  A failed test means another writer got

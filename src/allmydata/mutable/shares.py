@@ -1,6 +1,6 @@
 """Plaintext to the N shares of one mutable version, and back (pure, no network).
 
-Writing (FORMATS.md §6.1-§6.3): the plaintext is cut into segments (SDMF:
+Writing (docs/specifications/mutable-shares.md §1-§3): the plaintext is cut into segments (SDMF:
 one segment of ``nextmul(datalen, k)`` bytes; MDMF: ``nextmul(131072, k)``
 bytes).  Each segment is encrypted with AES-128-CTR under
 ``datakey = H(salt, readkey)`` (SDMF: one IV per version; MDMF: a fresh

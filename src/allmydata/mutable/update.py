@@ -1,6 +1,6 @@
 """Writing at an offset of a mutable file: :func:`write_at`.
 
-MDMF (FORMATS.md §6.3) updates in place: only the segments the write
+MDMF (docs/specifications/mutable-shares.md §3) updates in place: only the segments the write
 touches are re-encoded (each with a fresh salt) and written, together with
 the new block hash tree of every share (old leaves kept for the untouched
 segments), the share hash chain, the signature and the header.  Every share

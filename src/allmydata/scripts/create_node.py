@@ -1,6 +1,6 @@
 """``tahoe create-node``, ``create-client`` and ``create-introducer``.
 
-They write ``tahoe.cfg`` (FORMATS.md §13), the node-type marker file that
+They write ``tahoe.cfg`` (docs/configuration.md), the node-type marker file that
 ``tahoe run`` reads (``tahoe-client.tac`` / ``tahoe-introducer.tac``, as
 Tahoe-LAFS writes), ``private/`` (owner-only) with the node's secrets, and
 ``private/introducers.yaml`` when an introducer is given.  The Foolscap

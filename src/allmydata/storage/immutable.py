@@ -1,6 +1,6 @@
 """Immutable shares on disk, and the remote objects that write and read them.
 
-The container (FORMATS.md §3.7), all big-endian::
+The container (docs/specifications/containers.md §2), all big-endian::
 
     0x00  u32  container version: 1 = lease secrets in clear, 2 = BLAKE2b-256
     0x04  u32  legacy data length: min(2**32-1, allocated_size); never read

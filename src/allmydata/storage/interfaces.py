@@ -1,7 +1,7 @@
 """The storage protocol: the seed's Foolscap RemoteInterfaces for storage.
 
 These names, argument names and argument order are the wire contract
-(FORMATS.md §8).  The seed's 2008 methods are all here; the methods that
+(docs/specifications/storage-protocol.md).  The seed's 2008 methods are all here; the methods that
 Tahoe-LAFS clients call today (``get_version``, ``add_lease``,
 ``advise_corrupt_share``) are added beside them.
 
@@ -124,12 +124,12 @@ class RIStorageServer(RemoteInterface):
                                                         LeaseCancelSecret),
                                         tw_vectors=TestAndWriteVectorsForShares,
                                         r_vector=ReadVector):
-        """Test-and-set on mutable slots; see FORMATS.md §6.4."""
+        """Test-and-set on mutable slots; see docs/specifications/storage-protocol.md §4."""
         return TupleOf(bool, DictOf(int, ReadData, maxKeys=MAX_BUCKETS))
 
     # ---- added by later Tahoe-LAFS releases, which clients call today ----
     def get_version():
-        """Return the version dictionary (FORMATS.md §8)."""
+        """Return the version dictionary (docs/specifications/storage-protocol.md §5)."""
         return DictOf(bytes, Any())
 
     def add_lease(storage_index=StorageIndex,

@@ -4,7 +4,7 @@ how a presented secret is matched against a stored one.
 A lease keeps a share alive.  It carries an owner number, a renew secret, a
 cancel secret and an expiration time (Unix seconds); mutable leases also
 carry the tubid of the server that granted them.  Two byte layouts exist
-(FORMATS.md §3.7 and §6.5)::
+(docs/specifications/containers.md §4)::
 
     immutable, 72 bytes:  >L owner | 32 renew | 32 cancel | >L expiration
     mutable,   92 bytes:  >L owner | >L expiration | 32 renew | 32 cancel | 20 nodeid

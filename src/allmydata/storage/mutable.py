@@ -1,5 +1,5 @@
-"""Mutable share containers on disk (FORMATS.md §6.5) and the test vectors
-that guard writes to them (§6.4).
+"""Mutable share containers on disk (docs/specifications/containers.md §3) and the test vectors
+that guard writes to them (docs/specifications/storage-protocol.md §4).
 
 Layout, all big-endian::
 

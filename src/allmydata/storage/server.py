@@ -1,6 +1,6 @@
 """The storage server: RIStorageServer over the share files of one directory.
 
-Directory layout under ``storedir`` (FORMATS.md §3.7)::
+Directory layout under ``storedir`` (docs/specifications/containers.md §1)::
 
     shares/<b32(SI)[:2]>/<b32(SI)>/<shnum>            complete shares
     shares/incoming/<b32(SI)[:2]>/<b32(SI)>/<shnum>   immutable uploads in progress
@@ -8,8 +8,8 @@ Directory layout under ``storedir`` (FORMATS.md §3.7)::
 
 One storage index holds either immutable shares (written through
 :class:`~.immutable.BucketWriter`) or mutable ones (written by test-and-set,
-§6.4), never both: an allocation is refused where mutable shares are, and a
-mutable write where immutable shares are or are being uploaded.  Incomplete
+docs/specifications/storage-protocol.md §4), never both: an allocation is
+refused where mutable shares are, and a mutable write where immutable shares are or are being uploaded.  Incomplete
 uploads left by a previous run are removed at start-up.
 
 Every ``remote_*`` method checks the arguments its Foolscap schema cannot

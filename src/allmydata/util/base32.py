@@ -1,6 +1,6 @@
 """Tahoe's base32: RFC 3548 alphabet in lower case, no ``=`` padding.
 
-Decoding is strict, as Tahoe-LAFS's is (FORMATS.md §1): only lower-case
+Decoding is strict, as Tahoe-LAFS's is (docs/specifications/encodings.md §1): only lower-case
 letters and digits 2-7, a length whose value mod 8 is one of {0, 2, 4, 5, 7},
 and the unused low bits of the last character must be zero.  Anything else
 raises :class:`Base32Error`, so two different strings never decode to the

@@ -1,4 +1,4 @@
-"""Every tagged hash and derived secret of FORMATS.md §2.
+"""Every tagged hash and derived secret of docs/specifications/encodings.md §3-§5.
 
 All of Tahoe's hashes are SHA-256d (SHA-256 applied twice) over a netstring
 of a tag followed by the data.  The tags are part of the format: changing one
@@ -13,7 +13,7 @@ from .netstring import netstring
 CRYPTO_VAL_SIZE = 32
 KEYLEN = 16
 
-# ---- tags (copied exactly; see FORMATS.md §2) -------------------------------
+# ---- tags (exact bytes; see docs/specifications/encodings.md §4) ----------------------
 STORAGE_INDEX_TAG = b"allmydata_immutable_key_to_storage_index_v1"
 BLOCK_TAG = b"allmydata_encoded_subshare_v1"
 UEB_TAG = b"allmydata_uri_extension_v1"

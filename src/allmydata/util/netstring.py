@@ -1,4 +1,4 @@
-"""Netstrings: ``<decimal length>:<bytes>,`` (FORMATS.md §1)."""
+"""Netstrings: ``<decimal length>:<bytes>,`` (docs/specifications/encodings.md §2)."""
 
 
 class NetstringError(ValueError):

@@ -1,7 +1,7 @@
 """What every web page shares: security headers, errors, query arguments,
 and the plumbing for handlers that answer later (Deferreds, coroutines).
 
-Errors are mapped to HTTP statuses here and only here (FORMATS.md §11):
+Errors are mapped to HTTP statuses here and only here (as Tahoe-LAFS 1.20's web API does):
 
 * a handler raises :class:`WebError` (it carries its status), or lets an
   exception of a lower layer escape; :func:`humanize_exception` knows the

@@ -1,4 +1,4 @@
-"""Directories in the web API: ``/uri/$DIRCAP[/path/NAME]`` (FORMATS.md §11).
+"""Directories in the web API: ``/uri/$DIRCAP[/path/NAME]`` (Tahoe-LAFS 1.20's web API).
 
 * :class:`DirectoryNodeHandler` serves one directory: ``GET`` (the HTML
   listing of :mod:`allmydata.web.dirlisting`, ``t=json``, ``t=info``,

@@ -1,6 +1,6 @@
 """The welcome page of a client node: ``GET /`` (HTML) and ``GET /?t=json``.
 
-The JSON has the shape of Tahoe-LAFS's (FORMATS.md §11)::
+The JSON has the shape of Tahoe-LAFS's (Tahoe-LAFS 1.20)::
 
     {"introducers": {"statuses": [str, ...]},
      "servers": [{"nodeid", "connection_status", "available_space",

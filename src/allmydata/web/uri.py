@@ -1,4 +1,4 @@
-"""``/uri`` and its synonym ``/cap``: caps in URLs (FORMATS.md §11).
+"""``/uri`` and its synonym ``/cap``: caps in URLs (Tahoe-LAFS 1.20's web API).
 
 * ``GET /uri?uri=$CAP`` redirects to ``/uri/$CAP`` (other arguments kept);
 * ``PUT /uri`` and ``POST /uri?t=upload`` upload an unlinked file

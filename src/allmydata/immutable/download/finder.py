@@ -1,7 +1,7 @@
 """Finding the shares of a file: ``get_buckets`` on the permuted ring.
 
 :class:`SharePool` asks every connected server (in permuted-ring order,
-FORMATS.md §10) which shares of the storage index it holds, and collects a
+docs/specifications/servers.md §3) which shares of the storage index it holds, and collects a
 :class:`~.share.Share` for each answer.  Answers keep arriving after the
 download has started; the segment fetcher draws from the pool and, when it
 runs short, waits for queries still outstanding before giving up.

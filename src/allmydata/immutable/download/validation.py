@@ -1,7 +1,7 @@
 """Checking share data against the hashes the cap commits to, and turning k
 checked blocks into plaintext.
 
-The chain of trust (FORMATS.md §3.4-§3.5): the read cap holds the UEB hash;
+The chain of trust (docs/specifications/immutable-shares.md §7): the read cap holds the UEB hash;
 the UEB holds ``share_root_hash`` and ``crypttext_root_hash``; each share's
 share-hash chain leads from ``share_root_hash`` to the root of that share's
 block hash tree; each block hash is a leaf of that tree; each decoded
