@@ -1,4 +1,4 @@
-"""Merkle trees (hashtree.py): shape and hashes per FORMATS §3.4, and the
+"""Merkle trees (hashtree.py): shape and hashes per docs/specifications/immutable-shares.md §4, and the
 reader-side IncompleteHashTree's proofs."""
 
 import hashlib
@@ -21,7 +21,7 @@ def leaves(n):
     return [leaf(i) for i in range(n)]
 
 
-# Independent statement of §3.4, written out with raw SHA-256d and netstrings.
+# Independent statement of immutable-shares.md §4.1, written out with raw SHA-256d and netstrings.
 def ref_root(row):
     if len(row) == 1:
         return row[0]

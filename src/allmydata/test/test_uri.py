@@ -1,4 +1,4 @@
-"""Capability strings (uri.py): exact forms of FORMATS §5, derivations,
+"""Capability strings (uri.py): exact forms of docs/specifications/caps.md, derivations,
 strict parsing, the ro./imm. prefixes, and Tahoe's own test-vector caps."""
 
 import os
@@ -19,7 +19,7 @@ KEY = bytes(range(16))
 UEB = bytes(range(32, 64))
 FP = bytes(range(100, 132))
 
-# FORMATS §5 worked example (56 x "a", convergence "aaaaaaaaaaaaaaaa", 1-of-1)
+# docs/specifications/caps.md §7 check value (56 x "a", convergence "aaaaaaaaaaaaaaaa", 1-of-1)
 EXAMPLE = (b"URI:CHK:yzxcoagbetwet65ltjpbqyli3m:"
            b"6b7inuiha2xdtgqzd55i6aeggutnxzr6qfwpv2ep5xlln6pgef7a:1:1:56")
 # Derived caps as printed by Tahoe-LAFS 1.20 (run as a black box) for vector caps
@@ -226,7 +226,7 @@ def test_vector_caps_round_trip(vectors):
 
 
 def test_vector_write_caps_from_keys(vectors):
-    # writekey = TH16(privkey PKCS#8 DER), fingerprint = TH(pubkey SPKI DER) (FORMATS §2)
+    # writekey = TH16(privkey PKCS#8 DER), fingerprint = TH(pubkey SPKI DER) (docs/specifications/encodings.md §4.2)
     cases = [c for c in vectors if c["format"]["kind"] == "ssk"][::12]
     assert len(cases) == 20
     for case in cases:

@@ -1,4 +1,4 @@
-"""Directory contents as bytes (FORMATS.md §7): pack/unpack, the encrypted
+"""Directory contents as bytes (docs/specifications/directories.md): pack/unpack, the encrypted
 write caps, metadata rules, and agreement with Tahoe-LAFS 1.20's own packer.
 """
 

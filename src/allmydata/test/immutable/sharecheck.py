@@ -1,5 +1,5 @@
 """An independent reader of CHK share files, for checking what the uploader
-wrote: it follows FORMATS.md §3.4-§3.7 with struct, hashlib, zfec and
+wrote: it follows docs/specifications/immutable-shares.md §4-§6 and containers.md §2 with struct, hashlib, zfec and
 cryptography only (none of the project's layout, hash-tree, codec or AES
 code), so that a mistake there cannot hide itself.
 """
@@ -72,7 +72,7 @@ class ParsedShare:
     """One share file, parsed and checked on its own."""
 
     def __init__(self, source, shnum: int, ueb_hash: bytes, n: int):
-        """``source``: the path of a share file (container of §3.7), or
+        """``source``: the path of a share file (container of containers.md §2), or
         the share data itself (bytes, as a bucket holds it)."""
         if isinstance(source, (bytes, bytearray)):
             data = bytes(source)

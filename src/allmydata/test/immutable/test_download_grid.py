@@ -31,7 +31,7 @@ from allmydata.util import base32, hashutil
 from allmydata.util.idlib import nodeid_a2b
 from allmydata.util.rrefutil import call_remote
 
-#: bytes before the share data in an immutable container (FORMATS.md §3.7)
+#: bytes before the share data in an immutable container (docs/specifications/containers.md §2)
 CONTAINER_HEADER = 0x0C
 
 

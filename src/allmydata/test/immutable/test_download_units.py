@@ -198,7 +198,7 @@ def test_read_producer_pauses_and_stops():
 
 # ---- decoding one segment ---------------------------------------------------------------
 def _encoded_segment(plaintext_file: bytes, key: bytes, k: int, n: int, maxseg: int, segnum: int):
-    """The blocks of one segment, made the way FORMATS.md §3.2-§3.3 says."""
+    """The blocks of one segment, made the way docs/specifications/immutable-shares.md §2-§3 says."""
     from allmydata.codec import CRSEncoder
     from allmydata.crypto.aes import ctr_encrypt
     params = SegmentParams.for_file(len(plaintext_file), k, n, maxseg)

@@ -1,7 +1,7 @@
-"""Share layout (FORMATS.md §3.6): offsets, headers, and shares written by
+"""Share layout (docs/specifications/immutable-shares.md §6): offsets, headers, and shares written by
 WriteBucketProxy into a real StorageServer -- called in-process and over
 Foolscap on 127.0.0.1 -- read back by ReadBucketProxy and checked byte by
-byte against the container format of §3.7."""
+byte against the container format of containers.md §2."""
 
 import hashlib
 import os
@@ -125,7 +125,7 @@ class ShareContent:
         await wbp.close()
 
     def expected_share_bytes(self, version=1) -> bytes:
-        """The share data assembled by hand from FORMATS.md §3.6."""
+        """The share data assembled by hand from docs/specifications/immutable-shares.md §6."""
         tree = len(self.crypttext_hashes) * 32
         hdr_len, fmt = (36, ">L") if version == 1 else (68, ">Q")
         offs = [hdr_len]
@@ -221,7 +221,7 @@ async def test_write_read_roundtrip(link, batch_size, pipeline_size):
     on_disk = link.share_file(0)
     expected = content.expected_share_bytes()
     assert len(expected) == size
-    # container (§3.7): version 2, legacy length, 1 lease; data; then the lease
+    # container (containers.md §2): version 2, legacy length, 1 lease; data; then the lease
     assert on_disk[:12] == struct.pack(">LLL", 2, size, 1)
     assert on_disk[12:12 + size] == expected
     assert len(on_disk) == 12 + size + 72

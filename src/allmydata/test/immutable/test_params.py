@@ -1,4 +1,5 @@
-"""Segment parameters (FORMATS.md §3.1) and the URI extension block (§3.5)."""
+"""Segment parameters (docs/specifications/immutable-shares.md §1) and
+the URI extension block (§5)."""
 
 import pytest
 

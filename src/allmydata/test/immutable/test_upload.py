@@ -98,7 +98,7 @@ async def test_upload_to_grid_and_check_every_share(grid):
     paths = {shnum: where[0][1] for shnum, where in files.items()}
     assert check_and_decode(results.uri, paths) == data
     assert check_and_decode(results.uri, paths, use_shares=[9, 4, 7]) == data
-    # each share's lease carries this client's secrets for that server (§2),
+    # each share's lease carries this client's secrets for that server (docs/specifications/encodings.md §4.3),
     # stored hashed (container v2: BLAKE2b-256)
     file_renew = hashutil.file_renewal_secret_hash(SECRETS.get_renewal_secret(),
                                                    results.storage_index)

@@ -36,7 +36,7 @@ from allmydata.util import base32
 #: the client's ``[client] shares._max_immutable_segment_size_for_testing``
 SEGMENT_SIZE = 65536
 
-# container header (FORMATS.md §3.7): share data starts at 0x0c
+# container header (docs/specifications/containers.md §2): share data starts at 0x0c
 CONTAINER_HEADER = 0x0C
 
 

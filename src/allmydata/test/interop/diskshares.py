@@ -1,4 +1,4 @@
-"""Check share files on a storage server's disk against FORMATS.md §3.7 and §6.5.
+"""Check share files on a storage server's disk against docs/specifications/containers.md §2 and §3.
 
 After the real Tahoe-LAFS client has uploaded through a storage server, the
 share files it left behind must be the containers Tahoe-LAFS itself would
@@ -31,7 +31,7 @@ def _read_head(path, n):
 
 
 def check_immutable_share(path):
-    """Problems with one immutable share file (§3.7 container, §3.6 data header)."""
+    """Problems with one immutable share file (containers.md §2 container, immutable-shares.md §6.1 data header)."""
     problems = []
     size = os.path.getsize(path)
     head = _read_head(path, IMMUTABLE_HEADER + 4)
@@ -68,7 +68,7 @@ def read_mutable_share(path):
 
 
 def check_mutable_share(path, expected_version, expected_seqnum=None):
-    """Problems with one mutable share file (§6.5 container, §6.2/§6.3 first bytes)."""
+    """Problems with one mutable share file (containers.md §3 container, mutable-shares.md §2/§3 first bytes)."""
     problems = []
     magic, datalen, version, seqnum = read_mutable_share(path)
     if not magic.startswith(b"Tahoe mutable container v"):
@@ -100,7 +100,7 @@ def collect_shares(storage_nodes, si_b32):
 
 
 def read_immutable_share_data(path):
-    """The share data of an immutable share file (§3.7): the bytes after the
+    """The share data of an immutable share file (containers.md §2): the bytes after the
     12-byte container header, without the lease records at the end."""
     with open(path, "rb") as f:
         raw = f.read()
@@ -109,7 +109,7 @@ def read_immutable_share_data(path):
 
 
 def parse_ueb(ueb):
-    """``{key: value}`` of a serialized URI extension block (§3.5); numeric
+    """``{key: value}`` of a serialized URI extension block (immutable-shares.md §5); numeric
     fields become ints, hashes stay raw bytes."""
     fields, i = {}, 0
     while i < len(ueb):
@@ -130,7 +130,7 @@ def parse_ueb(ueb):
 
 def read_immutable_layout(path):
     """``(layout version, header fields dict, UEB dict)`` of an immutable share
-    file (§3.6): offsets are relative to the start of the share data."""
+    file (immutable-shares.md §6): offsets are relative to the start of the share data."""
     data = read_immutable_share_data(path)
     (version,) = struct.unpack(">L", data[:4])
     names = ("block_size", "data_size", "data", "plaintext_hash_tree", "crypttext_hash_tree",

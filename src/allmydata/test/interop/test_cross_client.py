@@ -8,10 +8,10 @@ over three storage nodes) and the same convergence secret.
 * What our client uploads, Tahoe-LAFS downloads intact, and its verifier
   (``t=check&verify=true``, which reads every share in full and checks every
   hash) finds all shares good.  The shares on disk carry the UEB fields that
-  FORMATS.md §3.1/§3.5 prescribe.
+  docs/specifications/immutable-shares.md §1/§5 prescribe.
 * What Tahoe-LAFS uploads, our client downloads intact, whole and by
   ``Range: bytes=`` ranges, and answers the ranges as Tahoe-LAFS does.
-* The same bytes give the same cap from both clients (FORMATS.md §2,
+* The same bytes give the same cap from both clients (docs/specifications/encodings.md §5,
   "Convergence key"), for files of one segment and of several; when they do
   not, the failure says which part of the cap differs and how the two UEBs
   differ.
@@ -84,7 +84,7 @@ def _same_json_info(grid, cap, size):
 
 
 def _check_our_shares(grid, si, size):
-    """The shares our client left: all N, v1 layout, and the UEB of §3.1/§3.5."""
+    """The shares our client left: all N, v1 layout, and the UEB of immutable-shares.md §1/§5."""
     shares = diskshares.collect_shares(grid.storage_nodes, si)
     assert sorted(shnum for _, shnum, _ in shares) == list(range(TOTAL)), shares
     problems = [p for _, _, path in shares for p in diskshares.check_immutable_share(path)]
@@ -224,7 +224,7 @@ def test_same_cap_from_both_clients(cross_grid, size, first):
 
 
 def _share_regions(data, header):
-    """``{region name: bytes}`` of a v1/v2 immutable share's data (FORMATS.md §3.6)."""
+    """``{region name: bytes}`` of a v1/v2 immutable share's data (docs/specifications/immutable-shares.md §6)."""
     bounds = [("header", 0, header["data"]),
               ("blocks", header["data"], header["plaintext_hash_tree"]),
               ("plaintext hash tree", header["plaintext_hash_tree"], header["crypttext_hash_tree"]),
@@ -262,7 +262,7 @@ def test_same_share_bytes_from_both_clients(cross_grid, size):
     records, which the servers write, are left out of the comparison -- and
     the order of the share-hash entries: Tahoe-LAFS writes them in Python
     set-iteration order (for N=5 e.g. nodes 8, 2, 4, 7 in share 0), we write
-    them ascending; readers take them in any order (FORMATS.md §3.6).
+    them ascending; readers take them in any order (docs/specifications/immutable-shares.md §6.2).
     """
     grid = cross_grid
     data = os.urandom(size)

@@ -299,7 +299,7 @@ def change_tree(c, label, t):
 # Writes that must be refused, and the statuses each client answers:
 # {what: (ours, Tahoe-LAFS 1.20's)}.  Tahoe-LAFS answers a write into a
 # read-only or immutable directory with 500 and a NotWriteableError
-# traceback; ours answers 400 with a sentence saying why (FORMATS.md §11:
+# traceback; ours answers 400 with a sentence saying why (Tahoe-LAFS 1.20's web API:
 # 400 is "bad arguments", 500 "anything else").  Both refuse, which is what a
 # client of the API relies on.
 REFUSALS = {

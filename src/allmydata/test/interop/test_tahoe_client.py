@@ -4,7 +4,7 @@ Each test runs against the ``interop_grid`` fixture twice: with our storage
 nodes (the interoperability claim) and with Tahoe-LAFS's own (the control,
 showing that a failure on ours is ours and not the harness's).  Bytes must
 come back intact through the client's web API, and the share files left on
-the storage nodes' disks must be Tahoe-LAFS containers (FORMATS.md §3.7, §6.5).
+the storage nodes' disks must be Tahoe-LAFS containers (docs/specifications/containers.md §2, §3).
 """
 
 import os

@@ -1,7 +1,7 @@
 """Directory and mutable-file calls of the web API, for either client of the interop grid.
 
 The harness's :class:`~allmydata.test.interop.harness.WebClient` knows the
-immutable-file calls; the directory tests need more of FORMATS.md §11.  These
+immutable-file calls; the directory tests need more of Tahoe-LAFS 1.20's web API.  These
 are plain functions taking a ``WebClient`` (ours or Tahoe-LAFS 1.20's), so
 both clients are driven through exactly the same requests and their answers
 can be compared.  Everything is blocking, like the harness.

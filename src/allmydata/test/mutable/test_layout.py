@@ -1,4 +1,4 @@
-"""SDMF and MDMF share bytes (mutable/layout.py, FORMATS.md §6.2, §6.3):
+"""SDMF and MDMF share bytes (mutable/layout.py, docs/specifications/mutable-shares.md §2, §3):
 pack/parse round trips, partial parses of a share's start, checkstrings,
 MDMF block placement, and refusal of malformed shares."""
 

@@ -1,4 +1,4 @@
-"""RSA keys and PSS signatures of mutable files (crypto/rsa.py, FORMATS.md §6.1)."""
+"""RSA keys and PSS signatures of mutable files (crypto/rsa.py, docs/specifications/mutable-shares.md §1)."""
 
 import math
 

@@ -2,7 +2,7 @@
 
 A Tahoe-LAFS 1.20 client creates SDMF and MDMF files (``PUT /uri?format=``)
 on three of *our* storage nodes.  The share files are read from the nodes'
-disks (mutable container, FORMATS.md §6.5: the share starts at byte 468) and:
+disks (mutable container, docs/specifications/containers.md §3: the share starts at byte 468) and:
 
 * parse with our layout and pack back to the very same bytes;
 * pass our verifier (fingerprint, signature, share hash chain, block hash

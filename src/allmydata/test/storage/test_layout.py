@@ -1,5 +1,5 @@
 """Byte-for-byte: share files built through the API equal files assembled by
-hand from FORMATS.md §3.7 (immutable) and §6.5 (mutable); version-1
+hand from docs/specifications/containers.md §2 (immutable) and §3 (mutable); version-1
 containers built by hand are read and updated correctly.  Run in-process and
 over Foolscap."""
 

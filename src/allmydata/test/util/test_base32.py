@@ -31,7 +31,7 @@ def test_lengths(nbytes, nchars):
 
 def test_known_values():
     assert b2a(b"") == b""
-    assert b2a(b"hello") == b"nbswy3dp"  # the LIT example of FORMATS.md §4
+    assert b2a(b"hello") == b"nbswy3dp"  # the LIT example of docs/specifications/caps.md §2.2
     assert a2b("nbswy3dp") == b"hello"
     assert b2a(b"\x00" * 16) == b"a" * 26
     assert a2b(b"a" * 52) == b"\x00" * 32

@@ -1,4 +1,4 @@
-"""Tests for allmydata.util.hashutil against FORMATS.md §2.
+"""Tests for allmydata.util.hashutil against docs/specifications/encodings.md §3-§5.
 
 Each construction is checked against an independent computation written here
 with hashlib only (``_sha256d``/``_ns`` below), so a wrong tag, a wrong
@@ -51,7 +51,7 @@ def test_tagged_hash_shape():
     assert hashutil.tagged_pair_hash(b"t", b"a", b"b") != hashutil.tagged_pair_hash(b"t", b"b", b"a")
 
 
-# (function, tag, truncated to 16?) for every one-argument tagged hash of §2
+# (function, tag, truncated to 16?) for every one-argument tagged hash of encodings.md §4
 ONE_ARG = [
     (hashutil.storage_index_hash, b"allmydata_immutable_key_to_storage_index_v1", True),
     (hashutil.block_hash, b"allmydata_encoded_subshare_v1", False),
@@ -138,7 +138,7 @@ def test_convergence_key_construction():
 
 
 def test_convergence_key_worked_example():
-    # FORMATS.md §5: 56 x "a", secret "aaaaaaaaaaaaaaaa", k=1, N=1, segsize 56
+    # docs/specifications/caps.md §7: 56 x "a", secret "aaaaaaaaaaaaaaaa", k=1, N=1, segsize 56
     # gives URI:CHK:yzxcoagbetwet65ltjpbqyli3m:...:1:1:56
     key = hashutil.convergence_key(b"a" * 16, 1, 1, 56, b"a" * 56)
     assert base32.b2a(key) == b"yzxcoagbetwet65ltjpbqyli3m"

@@ -8,7 +8,7 @@ from hypothesis import given, strategies as st
 from allmydata.util import idlib
 from allmydata.util.base32 import Base32Error
 
-TUBID_B32 = "v67jiisoty6ooyxlql5fuucitqiok2ic"  # from FORMATS.md §2
+TUBID_B32 = "v67jiisoty6ooyxlql5fuucitqiok2ic"  # from docs/specifications/encodings.md §4.3
 
 
 @given(st.binary(min_size=20, max_size=20))

@@ -1,4 +1,4 @@
-"""The directory endpoints of the web API (FORMATS.md §11), run against our
+"""The directory endpoints of the web API (as Tahoe-LAFS 1.20's web API has them), run against our
 client and against Tahoe-LAFS 1.20's (the ``webapi`` fixture of conftest.py):
 mkdir in all its forms, PUT of children (intermediate directories, 201/200,
 replace=), t=uri linking, t=json shapes with metadata, set_children, DELETE
