@@ -33,6 +33,16 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import http, resource, server
 
+from ..dirnode_format import (BadChildNameError, ChildOfWrongTypeError, DirectoryFormatError,
+                              ExistingChildError, NoSuchChildError, NotMutableError)
+from ..immutable.download.errors import (NoSharesError, NotEnoughSharesError,
+                                         UnrecoverableFileError)
+from ..immutable.layout import FileTooLargeError
+from ..immutable.selector import UploadUnhappinessError
+from ..interfaces import NotCapableError
+from ..mutable.common import NotEnoughServersError, NotWriteableError, UncoordinatedWriteError
+from ..mutable.common import UnrecoverableFileError as MutableUnrecoverableFileError
+from ..uri import BadURIError, CapConstraintError
 from ..util.censor import censor_request_target, censor_text
 from .channel import HEADERS_TIMEOUT, IDLE_TIMEOUT, use_timed_channels
 
@@ -61,63 +71,57 @@ class RangeNotSatisfiable(WebError):
         self.size = size
 
 
-# Exceptions of the lower layers, by class name (any class in the MRO), so
-# that this module needs no import of the uploader/downloader/uri modules.
-_STATUS_BY_NAME = {
-    "BadURIError": http.BAD_REQUEST,
-    "NotEnoughSharesError": http.GONE,
-    "NoSharesError": http.GONE,
-    "UnrecoverableFileError": http.GONE,
-    "FileTooLargeError": http.REQUEST_ENTITY_TOO_LARGE,
-    "NoSuchChildError": http.NOT_FOUND,
-    "ExistingChildError": http.CONFLICT,
-    "UploadUnhappinessError": http.INTERNAL_SERVER_ERROR,
-    # directories and mutable files
-    "NotMutableError": http.BAD_REQUEST,
-    "NotWriteableError": http.GONE,  # mutable: its private key is on no reachable share
-    "NotCapableError": http.BAD_REQUEST,
-    "ChildOfWrongTypeError": http.BAD_REQUEST,
-    "BadChildNameError": http.BAD_REQUEST,
-    "CapConstraintError": http.BAD_REQUEST,
-    "DirectoryFormatError": http.INTERNAL_SERVER_ERROR,
-    "UncoordinatedWriteError": http.CONFLICT,
-    "NotEnoughServersError": http.SERVICE_UNAVAILABLE,
-}
-
-_PREFIX_BY_NAME = {
-    "BadURIError": "Invalid cap: ",
-    "NoSharesError": ("NoSharesError: no shares could be found. No shares at all usually means "
-                      "a mistyped or corrupt cap, or that no storage servers are connected; it "
-                      "can also mean severe damage. A file check will tell more.\n\n"
-                      "The downloader said: "),
-    "NotEnoughSharesError": ("NotEnoughSharesError: this file cannot be recovered now: not "
-                             "enough shares were found.\n\nThe downloader said: "),
-    "UnrecoverableFileError": "UnrecoverableFileError: this file cannot be recovered now: ",
-    "UploadUnhappinessError": ("UploadUnhappinessError: the file could not be placed on enough "
-                               "storage servers: "),
-    "NoSuchChildError": "No such child: ",
-    "ExistingChildError": ("There was already a child by that name, and you asked me not to "
-                           "replace it (replace=false, or replace=only-files and it is a "
-                           "directory): "),
-    "NotMutableError": "This directory cannot be changed through this cap: ",
-    "NotCapableError": "This mutable file cannot be changed through this cap: ",
-    "NotWriteableError": ("NotWriteableError: this mutable file cannot be written now (no "
-                          "share of it, hence no private key, could be found): "),
-    "CapConstraintError": "This cap cannot be linked there: ",
-    "BadChildNameError": "Invalid child name: ",
-    "DirectoryFormatError": "The directory's contents are malformed: ",
-    "UncoordinatedWriteError": ("UncoordinatedWriteError: someone else changed this file or "
-                                "directory at the same time; read it again and repeat the "
-                                "change: "),
-    "NotEnoughServersError": ("NotEnoughServersError: too few storage servers are connected "
-                              "to store this: "),
+# Exceptions of the lower layers: (HTTP status, what the message starts
+# with) by class.  An exception takes the entry of the first class of its MRO
+# found here, so a subclass answers like its nearest listed base.  The web
+# layer sits above every module these classes come from.
+_ERRORS = {
+    BadURIError: (http.BAD_REQUEST, "Invalid cap: "),
+    CapConstraintError: (http.BAD_REQUEST, "This cap cannot be linked there: "),
+    NoSharesError: (http.GONE, (
+        "NoSharesError: no shares could be found. No shares at all usually means a mistyped "
+        "or corrupt cap, or that no storage servers are connected; it can also mean severe "
+        "damage. A file check will tell more.\n\nThe downloader said: ")),
+    NotEnoughSharesError: (http.GONE, (
+        "NotEnoughSharesError: this file cannot be recovered now: not enough shares were "
+        "found.\n\nThe downloader said: ")),
+    UnrecoverableFileError: (http.GONE,
+                             "UnrecoverableFileError: this file cannot be recovered now: "),
+    MutableUnrecoverableFileError: (
+        http.GONE, "UnrecoverableFileError: this file cannot be recovered now: "),
+    FileTooLargeError: (http.REQUEST_ENTITY_TOO_LARGE, ""),
+    UploadUnhappinessError: (http.INTERNAL_SERVER_ERROR, (
+        "UploadUnhappinessError: the file could not be placed on enough storage servers: ")),
+    # directories
+    NoSuchChildError: (http.NOT_FOUND, "No such child: "),
+    ExistingChildError: (http.CONFLICT, (
+        "There was already a child by that name, and you asked me not to replace it "
+        "(replace=false, or replace=only-files and it is a directory): ")),
+    NotMutableError: (http.BAD_REQUEST, "This directory cannot be changed through this cap: "),
+    ChildOfWrongTypeError: (http.BAD_REQUEST, ""),
+    BadChildNameError: (http.BAD_REQUEST, "Invalid child name: "),
+    DirectoryFormatError: (http.INTERNAL_SERVER_ERROR,
+                           "The directory's contents are malformed: "),
+    # mutable files
+    NotCapableError: (http.BAD_REQUEST, "This mutable file cannot be changed through this cap: "),
+    # its private key is on no reachable share
+    NotWriteableError: (http.GONE, (
+        "NotWriteableError: this mutable file cannot be written now (no share of it, hence "
+        "no private key, could be found): ")),
+    UncoordinatedWriteError: (http.CONFLICT, (
+        "UncoordinatedWriteError: someone else changed this file or directory at the same "
+        "time; read it again and repeat the change: ")),
+    NotEnoughServersError: (http.SERVICE_UNAVAILABLE, (
+        "NotEnoughServersError: too few storage servers are connected to store this: ")),
 }
 
 
-def _known_name(exc):
+def _known(exc):
+    """The ``(status, prefix)`` of the nearest class of ``exc`` in the table, or None."""
     for cls in type(exc).__mro__:
-        if cls.__name__ in _STATUS_BY_NAME:
-            return cls.__name__
+        known = _ERRORS.get(cls)
+        if known is not None:
+            return known
     return None
 
 
@@ -125,9 +129,10 @@ def humanize_exception(exc) -> tuple[int, str]:
     """``(HTTP status, message for the person)`` for an exception."""
     if isinstance(exc, WebError):
         return exc.status, str(exc)
-    name = _known_name(exc)
-    if name is not None:
-        return _STATUS_BY_NAME[name], _PREFIX_BY_NAME.get(name, "") + str(exc)
+    known = _known(exc)
+    if known is not None:
+        status, prefix = known
+        return status, prefix + str(exc)
     return http.INTERNAL_SERVER_ERROR, ("Internal server error (%s: %s). The node's log has "
                                         "the details." % (type(exc).__name__, exc))
 
@@ -144,7 +149,7 @@ _ENTITY_HEADERS = (b"content-length", b"content-range", b"content-disposition", 
 def render_exception(request, exc, failure=None) -> bytes:
     """Set the status and headers of an error answer and return its body."""
     status, text = humanize_exception(exc)
-    if status == http.INTERNAL_SERVER_ERROR and _known_name(exc) is None:
+    if status == http.INTERNAL_SERVER_ERROR and _known(exc) is None:
         log.failure("web request {method} {uri} failed",
                     failure=failure if failure is not None else Failure(exc),
                     method=censor_text(request.method.decode("latin-1")),

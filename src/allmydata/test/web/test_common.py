@@ -10,6 +10,7 @@ from twisted.web.http import _DataLoss
 
 from allmydata.immutable.download.errors import NoSharesError, NotEnoughSharesError
 from allmydata.test.web.grid import http_request, multipart_body
+from allmydata.uri import BadURIError
 from allmydata.web.common import (
     RangeNotSatisfiable,
     WebError,
@@ -127,13 +128,16 @@ def test_humanize_exception():
     status, text = humanize_exception(ValueError("v"))
     assert status == 500 and "ValueError: v" in text
 
-    class BadURIError(ValueError):
-        pass
-
     class Sub(BadURIError):
         pass
 
+    # a subclass answers like its nearest listed base
     assert humanize_exception(Sub("bad base32")) == (400, "Invalid cap: bad base32")
+
+    class NoSuchChildError(KeyError):
+        """Only the name of a known error, not the class."""
+
+    assert humanize_exception(NoSuchChildError("x"))[0] == 500
 
 
 @pytest_twisted.ensureDeferred
