@@ -23,7 +23,7 @@ from .config import ConfigError, TahoeConfig, endpoint_port, load_config
 from .stats import StatsProvider
 from .storage.limits import MAX_CALL_COST, TOKEN_COST
 from .util import base32, fileutil
-from .util.broker import StringWaitingBroker
+from .util.broker import choose_broker_class
 from .util.idlib import nodeid_b2a
 from .util.logdir import ensure_log_dir
 
@@ -60,7 +60,8 @@ def make_tub(config: TahoeConfig) -> Tub:
     ensure_private_dir(config.basedir)
     tub = Tub(certFile=config.private_path("node.pem"))
     # see util/broker.py; an inbound call costs at most what a storage call may
-    tub.brokerClass = StringWaitingBroker.with_call_limit(MAX_CALL_COST, TOKEN_COST)
+    # (Foolscap's own broker, without that limit, if Foolscap lacks what it relies on)
+    tub.brokerClass = choose_broker_class(MAX_CALL_COST, TOKEN_COST)
     os.chmod(config.private_path("node.pem"), 0o600)
     # the broker logs one line per failed inbound call: Foolscap's own log of
     # it keeps the call's arguments in memory

@@ -46,14 +46,29 @@ Two more changes concern calls that come in (a server's side):
   events in memory: every refused large write stayed in memory.  Nodes turn
   it off; :meth:`StringWaitingBroker.callFailed` logs the method and the
   reason instead, and keeps nothing.
+
+All of this overrides Foolscap internals, not its API: the methods, the
+receive state and the call delivery of its Broker, checked against the
+Foolscap versions ``pyproject.toml`` allows.  :func:`choose_broker_class`,
+which a node calls when it makes its Tub, checks that they are still there
+in the same shape (:func:`missing_internals`) and falls back to Foolscap's
+own Broker, with a warning in the log, when they are not: the node keeps
+working, within its schemas' bounds on each string and list, without the
+limit on a whole call (see :func:`choose_broker_class` for what is lost).
 """
 
 import gc
+import inspect
 
-from foolscap.banana import b1282int, int2b128
+import foolscap
+# Foolscap's internals are reached through their modules, not imported by
+# name: a Foolscap without one still imports this module, and
+# choose_broker_class falls back to its own Broker
+from foolscap import banana, call, tokens
+from foolscap.api import RemoteInterface, Tub
 from foolscap.broker import Broker
-from foolscap.tokens import STRING, BananaFailure, Violation
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 log = Logger()
 
@@ -98,10 +113,10 @@ class StringWaitingBroker(Broker):
             if self._call_cost > self.max_call_cost:
                 self._call_cost = None
                 try:
-                    raise Violation("this call is larger than the %d bytes a call to this "
-                                    "node may carry" % self.max_call_cost)
-                except Violation:
-                    f = BananaFailure()
+                    raise tokens.Violation("this call is larger than the %d bytes a call "
+                                           "to this node may carry" % self.max_call_cost)
+                except tokens.Violation:
+                    f = tokens.BananaFailure()
                 self.handleViolation(f, "receiveChild")
                 del f, token
                 gc.collect()  # what the refused call had gathered sits in cycles
@@ -141,8 +156,8 @@ class StringWaitingBroker(Broker):
     def sendToken(self, obj):
         if type(obj) is bytes and len(obj) >= LONG_STRING and self._vocabulary_is_short():
             write = self.transport.write
-            int2b128(len(obj), write)
-            write(STRING)
+            banana.int2b128(len(obj), write)
+            write(tokens.STRING)
             write(obj)
             return
         Broker.sendToken(self, obj)
@@ -183,9 +198,9 @@ class StringWaitingBroker(Broker):
             pos += 1
         else:
             return 0  # no type byte yet (Banana refuses headers over 64 bytes)
-        if head[pos:pos + 1] != STRING:
+        if head[pos:pos + 1] != tokens.STRING:
             return 0
-        end = pos + 1 + b1282int(head[:pos])
+        end = pos + 1 + banana.b1282int(head[:pos])
         return end if end > have else 0
 
 
@@ -196,3 +211,126 @@ def _forget_arguments(delivery) -> None:
     if gathered is not None:
         gathered.args = []
         gathered.kwargs = {}
+
+
+# ---- the Foolscap internals this module relies on ---------------------------------
+
+#: the methods of Foolscap's Broker that StringWaitingBroker overrides or
+#: calls, with the parameters it passes them
+BROKER_METHODS = {
+    "handleOpen": "(self, openCount, objectCount, indexToken)",
+    "handleToken": "(self, token, ready_deferred=None)",
+    "handleViolation": "(self, f, methname, inOpen=False, inClose=False)",
+    "_callFinished": "(self, res, delivery)",
+    "callFailed": "(self, f, reqID, delivery=None)",
+    "sendToken": "(self, obj)",
+    "handleData": "(self, chunk)",
+}
+
+#: the parameters of the call delivery Foolscap hands ``_callFinished`` and
+#: ``callFailed`` (its ``interface``, ``methodname`` and ``allargs`` are read)
+DELIVERY_PARAMETERS = "(self, broker, reqID, obj, interface, methodname, methodSchema, allargs)"
+
+#: what the fallback gives up (said in the log line and in choose_broker_class)
+FALLBACK_LOSES = (
+    "an inbound call is bounded only by the schema's limit on each of its strings and "
+    "lists, not as a whole; a finished call's arguments stay in memory until Python's "
+    "cycle collector runs; failed inbound calls are not logged; long strings are parsed "
+    "again as each piece arrives and looked up in the vocabulary when sent")
+
+
+def missing_internals(foolscap_broker: type = Broker) -> list:
+    """What :class:`StringWaitingBroker` relies on that ``foolscap_broker``
+    (Foolscap's ``Broker``; a test hands a variant of it) and the Foolscap
+    modules lack or have in another shape: one description per item, none
+    when all are as this module was written for.
+
+    Checked: the signatures of the Broker methods overridden or called
+    (:data:`BROKER_METHODS`); the receive state a Broker holds
+    (``receiveStack``, ``opentype``, ``buffer``, ``skipBytes``,
+    ``discardCount``), its outgoing vocabulary and ``remote_tubref``; the
+    STRING token, Banana's base-128 header coding, ``Violation`` and
+    ``BananaFailure``; the call delivery's parameters and the ``args`` and
+    ``kwargs`` of its gathered arguments; and ``Tub.brokerClass``, the hook
+    the broker is installed through (an instance attribute a Tub no longer
+    read would be ignored without a word)."""
+    missing = []
+
+    def need(what, holds):
+        try:
+            ok = holds()
+        except Exception:
+            ok = False
+        if not ok:
+            missing.append(what)
+
+    for name, params in BROKER_METHODS.items():
+        need("Broker.%s%s" % (name, params),
+             lambda: str(inspect.signature(getattr(foolscap_broker, name))) == params)
+    try:
+        broker = foolscap_broker(None)
+        broker.initUnslicer()  # what connectionMade does first: the receive stack
+    except Exception:
+        broker = None
+    need("Broker(None) and its initUnslicer()", lambda: broker is not None)
+    need("Broker.receiveStack, a list", lambda: type(broker.receiveStack) is list)
+    need("Broker.opentype, a list", lambda: type(broker.opentype) is list)
+    need("Broker.buffer, a StringChain",
+         lambda: all(callable(getattr(broker.buffer, m))
+                     for m in ("append", "appendleft", "popleft", "clear", "__len__")))
+    need("Broker.skipBytes and Broker.discardCount, ints",
+         lambda: type(broker.skipBytes) is int and type(broker.discardCount) is int)
+    need("Broker.outgoingVocabulary, a dict", lambda: type(broker.outgoingVocabulary) is dict)
+    need("Broker.remote_tubref", lambda: hasattr(broker, "remote_tubref"))
+    need("Tub.brokerClass", lambda: issubclass(foolscap_broker, Tub.brokerClass))
+    need("foolscap.tokens.STRING, the token b'\\x82'", lambda: tokens.STRING == b"\x82")
+    need("foolscap.tokens.Violation and BananaFailure",
+         lambda: issubclass(tokens.Violation, Exception)
+         and issubclass(tokens.BananaFailure, Failure))
+    need("foolscap.banana.int2b128 and b1282int, Banana's header coding",
+         lambda: _header_coding_round_trips(300, b"\x2c\x02"))
+    need("foolscap.call.InboundDelivery%s" % DELIVERY_PARAMETERS,
+         lambda: str(inspect.signature(call.InboundDelivery.__init__)) == DELIVERY_PARAMETERS)
+    need("foolscap.call.ArgumentUnslicer's args and kwargs", _arguments_are_gathered_in_lists)
+    need("RemoteInterface.getName", lambda: callable(RemoteInterface.getName))
+    return missing
+
+
+def _header_coding_round_trips(number: int, encoded: bytes) -> bool:
+    written = []
+    banana.int2b128(number, written.append)
+    return b"".join(written) == encoded and banana.b1282int(encoded) == number
+
+
+def _arguments_are_gathered_in_lists() -> bool:
+    gathered = call.ArgumentUnslicer()
+    gathered.start(0)
+    return gathered.args == [] and gathered.kwargs == {}
+
+
+def choose_broker_class(max_call_cost: int, token_cost: int,
+                        foolscap_broker: type = Broker) -> type:
+    """The broker class a node's Tub uses: :class:`StringWaitingBroker`
+    refusing inbound calls that cost more than ``max_call_cost`` when
+    Foolscap has every internal it relies on (:func:`missing_internals`);
+    otherwise ``foolscap_broker``, Foolscap's own, with one warning naming
+    what is missing and what is lost.  (``foolscap_broker`` is the class
+    checked and fallen back to; tests hand a variant of Foolscap's Broker.)
+
+    The fallback keeps the node working and within Foolscap's own checks:
+    every string and list of an inbound call is still bounded by its schema
+    (for the storage server, :mod:`allmydata.storage.interfaces`), and the
+    storage server still checks the totals of a call before it acts on it.
+    What is lost: a call as a whole is not bounded while it arrives, so a
+    hostile client can make the node hold as much as the schema allows a
+    call to carry; the arguments of finished calls are not dropped at once;
+    failed inbound calls are not logged (a node keeps Foolscap's
+    ``logLocalFailures`` off: its log would keep their arguments in memory);
+    and the speed of long strings."""
+    missing = missing_internals(foolscap_broker)
+    if not missing:
+        return StringWaitingBroker.with_call_limit(max_call_cost, token_cost)
+    log.warn("Foolscap {version} lacks what allmydata.util.broker relies on ({missing}): "
+             "using Foolscap's own broker, so {loses}",
+             version=foolscap.__version__, missing="; ".join(missing), loses=FALLBACK_LOSES)
+    return foolscap_broker
