@@ -1,4 +1,4 @@
-"""The client side of a node: the seed's ``IClient``.
+"""The client side of a node: ``IClient`` of the 2008 interfaces (allmydata-tahoe 2008).
 
 :class:`Client` holds what uploads and downloads need — the storage broker,
 the node's secrets, the encoding parameters — and owns the uploader and the

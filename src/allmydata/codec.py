@@ -1,4 +1,5 @@
-"""The "crs" erasure codec: zfec behind the seed's ICodecEncoder/ICodecDecoder.
+"""The "crs" erasure codec: zfec behind ICodecEncoder/ICodecDecoder
+(the codec interfaces of the 2008 interfaces, allmydata-tahoe 2008).
 
 docs/specifications/immutable-shares.md §3: every segment's ciphertext is cut
 into ``k`` equal pieces which zfec (Reed-Solomon over GF(2^8)) expands into
@@ -19,7 +20,7 @@ decoding one-byte unit blocks with zfec itself, and the multiplying is done by
 instructions, ~15x zfec's speed here); where that extension was not built,
 zfec does all the work.  Either way the blocks are zfec's, byte for byte.
 
-The ``encode``/``decode`` methods of the seed interface return Deferreds; they
+The ``encode``/``decode`` methods of the 2008 interface return Deferreds; they
 run synchronously (failures become errbacks).  The ``*_sync`` variants return
 plain values; a caller that wants the work off the reactor thread wraps them
 in ``deferToThread`` itself.
@@ -43,7 +44,7 @@ MAX_SHARES = 256
 
 
 class ICodecEncoder(Interface):
-    """The seed's encoder contract (see /work/seed-readable.txt)."""
+    """The encoder contract of the 2008 interfaces."""
 
     def set_params(data_size, required_shares, max_shares):
         """Prepare to encode inputs of ``data_size`` bytes into ``max_shares`` blocks."""
@@ -62,7 +63,7 @@ class ICodecEncoder(Interface):
 
 
 class ICodecDecoder(Interface):
-    """The seed's decoder contract."""
+    """The decoder contract of the 2008 interfaces."""
 
     def set_params(data_size, required_shares, max_shares):
         """Prepare to decode blocks of an input of ``data_size`` bytes."""

@@ -1,4 +1,4 @@
-"""Directories: the seed's ``IDirectoryNode`` over a file holding the contents.
+"""Directories: ``IDirectoryNode`` (2008 interfaces) over a file holding the contents.
 
 A :class:`DirectoryNode` wraps a file node -- a mutable file for
 ``URI:DIR2:``/``URI:DIR2-MDMF:`` (and their ``-RO`` forms), a CHK or LIT file
@@ -121,7 +121,7 @@ def pack_new_directory(entries: dict, writekey, deep_immutable: bool) -> bytes:
 
 @implementer(IDirectoryNode)
 class DirectoryNode:
-    """A directory (seed ``IDirectoryNode``) over ``filenode``."""
+    """A directory (``IDirectoryNode`` of the 2008 interfaces) over ``filenode``."""
 
     def __init__(self, filenode, nodemaker, uploader=None, clock=time.time):
         self._node = filenode
@@ -508,7 +508,7 @@ class DirectoryNode:
         return d
 
     def create_empty_directory(self, namex, overwrite=True):
-        """The seed's name: an empty mutable subdirectory."""
+        """The 2008 interfaces' name: an empty mutable subdirectory."""
         return self.create_subdirectory(namex, overwrite=overwrite)
 
     def move_child_to(self, current_child_namex, new_parent, new_child_namex=None,
@@ -533,7 +533,7 @@ class DirectoryNode:
     # ---- walking -------------------------------------------------------------------------------
     def build_manifest(self):
         """Deferred(dict): ``manifest`` [(path tuple, cap)] of this directory
-        and everything reachable from it, ``verifycaps`` (the seed's
+        and everything reachable from it, ``verifycaps`` (the 2008
         frozenset of verify cap strings), ``storage-index`` (frozenset of
         base32 storage indexes).  Each directory is walked once."""
         return defer.ensureDeferred(self._build_manifest())

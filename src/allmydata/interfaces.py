@@ -1,8 +1,9 @@
-"""The seed's interfaces in one place, for code that wants the seed's names.
+"""The 2008 interfaces (allmydata-tahoe 2008) in one place, for code that
+wants their names.
 
 Each subsystem keeps its own interface module (``storage/interfaces.py``,
 ``introducer/interfaces.py``, ``stats_interfaces.py``); this module only
-re-exports them, with the seed's exceptions, so that ``from
+re-exports them, with the 2008 exceptions, so that ``from
 allmydata.interfaces import RIStorageServer`` works as it did in 2008.
 """
 

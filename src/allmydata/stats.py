@@ -1,9 +1,10 @@
-"""Counters and instantaneous statistics, served as the seed's RIStatsProvider.
+"""Counters and instantaneous statistics, served as RIStatsProvider
+(the 2008 interfaces, allmydata-tahoe 2008).
 
 Services count work with :meth:`StatsProvider.count` and register themselves
 as :class:`IStatsProducer` to contribute instantaneous values.  The provider
 answers local callers (the web pages) with text keys and remote callers
-(``get_stats`` over Foolscap) with byte-string keys, as the seed's wire
+(``get_stats`` over Foolscap) with byte-string keys, as the 2008 wire
 schema has them.
 """
 

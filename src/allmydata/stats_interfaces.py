@@ -1,4 +1,4 @@
-"""The seed's statistics interfaces."""
+"""The statistics interfaces of the 2008 interfaces (allmydata-tahoe 2008)."""
 
 from foolscap.api import RemoteInterface
 from foolscap.schema import ChoiceOf, DictOf

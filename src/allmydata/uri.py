@@ -619,7 +619,7 @@ _DIR_OF = {c.FILE_CLASS: c for c in (
     ReadonlyMDMFDirectoryURI, MDMFDirectoryURIVerifier, ImmutableDirectoryURI,
     ImmutableDirectoryURIVerifier, LiteralDirectoryURI)}
 
-# The seed's (2008) names.
+# The names of the 2008 interfaces (allmydata-tahoe 2008).
 NewDirectoryURI = DirectoryURI
 ReadonlyNewDirectoryURI = ReadonlyDirectoryURI
 NewDirectoryURIVerifier = DirectoryURIVerifier

@@ -1,4 +1,4 @@
-"""The seed's (2008) zope Interfaces for capability objects, used by uri.py.
+"""The zope Interfaces for capability objects of the 2008 interfaces, used by uri.py.
 
 Kept apart from uri.py so that other modules can name the interfaces
 without importing the parsers.

@@ -3,7 +3,7 @@
 The node is built from a read cap (``URI:CHK:...``) and the storage broker.
 ``get_size()`` comes from the cap; ``read(consumer, offset, size)`` streams
 a byte range (fetching only the segments it overlaps); ``download(target)``
-and ``download_to_data()`` are the seed's IFileNode calls built on ``read``.
+and ``download_to_data()`` are the IFileNode calls of the 2008 interfaces built on ``read``.
 The downloading itself is :class:`~.download.node.DownloadNode`.
 """
 

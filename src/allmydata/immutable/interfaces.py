@@ -1,7 +1,8 @@
-"""The seed's zope Interfaces for immutable files: uploading, encoding,
+"""The zope Interfaces for immutable files of the 2008 interfaces
+(allmydata-tahoe 2008): uploading, encoding,
 share buckets, downloading and file nodes.
 
-The text of each method says what the seed promises; implementations in this
+The text of each method says what the 2008 interfaces promise; implementations in this
 package follow it, with the additions named in their own docstrings.
 """
 

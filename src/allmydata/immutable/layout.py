@@ -30,7 +30,7 @@ from ..util import base32
 from ..util.rrefutil import call_remote
 from .params import next_power_of_two
 
-try:  # the lead's module of the seed's zope interfaces
+try:  # the zope interfaces of the 2008 interfaces (immutable/interfaces.py)
     from .interfaces import IStorageBucketReader, IStorageBucketWriter
 except ImportError:  # pragma: no cover - only while that module is being written
     from zope.interface import Interface as IStorageBucketWriter

@@ -1,5 +1,5 @@
 """What every immutable file node shares, whether its bytes are on the grid
-(CHK) or in its cap (LIT): the cap accessors, and the seed's ``download`` and
+(CHK) or in its cap (LIT): the cap accessors, and the 2008 ``download`` and
 ``download_to_data`` built on the node's own ``read(consumer, offset, size)``.
 """
 

@@ -1,4 +1,4 @@
-"""Download targets (the seed's IDownloadTarget) and the consumers that
+"""Download targets (IDownloadTarget of the 2008 interfaces) and the consumers that
 connect them to :meth:`ImmutableFileNode.read`.
 
 * :class:`Data` collects the file in memory; ``finish()`` returns the bytes.

@@ -9,9 +9,9 @@
   (:mod:`.selector`, servers.md §5), encoding and pushing (:mod:`.encode`),
   and the ``URI:CHK:`` cap (caps.md §2.1).
 
-Each upload gets an :class:`UploadStatus` (the seed's IUploadStatus) that the
+Each upload gets an :class:`UploadStatus` (IUploadStatus of the 2008 interfaces) that the
 web status pages can follow, and ends with an :class:`UploadResults` (the
-seed's IUploadResults).  The plaintext sources live in :mod:`.uploadable`
+2008 IUploadResults).  The plaintext sources live in :mod:`.uploadable`
 and are re-exported here: :class:`Data`, :class:`FileHandle`,
 :class:`FileName`.
 """
@@ -73,7 +73,7 @@ class _Timings:
 class UploadStatus(OperationStatus):
     """How one upload is getting on; read by the web status pages.  Its
     progress is three fractions (hashing for the key, reading the
-    ciphertext, encoding and pushing), as the seed's IUploadStatus says."""
+    ciphertext, encoding and pushing), as the 2008 IUploadStatus says."""
 
     def __init__(self):
         OperationStatus.__init__(self)
@@ -178,7 +178,7 @@ class UploadResults:
 
 @implementer(IUploader)
 class Uploader(service.MultiService):
-    """Uploads files (the seed's IUploader), as a child service of the client.
+    """Uploads files (the 2008 IUploader), as a child service of the client.
 
     * ``storage_broker``: where the servers are (``get_servers_for_psi``);
     * ``secret_holder``: ``get_renewal_secret()``, ``get_cancel_secret()``;

@@ -1,12 +1,12 @@
 """What an upload reads from: the plaintext sources and their encryption.
 
-* :class:`Data`, :class:`FileHandle` and :class:`FileName` are the seed's
+* :class:`Data`, :class:`FileHandle` and :class:`FileName` are the 2008
   ``IUploadable``: bytes in memory, an open binary file, a path.  With a
   ``convergence`` secret (bytes) the AES key is the convergent key of
   docs/specifications/encodings.md §5, hashed over the whole plaintext in one pass before
   anything is encrypted (in a worker thread, in 1 MiB chunks, never holding
   the file in memory); with ``convergence=None`` it is 16 random bytes.
-* :class:`EncryptAnUploadable` turns an ``IUploadable`` into the seed's
+* :class:`EncryptAnUploadable` turns an ``IUploadable`` into the 2008
   ``IEncryptedUploadable``: AES-128-CTR with one keystream over the whole
   file (immutable-shares.md §2), storage index = hash of the key.
 

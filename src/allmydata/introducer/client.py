@@ -1,6 +1,6 @@
 """The node's side of the introducer: :class:`IntroducerClient`.
 
-An :class:`IntroducerClient` (``IIntroducerClient`` of the seed) keeps a
+An :class:`IntroducerClient` (``IIntroducerClient`` of the 2008 interfaces) keeps a
 Foolscap Reconnector pointed at the introducer FURL.  On every connection --
 the first one and each one after the introducer or the network came back --
 it publishes all of the node's announcements again and subscribes again to

@@ -1,6 +1,6 @@
 """What the introducer's server and client share: announcements and errors.
 
-An announcement of the seed's v1 protocol is an unsigned 6-tuple of byte
+An announcement of the v1 protocol of the 2008 interfaces is an unsigned 6-tuple of byte
 strings ``(FURL, service_name, remoteinterface_name, nickname, my_version,
 oldest_supported)`` (see ``interfaces.py`` and docs/specifications/servers.md §1).  The node that
 offers the service is identified by the tubid inside the FURL, so one node

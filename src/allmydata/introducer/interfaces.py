@@ -1,9 +1,9 @@
-"""The introducer protocol of the seed (v1: unsigned 6-tuple announcements).
+"""The introducer protocol of the 2008 interfaces, allmydata-tahoe 2008 (v1: unsigned 6-tuple announcements).
 
 An announcement is ``(FURL, service_name, remoteinterface_name, nickname,
 my_version, oldest_supported)``.  The first three name the service being
 announced, the last three describe the node as a whole.  All six are byte
-strings on the wire (the seed's ``str``).
+strings on the wire (the 2008 interfaces' ``str``).
 """
 
 from foolscap.api import RemoteInterface

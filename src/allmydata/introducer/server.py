@@ -1,7 +1,8 @@
 """The introducer: the one service on a grid that tells nodes about each other.
 
 :class:`IntroducerService` is the Foolscap object behind the introducer FURL
-(``RIIntroducerPublisherAndSubscriberService``, the seed's v1 protocol).
+(``RIIntroducerPublisherAndSubscriberService``, the v1 protocol of the
+2008 interfaces).
 Nodes ``publish`` announcements of their services and ``subscribe`` to the
 services they want to use; the introducer passes every new or changed
 announcement on to the subscribers of its service name.  It keeps state in

@@ -8,7 +8,7 @@ broker, and does everything through a server map (servermap.py), a publish
   offset, size)`` (an MDMF range read fetches only its segments),
   ``get_current_size``, ``download(target)``;
 * writes (write caps only; a read cap raises :class:`NotCapableError`):
-  ``overwrite(new)``, ``update(new)`` (the seed's: refuses with
+  ``overwrite(new)``, ``update(new)`` (as the 2008 interfaces define it: refuses with
   UncoordinatedWriteError when the file changed since this node last read
   it), ``modify(modifier)`` (read-modify-write, retried with a backoff on
   UncoordinatedWriteError), ``write_at(offset, data)``.
@@ -347,7 +347,8 @@ class MutableFileNode:
         await self._publish(new_contents, smap)
 
     def update(self, new_contents):
-        """Replace the contents read last by this node (seed semantics):
+        """Replace the contents read last by this node (as the 2008
+        interfaces define it):
         UncoordinatedWriteError if the file changed since.  Deferred(None)."""
         try:
             self._check_writeable()

@@ -1,7 +1,7 @@
 """What a mutable-file operation reports while and after it runs.
 
-The seed names :class:`IPublishStatus` and :class:`IRetrieveStatus` without
-methods; they are given here the methods of the seed's IUploadStatus and
+The 2008 interfaces name :class:`IPublishStatus` and :class:`IRetrieveStatus` without
+methods; they are given here the methods of the 2008 IUploadStatus and
 IDownloadStatus (started, storage index, size, a one-line state text,
 progress from 0.0 to 1.0, active flag, a unique counter), plus what is
 particular to mutable files: the encoding (k, N), the sequence number

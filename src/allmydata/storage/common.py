@@ -60,7 +60,7 @@ class BadWriteEnablerError(StorageError):
     """The write enabler presented for a mutable share is not the stored one.
 
     The message names the node that recorded the stored write enabler, in the
-    form the seed prescribes, so that a client can tell a migrated share from
+    form the 2008 interfaces prescribe, so that a client can tell a migrated share from
     a forged request.
     """
 
@@ -80,7 +80,7 @@ class UnknownMutableContainerVersionError(UnknownContainerVersionError):
 class NoSuchLeaseError(StorageError, IndexError):
     """No share of a storage index holds a lease with the given secret.
 
-    It is also an ``IndexError``, which is what the seed's
+    It is also an ``IndexError``, which is what the 2008
     ``renew_lease``/``cancel_lease`` raised.
     """
 

@@ -1,11 +1,12 @@
-"""The storage protocol: the seed's Foolscap RemoteInterfaces for storage.
+"""The storage protocol: the Foolscap RemoteInterfaces for storage
+of the 2008 interfaces (allmydata-tahoe 2008).
 
 These names, argument names and argument order are the wire contract
-(docs/specifications/storage-protocol.md).  The seed's 2008 methods are all here; the methods that
+(docs/specifications/storage-protocol.md).  The 2008 methods are all here; the methods that
 Tahoe-LAFS clients call today (``get_version``, ``add_lease``,
 ``advise_corrupt_share``) are added beside them.
 
-Two constraints are wider than the seed's because Tahoe-LAFS widened them and
+Two constraints are wider than the 2008 ones because Tahoe-LAFS widened them and
 its clients depend on that:
 
 * ``ShareData`` was 1 MiB.  Tahoe-LAFS 1.20 clients batch immutable writes to
@@ -33,12 +34,12 @@ HASH_SIZE = 32
 Hash = StringConstraint(maxLength=HASH_SIZE, minLength=HASH_SIZE)  # binary SHA-256
 Nodeid = StringConstraint(maxLength=20, minLength=20)  # binary SHA-1 tubid
 StorageIndex = StringConstraint(maxLength=16, minLength=16)
-MAX_BUCKETS = 256  # per server; the seed's 200, widened to zfec's maximum
+MAX_BUCKETS = 256  # per server; 200 in 2008, widened to zfec's maximum
 ShareData = StringConstraint(MAX_CALL_SHARE_DATA)
 URIExtensionData = StringConstraint(1000)
 Number = IntegerConstraint(8)  # 2**64
 Offset = Number
-ReadSize = IntegerConstraint(-1)  # the seed's 'int': a signed 32-bit value
+ReadSize = IntegerConstraint(-1)  # the 2008 'int': a signed 32-bit value
 LeaseRenewSecret = Hash
 LeaseCancelSecret = Hash
 WriteEnablerSecret = Hash
@@ -50,7 +51,7 @@ ShareType = StringConstraint(len(b"immutable"))
 ShareNumbers = ListOf(int, maxLength=MAX_BUCKETS)
 
 # (offset, length, operator, specimen); operator is one of
-# lt, le, eq, ne, ge, gt (the seed) -- Tahoe-LAFS >= 1.17 sends only eq
+# lt, le, eq, ne, ge, gt (2008) -- Tahoe-LAFS >= 1.17 sends only eq
 TestVector = ListOf(TupleOf(Offset, ReadSize, Operator, Specimen), maxLength=MAX_VECTORS)
 DataVector = ListOf(TupleOf(Offset, ShareData), maxLength=MAX_DATA_VECTORS)  # (offset, data)
 TestAndWriteVectorsForShares = DictOf(
@@ -86,7 +87,7 @@ class RIBucketReader(RemoteInterface):
 class RIStorageServer(RemoteInterface):
     __remote_name__ = "RIStorageServer.tahoe.allmydata.com"
 
-    # ---- the seed's 2008 methods ----
+    # ---- the 2008 methods ----
     def get_versions():
         """Return (my_version, oldest_supported) strings."""
         return TupleOf(bytes, bytes)

@@ -51,7 +51,7 @@ from .space import get_disk_stats
 
 STORAGE_PROTOCOL_V1 = b"http://allmydata.org/tahoe/protocols/storage/v1"
 MY_VERSION = __full_version__.encode("ascii")
-#: what get_versions() (the seed's 2008 call) names as the oldest peer we serve
+#: what get_versions() (the 2008 call) names as the oldest peer we serve
 OLDEST_SUPPORTED_VERSION = b"1.0.0"
 SHARE_TYPES = (b"immutable", b"mutable")
 #: a new mutable container before its data: header, lease slots, extra-lease count

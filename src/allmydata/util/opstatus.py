@@ -1,6 +1,6 @@
 """What the status object of any one grid operation (an upload, a download,
-a mutable publish, retrieve or server-map update) holds, with the accessors the seed's
-IDownloadStatus/IUploadStatus name: start time, storage index, size, a
+a mutable publish, retrieve or server-map update) holds, with the accessors that the 2008
+interfaces' IDownloadStatus/IUploadStatus name: start time, storage index, size, a
 one-line state text, progress from 0.0 to 1.0, an active flag, and a
 counter unique across all operations (the web's status pages link by it)."""
 

@@ -1,8 +1,8 @@
-"""The seed's IDownloader, and the list of recent downloads for status pages.
+"""IDownloader of the 2008 interfaces, and the list of recent downloads for status pages.
 
 :class:`Downloader` turns a cap into a file node (CHK or LIT) and downloads it
 into an IDownloadTarget.  :class:`DownloadHistory` keeps the status objects
-of active and recent downloads (the seed's IClientStatus download lists).
+of active and recent downloads (the download lists of the 2008 IClientStatus).
 """
 
 from collections import deque

@@ -1,9 +1,9 @@
 """What a download reports while and after it runs.
 
-:class:`DownloadResults` is the seed's IDownloadResults: plain attributes
+:class:`DownloadResults` is IDownloadResults of the 2008 interfaces: plain attributes
 (``file_size``, ``servers_used``, ``server_problems``, ``servermap``,
 ``timings``) filled in as the download goes.  :class:`DownloadStatus` is the
-seed's IDownloadStatus, for the status web pages: progress from 0.0 to 1.0
+2008 IDownloadStatus, for the status web pages: progress from 0.0 to 1.0
 of the bytes delivered, a one-line state text, and a unique counter.
 
 Times are measured with ``time.monotonic`` (durations) and ``time.time``

@@ -95,7 +95,7 @@ async def test_random_keys():
 
 
 class ReadOnlyThroughDeferreds(Data):
-    """An IUploadable offering only the seed's read() (no read_sync)."""
+    """An IUploadable offering only the 2008 read() (no read_sync)."""
 
     read_sync = None
 

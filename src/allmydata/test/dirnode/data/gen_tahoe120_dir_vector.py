@@ -1,5 +1,5 @@
 # Made the vector tahoe120_dir_vector.json: run with the Python of a Tahoe-LAFS 1.20 install
-# (/work/tahoe-ref/venv/bin/python this-file > tahoe120_dir_vector.json).  It packs a fixed set of
+# (e.g. .tahoe-ref/venv/bin/python this-file > tahoe120_dir_vector.json).  It packs a fixed set of
 # children with Tahoe-LAFS's own dirnode.pack_children, under a fixed writekey.
 import json, base64, sys
 from allmydata import dirnode, nodemaker
