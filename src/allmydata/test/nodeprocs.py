@@ -1,0 +1,159 @@
+"""Run real ``tahoe`` node processes for integration tests.
+
+Every process started here listens on 127.0.0.1 only and is tracked so that
+the fixture that owns it can kill it in teardown, whatever happened.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+TAHOE = [sys.executable, "-m", "allmydata.scripts.runner"]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_tahoe(*args, check=True, timeout=120, env=None, input=None):
+    """Run one ``tahoe`` command to completion and return the CompletedProcess."""
+    proc = subprocess.run(TAHOE + [str(a) for a in args], capture_output=True, text=True,
+                          timeout=timeout, env=env, input=input, stdin=None if input else subprocess.DEVNULL)
+    if check and proc.returncode != 0:
+        raise AssertionError("tahoe %s failed (%d):\nstdout: %s\nstderr: %s"
+                             % (" ".join(map(str, args)), proc.returncode, proc.stdout, proc.stderr))
+    return proc
+
+
+def wait_for(predicate, timeout=30.0, interval=0.1, what="condition"):
+    """Poll ``predicate`` until it returns a true value; return that value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.0fs waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+def read_pid(basedir):
+    """The pid in ``BASEDIR/running.process``, or None."""
+    try:
+        with open(os.path.join(basedir, "running.process")) as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def pid_alive(pid) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child still answers kill(0); treat it as gone
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class NodeProcesses:
+    """Tracks node directories started with ``tahoe start`` / ``tahoe run``."""
+
+    def __init__(self):
+        self.basedirs = []
+        self.popens = []
+
+    def start(self, basedir, wait_file=None, timeout=60):
+        """``tahoe start BASEDIR``; wait until ``wait_file`` (relative) exists."""
+        self.basedirs.append(basedir)
+        run_tahoe("start", basedir)
+        if wait_file:
+            wait_for(lambda: os.path.exists(os.path.join(basedir, wait_file)), timeout,
+                     what="%s in %s" % (wait_file, basedir))
+
+    def run_foreground(self, basedir, *extra):
+        """``tahoe run BASEDIR`` as a child process we own."""
+        self.basedirs.append(basedir)
+        p = subprocess.Popen(TAHOE + ["run", basedir] + list(extra), stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.popens.append(p)
+        return p
+
+    def cleanup(self):
+        for basedir in self.basedirs:
+            pid = read_pid(basedir)
+            if pid and pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        for p in self.popens:
+            if p.poll() is None:
+                p.kill()
+            p.wait(timeout=10)
+            if p.stdout:
+                p.stdout.close()
+            if p.stdin:
+                p.stdin.close()
+
+
+@pytest.fixture
+def node_processes():
+    procs = NodeProcesses()
+    try:
+        yield procs
+    finally:
+        procs.cleanup()
+
+
+def read_text(path) -> str:
+    """A node file's contents, stripped."""
+    with open(path) as f:
+        return f.read().strip()
+
+
+def start_process_grid(procs, root, storage_nodes=3, introducer_webport="none", client_args=()):
+    """Create and start an introducer, ``storage_nodes`` storage nodes and a
+    client under ``root`` (all on 127.0.0.1), tracked by ``procs``.
+
+    Returns a dict: root, introducer, introducer_furl, storage (dirs),
+    client, client_url."""
+    intro = os.path.join(str(root), "introducer")
+    run_tahoe("create-introducer", "--hostname", "127.0.0.1", "--webport", introducer_webport, intro)
+    procs.start(intro, wait_file="private/introducer.furl")
+    furl = read_text(os.path.join(intro, "private", "introducer.furl"))
+    storage = []
+    for i in range(storage_nodes):
+        d = os.path.join(str(root), "storage%d" % i)
+        run_tahoe("create-node", "--nickname", "storage%d" % i, "--hostname", "127.0.0.1",
+                  "--introducer", furl, "--webport", "none", d)
+        storage.append(d)
+    for d in storage:
+        procs.start(d, wait_file="private/storage.furl")
+    client = os.path.join(str(root), "client")
+    run_tahoe("create-client", "--nickname", "client", "--hostname", "127.0.0.1",
+              "--introducer", furl, "--webport", "tcp:0:interface=127.0.0.1", *client_args, client)
+    procs.start(client, wait_file="node.url")
+    return {"root": root, "introducer": intro, "introducer_furl": furl, "storage": storage,
+            "client": client, "client_url": read_text(os.path.join(client, "node.url"))}
+
+
+def stop_process_grid(procs):
+    """``tahoe stop`` every node still running, then kill whatever is left."""
+    from allmydata.scripts import pidfile
+    try:
+        for d in procs.basedirs:
+            if pidfile.running_pid(d):
+                run_tahoe("stop", d, check=False)
+    finally:
+        procs.cleanup()
