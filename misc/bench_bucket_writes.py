@@ -29,7 +29,7 @@ def run_server(storedir, furl_file):
     from twisted.internet import reactor
 
     from allmydata.storage.server import StorageServer
-    from allmydata.test.nodeprocs import free_port
+    from allmydata.testing.ports import free_port
 
     tub = Tub()
     port = free_port()

@@ -62,7 +62,7 @@ def serve(basedir):
     from twisted.internet import reactor
 
     from allmydata.storage.server import StorageServer
-    from allmydata.test.common import start_tub
+    from allmydata.testing.tubs import start_tub
     from allmydata.util.idlib import nodeid_a2b
 
     tub = start_tub()
@@ -117,7 +117,7 @@ async def start_servers(tmp, count, inprocess, procs, tubs):
 
     from allmydata.storage.server import StorageServer
     from allmydata.storage_client import StorageFarmBroker
-    from allmydata.test.common import start_tub
+    from allmydata.testing.tubs import start_tub
     from allmydata.util.idlib import nodeid_a2b
     from allmydata.util.rrefutil import call_remote
 

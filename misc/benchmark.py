@@ -64,14 +64,14 @@ import psutil
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src"))
 
 from allmydata.test import nodeprocs  # noqa: E402
-from allmydata.test.interop.harness import (  # noqa: E402
+from allmydata.testing.reference import (
     OurClient as HarnessOurClient,
     OurStorageGrid,
     ReferenceStorageGrid,
     TahoeClient,
     edit_config,
 )
-from allmydata.test.interop.refvenv import ensure_ref_venv  # noqa: E402
+from allmydata.testing.refvenv import ensure_ref_venv  # noqa: E402
 from allmydata.uri import from_string  # noqa: E402
 from allmydata.util import base32  # noqa: E402
 

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Make sure the reference virtualenv with the real tahoe-lafs 1.20.0 exists
-# (used by the interop tests, src/allmydata/test/interop/). Prints its path.
+# (used by the interop tests, src/allmydata/test/interop/; built by
+# src/allmydata/testing/refvenv.py). Prints its path.
 #
 #   misc/ensure-tahoe-ref.sh [VENV_DIR]
 #
@@ -9,4 +10,4 @@
 # Safe to run concurrently: creation holds a lock on VENV_DIR.lock.
 set -e
 here=$(cd "$(dirname "$0")/.." && pwd)
-exec "${PYTHON:-python3}" "$here/src/allmydata/test/interop/refvenv.py" "$@"
+exec "${PYTHON:-python3}" "$here/src/allmydata/testing/refvenv.py" "$@"

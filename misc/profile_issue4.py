@@ -39,7 +39,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "src"))
 
 import benchmark  # noqa: E402
 from allmydata.test import nodeprocs  # noqa: E402
-from allmydata.test.interop.harness import OurStorageGrid  # noqa: E402
+from allmydata.testing.reference import OurStorageGrid  # noqa: E402
 from profile_grid import cpu, pyspy  # noqa: E402
 
 MiB = 1024 * 1024

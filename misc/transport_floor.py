@@ -94,7 +94,7 @@ def serve(basedir):
             return {n: BlockReader() for n in range(2)}
 
     tub = make_tub(basedir)
-    from allmydata.test.nodeprocs import free_port
+    from allmydata.testing.ports import free_port
     port = free_port()
     tub.listenOn("tcp:%d:interface=127.0.0.1" % port)
     tub.setLocation("tcp:127.0.0.1:%d" % port)

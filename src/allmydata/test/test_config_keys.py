@@ -34,8 +34,8 @@ from twisted.internet import reactor
 from allmydata.config import SCHEMA, ConfigError, load_config
 from allmydata.node import create_node
 from allmydata.scripts.runner import main
-from allmydata.test.common import eventually
-from allmydata.test.nodeprocs import free_port
+from allmydata.testing.waiting import eventually
+from allmydata.testing.ports import free_port
 from allmydata.test.web.grid import edit_config, http_request
 from allmydata.util import base32
 from allmydata.util.hashutil import tagged_hash

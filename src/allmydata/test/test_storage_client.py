@@ -11,7 +11,8 @@ from allmydata.storage.server import StorageServer
 from allmydata.storage_client import (
     StaticServersError, StorageFarmBroker, parse_static_servers, permutation_seed_for,
 )
-from allmydata.test.common import eventually, start_tub
+from allmydata.testing.waiting import eventually
+from allmydata.testing.tubs import start_tub
 from allmydata.util import base32
 from allmydata.util.hashutil import permute_server_hash
 

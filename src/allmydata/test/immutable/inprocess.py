@@ -118,7 +118,7 @@ class Grid:
 
         from allmydata.storage.server import StorageServer
         from allmydata.storage_client import StorageFarmBroker
-        from allmydata.test.common import start_tub
+        from allmydata.testing.tubs import start_tub
         from allmydata.util.idlib import nodeid_a2b
         from allmydata.util.rrefutil import call_remote
 

@@ -19,7 +19,7 @@ from allmydata.immutable.interfaces import IFileNode
 from allmydata.immutable.literal import LiteralFileNode
 from allmydata.immutable.params import SegmentParams
 from allmydata.immutable.target import Data, FileHandle, FileName, MemoryConsumer
-from allmydata.test.common import eventually
+from allmydata.testing.waiting import eventually
 from allmydata.util.rrefutil import call_remote
 
 from .test_download_grid import ReadLog, grid, grid_certs, share_layout  # noqa: F401

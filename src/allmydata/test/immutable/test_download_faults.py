@@ -21,7 +21,7 @@ from allmydata.immutable.params import SegmentParams, next_power_of_two
 from allmydata.immutable.target import MemoryConsumer
 from allmydata.storage import immutable as storage_immutable
 from allmydata.storage.server import StorageServer
-from allmydata.test.common import eventually
+from allmydata.testing.waiting import eventually
 from allmydata.util.idlib import nodeid_b2a
 
 from .test_download import content

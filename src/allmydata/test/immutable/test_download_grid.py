@@ -26,7 +26,7 @@ from allmydata.immutable.upload import Uploader
 from allmydata.storage import immutable as storage_immutable
 from allmydata.storage.server import StorageServer
 from allmydata.storage_client import StorageFarmBroker
-from allmydata.test.common import start_tub
+from allmydata.testing.tubs import start_tub
 from allmydata.util import base32, hashutil
 from allmydata.util.idlib import nodeid_a2b
 from allmydata.util.rrefutil import call_remote

@@ -17,7 +17,7 @@ from allmydata.immutable.layout import (
 )
 from allmydata.storage.common import BucketClosedError
 from allmydata.storage.server import StorageServer
-from allmydata.test.common import start_tub
+from allmydata.testing.tubs import start_tub
 from allmydata.util import base32
 from allmydata.util.idlib import nodeid_a2b
 from allmydata.util.rrefutil import RemoteException, call_remote

@@ -17,9 +17,9 @@ import sys
 
 import pytest
 
-from allmydata.test.nodeprocs import TAHOE
+from allmydata.testing.processes import TAHOE
 
-from .webclient import MutableGrid
+from allmydata.testing.procweb import MutableGrid
 
 pytestmark = pytest.mark.integration
 

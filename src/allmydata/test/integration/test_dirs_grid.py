@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from .webclient import MutableGrid
+from allmydata.testing.procweb import MutableGrid
 
 pytestmark = pytest.mark.integration
 

@@ -11,10 +11,16 @@ import urllib.request
 import pytest
 
 from allmydata.scripts import pidfile
-from allmydata.test.nodeprocs import (
-    NodeProcesses, TAHOE, pid_alive, read_text as read, run_tahoe, start_process_grid,
-    stop_process_grid, wait_for,
+from allmydata.testing.processes import (
+    NodeProcesses,
+    TAHOE,
+    pid_alive,
+    read_text as read,
+    run_tahoe,
+    start_process_grid,
+    stop_process_grid,
 )
+from allmydata.testing.waiting import wait_for
 from allmydata.util import base32
 
 pytestmark = pytest.mark.integration

@@ -27,10 +27,10 @@ import pytest
 from allmydata import uri as urimod
 from allmydata.immutable.layout import parse_header
 from allmydata.immutable.params import SegmentParams, next_multiple
-from allmydata.test.nodeprocs import wait_for
+from allmydata.testing.waiting import wait_for
 from allmydata.util import base32
 
-from .procgrid import CONTAINER_HEADER, SEGMENT_SIZE, ProcessGrid
+from allmydata.testing.procgrid import CONTAINER_HEADER, ProcessGrid, SEGMENT_SIZE
 
 pytestmark = pytest.mark.integration
 

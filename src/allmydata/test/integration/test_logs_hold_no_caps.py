@@ -35,12 +35,12 @@ from cryptography.hazmat.primitives import serialization
 
 from allmydata import uri
 from allmydata.crypto import rsa
-from allmydata.test.nodeprocs import TAHOE
+from allmydata.testing.processes import TAHOE
 from allmydata.test.web.grid import multipart_body
 from allmydata.util import base32
 from allmydata.util.censor import censor_request_target
 
-from .webclient import MutableGrid, WebClient
+from allmydata.testing.procweb import MutableGrid, WebClient
 
 pytestmark = pytest.mark.integration
 

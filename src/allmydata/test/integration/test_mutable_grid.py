@@ -25,7 +25,7 @@ import pytest
 
 from allmydata import uri as urimod
 
-from .webclient import MutableGrid, flip_byte, mutable_share_fields
+from allmydata.testing.procweb import MutableGrid, flip_byte, mutable_share_fields
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ import pytest
 from allmydata.util import base32
 from allmydata.web.channel import IDLE_TIMEOUT
 
-from .webclient import MutableGrid
+from allmydata.testing.procweb import MutableGrid
 
 pytestmark = pytest.mark.integration
 

@@ -1,7 +1,7 @@
 """Fixtures for the interoperability tests with the real Tahoe-LAFS 1.20.
 
 * ``tahoe_ref_venv`` (session): the reference virtualenv, created on first use
-  (see ``refvenv.py``; ``TAHOE_REF_VENV`` overrides its location).
+  (see ``allmydata/testing/refvenv.py``; ``TAHOE_REF_VENV`` overrides its location).
 * ``interop_grid`` (module, parametrized): three storage nodes -- ours
   (``"ours"``, the point of the exercise) or Tahoe-LAFS's own
   (``"reference"``, the control that proves the harness) -- plus one Tahoe-LAFS
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from allmydata.test.interop import refvenv
-from allmydata.test.interop.harness import (
+from allmydata.testing import refvenv
+from allmydata.testing.reference import (
     OurClient,
     OurStorageGrid,
     ReferenceStorageGrid,

@@ -8,8 +8,8 @@ import os
 import pytest
 
 from allmydata.config import ConfigError, load_config
-from allmydata.test.interop.harness import ReferenceNode
-from allmydata.test.nodeprocs import run_tahoe
+from allmydata.testing.reference import ReferenceNode
+from allmydata.testing.processes import run_tahoe
 
 pytestmark = pytest.mark.interop
 

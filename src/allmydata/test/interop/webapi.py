@@ -1,6 +1,6 @@
 """Directory and mutable-file calls of the web API, for either client of the interop grid.
 
-The harness's :class:`~allmydata.test.interop.harness.WebClient` knows the
+The harness's :class:`~allmydata.testing.reference.WebClient` knows the
 immutable-file calls; the directory tests need more of Tahoe-LAFS 1.20's web API.  These
 are plain functions taking a ``WebClient`` (ours or Tahoe-LAFS 1.20's), so
 both clients are driven through exactly the same requests and their answers
@@ -15,7 +15,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from allmydata.test.interop.harness import HTTPResponse
+from allmydata.testing.reference import HTTPResponse
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 

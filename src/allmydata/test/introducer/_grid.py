@@ -21,8 +21,9 @@ from allmydata.introducer.client import (
     StubClient,
 )
 from allmydata.introducer.server import IntroducerService
-from allmydata.test.common import eventually, start_tub  # noqa: F401 (re-exported)
-from allmydata.test.nodeprocs import free_port  # noqa: F401 (re-exported)
+from allmydata.testing.waiting import eventually  # noqa: F401 (re-exported)
+from allmydata.testing.tubs import start_tub  # noqa: F401 (re-exported)
+from allmydata.testing.ports import free_port  # noqa: F401 (re-exported)
 from allmydata.storage.interfaces import RIStorageServer
 
 RETRY = 0.1  # max reconnection backoff in these tests, seconds

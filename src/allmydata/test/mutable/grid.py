@@ -28,7 +28,7 @@ from allmydata.crypto import rsa
 from allmydata.storage.mutable import DATA_OFFSET
 from allmydata.storage.server import StorageServer
 from allmydata.storage_client import StorageFarmBroker
-from allmydata.test.common import start_tub
+from allmydata.testing.tubs import start_tub
 from allmydata.util import base32
 from allmydata.util.idlib import nodeid_a2b
 from allmydata.util.rrefutil import call_remote

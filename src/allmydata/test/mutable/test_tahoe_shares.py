@@ -27,8 +27,9 @@ from allmydata.crypto import rsa
 from allmydata.mutable import layout
 from allmydata.mutable.common import MDMF_VERSION, SDMF_VERSION, MutableKeys
 from allmydata.mutable.shares import VersionEncoder, encode_version, verify_and_decode
-from allmydata.test.interop import diskshares, refvenv
-from allmydata.test.interop.harness import OurStorageGrid, TahoeClient
+from allmydata.test.interop import diskshares
+from allmydata.testing import refvenv
+from allmydata.testing.reference import OurStorageGrid, TahoeClient
 
 pytestmark = pytest.mark.interop
 

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import pytest
 
 from allmydata.scripts.runner import main
-from allmydata.test.interop import refvenv
-from allmydata.test.interop.harness import (
+from allmydata.testing import refvenv
+from allmydata.testing.reference import (
     OurClient,
     OurStorageGrid,
     ReferenceStorageGrid,

@@ -15,7 +15,7 @@ from allmydata.scripts import cli_paths, tahoe_ls, tahoe_webopen
 from allmydata.scripts.common import UsageError
 from allmydata.scripts.common_http import error_text
 from allmydata.scripts.runner import build_parser, main
-from allmydata.test.nodeprocs import TAHOE
+from allmydata.testing.processes import TAHOE
 
 DIRCAP = "URI:DIR2:k7q6l5fdkxc4gsr34b5xq4txai:k3rmoauvwyi4tj2lvv3rkkkpbboggbkk55y2poev2akq4pitluqa"
 RO_DIRCAP = "URI:DIR2-RO:ljzhtvoz2kq4wpw22jwqn6bfbe:k3rmoauvwyi4tj2lvv3rkkkpbboggbkk55y2poev2akq4pitluqa"

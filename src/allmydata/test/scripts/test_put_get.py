@@ -12,14 +12,9 @@ from allmydata.scripts.common import UsageError
 from allmydata.scripts.common_http import _NoProgress, cap_url_path, progress_bar
 from allmydata.scripts.runner import main
 from allmydata.scripts.tahoe_get import split_remote
-from allmydata.test.nodeprocs import (
-    TAHOE,
-    NodeProcesses,
-    free_port,
-    start_process_grid,
-    stop_process_grid,
-    wait_for,
-)
+from allmydata.testing.processes import NodeProcesses, TAHOE, start_process_grid, stop_process_grid
+from allmydata.testing.ports import free_port
+from allmydata.testing.waiting import wait_for
 from allmydata.util import base32
 
 

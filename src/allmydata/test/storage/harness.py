@@ -28,7 +28,7 @@ from twisted.internet import defer, reactor, task
 from twisted.python.reflect import namedAny
 
 from allmydata.storage.common import BadArgumentError
-from allmydata.test.common import start_tub
+from allmydata.testing.tubs import start_tub
 from allmydata.util import base32
 from allmydata.util.idlib import nodeid_a2b
 from allmydata.util.rrefutil import RemoteException, call_remote

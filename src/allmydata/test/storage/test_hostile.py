@@ -32,8 +32,9 @@ from allmydata.storage.limits import (
 )
 from allmydata.storage.mutable import MutableShareFile
 from allmydata.storage.server import StorageServer
-from allmydata.test.common import start_tub
-from allmydata.test.nodeprocs import TAHOE, run_tahoe, wait_for
+from allmydata.testing.tubs import start_tub
+from allmydata.testing.processes import TAHOE, run_tahoe
+from allmydata.testing.waiting import wait_for
 from allmydata.util.broker import StringWaitingBroker
 from allmydata.util.idlib import nodeid_a2b
 from allmydata.util.rrefutil import RemoteException, call_remote

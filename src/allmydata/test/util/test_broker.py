@@ -12,7 +12,7 @@ from foolscap.schema import Any, StringConstraint
 from twisted.internet import defer
 from zope.interface import implementer
 
-from allmydata.test.common import start_tub
+from allmydata.testing.tubs import start_tub
 from allmydata.util.broker import StringWaitingBroker
 from allmydata.util.rrefutil import RemoteException, call_remote
 

@@ -13,7 +13,7 @@ from foolscap.api import DeadReferenceError, Referenceable, RemoteInterface, Tub
 from foolscap.schema import StringConstraint
 from zope.interface import implementer
 
-from allmydata.test.common import start_tub
+from allmydata.testing.tubs import start_tub
 from allmydata.util import idlib
 from allmydata.util.rrefutil import RemoteException, call_remote
 

@@ -95,8 +95,8 @@ class WebAPI:
 
 
 def _start_tahoe(workdir):
-    from allmydata.test.interop import refvenv
-    from allmydata.test.interop.harness import ReferenceStorageGrid, TahoeClient
+    from allmydata.testing import refvenv
+    from allmydata.testing.reference import ReferenceStorageGrid, TahoeClient
     venv = refvenv.ensure_ref_venv()
     storage = ReferenceStorageGrid(venv, workdir, 3)
     client = TahoeClient(venv, os.path.join(workdir, "client"), 2, 3, 4)

@@ -26,7 +26,7 @@ from twisted.web.http_headers import Headers
 
 from allmydata.node import create_node
 from allmydata.scripts.runner import main
-from allmydata.test.common import eventually
+from allmydata.testing.waiting import eventually
 from allmydata.util import base32
 
 

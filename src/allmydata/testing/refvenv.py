@@ -9,7 +9,7 @@ This module uses only the standard library so that it can also be run as a
 plain script (``misc/ensure-tahoe-ref.sh`` does that, before the package is
 even installed)::
 
-    python3 src/allmydata/test/interop/refvenv.py [VENV_DIR]
+    python3 src/allmydata/testing/refvenv.py [VENV_DIR]
 
 Creation is guarded by an exclusive ``flock`` on ``<venv>.lock`` so that
 parallel test runs (or CI jobs sharing a checkout) build it only once.

@@ -34,9 +34,12 @@ from dataclasses import dataclass
 
 import yaml
 
-from allmydata.test import nodeprocs
-from allmydata.test.interop.refvenv import clean_env
 from allmydata.util import base32
+
+from .ports import free_port
+from .processes import NodeProcesses, pid_alive, read_pid, run_tahoe
+from .refvenv import clean_env
+from .waiting import wait_for
 
 
 class HarnessError(AssertionError):
@@ -129,8 +132,8 @@ class ReferenceNode:
         pids = set()
         if self.popen is not None and self.popen.poll() is None:
             pids.add(self.popen.pid)
-        pid = nodeprocs.read_pid(self.basedir)
-        if pid and nodeprocs.pid_alive(pid):
+        pid = read_pid(self.basedir)
+        if pid and pid_alive(pid):
             pids.add(pid)
         return pids
 
@@ -223,7 +226,7 @@ class ReferenceStorageGrid:
     def _create_one(self, i):
         nick = "ref-storage-%d" % i
         basedir = os.path.join(self.workdir, nick)
-        port = nodeprocs.free_port()
+        port = free_port()
         proc = ReferenceNode(self.venv, basedir)
         proc.create("create-node", "--nickname", nick, "--listen", "tcp",
                     "--port", "tcp:%d:interface=127.0.0.1" % port,
@@ -240,7 +243,7 @@ class ReferenceStorageGrid:
             def ready(proc=proc):
                 proc.check_running()
                 return _read_furl(proc.basedir)
-            furl = nodeprocs.wait_for(ready, timeout, what="storage.furl of " + proc.basedir)
+            furl = wait_for(ready, timeout, what="storage.furl of " + proc.basedir)
             self.nodes.append(StorageNode(os.path.basename(proc.basedir), proc.basedir, furl))
         return self.nodes
 
@@ -261,12 +264,12 @@ class OurStorageGrid:
         self.workdir = workdir
         self.count = count
         self.nodes = []
-        self.procs = nodeprocs.NodeProcesses()
+        self.procs = NodeProcesses()
 
     @staticmethod
     def check_cli():
         """Fail with a clear message if our CLI cannot even print its version."""
-        proc = nodeprocs.run_tahoe("--version", check=False, timeout=60)
+        proc = run_tahoe("--version", check=False, timeout=60)
         if proc.returncode != 0:
             raise HarnessError("our tahoe CLI (python -m allmydata.scripts.runner) is not usable "
                                "yet: --version exited %d\n%s\n%s"
@@ -275,12 +278,12 @@ class OurStorageGrid:
     def _start_one(self, i, timeout):
         nick = "our-storage-%d" % i
         basedir = os.path.join(self.workdir, nick)
-        port = nodeprocs.free_port()
-        nodeprocs.run_tahoe("create-node", "--nickname", nick, "--listen", "tcp",
+        port = free_port()
+        run_tahoe("create-node", "--nickname", nick, "--listen", "tcp",
                             "--port", "tcp:%d:interface=127.0.0.1" % port,
                             "--location", "tcp:127.0.0.1:%d" % port, "--webport", "none", basedir)
         self.procs.start(basedir, wait_file="private/storage.furl", timeout=timeout)
-        return StorageNode(nick, basedir, nodeprocs.wait_for(lambda: _read_furl(basedir), 10,
+        return StorageNode(nick, basedir, wait_for(lambda: _read_furl(basedir), 10,
                                                              what="storage.furl in " + basedir))
 
     def start(self, timeout=60):
@@ -293,7 +296,7 @@ class OurStorageGrid:
     @staticmethod
     def _stop_one(basedir):
         try:
-            nodeprocs.run_tahoe("stop", basedir, check=False, timeout=30)
+            run_tahoe("stop", basedir, check=False, timeout=30)
         except subprocess.TimeoutExpired:
             pass
 
@@ -469,7 +472,7 @@ class TahoeClient(WebClient):
 
     def create(self):
         """``tahoe create-client`` with our encoding parameters, Foolscap only."""
-        self.web_port = nodeprocs.free_port()
+        self.web_port = free_port()
         self.node.create("create-client", "--nickname", "interop-client",
                          "--webport", "tcp:%d:interface=127.0.0.1" % self.web_port,
                          "--shares-needed", self.needed, "--shares-happy", self.happy,
@@ -526,11 +529,11 @@ class OurClient(WebClient):
         self.basedir = basedir
         self.needed, self.happy, self.total = needed, happy, total
         self.nickname = nickname
-        self.procs = nodeprocs.NodeProcesses()
+        self.procs = NodeProcesses()
 
     def create(self):
-        self.web_port = nodeprocs.free_port()
-        nodeprocs.run_tahoe("create-client", "--nickname", self.nickname, "--listen", "none",
+        self.web_port = free_port()
+        run_tahoe("create-client", "--nickname", self.nickname, "--listen", "none",
                             "--webport", "tcp:%d:interface=127.0.0.1" % self.web_port,
                             "--shares-needed", self.needed, "--shares-happy", self.happy,
                             "--shares-total", self.total, self.basedir)
@@ -548,18 +551,18 @@ class OurClient(WebClient):
         self.procs.start(self.basedir, wait_file="node.url", timeout=timeout)
 
     def pid(self):
-        return nodeprocs.read_pid(self.basedir)
+        return read_pid(self.basedir)
 
     def check_running(self):
         pid = self.pid()
-        if pid is not None and not nodeprocs.pid_alive(pid):
+        if pid is not None and not pid_alive(pid):
             raise HarnessError("our client node %s (pid %d) has exited:\n%s"
                                % (self.basedir, pid, self.logs()))
 
     def stop(self):
         """``tahoe stop``, then SIGKILL if it is still there. Never raises for a dead node."""
         try:
-            nodeprocs.run_tahoe("stop", self.basedir, check=False, timeout=30)
+            run_tahoe("stop", self.basedir, check=False, timeout=30)
         except subprocess.TimeoutExpired:
             pass
         finally:

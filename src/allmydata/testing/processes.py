@@ -1,26 +1,21 @@
-"""Run real ``tahoe`` node processes for integration tests.
+"""Real ``tahoe`` commands and node processes.
 
-Every process started here listens on 127.0.0.1 only and is tracked so that
-the fixture that owns it can kill it in teardown, whatever happened.
+Every node started here listens on 127.0.0.1 only and is tracked by a
+:class:`NodeProcesses`, whose :meth:`~NodeProcesses.cleanup` kills it
+whatever happened.  :func:`start_process_grid` builds the smallest whole
+grid: an introducer, storage nodes and a client.
 """
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 
-import pytest
+from allmydata.scripts import pidfile
+
+from .waiting import wait_for
 
 TAHOE = [sys.executable, "-m", "allmydata.scripts.runner"]
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run_tahoe(*args, check=True, timeout=120, env=None, input=None):
@@ -33,16 +28,29 @@ def run_tahoe(*args, check=True, timeout=120, env=None, input=None):
     return proc
 
 
-def wait_for(predicate, timeout=30.0, interval=0.1, what="condition"):
-    """Poll ``predicate`` until it returns a true value; return that value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.0fs waiting for %s" % (timeout, what))
-        time.sleep(interval)
+def run_all(commands, timeout=120):
+    """Run several ``tahoe`` commands at once; fail with their output if any fails."""
+    procs = [subprocess.Popen(TAHOE + [str(a) for a in args], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for args in commands]
+    failures = []
+    for args, p in zip(commands, procs, strict=True):
+        try:
+            out, err = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+        if p.returncode != 0:
+            failures.append("tahoe %s failed (%s):\nstdout: %s\nstderr: %s"
+                            % (" ".join(map(str, args)), p.returncode, out, err))
+    if failures:
+        raise AssertionError("\n".join(failures))
+
+
+def read_text(path) -> str:
+    """A node file's contents, stripped."""
+    with open(path) as f:
+        return f.read().strip()
 
 
 def read_pid(basedir):
@@ -107,21 +115,6 @@ class NodeProcesses:
                 p.stdin.close()
 
 
-@pytest.fixture
-def node_processes():
-    procs = NodeProcesses()
-    try:
-        yield procs
-    finally:
-        procs.cleanup()
-
-
-def read_text(path) -> str:
-    """A node file's contents, stripped."""
-    with open(path) as f:
-        return f.read().strip()
-
-
 def start_process_grid(procs, root, storage_nodes=3, introducer_webport="none", client_args=()):
     """Create and start an introducer, ``storage_nodes`` storage nodes and a
     client under ``root`` (all on 127.0.0.1), tracked by ``procs``.
@@ -150,7 +143,6 @@ def start_process_grid(procs, root, storage_nodes=3, introducer_webport="none", 
 
 def stop_process_grid(procs):
     """``tahoe stop`` every node still running, then kill whatever is left."""
-    from allmydata.scripts import pidfile
     try:
         for d in procs.basedirs:
             if pidfile.running_pid(d):

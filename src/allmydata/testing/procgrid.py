@@ -1,4 +1,4 @@
-"""A grid of real ``tahoe`` processes for the immutable-file integration tests.
+"""A grid of real ``tahoe`` processes, driven as a user would drive it.
 
 :class:`ProcessGrid` builds an introducer, some storage nodes and one client
 node in a directory and drives them only as a user could: the ``tahoe``
@@ -24,44 +24,17 @@ import urllib.parse
 
 from allmydata import uri as urimod
 from allmydata.scripts import pidfile
-from allmydata.test.nodeprocs import (
-    TAHOE,
-    NodeProcesses,
-    free_port,
-    pid_alive,
-    wait_for,
-)
 from allmydata.util import base32
+
+from .ports import free_port
+from .processes import TAHOE, NodeProcesses, pid_alive, read_text, run_all
+from .waiting import wait_for
 
 #: the client's ``[client] shares._max_immutable_segment_size_for_testing``
 SEGMENT_SIZE = 65536
 
-# container header (docs/specifications/containers.md §2): share data starts at 0x0c
+# container header (FORMATS.md §3.7): share data starts at 0x0c
 CONTAINER_HEADER = 0x0C
-
-
-def read_text(path) -> str:
-    with open(path) as f:
-        return f.read().strip()
-
-
-def run_all(commands, timeout=120):
-    """Run several ``tahoe`` commands at once; fail with their output if any fails."""
-    procs = [subprocess.Popen(TAHOE + [str(a) for a in args], stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for args in commands]
-    failures = []
-    for args, p in zip(commands, procs, strict=True):
-        try:
-            out, err = p.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            out, err = p.communicate()
-        if p.returncode != 0:
-            failures.append("tahoe %s failed (%s):\nstdout: %s\nstderr: %s"
-                            % (" ".join(map(str, args)), p.returncode, out, err))
-    if failures:
-        raise AssertionError("\n".join(failures))
 
 
 class Response:

@@ -1,4 +1,5 @@
-"""Helpers for the mutable-file, directory and CLI integration tests (issue 4).
+"""A process grid with several clients, and their web API, for the
+mutable-file, directory and CLI integration tests.
 
 :class:`MutableGrid` is a :class:`~.procgrid.ProcessGrid` (introducer, storage
 nodes, one client) with any number of further client nodes, so that two
@@ -8,7 +9,7 @@ the same encoding (``k``, ``happy``, ``N``) and is reached through a
 (mutable files, directory paths, the ``POST`` operations of a directory).
 
 Share files of mutable files sit in a mutable container on the storage
-servers (docs/specifications/containers.md §3); :func:`mutable_share_data_offset` says where the
+servers (FORMATS.md §6.5); :func:`mutable_share_data_offset` says where the
 share inside it starts, so that a test can damage a chosen field of it.
 """
 
@@ -20,11 +21,12 @@ import struct
 import subprocess
 import urllib.parse
 
-from allmydata.test.nodeprocs import TAHOE, free_port, pid_alive, wait_for
+from .ports import free_port
+from .processes import TAHOE, pid_alive, read_text
+from .procgrid import ProcessGrid, Response, cap_path, http_request
+from .waiting import wait_for
 
-from .procgrid import ProcessGrid, Response, cap_path, http_request, read_text
-
-#: where the share starts inside a mutable container (docs/specifications/containers.md §3)
+#: where the share starts inside a mutable container (FORMATS.md §6.5)
 MUTABLE_CONTAINER_HEADER = 468
 
 
