@@ -252,8 +252,8 @@ def missing_internals(foolscap_broker: type = Broker) -> list:
     STRING token, Banana's base-128 header coding, ``Violation`` and
     ``BananaFailure``; the call delivery's parameters and the ``args`` and
     ``kwargs`` of its gathered arguments; and ``Tub.brokerClass``, the hook
-    the broker is installed through (an instance attribute a Tub no longer
-    read would be ignored without a word)."""
+    the broker is installed through (were a Tub to stop reading it, setting
+    it would be ignored without a word)."""
     missing = []
 
     def need(what, holds):
