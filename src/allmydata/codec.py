@@ -17,7 +17,8 @@ pieces (encoding) or of the blocks held (decoding).  zfec's coefficients are
 learned once per ``k``/``N`` (and per set of share numbers) by encoding and
 decoding one-byte unit blocks with zfec itself, and the multiplying is done by
 ``allmydata._gf256`` (a small C extension using the processor's byte-shuffle
-instructions, ~15x zfec's speed here); where that extension was not built,
+instructions, much faster than zfec's own loops; docs/performance.md);
+where that extension was not built,
 zfec does all the work.  Either way the blocks are zfec's, byte for byte.
 
 The ``encode``/``decode`` methods of the 2008 interface return Deferreds; they

@@ -94,8 +94,8 @@ def private_key_to_der(priv) -> bytes:
 def private_key_from_der(der: bytes, validate: bool = True):
     """Load a PKCS#8 (or PKCS#1) DER private key; it must be RSA-2048.
 
-    ``validate=False`` skips OpenSSL's consistency check of the key (~0.1 s
-    of CPU): only for a key already known to be the right one, such as a
+    ``validate=False`` skips OpenSSL's consistency check of the key (a
+    costly one): only for a key already known to be the right one, such as a
     mutable file's key whose hash matched the write key of its cap."""
     try:
         priv = serialization.load_der_private_key(

@@ -65,8 +65,8 @@ SEGMENTS_AHEAD = 3
 #: but each thread allocates its blocks from its own glibc malloc arena, and
 #: arenas that see bursts of large blocks freed by the reactor thread give
 #: that memory back to the system and fault it in again, segment after
-#: segment: with 3 threads a 1 GiB upload took 1.3 million page faults and
-#: a third more client CPU than with one.
+#: segment, which costs more client CPU than the parallel coding saves
+#: (docs/performance.md).
 ENCODING_THREADS = 1
 
 _pools = {}  # reactor -> its encoding ThreadPool

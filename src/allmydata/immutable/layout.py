@@ -40,13 +40,13 @@ HASH_SIZE = 32
 SHARE_HASH_ENTRY_SIZE = 2 + HASH_SIZE
 V1_HEADER_SIZE = 0x24
 V2_HEADER_SIZE = 0x44
-#: Bytes per batched ``write`` call.  Larger batches (4 MB) did not lower
-#: the CPU cost, which is per byte (TLS records, copies), not per call.
+#: Bytes per batched ``write`` call.  Larger batches do not lower the CPU
+#: cost, which is per byte (TLS records, copies), not per call.
 DEFAULT_BATCH_SIZE = 1_000_000
 #: Bytes that may be sent to one bucket and not yet acknowledged before
 #: the ``put_*`` Deferreds start to wait: two writes in flight keep a server
-#: busy; with 2 MB the client's peak RSS in a 1 GiB upload was ~145 MiB,
-#: with 1 MB ~100 MiB.
+#: busy, and every further megabyte per bucket adds to the client's peak
+#: RSS (docs/performance.md).
 DEFAULT_PIPELINE_SIZE = 1_000_000
 
 log = Logger()

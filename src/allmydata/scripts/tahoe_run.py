@@ -84,9 +84,9 @@ def run(options) -> int:
         print("node running in %s (PID %d)" % (basedir, os.getpid()), flush=True)
         # What the node made to start (modules, services, connections) lives
         # as long as the process: out of the garbage collector's way, so a
-        # full collection walks only what came later (on a client listing a
-        # 10,000-entry directory, a full collection over everything took
-        # ~0.1 s).
+        # full collection walks only what came later (a client listing a
+        # 10,000-entry directory would otherwise walk everything on every
+        # full collection).
         import gc
         gc.collect()
         gc.freeze()

@@ -9,11 +9,11 @@ Tahoe-LAFS clients call today (``get_version``, ``add_lease``,
 Two constraints are wider than the 2008 ones because Tahoe-LAFS widened them and
 its clients depend on that:
 
-* ``ShareData`` was 1 MiB.  Tahoe-LAFS 1.20 clients batch immutable writes to
+* ``ShareData`` is 1 MiB in the 2008 interfaces.  Tahoe-LAFS 1.20 clients batch immutable writes to
   about 1 MB *plus one block or one hash tree*, and write a whole mutable
   share in one call, so it is :data:`~.limits.MAX_CALL_SHARE_DATA` (64 MiB)
   here; the reasons are in :mod:`.limits`.
-* ``MAX_BUCKETS`` was 200.  zfec makes up to 256 shares, and a 1.20 client
+* ``MAX_BUCKETS`` is 200 in the 2008 interfaces.  zfec makes up to 256 shares, and a 1.20 client
   may ask one server for all of them, so it is 256.
 
 Every list, string and dict a client sends is bounded (:mod:`.limits` says

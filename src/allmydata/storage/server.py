@@ -327,7 +327,7 @@ class StorageServer(service.MultiService, Referenceable):
         """Hold on to the latest canary of each uploader until its connection
         goes.  An uploader that sends the same canary with every upload (ours
         does) then costs no decref message per upload; one that sends a new
-        canary each time gets its previous one released here, as before."""
+        canary each time gets its previous one released here."""
         try:
             tubid = canary.getRemoteTubID()
         except Exception:  # not a remote reference (a local caller)

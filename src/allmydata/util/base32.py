@@ -27,8 +27,8 @@ class Base32Error(ValueError):
 # Encoding spreads the 5-bit groups of the input, read as one integer, out to
 # one byte each with a few whole-integer mask-and-shift steps, then maps the
 # bytes 0-31 to the alphabet (the standard library's b32encode is a Python loop,
-# ~3x slower on a 16- or 32-byte key or hash; a directory listing encodes
-# thousands).  Step k moves every group whose index has bit k set left by 3*k
+# several times slower on a 16- or 32-byte key or hash, and a directory
+# listing encodes thousands).  Step k moves every group whose index has bit k set left by 3*k
 # bits, so group i ends 3*i bits further left: at bit 8*i.
 _GROUPS = 64  # groups handled at once: 40 bytes, whose 64 characters need no padding
 
@@ -99,7 +99,7 @@ def a2b(s) -> bytes:
     if not s:
         return b""
     # Read the characters as one base-32 number (int() does it in C; the
-    # standard library's b32decode is pure Python and ~10x slower, which
+    # standard library's b32decode is pure Python and far slower, which
     # shows when a directory of 10,000 children is parsed).
     value = int(s.translate(_TO_INT_DIGITS), 32)
     unused = _UNUSED_BITS[rem]

@@ -2,11 +2,11 @@
 
 Foolscap's Banana receiver re-parses the token at the head of its buffer each
 time data arrives.  A share block (a few hundred KiB in a ``write`` or a
-``read`` answer) arrives in TLS records of 16 KiB, so its header was parsed,
-its size checked against the schema and the head of the buffer cut and
-put back some twenty times before the block was complete: a sixth of the
-CPU time of moving the block from one Tub to another (measured in one
-process, sender and receiver together).
+``read`` answer) arrives in TLS records of 16 KiB, so Banana alone would
+parse its header, check its size against the schema and cut and put back
+the head of the buffer some twenty times before the block is complete: a
+large part of the CPU time of moving the block from one Tub to another
+(docs/performance.md).
 
 :class:`StringWaitingBroker` (installed as the Tub's ``brokerClass``, the
 attribute Foolscap offers for this) looks at the head of the buffer once
@@ -18,8 +18,8 @@ of an incomplete token is skipped.
 
 When sending, Banana looks every string up in its vocabulary table (a
 string there goes as a short VOCAB token): for a share block that lookup
-hashes the whole block, ~5% of a client's CPU time in a large upload
-(``siphash13`` under ``perf``).  The vocabulary holds short names, and
+hashes the whole block, a visible part of a client's CPU time in a large
+upload (``siphash13`` under ``perf``).  The vocabulary holds short names, and
 Foolscap never adds to it on its own, so :meth:`StringWaitingBroker.sendToken`
 sends a string of at least :data:`LONG_STRING` bytes as a STRING token without
 the lookup while no vocabulary entry is that long: the same bytes on the wire.

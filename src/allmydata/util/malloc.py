@@ -4,21 +4,22 @@ A node moving a file allocates and frees buffers of 64 KiB to a few MiB for
 every segment (HTTP body chunks, the segment, its ciphertext, its ten share
 blocks, Foolscap's joined strings).  glibc serves large requests with fresh
 ``mmap`` pages and gives freed memory back quickly, so each new segment's
-buffers arrive as zero-filled pages the kernel must fault in: about 110,000
-page faults for a 100 MiB upload, ~15% of the client's CPU and ~10% of each
-storage server's.  Raising the mmap threshold to 4 MiB and the trim threshold
-to 16 MiB (``mallopt``) lets those buffers be re-used from the heap; the
-process keeps at most ~16 MiB more than it uses.
+buffers arrive as zero-filled pages the kernel must fault in, tens of
+thousands of page faults per 100 MiB moved, which cost the client and the
+storage servers a noticeable share of their CPU (docs/performance.md).
+Raising the mmap threshold to 4 MiB and the trim threshold to 16 MiB
+(``mallopt``) lets those buffers be re-used from the heap; the process keeps
+at most the trim threshold (16 MiB) more than it uses.
 
 All threads also share the one main heap (``M_ARENA_MAX`` = 1).  Otherwise
 the first allocation of the encoder's worker thread gets it its own arena,
 whose heap glibc shrinks (handing its pages back) whenever enough of it is
 free: with the segment's blocks made in that thread and freed in the reactor
-thread once sent, a 100 MiB upload could fault in ~120,000 pages afresh
-(~0.4 CPU-s), or ~5,000, depending only on how the heap happened to be laid
-out when the upload began; with one arena it stays at a few thousand for the
-first upload and near zero after, and the peak RSS is a few MiB lower.  A
-node has only a handful of threads, so they do not queue for the heap.
+thread once sent, how many pages an upload faults in afresh depends on how
+that heap happened to be laid out when the upload began, and can be most of
+them; with one arena the buffers are re-used after the first upload, and the
+peak RSS is lower too.  A node has only a handful of threads, so they do not
+queue for the heap.
 
 (The environment variables ``MALLOC_MMAP_THRESHOLD_``,
 ``MALLOC_TRIM_THRESHOLD_`` and ``MALLOC_ARENA_MAX`` do the same, but must be

@@ -92,8 +92,8 @@ def _child_json_text(entry, dirnode) -> str:
         metadata = entry.metadata    # parsed once: a child whose metadata is not an object fails
         stored = entry.metadata_json
         # The stored metadata text is JSON already: it goes in as it is
-        # rather than decoded and encoded again (most of the cost of a big
-        # listing was re-encoding every child's timestamps).
+        # rather than decoded and encoded again (re-encoding every child's
+        # timestamps would be most of the cost of a big listing).
         metadata_text = (stored.decode("utf-8") if stored is not None
                          else _json_compact(metadata))
         body = None

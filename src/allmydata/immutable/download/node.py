@@ -74,8 +74,9 @@ class ReadProducer:
             raise DownloadStopped("the consumer stopped the download")
 
 
-#: segments in flight.  4 rather than 2: ~5% faster 100 MiB downloads on the
-#: benchmark grid (won 6 of 8 interleaved pairs), the same peak RSS.
+#: Segments in flight: four keep the servers of a download busy while
+#: earlier segments are checked and decoded, and hold no more memory at the
+#: peak than two do (docs/performance.md).
 PIPELINE_DEPTH = 4
 
 
