@@ -11,13 +11,13 @@ measures through the client's web API:
 * the mean time of one upload of a 1 KiB file, over --small uploads, and of
   one download of each of them;
 * the client's peak RSS while uploading and downloading --big MiB;
-* (issue 4) a mutable directory of --dir-entries children, made in one
+* a mutable directory of --dir-entries children, made in one
   ``POST /uri?t=mkdir-with-children``: the time to add one child
   (``PUT /uri/$DIR/name?t=uri``), to upload a 1 KiB file into it
   (``PUT /uri/$DIR/name``) and to list it (``GET /uri/$DIR?t=json``), best of
   --op-repeat (and the first listing on its own: it encodes every child; and
   a listing by the client after a restart, which has to read every child);
-* (issue 4) an MDMF file of --mdmf MiB: create (``PUT /uri?format=MDMF``),
+* an MDMF file of --mdmf MiB: create (``PUT /uri?format=MDMF``),
   read 10 bytes from its middle (``GET`` with ``Range``), overwrite 1 byte
   (``PUT /uri/$WRITECAP?offset=``), read it all (checked against what was
   written), each timed, and the client's peak RSS through the whole sequence.
@@ -306,7 +306,7 @@ def fake_children(n):
 
 
 def measure_directory(impl, url, procs, n, repeat, results, restart=None):
-    """Issue 4: a directory of n entries; time adding one child and listing it
+    """A directory of n entries; time adding one child and listing it
     (and, with ``restart`` -- a function that restarts the client and returns
     its new GridProcs -- listing it from a client that has not read it yet)."""
     body = json.dumps(fake_children(n)).encode()
@@ -348,7 +348,7 @@ def measure_directory(impl, url, procs, n, repeat, results, restart=None):
 
 
 def measure_mdmf(impl, url, procs, data_dir, size_mib, repeat, results):
-    """Issue 4: an MDMF file of size_mib: create, read 10 bytes, overwrite 1 byte, read all; peak RSS."""
+    """An MDMF file of size_mib: create, read 10 bytes, overwrite 1 byte, read all; peak RSS."""
     size = size_mib * MiB
     path = random_file(data_dir, size)
     label = "MDMF %d MiB" % size_mib

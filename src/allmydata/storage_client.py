@@ -7,7 +7,7 @@ reconnecting Foolscap connector.  A static server whose FURL names the same
 node as an announced one takes its place.
 
 Upload, download and the web pages see every server through one small
-object, :class:`StorageServer` here (the ``IServer`` of ISSUE3-API), and ask
+object, :class:`StorageServer` here (what Tahoe-LAFS calls an ``IServer``), and ask
 the broker for the connected servers of a storage index in permuted-ring
 order (docs/specifications/servers.md §3): ``SHA1(SI + permutation seed)``, with the servers of
 ``[client] peers.preferred`` first.

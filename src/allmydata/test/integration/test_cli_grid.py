@@ -1,4 +1,4 @@
-"""The ``tahoe`` command line against a grid of real node processes (issue 4).
+"""The ``tahoe`` command line against a grid of real node processes.
 
 One module-scoped :class:`~.webclient.MutableGrid` (introducer, three storage
 nodes, a client at 2-of-3).  Every command is the installed ``tahoe``

@@ -1,4 +1,4 @@
-"""Directories through the web API on a grid of real node processes (issue 4).
+"""Directories through the web API on a grid of real node processes.
 
 One module-scoped :class:`~.webclient.MutableGrid`: an introducer, three
 storage nodes and a client at 2-of-3, driven only over HTTP on 127.0.0.1.

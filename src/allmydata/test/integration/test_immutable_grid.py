@@ -1,4 +1,4 @@
-"""Immutable files on a grid of real node processes (issue 3).
+"""Immutable files on a grid of real node processes.
 
 One module-scoped grid (:class:`~.procgrid.ProcessGrid`): an introducer,
 five storage nodes and a client whose maximum segment size is 64 KiB, driven

@@ -1,4 +1,4 @@
-"""Mutable files (SDMF, MDMF) on a grid of real node processes (issue 4).
+"""Mutable files (SDMF, MDMF) on a grid of real node processes.
 
 One module-scoped :class:`~.webclient.MutableGrid`: an introducer, five
 storage nodes and two client nodes, all at 3-of-5 (happy 4), driven through

@@ -1,6 +1,6 @@
 """Directory trees and mutable files shared between our client and Tahoe-LAFS 1.20.
 
-Issue 4's interoperability check: "a directory tree with files, mutable files
+The check: "a directory tree with files, mutable files
 and subdirectories made by our client is listed, read and changed by a
 Tahoe-LAFS client, and one made by Tahoe-LAFS is listed, read and changed by
 ours".
