@@ -199,7 +199,7 @@ async def test_lost_canary_aborts_every_unclosed_writer_of_that_call(t):
 async def test_the_latest_canary_of_each_uploader_is_kept(t, monkeypatch):
     """An uploader that sends one canary with all its uploads (ours does) is
     sent no decref for it after each upload; one that sends a new canary each
-    time (Tahoe-LAFS does) gets the previous one released, as before.  (Over
+    time (Tahoe-LAFS does) gets the previous one released.  (Over
     Foolscap only: in-process there are no remote references to release.)"""
     decrefs = []
     real_decref = Broker.remote_decref

@@ -33,8 +33,8 @@ def page_faults(mode):
 @pytest.mark.skipif(not keep_big_buffers(), reason="no glibc mallopt here")
 def test_big_buffers_are_reused():
     stock, tuned = page_faults("stock"), page_faults("tuned")
-    # a segment's buffers are ~1,100 pages: re-used, they fault in once, not
-    # per segment (here: ~61,000 faults stock, ~1,200 tuned)
+    # a segment's buffers are about 1,100 pages: re-used, they fault in once,
+    # not once per segment (figures in docs/performance.md)
     assert tuned < 100 * 100, (stock, tuned)
     assert stock > tuned, (stock, tuned)
 
