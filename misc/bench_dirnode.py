@@ -89,10 +89,10 @@ async def bench_grid(n):
     from foolscap.api import Tub
 
     from allmydata.client import Client
-    from allmydata.test.immutable.test_download_grid import Grid
+    from allmydata.testing.storagegrid import StorageGrid
 
     tmp = tempfile.mkdtemp(prefix="bench_dirnode_")
-    grid = Grid(tmp, [Tub().getCertData() for _ in range(6)])
+    grid = StorageGrid(tmp, [Tub().getCertData() for _ in range(6)])
     await grid.start(5)
     try:
         client = Client(grid.broker, SecretHolder(b"L" * 32, b"C" * 32),

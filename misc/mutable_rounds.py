@@ -35,7 +35,7 @@ from twisted.internet import defer, task  # noqa: E402
 from allmydata.client import Client, SecretHolder  # noqa: E402
 from allmydata.immutable.target import MemoryConsumer  # noqa: E402
 from allmydata.mutable import servermap  # noqa: E402
-from allmydata.test.immutable.test_download_grid import Grid  # noqa: E402
+from allmydata.testing.storagegrid import StorageGrid  # noqa: E402
 
 ENCODING = {"k": 3, "happy": 5, "n": 10, "max_segment_size": 128 * 1024}
 CALLS = []  # [method, started, answered]
@@ -115,7 +115,7 @@ async def directory(grid, n):
 async def main(reactor, args):
     _install_recorder()
     tmp = tempfile.mkdtemp(prefix="mutable_rounds_")
-    grid = Grid(tmp, [Tub().getCertData() for _ in range(6)])
+    grid = StorageGrid(tmp, [Tub().getCertData() for _ in range(6)])
     await grid.start(5)
     try:
         if args.mdmf:

@@ -1,8 +1,9 @@
 """A client on an in-process grid for the directory tests.
 
-Five real :class:`StorageServer`\\ s on real Foolscap Tubs on 127.0.0.1 (the
-download tests' :class:`Grid`), and a real :class:`~allmydata.client.Client`
-over a :class:`StorageFarmBroker` built from their remote references.  The
+Five real :class:`StorageServer`\\ s on real Foolscap Tubs on 127.0.0.1 (a
+:class:`~allmydata.testing.storagegrid.StorageGrid`), and a real
+:class:`~allmydata.client.Client` over a :class:`StorageFarmBroker` built from
+their remote references.  The
 grid is shared by the tests of one module (starting Tubs is slow); every test
 makes its own directories.
 """
@@ -12,7 +13,7 @@ import pytest_twisted
 from foolscap.api import Tub
 
 from allmydata.client import Client, SecretHolder
-from allmydata.test.immutable.test_download_grid import Grid
+from allmydata.testing.storagegrid import StorageGrid
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +23,7 @@ def dir_grid_certs():
 
 @pytest_twisted.async_yield_fixture(scope="module")
 async def dir_grid(tmp_path_factory, dir_grid_certs):
-    g = Grid(tmp_path_factory.mktemp("dirgrid"), dir_grid_certs)
+    g = StorageGrid(tmp_path_factory.mktemp("dirgrid"), dir_grid_certs)
     try:
         await g.start(5)
         yield g

@@ -19,10 +19,9 @@ from allmydata.immutable.interfaces import IFileNode
 from allmydata.immutable.literal import LiteralFileNode
 from allmydata.immutable.params import SegmentParams
 from allmydata.immutable.target import Data, FileHandle, FileName, MemoryConsumer
+from allmydata.testing.storagegrid import ReadLog, share_layout
 from allmydata.testing.waiting import eventually
 from allmydata.util.rrefutil import call_remote
-
-from .test_download_grid import ReadLog, grid, grid_certs, share_layout  # noqa: F401
 
 
 def content(size: int, seed: int = 0) -> bytes:

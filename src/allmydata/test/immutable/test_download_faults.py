@@ -21,17 +21,11 @@ from allmydata.immutable.params import SegmentParams, next_power_of_two
 from allmydata.immutable.target import MemoryConsumer
 from allmydata.storage import immutable as storage_immutable
 from allmydata.storage.server import StorageServer
+from allmydata.testing.storagegrid import ReadLog, flip_byte, share_layout
 from allmydata.testing.waiting import eventually
 from allmydata.util.idlib import nodeid_b2a
 
 from .test_download import content
-from .test_download_grid import (  # noqa: F401
-    ReadLog,
-    flip_byte,
-    grid,
-    grid_certs,
-    share_layout,
-)
 
 SEGSIZE = 4096
 

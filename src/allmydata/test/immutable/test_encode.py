@@ -17,7 +17,8 @@ from allmydata.immutable.upload import Data, FileHandle, Uploader
 from allmydata.immutable.uploadable import EncryptAnUploadable
 from allmydata import uri
 
-from .inprocess import BucketError, Grid, MemoryBucket, NamedServer
+from allmydata.testing.buckets import BucketError, MemoryBucket, NamedServer
+from allmydata.testing.storagegrid import StorageGrid
 from .sharecheck import check_and_decode
 from .test_upload import plaintext
 
@@ -225,7 +226,7 @@ class StopsAServer(Data):
 
     async def _read(self, length):
         if self.stopped is None and self._pos >= self._when:
-            serverid, _ss, tub, _d = self._grid.servers[0]
+            serverid, tub = self._grid.serverids[0], self._grid.server_tubs[0]
             self.stopped = serverid
             await tub.stopService()
         start = self._pos
@@ -239,7 +240,7 @@ class StopsAServer(Data):
 @pytest.mark.parametrize("happy", [5, 6])
 @pytest_twisted.ensureDeferred
 async def test_server_disconnects_mid_upload(tmp_path, happy):
-    grid = await Grid(str(tmp_path), 6).start()
+    grid = await StorageGrid(tmp_path).start(6)
     try:
         # 1.2 MB per share: the first ~1 MB batch is written before the loss
         data = plaintext(3_600_000, b"disconnect")
@@ -252,15 +253,15 @@ async def test_server_disconnects_mid_upload(tmp_path, happy):
             assert "only 5 distinct server(s)" in str(info.value)
             assert source.stopped is not None
             # every bucket was aborted before any was closed: nothing is left
-            assert grid.share_files(_si_of(up)) == {}
-            for _sid, ss, _tub, _storedir in grid.servers[1:]:
+            assert grid.shares_by_shnum(_si_of(up)) == {}
+            for ss in grid.servers[1:]:
                 assert ss.get_stats()["storage_server.active_uploads"] == 0
             return
         results = await up.upload(source)
         assert source.stopped is not None
         assert source.stopped not in results.servermap
         assert len(results.servermap) == 5
-        files = grid.share_files(results.storage_index)
+        files = grid.shares_by_shnum(results.storage_index)
         held = {shnum for shnum, where in files.items()
                 if any(sid != source.stopped for sid, _ in where)}
         assert held == set(results.sharemap)
@@ -268,7 +269,7 @@ async def test_server_disconnects_mid_upload(tmp_path, happy):
                  for shnum, where in files.items() if shnum in held}
         assert check_and_decode(results.uri, paths) == data
     finally:
-        await grid.stop()
+        await grid.close()
 
 
 def _si_of(up):

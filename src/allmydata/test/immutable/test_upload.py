@@ -19,7 +19,7 @@ from allmydata.immutable.upload import (
 from allmydata.storage_client import StorageFarmBroker
 from allmydata.util import hashutil
 
-from .inprocess import Grid
+from allmydata.testing.storagegrid import StorageGrid
 from .sharecheck import check_and_decode, parse_cap
 
 CONVERGENCE = b"\x42" * 32
@@ -38,11 +38,11 @@ def plaintext(n: int, tag: bytes = b"") -> bytes:
 
 @pytest_twisted.async_yield_fixture(scope="module")
 async def grid(tmp_path_factory):
-    g = await Grid(str(tmp_path_factory.mktemp("grid")), 5).start()
+    g = await StorageGrid(tmp_path_factory.mktemp("grid")).start(5)
     try:
         yield g
     finally:
-        await g.stop()
+        await g.close()
 
 
 def uploader(grid, **params):
@@ -92,7 +92,7 @@ async def test_upload_to_grid_and_check_every_share(grid):
                      "cumulative_encoding", "cumulative_sending", "hashes_and_close"):
         assert results.timings[key_name] >= 0
     # the servers hold exactly that, and every byte checks out
-    files = grid.share_files(results.storage_index)
+    files = grid.shares_by_shnum(results.storage_index)
     assert {shnum: {sid for sid, _ in where} for shnum, where in files.items()} \
         == results.sharemap
     paths = {shnum: where[0][1] for shnum, where in files.items()}
@@ -145,7 +145,7 @@ async def test_random_keys_differ(grid):
     b = await up.upload(Data(data, None))
     assert a.uri != b.uri
     assert parse_cap(a.uri)[2:] == parse_cap(b.uri)[2:] == (3, 10, 100_000)
-    files = grid.share_files(a.storage_index)
+    files = grid.shares_by_shnum(a.storage_index)
     assert check_and_decode(a.uri, {s: w[0][1] for s, w in files.items()}) == data
 
 
@@ -164,7 +164,7 @@ async def test_multi_segment_v1_odd_sizes(grid):
     data = plaintext(7 * 24 * 1024 + 5, b"odd")
     up = uploader(grid, k=2, happy=2, n=4, max_segment_size=24 * 1024)
     results = await up.upload(FileHandle(io.BytesIO(data), CONVERGENCE))
-    files = grid.share_files(results.storage_index)
+    files = grid.shares_by_shnum(results.storage_index)
     assert set(files) == {0, 1, 2, 3}
     assert check_and_decode(results.uri, {s: w[0][1] for s, w in files.items()},
                             use_shares=[2, 3]) == data

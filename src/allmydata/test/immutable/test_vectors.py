@@ -20,7 +20,7 @@ from allmydata.immutable.uploadable import Data, EncryptAnUploadable
 
 from allmydata.test.vectors import VECTORS_PATH
 
-from .inprocess import MemoryBucket, NamedServer
+from allmydata.testing.buckets import MemoryBucket, NamedServer
 
 
 

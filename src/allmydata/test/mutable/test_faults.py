@@ -12,7 +12,6 @@ from allmydata.mutable.common import (
     UnrecoverableFileError,
 )
 
-from .grid import grid, grid_certs  # noqa: F401
 from .test_publish import SEG, data_of
 
 

@@ -14,7 +14,6 @@ from allmydata.mutable.common import (
 )
 from allmydata.mutable.layout import MDMF_SHARE_DATA_OFFSET as MDMF_SHARE_DATA
 
-from .grid import grid, grid_certs  # noqa: F401
 from .test_publish import SEG, data_of, verify_on_disk
 
 

@@ -8,7 +8,6 @@ from allmydata.mutable import layout, shares
 from allmydata.mutable.common import MDMF_VERSION, SDMF_VERSION, NotEnoughServersError
 from allmydata.mutable.publish import segments_per_batch, split_by_size
 
-from .grid import grid, grid10, grid_certs  # noqa: F401
 
 SEG = 131073  # nextmul(131072, 3)
 

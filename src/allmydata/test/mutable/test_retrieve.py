@@ -7,7 +7,6 @@ from allmydata.immutable.target import MemoryConsumer
 from allmydata.mutable.common import MDMF_VERSION, SDMF_VERSION
 from allmydata.mutable.layout import MDMF_SHARE_DATA_OFFSET as MDMF_SHARE_DATA
 
-from .grid import grid, grid_certs  # noqa: F401
 from .test_publish import SEG, data_of
 
 

@@ -10,7 +10,6 @@ from allmydata.mutable.common import (
     SDMF_VERSION,
 )
 
-from .grid import grid, grid10, grid_certs  # noqa: F401
 
 
 @pytest_twisted.ensureDeferred

@@ -1,4 +1,4 @@
-"""In-process pieces for the upload tests: real buckets without a network.
+"""Buckets and remote references without a network, for the upload tests.
 
 * :class:`LocalRemote` lets library code that talks to a ``RemoteReference``
   (``callRemote(name, *args)``) talk to a real Referenceable in this process
@@ -97,75 +97,3 @@ class NamedServer:
 
     def get_name(self) -> str:
         return nodeid_b2a(self._serverid)[:8]
-
-
-class Grid:
-    """``num_servers`` real StorageServers, each on its own Tub on
-    127.0.0.1, reached over Foolscap from one client Tub; ``broker`` is a
-    StorageFarmBroker over those connections."""
-
-    def __init__(self, basedir: str, num_servers: int = 5):
-        self.basedir = basedir
-        self.num_servers = num_servers
-        self.servers = []   # (serverid, StorageServer, Tub, storedir)
-        self.client_tub = None
-        self.broker = None
-
-    async def start(self):
-        import os
-
-        from foolscap.api import Tub
-
-        from allmydata.storage.server import StorageServer
-        from allmydata.storage_client import StorageFarmBroker
-        from allmydata.testing.tubs import start_tub
-        from allmydata.util.idlib import nodeid_a2b
-        from allmydata.util.rrefutil import call_remote
-
-        self.client_tub = Tub()
-        self.client_tub.startService()
-        connections = []
-        try:
-            for i in range(self.num_servers):
-                tub = start_tub()
-                serverid = nodeid_a2b(tub.getTubID())
-                storedir = os.path.join(self.basedir, "server%d" % i)
-                ss = StorageServer(storedir, serverid)
-                ss.startService()
-                self.servers.append((serverid, ss, tub, storedir))
-                rref = await self.client_tub.getReference(tub.registerReference(ss))
-                version = await call_remote(rref, "get_version")
-                connections.append((serverid, rref, version))
-        except BaseException:
-            await self.stop()
-            raise
-        self.broker = StorageFarmBroker.from_rrefs(connections)
-        return self
-
-    def storedir_of(self, serverid: bytes) -> str:
-        for sid, _ss, _tub, storedir in self.servers:
-            if sid == serverid:
-                return storedir
-        raise KeyError(serverid)
-
-    def share_files(self, storage_index: bytes) -> dict:
-        """{shnum: [(serverid, path)]} of the complete shares of an SI."""
-        import os
-
-        from allmydata.util import base32
-        sia = base32.b2a(storage_index).decode()
-        found = {}
-        for serverid, _ss, _tub, storedir in self.servers:
-            d = os.path.join(storedir, "shares", sia[:2], sia)
-            if os.path.isdir(d):
-                for name in os.listdir(d):
-                    found.setdefault(int(name), []).append((serverid, os.path.join(d, name)))
-        return found
-
-    async def stop(self):
-        if self.client_tub is not None and self.client_tub.running:
-            await self.client_tub.stopService()
-        for _sid, ss, tub, _storedir in self.servers:
-            if tub.running:  # a test may have stopped it already
-                await tub.stopService()
-            await ss.stopService()
