@@ -33,7 +33,7 @@ from .waiting import wait_for
 #: the client's ``[client] shares._max_immutable_segment_size_for_testing``
 SEGMENT_SIZE = 65536
 
-# container header (FORMATS.md §3.7): share data starts at 0x0c
+# container header (docs/specifications/containers.md §2): share data starts at 0x0c
 CONTAINER_HEADER = 0x0C
 
 

@@ -9,7 +9,7 @@ the same encoding (``k``, ``happy``, ``N``) and is reached through a
 (mutable files, directory paths, the ``POST`` operations of a directory).
 
 Share files of mutable files sit in a mutable container on the storage
-servers (FORMATS.md §6.5); :func:`mutable_share_data_offset` says where the
+servers (docs/specifications/containers.md §3); :func:`mutable_share_data_offset` says where the
 share inside it starts, so that a test can damage a chosen field of it.
 """
 
@@ -26,7 +26,7 @@ from .processes import TAHOE, pid_alive, read_text
 from .procgrid import ProcessGrid, Response, cap_path, http_request
 from .waiting import wait_for
 
-#: where the share starts inside a mutable container (FORMATS.md §6.5)
+#: where the share starts inside a mutable container (docs/specifications/containers.md §3)
 MUTABLE_CONTAINER_HEADER = 468
 
 

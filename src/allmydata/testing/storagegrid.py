@@ -34,7 +34,7 @@ from allmydata.util.rrefutil import call_remote
 
 from .tubs import start_tub
 
-#: bytes before the share data in an immutable container (FORMATS.md §3.7)
+#: bytes before the share data in an immutable container (docs/specifications/containers.md §2)
 CONTAINER_HEADER = 0x0C
 
 
