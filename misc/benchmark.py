@@ -64,12 +64,12 @@ import psutil
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src"))
 
 from allmydata.test import nodeprocs  # noqa: E402
+from allmydata.testing.nodeconfig import edit_config
 from allmydata.testing.reference import (
     OurClient as HarnessOurClient,
     OurStorageGrid,
     ReferenceStorageGrid,
     TahoeClient,
-    edit_config,
 )
 from allmydata.testing.refvenv import ensure_ref_venv  # noqa: E402
 from allmydata.uri import from_string  # noqa: E402

@@ -34,9 +34,10 @@ from twisted.internet import reactor
 from allmydata.config import SCHEMA, ConfigError, load_config
 from allmydata.node import create_node
 from allmydata.scripts.runner import main
-from allmydata.testing.waiting import eventually
+from allmydata.testing.nodeconfig import edit_config
+from allmydata.testing.nodegrid import http_request
 from allmydata.testing.ports import free_port
-from allmydata.test.web.grid import edit_config, http_request
+from allmydata.testing.waiting import eventually
 from allmydata.util import base32
 from allmydata.util.hashutil import tagged_hash
 from allmydata.util.rrefutil import call_remote

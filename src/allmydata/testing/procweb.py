@@ -1,7 +1,7 @@
 """A process grid with several clients, and their web API, for the
 mutable-file, directory and CLI integration tests.
 
-:class:`MutableGrid` is a :class:`~.procgrid.ProcessGrid` (introducer, storage
+:class:`MultiClientGrid` is a :class:`~.procgrid.ProcessGrid` (introducer, storage
 nodes, one client) with any number of further client nodes, so that two
 clients can write the same mutable file at the same time.  Every client has
 the same encoding (``k``, ``happy``, ``N``) and is reached through a
@@ -143,7 +143,7 @@ def mutable_share_fields(path) -> dict:
             "offsets": {name: base + off for name, off in offsets.items()}}
 
 
-class MutableGrid(ProcessGrid):
+class MultiClientGrid(ProcessGrid):
     """A :class:`ProcessGrid` with ``extra_clients`` more client nodes
     (``client1``, ``client2`` ...) of the same encoding.  ``clients`` are
     their :class:`WebClient` s, the first being the grid's own client."""

@@ -18,9 +18,7 @@ it are about whole processes talking to each other, so no reactor is needed
 in the test process itself.
 """
 
-import configparser
 import glob
-import hashlib
 import json
 import os
 import signal
@@ -32,10 +30,8 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import yaml
 
-from allmydata.util import base32
-
+from .nodeconfig import StorageNode, edit_config, write_convergence_secret, write_servers_yaml
 from .ports import free_port
 from .processes import NodeProcesses, pid_alive, read_pid, run_tahoe
 from .refvenv import clean_env
@@ -68,30 +64,9 @@ def tail(path, max_chars=6000):
         return "(cannot read %s: %s)" % (path, e)
 
 
-def edit_config(basedir, settings):
-    """Set ``{section: {key: value}}`` in ``BASEDIR/tahoe.cfg`` (comments are dropped)."""
-    path = os.path.join(basedir, "tahoe.cfg")
-    cfg = configparser.RawConfigParser()
-    cfg.optionxform = str
-    with open(path, encoding="utf-8") as f:
-        cfg.read_file(f)
-    for section, values in settings.items():
-        if not cfg.has_section(section):
-            cfg.add_section(section)
-        for key, value in values.items():
-            cfg.set(section, key, str(value))
-    with open(path, "w", encoding="utf-8") as f:
-        cfg.write(f)
-
-
 def tubid_of(furl):
     """The base32 tubid of a ``pb://TUBID@hints/name`` FURL."""
     return furl[len("pb://"):].split("@", 1)[0]
-
-
-def server_id_for(furl):
-    """A fixed ``v0-<52 base32>`` server id derived from a storage FURL."""
-    return "v0-" + base32.b2a_str(hashlib.sha256(furl.encode("ascii")).digest())
 
 
 class ReferenceNode:
@@ -180,26 +155,6 @@ class ReferenceNode:
         for path in incidents[-2:]:
             parts.append(self._flogtool_dump(path, 6000))
         return "\n".join(parts)
-
-
-@dataclass
-class StorageNode:
-    """A running storage server: where it lives on disk and how to reach it."""
-
-    nickname: str
-    basedir: str
-    furl: str
-
-    @property
-    def shares_dir(self):
-        return os.path.join(self.basedir, "storage", "shares")
-
-    def share_files(self, si_b32):
-        """``{shnum: path}`` of the shares of one storage index on this node."""
-        d = os.path.join(self.shares_dir, si_b32[:2], si_b32)
-        if not os.path.isdir(d):
-            return {}
-        return {int(name): os.path.join(d, name) for name in os.listdir(d) if name.isdigit()}
 
 
 def _read_furl(basedir):
@@ -317,29 +272,6 @@ class OurStorageGrid:
                 if os.path.isfile(path):
                     parts.append("--- %s ---\n%s" % (path, tail(path, 4000)))
         return "\n".join(parts) or "(our storage nodes wrote no log files)"
-
-
-def write_servers_yaml(basedir, storage_nodes):
-    """Write ``BASEDIR/private/servers.yaml`` listing these storage nodes.
-
-    Returns ``{server id: StorageNode}``; the ids are derived from the FURLs
-    (:func:`server_id_for`) so that every client given the same nodes names
-    them the same way.
-    """
-    servers, ids = {}, {}
-    for node in storage_nodes:
-        sid = server_id_for(node.furl)
-        ids[sid] = node
-        servers[sid] = {"ann": {"anonymous-storage-FURL": node.furl, "nickname": node.nickname}}
-    with open(os.path.join(basedir, "private", "servers.yaml"), "w") as f:
-        yaml.safe_dump({"storage": servers}, f)
-    return ids
-
-
-def write_convergence_secret(basedir, secret):
-    """Write ``secret`` (bytes) as ``BASEDIR/private/convergence``, base32 plus a newline."""
-    with open(os.path.join(basedir, "private", "convergence"), "wb") as f:
-        f.write(base32.b2a(secret) + b"\n")
 
 
 @dataclass

@@ -9,14 +9,13 @@ import pytest
 import pytest_twisted
 from twisted.internet import defer
 
+from allmydata import uri
 from allmydata.client import SecretHolder
 from allmydata.immutable.encode import EncodingError, Encoder
 from allmydata.immutable.layout import allocated_size, make_write_bucket_proxy
 from allmydata.immutable.selector import UploadUnhappinessError
 from allmydata.immutable.upload import Data, FileHandle, Uploader
 from allmydata.immutable.uploadable import EncryptAnUploadable
-from allmydata import uri
-
 from allmydata.testing.buckets import BucketError, MemoryBucket, NamedServer
 from allmydata.testing.storagegrid import StorageGrid
 from .sharecheck import check_and_decode

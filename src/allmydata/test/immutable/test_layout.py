@@ -17,12 +17,11 @@ from allmydata.immutable.layout import (
 )
 from allmydata.storage.common import BucketClosedError
 from allmydata.storage.server import StorageServer
+from allmydata.testing.buckets import LocalRemote, MemoryBucket, NamedServer
 from allmydata.testing.tubs import start_tub
 from allmydata.util import base32
 from allmydata.util.idlib import nodeid_a2b
 from allmydata.util.rrefutil import RemoteException, call_remote
-
-from allmydata.testing.buckets import LocalRemote, MemoryBucket, NamedServer
 
 SI = hashlib.sha256(b"layout test").digest()[:16]
 RENEW, CANCEL = b"r" * 32, b"c" * 32

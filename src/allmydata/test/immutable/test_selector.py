@@ -26,8 +26,8 @@ from allmydata.stats import StatsProvider
 from allmydata.storage.immutable import ImmutableShareFile
 from allmydata.storage.server import StorageServer
 from allmydata.storage_client import StorageFarmBroker
-from allmydata.testing.waiting import eventually
 from allmydata.testing.tubs import start_tub
+from allmydata.testing.waiting import eventually
 from allmydata.util.idlib import nodeid_a2b
 from allmydata.util.rrefutil import call_remote
 

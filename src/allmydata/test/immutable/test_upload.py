@@ -17,9 +17,8 @@ from allmydata.immutable.upload import (
     Data, FileHandle, FileName, Uploader, UploadResults, UploadStatus,
 )
 from allmydata.storage_client import StorageFarmBroker
-from allmydata.util import hashutil
-
 from allmydata.testing.storagegrid import StorageGrid
+from allmydata.util import hashutil
 from .sharecheck import check_and_decode, parse_cap
 
 CONVERGENCE = b"\x42" * 32

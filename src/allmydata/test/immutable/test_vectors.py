@@ -19,7 +19,6 @@ from allmydata.immutable.layout import allocated_size, make_write_bucket_proxy
 from allmydata.immutable.uploadable import Data, EncryptAnUploadable
 
 from allmydata.test.vectors import VECTORS_PATH
-
 from allmydata.testing.buckets import MemoryBucket, NamedServer
 
 

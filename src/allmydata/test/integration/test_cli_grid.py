@@ -1,6 +1,6 @@
 """The ``tahoe`` command line against a grid of real node processes.
 
-One module-scoped :class:`~.webclient.MutableGrid` (introducer, three storage
+One module-scoped :class:`~allmydata.testing.procweb.MultiClientGrid` (introducer, three storage
 nodes, a client at 2-of-3).  Every command is the installed ``tahoe``
 program run as a subprocess with ``-d CLIENTDIR``: it finds the web API in
 the client's ``node.url`` and the aliases in its ``private/aliases``, as
@@ -18,8 +18,7 @@ import sys
 import pytest
 
 from allmydata.testing.processes import TAHOE
-
-from allmydata.testing.procweb import MutableGrid
+from allmydata.testing.procweb import MultiClientGrid
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +28,7 @@ TAHOE_CLI = [_TAHOE_SCRIPT] if os.path.exists(_TAHOE_SCRIPT) else TAHOE
 
 @pytest.fixture(scope="module")
 def module_grid(tmp_path_factory):
-    yield from MutableGrid(tmp_path_factory.mktemp("cligrid"), num_storage=3, encoding=(2, 3, 3),
+    yield from MultiClientGrid(tmp_path_factory.mktemp("cligrid"), num_storage=3, encoding=(2, 3, 3),
                            extra_clients=0).lifetime()
 
 

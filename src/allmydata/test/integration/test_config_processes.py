@@ -12,10 +12,10 @@ import urllib.request
 import pytest
 
 from allmydata.scripts import pidfile
-from allmydata.testing.processes import NodeProcesses, read_text, run_tahoe, stop_process_grid
+from allmydata.testing.nodeconfig import edit_config
 from allmydata.testing.ports import free_port
+from allmydata.testing.processes import NodeProcesses, read_text, run_tahoe, stop_process_grid
 from allmydata.testing.waiting import wait_for
-from allmydata.test.web.grid import edit_config
 
 pytestmark = pytest.mark.integration
 

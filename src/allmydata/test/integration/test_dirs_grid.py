@@ -1,6 +1,6 @@
 """Directories through the web API on a grid of real node processes.
 
-One module-scoped :class:`~.webclient.MutableGrid`: an introducer, three
+One module-scoped :class:`~allmydata.testing.procweb.MultiClientGrid`: an introducer, three
 storage nodes and a client at 2-of-3, driven only over HTTP on 127.0.0.1.
 The tests build trees several levels deep and check every operation a
 directory offers through the web API -- which is how a person reaches the
@@ -18,14 +18,14 @@ import time
 
 import pytest
 
-from allmydata.testing.procweb import MutableGrid
+from allmydata.testing.procweb import MultiClientGrid
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def module_grid(tmp_path_factory):
-    yield from MutableGrid(tmp_path_factory.mktemp("dirgrid"), num_storage=3, encoding=(2, 3, 3),
+    yield from MultiClientGrid(tmp_path_factory.mktemp("dirgrid"), num_storage=3, encoding=(2, 3, 3),
                            extra_clients=0).lifetime()
 
 

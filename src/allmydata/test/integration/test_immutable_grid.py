@@ -1,6 +1,6 @@
 """Immutable files on a grid of real node processes.
 
-One module-scoped grid (:class:`~.procgrid.ProcessGrid`): an introducer,
+One module-scoped grid (:class:`~allmydata.testing.procgrid.ProcessGrid`): an introducer,
 five storage nodes and a client whose maximum segment size is 64 KiB, driven
 only through the ``tahoe`` command line, the node directories and the web
 API on 127.0.0.1.  The tests check
@@ -27,10 +27,9 @@ import pytest
 from allmydata import uri as urimod
 from allmydata.immutable.layout import parse_header
 from allmydata.immutable.params import SegmentParams, next_multiple
+from allmydata.testing.procgrid import CONTAINER_HEADER, ProcessGrid, SEGMENT_SIZE
 from allmydata.testing.waiting import wait_for
 from allmydata.util import base32
-
-from allmydata.testing.procgrid import CONTAINER_HEADER, ProcessGrid, SEGMENT_SIZE
 
 pytestmark = pytest.mark.integration
 

@@ -35,12 +35,11 @@ from cryptography.hazmat.primitives import serialization
 
 from allmydata import uri
 from allmydata.crypto import rsa
+from allmydata.testing.nodegrid import multipart_body
 from allmydata.testing.processes import TAHOE
-from allmydata.test.web.grid import multipart_body
+from allmydata.testing.procweb import MultiClientGrid, WebClient
 from allmydata.util import base32
 from allmydata.util.censor import censor_request_target
-
-from allmydata.testing.procweb import MutableGrid, WebClient
 
 pytestmark = pytest.mark.integration
 
@@ -333,7 +332,7 @@ def node_secrets(basedir) -> set:
 @pytest.fixture(scope="module")
 def ran(tmp_path_factory):
     root = tmp_path_factory.mktemp("nocaps")
-    grid = MutableGrid(root / "grid", num_storage=3, encoding=(2, 3, 3), extra_clients=0)
+    grid = MultiClientGrid(root / "grid", num_storage=3, encoding=(2, 3, 3), extra_clients=0)
     try:
         grid.build()
         work = Workload(grid, root)

@@ -1,6 +1,6 @@
 """Mutable files (SDMF, MDMF) on a grid of real node processes.
 
-One module-scoped :class:`~.webclient.MutableGrid`: an introducer, five
+One module-scoped :class:`~allmydata.testing.procweb.MultiClientGrid`: an introducer, five
 storage nodes and two client nodes, all at 3-of-5 (happy 4), driven through
 the web API on 127.0.0.1 and the share files on the storage nodes' disks.
 The tests check
@@ -24,8 +24,7 @@ import os
 import pytest
 
 from allmydata import uri as urimod
-
-from allmydata.testing.procweb import MutableGrid, flip_byte, mutable_share_fields
+from allmydata.testing.procweb import MultiClientGrid, flip_byte, mutable_share_fields
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +34,7 @@ MDMF_SEGSIZE = 131073  # nextmul(131072, k=3)
 
 @pytest.fixture(scope="module")
 def module_grid(tmp_path_factory):
-    yield from MutableGrid(tmp_path_factory.mktemp("mutgrid"), num_storage=5, encoding=ENCODING,
+    yield from MultiClientGrid(tmp_path_factory.mktemp("mutgrid"), num_storage=5, encoding=ENCODING,
                            extra_clients=1).lifetime()
 
 

@@ -12,10 +12,9 @@ import urllib.parse
 
 import pytest
 
+from allmydata.testing.procweb import MultiClientGrid
 from allmydata.util import base32
 from allmydata.web.channel import IDLE_TIMEOUT
-
-from allmydata.testing.procweb import MutableGrid
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +23,7 @@ LIT_ABC = "URI:LIT:mfrgg"
 
 @pytest.fixture(scope="module")
 def module_grid(tmp_path_factory):
-    yield from MutableGrid(tmp_path_factory.mktemp("badinput"), num_storage=2,
+    yield from MultiClientGrid(tmp_path_factory.mktemp("badinput"), num_storage=2,
                            encoding=(1, 2, 2), extra_clients=0).lifetime()
 
 

@@ -8,8 +8,8 @@ import os
 import pytest
 
 from allmydata.config import ConfigError, load_config
-from allmydata.testing.reference import ReferenceNode
 from allmydata.testing.processes import run_tahoe
+from allmydata.testing.reference import ReferenceNode
 
 pytestmark = pytest.mark.interop
 

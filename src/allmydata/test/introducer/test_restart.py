@@ -4,14 +4,15 @@ at the same FURL (same certificate, port and object name)."""
 import pytest_twisted
 
 from allmydata.introducer.client import IntroducerClient
+from allmydata.testing.introducer_grid import IntroducerGrid, RETRY, STORAGE_RI, TinyStorage
+from allmydata.testing.tubs import start_tub
+from allmydata.testing.waiting import eventually
 from allmydata.util import idlib
-
-from ._grid import RETRY, STORAGE_RI, Grid, TinyStorage, eventually, start_tub
 
 
 @pytest_twisted.ensureDeferred
 async def test_client_reconnects_after_introducer_restart():
-    grid = Grid()
+    grid = IntroducerGrid()
     try:
         await grid.wait_connected()
         ic = grid.client.ic
@@ -47,7 +48,7 @@ async def test_client_reconnects_after_introducer_restart():
 
 @pytest_twisted.ensureDeferred
 async def test_client_reconnects_after_server_restart():
-    grid = Grid()
+    grid = IntroducerGrid()
     try:
         await grid.wait_connected()
         ic = grid.client.ic
@@ -80,7 +81,7 @@ async def test_client_reconnects_after_server_restart():
 
 @pytest_twisted.ensureDeferred
 async def test_client_started_before_introducer_connects_when_it_appears():
-    grid = Grid(n_storage=0)
+    grid = IntroducerGrid(n_storage=0)
     furl, port, cert = grid.introducer.furl, grid.introducer.port, grid.introducer.cert
     await grid.introducer.stop()
     tub = start_tub()

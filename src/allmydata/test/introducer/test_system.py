@@ -9,10 +9,11 @@ from zope.interface import implementer
 
 from allmydata.introducer.common import BadAnnouncementError
 from allmydata.introducer.interfaces import RIIntroducerSubscriberClient
+from allmydata.testing.introducer_grid import IntroducerGrid, STORAGE_RI, TinyStorage
+from allmydata.testing.tubs import start_tub
+from allmydata.testing.waiting import eventually
 from allmydata.util import idlib
 from allmydata.util.rrefutil import RemoteException, call_remote
-
-from ._grid import STORAGE_RI, Grid, TinyStorage, eventually, start_tub
 
 
 @implementer(RIIntroducerSubscriberClient)
@@ -32,7 +33,7 @@ class RecordingSubscriber(Referenceable):
 
 @pytest_twisted.ensureDeferred
 async def test_client_connects_to_every_storage_server():
-    grid = Grid()
+    grid = IntroducerGrid()
     try:
         await grid.wait_connected()
         ic = grid.client.ic
@@ -77,7 +78,7 @@ async def test_client_connects_to_every_storage_server():
 
 @pytest_twisted.ensureDeferred
 async def test_permuted_peers_follow_sha1_of_key_and_tubid():
-    grid = Grid()
+    grid = IntroducerGrid()
     try:
         await grid.wait_connected()
         nodeids = [idlib.nodeid_a2b(s.nodeid) for s in grid.storage]
@@ -93,7 +94,7 @@ async def test_permuted_peers_follow_sha1_of_key_and_tubid():
 
 @pytest_twisted.ensureDeferred
 async def test_introducer_holds_announcements_and_subscribers():
-    grid = Grid()
+    grid = IntroducerGrid()
     try:
         await grid.wait_connected()
         intro = grid.introducer.service
@@ -119,7 +120,7 @@ async def test_introducer_holds_announcements_and_subscribers():
 
 @pytest_twisted.ensureDeferred
 async def test_duplicate_subscription_is_ignored():
-    grid = Grid()
+    grid = IntroducerGrid()
     tub = start_tub()
     try:
         await grid.wait_connected()
@@ -152,7 +153,7 @@ async def test_duplicate_subscription_is_ignored():
 
 @pytest_twisted.ensureDeferred
 async def test_subscriber_is_forgotten_when_it_disconnects():
-    grid = Grid(n_storage=1)
+    grid = IntroducerGrid(n_storage=1)
     tub = start_tub()
     try:
         await grid.wait_connected()
@@ -169,7 +170,7 @@ async def test_subscriber_is_forgotten_when_it_disconnects():
 
 @pytest_twisted.ensureDeferred
 async def test_new_announcement_replaces_old_one():
-    grid = Grid()
+    grid = IntroducerGrid()
     try:
         await grid.wait_connected()
         node = grid.storage[1]
@@ -198,7 +199,7 @@ async def test_new_announcement_replaces_old_one():
 
 @pytest_twisted.ensureDeferred
 async def test_malformed_announcement_is_rejected():
-    grid = Grid(n_storage=1)
+    grid = IntroducerGrid(n_storage=1)
     tub = start_tub()
     try:
         await grid.wait_connected()
@@ -243,7 +244,7 @@ class BrokenSubscriber(Referenceable):
 
 @pytest_twisted.ensureDeferred
 async def test_failing_subscriber_does_not_hurt_the_introducer():
-    grid = Grid(n_storage=1)
+    grid = IntroducerGrid(n_storage=1)
     tub = start_tub()
     new = start_tub()
     try:

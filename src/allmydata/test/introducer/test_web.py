@@ -8,10 +8,10 @@ from twisted.web.client import Agent, readBody
 from twisted.web.server import Site
 
 from allmydata.introducer.server import IntroducerService
+from allmydata.testing.introducer_grid import IntroducerGrid
+from allmydata.testing.waiting import eventually
 from allmydata.util import idlib
 from allmydata.web.introweb import IntroducerRoot
-
-from ._grid import Grid, eventually
 
 
 class WebServer:
@@ -39,7 +39,7 @@ def _assert_protective_headers(response):
 
 @pytest_twisted.ensureDeferred
 async def test_introducer_page_html_and_json():
-    grid = Grid()
+    grid = IntroducerGrid()
     intro = grid.introducer
     web = WebServer(IntroducerRoot(intro.service, "the-introducer", intro.tub.tubID, "tahoe-test/1.0"))
     try:

@@ -12,8 +12,8 @@ from allmydata.scripts.common import UsageError
 from allmydata.scripts.common_http import _NoProgress, cap_url_path, progress_bar
 from allmydata.scripts.runner import main
 from allmydata.scripts.tahoe_get import split_remote
-from allmydata.testing.processes import NodeProcesses, TAHOE, start_process_grid, stop_process_grid
 from allmydata.testing.ports import free_port
+from allmydata.testing.processes import NodeProcesses, TAHOE, start_process_grid, stop_process_grid
 from allmydata.testing.waiting import wait_for
 from allmydata.util import base32
 

@@ -1,6 +1,7 @@
 """Fixtures of the storage contract suite: every test that takes
 ``make_transport`` (or ``t``) runs twice, once in-process and once over a
-real Foolscap connection on 127.0.0.1 (see harness.py)."""
+real Foolscap connection on 127.0.0.1 (see
+:mod:`allmydata.testing.storage_transports`)."""
 
 import pytest
 import pytest_twisted
@@ -9,9 +10,10 @@ from twisted.internet import task
 
 from allmydata.stats import StatsProvider
 from allmydata.storage.server import StorageServer
+from allmydata.testing.storage_transports import FoolscapTransport, LocalTransport
 from allmydata.util.idlib import nodeid_a2b
 
-from .harness import LOCAL_NODEID, T0, FoolscapTransport, LocalTransport
+from .suite_data import LOCAL_NODEID, T0
 
 
 @pytest.fixture(scope="session")

@@ -32,14 +32,14 @@ from allmydata.storage.limits import (
 )
 from allmydata.storage.mutable import MutableShareFile
 from allmydata.storage.server import StorageServer
-from allmydata.testing.tubs import start_tub
 from allmydata.testing.processes import TAHOE, run_tahoe
+from allmydata.testing.tubs import start_tub
 from allmydata.testing.waiting import wait_for
 from allmydata.util.broker import StringWaitingBroker
 from allmydata.util.idlib import nodeid_a2b
 from allmydata.util.rrefutil import RemoteException, call_remote
 
-from .harness import all_files, make_si, secret, share_path
+from .suite_data import all_files, make_si, secret, share_path
 from .test_server import FixedDisk
 
 SI = make_si(90)

@@ -16,10 +16,17 @@ from allmydata.storage.common import (
     DataTooLargeError,
 )
 from allmydata.storage.server import StorageServer
+from allmydata.testing.storage_transports import FakeCanary
+from allmydata.testing.waiting import eventually
 
-from .harness import (
-    LOCAL_NODEID, FakeCanary, all_files, incoming_leftovers, make_si, secret, share_path, upload,
-    wait_until,
+from .suite_data import (
+    LOCAL_NODEID,
+    all_files,
+    incoming_leftovers,
+    make_si,
+    secret,
+    share_path,
+    upload,
 )
 
 SI = make_si(1)
@@ -242,7 +249,7 @@ async def test_the_latest_canary_of_each_uploader_is_kept(t, monkeypatch):
     assert len(t.storage_server._canaries) == 1
 
     await t.lose_canary(shared)
-    await wait_until(lambda: not t.storage_server._canaries,
+    await eventually(lambda: not t.storage_server._canaries,
                      what="the server to forget the canary of a lost client")
 
 

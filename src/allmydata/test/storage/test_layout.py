@@ -11,7 +11,7 @@ import pytest_twisted
 
 from allmydata.storage.common import BadWriteEnablerError, UnknownContainerVersionError
 
-from .harness import T0, make_si, secret, share_path, upload
+from .suite_data import T0, make_si, secret, share_path, upload
 from .test_server import FixedDisk
 
 SI = make_si(40)

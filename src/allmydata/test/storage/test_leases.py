@@ -10,7 +10,7 @@ from allmydata.storage.common import LEASE_DURATION, NoSuchLeaseError
 from allmydata.storage.immutable import ImmutableShareFile
 from allmydata.storage.mutable import MutableShareFile
 
-from .harness import T0, all_files, make_si, secret, share_path, upload
+from .suite_data import T0, all_files, make_si, secret, share_path, upload
 
 SI = make_si(10)
 MSI = make_si(11)

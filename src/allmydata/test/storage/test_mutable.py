@@ -12,7 +12,7 @@ from allmydata.storage.common import (
 )
 from allmydata.util.idlib import nodeid_b2a
 
-from .harness import all_files, make_si, secret, share_path, upload
+from .suite_data import all_files, make_si, secret, share_path, upload
 
 SI = make_si(20)
 WE, R, C = secret("write-enabler"), secret("renew"), secret("cancel")

@@ -13,7 +13,7 @@ from allmydata.storage.immutable import ImmutableShareFile
 from allmydata.storage.space import DiskStats, get_disk_stats
 from allmydata.util import base32
 
-from .harness import all_files, make_si, secret, share_path, upload
+from .suite_data import all_files, make_si, secret, share_path, upload
 
 SI = make_si(30)
 R, C, WE = secret("renew"), secret("cancel"), secret("write-enabler")

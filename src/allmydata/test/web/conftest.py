@@ -4,7 +4,7 @@ The directory and mutable-file tests (``test_directory.py``,
 ``test_mutable.py``) run their bodies against the ``webapi`` fixture, once
 per implementation:
 
-* ``"ours"``: the in-process grid of :mod:`allmydata.test.web.grid` (4 storage
+* ``"ours"``: the in-process grid of :mod:`allmydata.testing.nodegrid` (4 storage
   nodes and a client, k=2 happy=3 n=4);
 * ``"tahoe-1.20"`` (marked ``interop``): three Tahoe-LAFS 1.20 storage nodes
   and a Tahoe-LAFS 1.20 client, as separate processes (the interop harness).
@@ -24,7 +24,7 @@ import attrs
 import pytest
 import pytest_twisted
 
-from allmydata.test.web.grid import http_request, multipart_body, start_grid
+from allmydata.testing.nodegrid import http_request, multipart_body, start_grid
 
 PLAIN = {"Accept": "text/plain"}
 

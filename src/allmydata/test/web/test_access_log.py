@@ -12,7 +12,7 @@ from twisted.web import resource
 
 from allmydata import uri
 from allmydata.scripts.logging import censored_line
-from allmydata.test.web.grid import http_request
+from allmydata.testing.nodegrid import http_request
 from allmydata.util import base32
 from allmydata.web.common import async_render, make_site
 

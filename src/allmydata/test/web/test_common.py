@@ -9,7 +9,7 @@ from twisted.web.client import ResponseFailed
 from twisted.web.http import _DataLoss
 
 from allmydata.immutable.download.errors import NoSharesError, NotEnoughSharesError
-from allmydata.test.web.grid import http_request, multipart_body
+from allmydata.testing.nodegrid import http_request, multipart_body
 from allmydata.uri import BadURIError
 from allmydata.web.common import (
     RangeNotSatisfiable,

@@ -9,7 +9,7 @@ import urllib.parse
 import pytest
 import pytest_twisted
 
-from allmydata.test.web.grid import http_request, multipart_body, start_grid
+from allmydata.testing.nodegrid import http_request, multipart_body, start_grid
 from allmydata.util import base32
 
 SEGMENT = 64 * 1024

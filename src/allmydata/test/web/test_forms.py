@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from allmydata.test.web.grid import multipart_body
+from allmydata.testing.nodegrid import multipart_body
 from allmydata.web.forms import (
     FileRegion,
     MultipartError,

@@ -10,7 +10,7 @@ import pytest_twisted
 from twisted.internet import reactor
 from twisted.web import resource
 
-from allmydata.test.web.grid import http_request
+from allmydata.testing.nodegrid import http_request
 from allmydata.web.common import (MAX_BYTE_COUNT, WebError, ascii_decimal, get_arg,
                                   local_location, make_site)
 from allmydata.web.filenode import parse_range

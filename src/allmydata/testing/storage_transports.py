@@ -1,4 +1,4 @@
-"""The two ways the storage contract suite reaches a real StorageServer.
+"""Two ways to reach a real StorageServer, behind one interface.
 
 * ``local``: a tiny adapter calls ``remote_*`` methods directly.  The
   uploader's canary is a :class:`FakeCanary`, a test double that records
@@ -11,27 +11,26 @@ Both wrap the server in a ref with one method, ``await ref.call(name,
 *args)``; objects returned by the server (bucket writers and readers) come
 back wrapped the same way.  ``transport.raises(ErrorClass, match)`` checks
 an error the way each transport delivers it: the exception itself locally,
-a ``RemoteException`` naming its class over Foolscap.
+a ``RemoteException`` naming its class over Foolscap; the object it yields
+holds the error as ``value`` once the block has raised it.
 """
 
-import hashlib
 import itertools
-import os
 import re
 from contextlib import contextmanager
 
-import pytest
 from foolscap.api import Referenceable, Tub
 from foolscap.referenceable import RemoteReference
 from foolscap.tokens import Violation
-from twisted.internet import defer, reactor, task
+from twisted.internet import defer
 from twisted.python.reflect import namedAny
 
 from allmydata.storage.common import BadArgumentError
-from allmydata.testing.tubs import start_tub
-from allmydata.util import base32
 from allmydata.util.idlib import nodeid_a2b
 from allmydata.util.rrefutil import RemoteException, call_remote
+
+from .tubs import start_tub
+from .waiting import eventually
 
 
 class FakeCanary:
@@ -56,6 +55,25 @@ class FakeCanary:
         while self._watchers:
             _marker, (callback, args, kwargs) = self._watchers.popitem()
             callback(*args, **kwargs)
+
+
+class Raised:
+    """What a :func:`raises` block raised: ``value``."""
+
+    value = None
+
+
+@contextmanager
+def raises(error_class):
+    """Expect the block to raise ``error_class``; the yielded
+    :class:`Raised` holds the error afterwards."""
+    info = Raised()
+    try:
+        yield info
+    except error_class as e:
+        info.value = e
+    else:
+        raise AssertionError("DID NOT RAISE %s" % error_class.__name__)
 
 
 def _wrap(value, wrap_ref, is_ref):
@@ -110,7 +128,7 @@ class LocalTransport:
 
     @contextmanager
     def raises(self, error_class, match=None):
-        with pytest.raises(error_class) as info:
+        with raises(error_class) as info:
             yield info
         if match is not None:
             assert re.search(match, str(info.value)), str(info.value)
@@ -119,7 +137,7 @@ class LocalTransport:
     def raises_constraint_violation(self, sender_checks=True):
         """Arguments that Foolscap's schema would refuse: here the server's own
         checks refuse them."""
-        with pytest.raises(BadArgumentError):
+        with raises(BadArgumentError):
             yield
 
     async def close(self):
@@ -128,15 +146,6 @@ class LocalTransport:
 
 def _listening_tub(cert: bytes) -> Tub:
     return start_tub(cert=cert)
-
-
-async def wait_until(predicate, timeout=10.0, what="a condition"):
-    """Poll ``predicate`` on the real reactor until it is true."""
-    for _ in range(int(timeout / 0.01)):
-        if predicate():
-            return
-        await task.deferLater(reactor, 0.01, lambda: None)
-    raise AssertionError("timed out waiting for %s" % what)
 
 
 def _remote_is_a(error: RemoteException, error_class) -> bool:
@@ -179,13 +188,13 @@ class FoolscapTransport:
         the server has noticed, and connect again with a new client Tub."""
         await self.client_tub.stopService()
         server = self.storage_server
-        await wait_until(lambda: server.get_stats()["storage_server.active_uploads"] == 0,
+        await eventually(lambda: server.get_stats()["storage_server.active_uploads"] == 0,
                          what="the server to drop the uploads of the lost client")
         await self._connect()
 
     @contextmanager
     def raises(self, error_class, match=None):
-        with pytest.raises(RemoteException) as info:
+        with raises(RemoteException) as info:
             yield info
         assert _remote_is_a(info.value, error_class), info.value
         if match is not None:
@@ -205,7 +214,7 @@ class FoolscapTransport:
             assert e.is_type("Violation"), e
             assert not sender_checks, "the sender did not check the call against the schema"
             return
-        pytest.fail("the call was not refused by the Foolscap schema")
+        raise AssertionError("the call was not refused by the Foolscap schema")
 
     @property
     def nodeid(self) -> bytes:
@@ -215,61 +224,3 @@ class FoolscapTransport:
         await self.client_tub.stopService()
         await self.server_tub.stopService()
         await self.storage_server.stopService()
-
-
-# ---- data used across the suite -------------------------------------------------------
-#: the test clock starts here (Unix seconds), so expirations are predictable
-T0 = 1_700_000_000
-LOCAL_NODEID = bytes(range(100, 120))
-
-
-def make_si(n: int) -> bytes:
-    return hashlib.sha256(b"si %d" % n).digest()[:16]
-
-
-def secret(kind: str, n: int = 0) -> bytes:
-    return hashlib.sha256(b"%s %d" % (kind.encode(), n)).digest()
-
-
-def share_path(storedir: str, storage_index: bytes, shnum: int, incoming=False) -> str:
-    sia = base32.b2a(storage_index).decode()
-    parts = [storedir, "shares"] + (["incoming"] if incoming else []) + [sia[:2], sia, str(shnum)]
-    return os.path.join(*parts)
-
-
-def incoming_leftovers(storedir: str) -> list:
-    """What a finished upload must not leave under ``shares/incoming/``: any
-    file, any storage index directory.  (The ``<prefix>`` directories stay:
-    the server keeps them for the next upload.)"""
-    top = os.path.join(storedir, "shares", "incoming")
-    out = []
-    for prefix in sorted(os.listdir(top)):
-        path = os.path.join(top, prefix)
-        if os.path.isdir(path):
-            out += [os.path.join(prefix, name) for name in sorted(os.listdir(path))]
-        else:
-            out.append(prefix)
-    return out
-
-
-def all_files(top: str) -> list:
-    """Every file under ``top``, relative, sorted."""
-    out = []
-    for dirpath, _dirs, files in os.walk(top):
-        out += [os.path.relpath(os.path.join(dirpath, f), top) for f in files]
-    return sorted(out)
-
-
-async def upload(t, storage_index: bytes, shares: dict, renew=None, cancel=None,
-                 allocated_size=None):
-    """Allocate, write and close immutable shares {shnum: data}."""
-    renew = renew or secret("renew")
-    cancel = cancel or secret("cancel")
-    size = allocated_size if allocated_size is not None else max(len(d) for d in shares.values())
-    already, writers = await t.server.call("allocate_buckets", storage_index, renew, cancel,
-                                           set(shares), size, t.new_canary())
-    assert set(writers) == set(shares) - already
-    for shnum, writer in writers.items():
-        await writer.call("write", 0, shares[shnum])
-        await writer.call("close")
-    return already

@@ -1,4 +1,4 @@
-"""A small in-process grid on 127.0.0.1 for the introducer tests.
+"""An introducer, storage announcers and a client on Tubs in this process.
 
 Real Foolscap Tubs, a real :class:`IntroducerService` and real
 :class:`IntroducerClient`\\ s.  The "storage servers" are a tiny Referenceable
@@ -10,7 +10,6 @@ so they come back at the same FURL, as a restarted tahoe node does.
 
 from __future__ import annotations
 
-
 from foolscap.api import Referenceable
 from zope.interface import implementer
 
@@ -21,10 +20,10 @@ from allmydata.introducer.client import (
     StubClient,
 )
 from allmydata.introducer.server import IntroducerService
-from allmydata.testing.waiting import eventually  # noqa: F401 (re-exported)
-from allmydata.testing.tubs import start_tub  # noqa: F401 (re-exported)
-from allmydata.testing.ports import free_port  # noqa: F401 (re-exported)
 from allmydata.storage.interfaces import RIStorageServer
+
+from .tubs import start_tub
+from .waiting import eventually
 
 RETRY = 0.1  # max reconnection backoff in these tests, seconds
 STORAGE_RI = RIStorageServer.__remote_name__
@@ -134,7 +133,7 @@ class ClientNode:
             self.tub = None
 
 
-class Grid:
+class IntroducerGrid:
     """An introducer, ``n`` storage nodes and one client, all started."""
 
     def __init__(self, n_storage: int = 3, encoding_parameters=(3, 7, 10)):

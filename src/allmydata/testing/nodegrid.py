@@ -1,5 +1,5 @@
-"""An in-process grid of real nodes for the web API tests, and a small HTTP
-client for talking to it.
+"""A grid of real nodes in this process, and a small HTTP client for
+talking to it on the same reactor.
 
 :func:`start_grid` builds node directories with ``tahoe create-node`` /
 ``create-client`` (run in-process), points the client at the storage nodes
@@ -12,13 +12,10 @@ listens on 127.0.0.1 only.
 the node answers in this same reactor thread).
 """
 
-import configparser
-import hashlib
 import io
 import os
 
 import attrs
-import yaml
 from foolscap.api import fireEventually
 from twisted.internet import reactor
 from twisted.web.client import Agent, FileBodyProducer, readBody
@@ -26,22 +23,10 @@ from twisted.web.http_headers import Headers
 
 from allmydata.node import create_node
 from allmydata.scripts.runner import main
-from allmydata.testing.waiting import eventually
 from allmydata.util import base32
 
-
-def edit_config(basedir, settings):
-    path = os.path.join(basedir, "tahoe.cfg")
-    cfg = configparser.RawConfigParser()
-    cfg.optionxform = str
-    cfg.read(path, encoding="utf-8")
-    for section, values in settings.items():
-        if not cfg.has_section(section):
-            cfg.add_section(section)
-        for key, value in values.items():
-            cfg.set(section, key, str(value))
-    with open(path, "w", encoding="utf-8") as f:
-        cfg.write(f)
+from .nodeconfig import StorageNode, edit_config, write_servers_yaml
+from .waiting import eventually
 
 
 @attrs.define
@@ -77,7 +62,7 @@ class Grid:
 async def start_grid(root, storage_count=4, needed=2, happy=3, total=4,
                      max_segment_size=None) -> Grid:
     root = str(root)
-    storage_nodes, storage_dirs, servers = [], [], {}
+    storage_nodes, storage_dirs, servers = [], [], []
     started = []
     try:
         for i in range(storage_count):
@@ -90,9 +75,7 @@ async def start_grid(root, storage_count=4, needed=2, happy=3, total=4,
             started.append(node)
             storage_nodes.append(node)
             storage_dirs.append(d)
-            furl = node.storage_server.furl
-            sid = "v0-" + base32.b2a(hashlib.sha256(furl.encode("ascii")).digest()).decode("ascii")
-            servers[sid] = {"ann": {"anonymous-storage-FURL": furl, "nickname": "storage%d" % i}}
+            servers.append(StorageNode("storage%d" % i, d, node.storage_server.furl))
         cdir = os.path.join(root, "client")
         assert main(["create-client", "--listen", "none", "--nickname", "client",
                      "--webport", "tcp:0:interface=127.0.0.1",
@@ -101,8 +84,7 @@ async def start_grid(root, storage_count=4, needed=2, happy=3, total=4,
         if max_segment_size:
             edit_config(cdir, {"client": {"shares._max_immutable_segment_size_for_testing":
                                           max_segment_size}})
-        with open(os.path.join(cdir, "private", "servers.yaml"), "w") as f:
-            yaml.safe_dump({"storage": servers}, f)
+        write_servers_yaml(cdir, servers)
         client = create_node(cdir, reactor)
         client.startService()
         started.append(client)
