@@ -2,7 +2,7 @@
 
     .venv/bin/python misc/bench_dirnode.py [--entries 10000] [--grid]
 
-Prints the time of each step of the two operations the issue-4 benchmark
+Prints the time of each step of the two directory operations misc/benchmark.py
 times on a 10,000-entry directory (add one child; list all children):
 
 * cold: pack all entries (every write cap encrypted), unpack them

@@ -1,4 +1,4 @@
-"""Benchmark of a large MDMF mutable file (issue 4's performance target).
+"""Benchmark of a large MDMF mutable file: create, read a little, overwrite a byte, read all.
 
     .venv/bin/python misc/bench_mdmf.py [--size 100] [--servers 5] [--inprocess]
 

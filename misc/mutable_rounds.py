@@ -3,7 +3,7 @@
 
 On a busy machine every round trip to the storage servers costs scheduling
 latency, so an operation's wall time grows with the number of *sequential*
-rounds more than with its CPU.  This runs the issue-4 operations on an
+rounds more than with its CPU.  This runs the directory and MDMF operations of misc/benchmark.py on an
 in-process grid of 5 storage servers (real Foolscap on 127.0.0.1, the grid of
 the immutable download tests), records every ``call_remote`` the mutable
 code makes (through ``allmydata.mutable.servermap``, where all of them go),
