@@ -1,4 +1,5 @@
-"""misc/benchmark.py measures what it is asked for on a real local grid."""
+"""misc/benchmark.py measures what it is asked for on a real local grid, and
+it and misc/profiling.py explain every command they have."""
 
 import os
 import re
@@ -7,16 +8,33 @@ import sys
 
 import pytest
 
-SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "..", "misc", "benchmark.py")
+MISC = os.path.join(os.path.dirname(__file__), "..", "..", "..", "misc")
+SCRIPT = os.path.join(MISC, "benchmark.py")
+PROFILING = os.path.join(MISC, "profiling.py")
 
 
 @pytest.mark.misc
 def test_the_benchmark_measures_throughput_and_small_files_on_our_grid(tmp_path):
     out = subprocess.run(
-        [sys.executable, SCRIPT, "--impl", "ours", "--sizes", "1", "--repeat", "1",
+        [sys.executable, SCRIPT, "grid", "--impl", "ours", "--sizes", "1", "--repeat", "1",
          "--small", "2", "--big", "0", "--dir-entries", "0", "--mdmf", "0",
          "--workdir", str(tmp_path)],
         capture_output=True, text=True, timeout=300, check=True).stdout
     for row in ("upload 1 MiB \\(MB/s\\)", "download 1 MiB \\(MB/s\\)",
                 "1 KiB upload \\(ms each\\)", "1 KiB download \\(ms each\\)"):
         assert re.search(r"^%s\s+[\d.]+$" % row, out, re.M), (row, out)
+
+
+@pytest.mark.misc
+@pytest.mark.parametrize("script, commands", [
+    (SCRIPT, ["grid", "floor", "bucket-writes", "dirnode", "mdmf", "mutable-rounds"]),
+    (PROFILING, ["grid", "node"]),
+])
+def test_every_command_has_help(script, commands):
+    out = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    for command in commands:
+        assert re.search(r"^  %s\s" % re.escape(command), out, re.M), (command, out)
+        sub = subprocess.run([sys.executable, script, command, "--help"], capture_output=True,
+                             text=True, timeout=60, check=True).stdout
+        assert sub.startswith("usage: %s %s" % (os.path.basename(script), command)), sub

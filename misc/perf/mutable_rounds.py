@@ -1,17 +1,16 @@
-#!/usr/bin/env python3
 """How many remote calls, in how many sequential rounds, our mutable-file operations make.
 
 On a busy machine every round trip to the storage servers costs scheduling
 latency, so an operation's wall time grows with the number of *sequential*
-rounds more than with its CPU.  This runs the directory and MDMF operations of misc/benchmark.py on an
-in-process grid of 5 storage servers (real Foolscap on 127.0.0.1, the grid of
-the immutable download tests), records every ``call_remote`` the mutable
+rounds more than with its CPU.  This runs the directory and MDMF operations
+of ``misc/benchmark.py grid`` on an in-process grid of 5 storage servers (real
+Foolscap on 127.0.0.1, :class:`allmydata.testing.storagegrid.StorageGrid`), records every ``call_remote`` the mutable
 code makes (through ``allmydata.mutable.servermap``, where all of them go),
 and prints each operation's calls grouped into rounds: a call belongs to the
 current round if it was made before every call of that round was answered.
 
-    .venv/bin/python misc/mutable_rounds.py --mdmf 20
-    .venv/bin/python misc/mutable_rounds.py --dir-entries 10000
+    .venv/bin/python misc/benchmark.py mutable-rounds --mdmf 20
+    .venv/bin/python misc/benchmark.py mutable-rounds --dir-entries 10000
 
 ``--mdmf MiB``: an MDMF file: read 10 bytes through a fresh node (as the web
 API does for each request), overwrite 1 byte, read 10 bytes again.
@@ -21,21 +20,18 @@ API does for each request), overwrite 1 byte, read 10 bytes again.
 import argparse
 import os
 import shutil
-import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "src"))
+from foolscap.api import Tub
+from twisted.internet import defer, task
 
-from foolscap.api import Tub  # noqa: E402
-from twisted.internet import defer, task  # noqa: E402
+from allmydata.client import Client, SecretHolder
+from allmydata.immutable.target import MemoryConsumer
+from allmydata.mutable import servermap
+from allmydata.testing.storagegrid import StorageGrid
 
-from allmydata.client import Client, SecretHolder  # noqa: E402
-from allmydata.immutable.target import MemoryConsumer  # noqa: E402
-from allmydata.mutable import servermap  # noqa: E402
-from allmydata.testing.storagegrid import StorageGrid  # noqa: E402
+from .dirnode import _caps
 
 ENCODING = {"k": 3, "happy": 5, "n": 10, "max_segment_size": 128 * 1024}
 CALLS = []  # [method, started, answered]
@@ -102,7 +98,6 @@ async def mdmf(grid, mib):
 
 
 async def directory(grid, n):
-    from bench_dirnode import _caps
     client = new_client(grid)
     kids = {("file-%06d.txt" % i): client.nodemaker.create_from_cap(None, _caps(i)) for i in range(n)}
     d = await client.create_dirnode(kids)
@@ -112,7 +107,7 @@ async def directory(grid, n):
         await timed("dir %d: list" % n, d.list)
 
 
-async def main(reactor, args):
+async def run(args):
     _install_recorder()
     tmp = tempfile.mkdtemp(prefix="mutable_rounds_")
     grid = StorageGrid(tmp, [Tub().getCertData() for _ in range(6)])
@@ -127,9 +122,11 @@ async def main(reactor, args):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+def main(argv=None, prog=None):
+    p = argparse.ArgumentParser(prog=prog, description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--mdmf", type=int, default=20, help="MiB of the MDMF file (0: skip)")
     p.add_argument("--dir-entries", type=int, default=0, help="children of the directory (0: skip)")
-    args = p.parse_args()
-    task.react(lambda reactor: defer.ensureDeferred(main(reactor, args)))
+    args = p.parse_args(argv)
+    task.react(lambda reactor: defer.ensureDeferred(run(args)))

@@ -1,9 +1,9 @@
 """Benchmark of a large MDMF mutable file: create, read a little, overwrite a byte, read all.
 
-    .venv/bin/python misc/bench_mdmf.py [--size 100] [--servers 5] [--inprocess]
+    .venv/bin/python misc/benchmark.py mdmf [--size 100] [--servers 5] [--inprocess]
 
 Builds a grid of real storage servers on 127.0.0.1 Foolscap Tubs -- by
-default each in its own process (this script started with ``--serve``), so
+default each in its own process (:mod:`allmydata.testing.storage_process`), so
 that the peak RSS printed is the client's alone; ``--inprocess`` runs them in
 this process instead -- and times, for a ``--size`` MiB MDMF file (3-of-10):
 
@@ -25,10 +25,19 @@ import hashlib
 import os
 import resource
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
+
+import psutil
+from foolscap.api import Tub
+from twisted.internet import defer, task
+
+from allmydata.client import SecretHolder
+from allmydata.immutable.target import MemoryConsumer
+from allmydata.mutable.common import MDMF_VERSION
+from allmydata.mutable.filenode import MutableFileNode, create_mutable_file
+from allmydata.testing.storage_process import start_storage_processes, stop_storage_process
+from allmydata.testing.storagegrid import StorageGrid
 
 CHUNK = 1 << 20
 
@@ -41,7 +50,6 @@ def cpu_seconds() -> float:
 
 def servers_cpu_seconds(procs) -> float:
     """User + system CPU time of the server processes so far."""
-    import psutil
     total = 0.0
     for p in procs:
         try:
@@ -54,24 +62,6 @@ def servers_cpu_seconds(procs) -> float:
 
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-# ---- a storage server process ----------------------------------------------------------
-def serve(basedir):
-    """Run one storage server on a Tub on 127.0.0.1; print its FURL and tubid."""
-    from twisted.internet import reactor
-
-    from allmydata.storage.server import StorageServer
-    from allmydata.testing.tubs import start_tub
-    from allmydata.util.idlib import nodeid_a2b
-
-    tub = start_tub()
-    serverid = nodeid_a2b(tub.getTubID())
-    ss = StorageServer(os.path.join(basedir, "storage"), serverid)
-    ss.startService()
-    furl = tub.registerReference(ss)
-    print(furl, flush=True)
-    reactor.run()
 
 
 # ---- the client ----------------------------------------------------------------------
@@ -112,55 +102,28 @@ def make_source(path, size):
     return h.hexdigest()
 
 
-async def start_servers(tmp, count, inprocess, procs, tubs):
-    from foolscap.api import Tub
-
-    from allmydata.storage.server import StorageServer
-    from allmydata.storage_client import StorageFarmBroker
-    from allmydata.testing.tubs import start_tub
-    from allmydata.util.idlib import nodeid_a2b
-    from allmydata.util.rrefutil import call_remote
-
+async def start_servers(tmp, count, inprocess, procs, closers):
+    """A broker connected to ``count`` storage servers: in this process
+    (an in-process grid) or each in its own process (appended to ``procs``).
+    What must be stopped at the end is appended to ``closers``."""
+    if inprocess:
+        grid = await StorageGrid(tmp).start(count)
+        closers.append(grid.close)
+        return grid.broker
     client_tub = Tub()
     client_tub.startService()
-    tubs.append(client_tub)
-    entries = []
-    for i in range(count):
-        basedir = os.path.join(tmp, "server%d" % i)
-        os.makedirs(basedir)
-        if inprocess:
-            tub = start_tub()
-            tubs.append(tub)
-            ss = StorageServer(os.path.join(basedir, "storage"), nodeid_a2b(tub.getTubID()))
-            ss.startService()
-            furl = tub.registerReference(ss)
-        else:
-            p = subprocess.Popen([sys.executable, __file__, "--serve", basedir],
-                                 stdout=subprocess.PIPE, text=True)
-            procs.append(p)
-            furl = p.stdout.readline().strip()
-            if not furl.startswith("pb://"):
-                raise RuntimeError("server %d did not start (said %r)" % (i, furl))
-        rref = await client_tub.getReference(furl)
-        version = await call_remote(rref, "get_version")
-        tubid = furl[len("pb://"):].split("@")[0]
-        entries.append((nodeid_a2b(tubid.encode("ascii")), rref, version))
-    return StorageFarmBroker.from_rrefs(entries)
+    closers.append(client_tub.stopService)
+    return await start_storage_processes(tmp, count, client_tub, procs)
 
 
 async def run(args):
-    from allmydata.client import SecretHolder
-    from allmydata.immutable.target import MemoryConsumer
-    from allmydata.mutable.common import MDMF_VERSION
-    from allmydata.mutable.filenode import MutableFileNode, create_mutable_file
-
     size = int(args.size * 1024 * 1024)
     tmp = tempfile.mkdtemp(prefix="bench_mdmf.")
-    procs, tubs = [], []
+    procs, closers = [], []
     try:
         src = os.path.join(tmp, "source.bin")
         digest = make_source(src, size)
-        broker = await start_servers(tmp, args.servers, args.inprocess, procs, tubs)
+        broker = await start_servers(tmp, args.servers, args.inprocess, procs, closers)
         secrets = SecretHolder(b"L" * 32, b"C" * 32)
         params = {"k": 3, "happy": 7, "n": 10}
         print("MDMF %s MiB (%d bytes), 3-of-10 on %d servers (%s); client RSS at start %.0f MiB"
@@ -221,31 +184,22 @@ async def run(args):
         assert digest != h.hexdigest()
         print("contents verified; client peak RSS %.0f MiB" % peak_rss_mib())
     finally:
-        for t in tubs:
-            await t.stopService()
+        for close in closers:
+            await close()
         for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(10)
+            stop_storage_process(p)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv=None, prog=None):
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=float, default=100.0, help="file size in MiB (default 100)")
     ap.add_argument("--servers", type=int, default=5)
     ap.add_argument("--inprocess", action="store_true",
                     help="run the storage servers in this process")
-    ap.add_argument("--serve", metavar="BASEDIR", help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    if args.serve:
-        return serve(args.serve)
-    from twisted.internet import defer, task
+    args = ap.parse_args(argv)
 
     def _main(reactor):
         return defer.ensureDeferred(run(args))
     task.react(_main)
-
-
-if __name__ == "__main__":
-    main()

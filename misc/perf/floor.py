@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The floor that Foolscap puts under an upload: the storage calls alone.
 
 Starts --servers storage processes whose ``RIStorageServer`` does nothing but
@@ -21,7 +20,7 @@ What a real upload costs on top of this floor is our own work.  The figures
 say what a transport bound on Foolscap's Python stack allows on this machine,
 for instance whether an upload target is reachable over Foolscap at all.
 
-    .venv/bin/python misc/transport_floor.py --small 200 --size 100
+    .venv/bin/python misc/benchmark.py floor --small 200 --size 100
 """
 
 import argparse
@@ -34,8 +33,7 @@ import time
 
 import psutil
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "src"))
+from . import BENCHMARK
 
 MiB = 1024 * 1024
 SEGMENT = MiB
@@ -195,14 +193,15 @@ def client(basedir, furls, small, size):
     return results
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv=None, prog=None):
+    p = argparse.ArgumentParser(prog=prog, description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--servers", type=int, default=5)
     p.add_argument("--small", type=int, default=200, help="1 KiB uploads (0: skip)")
     p.add_argument("--size", type=int, default=100, help="MiB of the large upload (0: skip)")
     p.add_argument("--serve", metavar="DIR", help=argparse.SUPPRESS)
     p.add_argument("--client", metavar="DIR", help=argparse.SUPPRESS)
-    args, furls = p.parse_known_args()
+    args, furls = p.parse_known_args(argv)
     if args.serve:
         return serve(args.serve)
     if args.client:
@@ -217,7 +216,7 @@ def main():
                 d = os.path.join(tmp, "s%d" % i)
                 os.mkdir(d)
                 servers.append(subprocess.Popen(
-                    [sys.executable, __file__, "--serve", d],
+                    [sys.executable, BENCHMARK, "floor", "--serve", d],
                     stdout=subprocess.PIPE, text=True))
             furls = [s.stdout.readline().strip() for s in servers]
             procs = [psutil.Process(s.pid) for s in servers]
@@ -230,7 +229,7 @@ def main():
                 os.makedirs(d, exist_ok=True)
                 s0 = server_cpu()
                 out = subprocess.run(
-                    [sys.executable, __file__, "--client", d, "--small", str(small),
+                    [sys.executable, BENCHMARK, "floor", "--client", d, "--small", str(small),
                      "--size", str(size)] + furls,
                     check=True, capture_output=True, text=True).stdout
                 return json.loads(out.strip().splitlines()[-1]), server_cpu() - s0
@@ -257,6 +256,3 @@ def main():
             for s in servers:
                 s.wait()
 
-
-if __name__ == "__main__":
-    main()

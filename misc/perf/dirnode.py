@@ -1,9 +1,9 @@
 """Micro-benchmark of directory contents: pack and unpack a 10,000-entry directory.
 
-    .venv/bin/python misc/bench_dirnode.py [--entries 10000] [--grid]
+    .venv/bin/python misc/benchmark.py dirnode [--entries 10000] [--grid]
 
-Prints the time of each step of the two directory operations misc/benchmark.py
-times on a 10,000-entry directory (add one child; list all children):
+Prints the time of each step of the two directory operations
+``misc/benchmark.py grid`` times on a 10,000-entry directory (add one child; list all children):
 
 * cold: pack all entries (every write cap encrypted), unpack them
   (parse only), and build every child node and metadata dict, as a first
@@ -20,13 +20,17 @@ directory with 10,000 children, then time set_uri of one more and list().
 
 import argparse
 import os
-import sys
+import tempfile
 import time
 
-from allmydata.client import SecretHolder
+from foolscap.api import Tub
+from twisted.internet import defer, task
+
+from allmydata.client import Client, SecretHolder
 from allmydata.dirnode_format import ChildEntry, pack_entries, unpack_contents, update_metadata
 from allmydata.nodemaker import NodeMaker
 from allmydata.storage_client import StorageFarmBroker
+from allmydata.testing.storagegrid import StorageGrid
 from allmydata.util import base32
 
 CHK = (b"URI:CHK:%s:6b7inuiha2xdtgqzd55i6aeggutnxzr6qfwpv2ep5xlln6pgef7a:3:10:%d")
@@ -84,13 +88,6 @@ def bench_format(n):
 
 
 async def bench_grid(n):
-    import tempfile
-
-    from foolscap.api import Tub
-
-    from allmydata.client import Client
-    from allmydata.testing.storagegrid import StorageGrid
-
     tmp = tempfile.mkdtemp(prefix="bench_dirnode_")
     grid = StorageGrid(tmp, [Tub().getCertData() for _ in range(6)])
     await grid.start(5)
@@ -124,19 +121,15 @@ async def bench_grid(n):
         await grid.close()
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(argv=None, prog=None):
+    p = argparse.ArgumentParser(prog=prog, description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--entries", type=int, default=10000)
     p.add_argument("--grid", action="store_true", help="also time a real directory on a grid")
     args = p.parse_args(argv)
     bench_format(args.entries)
     if args.grid:
-        from twisted.internet import defer, task
-
         def run(reactor):
             return defer.ensureDeferred(bench_grid(args.entries))
         task.react(run)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Where the CPU goes during an upload and a download on a local process grid.
 
-Builds the grid of misc/benchmark.py (5 storage node processes and a client,
+Builds the grid of ``misc/benchmark.py grid`` (5 storage node processes and a client,
 3-of-10, happy 5), uploads and downloads one file of --size MiB through the
 client's web API, and prints for each phase the wall time, the CPU seconds
 (user+system) each process used, the minor page faults of the client and the servers, the client's peak
@@ -15,14 +14,14 @@ encoding, waiting for the encoder, sending...).  --small N adds N uploads of
 * --perf [--callgraph] [--perf-event page-faults]: ``perf record`` of the
   same two processes (C-level: zfec, OpenSSL, the kernel, libc copies);
 * --cprofile-client FILE: the client runs under cProfile with the reactor
-  thread's CPU time as the clock (misc/cprofile_run.py).
+  thread's CPU time as the clock (``misc/profiling.py node``).
 
-    nice -n -15 .venv/bin/python misc/profile_grid.py --size 100 --runs 3
-    .venv/bin/python misc/profile_grid.py --size 100 --pyspy --raw --out /tmp/prof
+    nice -n -15 .venv/bin/python misc/profiling.py grid --size 100 --runs 3
+    .venv/bin/python misc/profiling.py grid --size 100 --pyspy --raw --out /tmp/prof
 
 The machine's other load shows in the wall times: compare CPU seconds, and
 run several times.  Only our implementation; for Tahoe-LAFS's numbers use
-misc/benchmark.py.
+``misc/benchmark.py grid``.
 """
 
 import argparse
@@ -36,13 +35,12 @@ import time
 
 import psutil
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "src"))
+from allmydata.testing.processes import read_pid
+from allmydata.testing.reference import OurStorageGrid
+from allmydata.testing.waiting import wait_for
 
-import benchmark  # noqa: E402
-from allmydata.test import nodeprocs  # noqa: E402
-from allmydata.testing.reference import OurStorageGrid  # noqa: E402
+from . import PROFILING
+from . import grid as gridbench
 
 MiB = 1024 * 1024
 
@@ -98,7 +96,7 @@ def phase(name, pids, fn, args):
     before = cpu(pids)
     faults = {k: minor_faults(pid) for k, pid in pids.items()}
     t0 = time.perf_counter()
-    with benchmark.PeakRSS(pids["client"]) as rss:
+    with gridbench.PeakRSS(pids["client"]) as rss:
         result = fn()
     wall = time.perf_counter() - t0
     after = cpu(pids)
@@ -117,7 +115,7 @@ def phase(name, pids, fn, args):
           "servers %5.2f CPU-s (%s; %d page faults)"
           % (name, wall, args.size * MiB / wall / 1e6, used["client"], faults["client"],
              rss.peak / MiB, servers,
-             " ".join("%.2f" % used["server%d" % i] for i in range(benchmark.SERVERS)),
+             " ".join("%.2f" % used["server%d" % i] for i in range(gridbench.SERVERS)),
              server_faults),
           flush=True)
     return result
@@ -133,8 +131,9 @@ def last_upload_timings(basedir):
     return lines[-1].split("seconds:", 1)[1].strip() if lines else "(no timings logged)"
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv=None, prog=None):
+    p = argparse.ArgumentParser(prog=prog, description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", type=int, default=100, help="MiB")
     p.add_argument("--runs", type=int, default=1)
     p.add_argument("--pyspy", action="store_true")
@@ -153,8 +152,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     root = tempfile.mkdtemp(prefix="tahoe-prof-")
-    grid = OurStorageGrid(root, benchmark.SERVERS)
-    client = benchmark.OurClient(os.path.join(root, "client"))
+    grid = OurStorageGrid(root, gridbench.SERVERS)
+    client = gridbench.OurClient(os.path.join(root, "client"))
     cp = None
     try:
         nodes = grid.start()
@@ -162,27 +161,27 @@ def main(argv=None):
         client.set_servers(nodes)
         if args.cprofile_client:
             client.procs.basedirs.append(client.basedir)
-            cp = subprocess.Popen([sys.executable, os.path.join(HERE, "cprofile_run.py"),
+            cp = subprocess.Popen([sys.executable, PROFILING, "node",
                                    args.cprofile_client, "run", "--allow-stdin-close",
                                    client.basedir], stdin=subprocess.DEVNULL,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            nodeprocs.wait_for(lambda: os.path.exists(os.path.join(client.basedir, "node.url")),
-                               60, what="node.url")
+            wait_for(lambda: os.path.exists(os.path.join(client.basedir, "node.url")),
+                     60, what="node.url")
         else:
             client.start()
-        benchmark.wait_connected(client.url, benchmark.SERVERS)
+        gridbench.wait_connected(client.url, gridbench.SERVERS)
         pids = {"client": client.pid()}
         print("client RSS at start: %d MiB" % (psutil.Process(pids["client"]).memory_info().rss / MiB))
         for i, basedir in enumerate(grid.procs.basedirs):
-            pids["server%d" % i] = nodeprocs.read_pid(basedir)
+            pids["server%d" % i] = read_pid(basedir)
         data_dir = os.path.join(root, "data")
         os.makedirs(data_dir)
         for _ in range(args.runs if args.size else 0):
-            path = benchmark.random_file(data_dir, args.size * MiB)
-            cap = phase("upload", pids, lambda: benchmark.put_file(client.url, path), args)
+            path = gridbench.random_file(data_dir, args.size * MiB)
+            cap = phase("upload", pids, lambda: gridbench.put_file(client.url, path), args)
             print("  " + last_upload_timings(client.basedir), flush=True)
             if not args.no_download:
-                phase("download", pids, lambda: benchmark.get_file(client.url, cap), args)
+                phase("download", pids, lambda: gridbench.get_file(client.url, cap), args)
             os.unlink(path)
         if args.small:
             paths = []
@@ -193,7 +192,7 @@ def main(argv=None):
                 paths.append(sp)
             before = cpu(pids)
             t0 = time.perf_counter()
-            phase("small", pids, lambda: [benchmark.put_file(client.url, sp) for sp in paths],
+            phase("small", pids, lambda: [gridbench.put_file(client.url, sp) for sp in paths],
                   args)
             per = (time.perf_counter() - t0) / len(paths)
             after = cpu(pids)
@@ -213,6 +212,3 @@ def main(argv=None):
         grid.stop()
         shutil.rmtree(root, ignore_errors=True)
 
-
-if __name__ == "__main__":
-    main()

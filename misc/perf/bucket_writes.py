@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Raw cost of filling immutable buckets over Foolscap: one storage server
 process, one writer process, no encoding.
 
@@ -10,54 +9,27 @@ processes, so the server's receive path and the client's send path can be
 measured and profiled (--profile-server FILE writes a cProfile of the
 server) without the rest of an upload::
 
-    .venv/bin/python misc/bench_bucket_writes.py --mib 67 --shares 2 --batch 1000000
+    .venv/bin/python misc/benchmark.py bucket-writes --mib 67 --shares 2 --batch 1000000
 """
 
 import argparse
 import os
-import subprocess
+import shutil
 import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "src"))
+import psutil
+from foolscap.api import Referenceable, Tub
+from twisted.internet import defer, reactor
 
+from allmydata.testing import storage_process
+from allmydata.util.rrefutil import call_remote
 
-def run_server(storedir, furl_file):
-    from foolscap.api import Tub
-    from twisted.internet import reactor
-
-    from allmydata.storage.server import StorageServer
-    from allmydata.testing.ports import free_port
-
-    tub = Tub()
-    port = free_port()
-    tub.listenOn("tcp:%d:interface=127.0.0.1" % port)
-    tub.setLocation("tcp:127.0.0.1:%d" % port)
-    tub.startService()
-    nodeid = tub.getTubID().encode("ascii")
-    from allmydata.util import base32
-    ss = StorageServer(storedir, base32.a2b(nodeid))
-    furl = tub.registerReference(ss)
-    with open(furl_file + ".tmp", "w") as f:
-        f.write(furl)
-    os.rename(furl_file + ".tmp", furl_file)
-
-    def watch_stdin():
-        try:
-            sys.stdin.read()
-        finally:
-            reactor.callFromThread(reactor.stop)
-    reactor.callInThread(watch_stdin)
-    reactor.run()
+from . import PROFILING
 
 
 def run_client(furl, args):
-    from foolscap.api import Referenceable, Tub
-    from twisted.internet import defer, reactor
-
-    from allmydata.util.rrefutil import call_remote
     canary = Referenceable()
 
     result = {}
@@ -106,45 +78,34 @@ def run_client(furl, args):
     return result
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv=None, prog=None):
+    p = argparse.ArgumentParser(prog=prog, description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--mib", type=int, default=67, help="MiB per share")
     p.add_argument("--shares", type=int, default=2)
     p.add_argument("--batch", type=int, default=1_000_000)
     p.add_argument("--depth", type=int, default=2, help="unacknowledged writes per bucket")
     p.add_argument("--profile-server", help="write a cProfile of the server here")
-    p.add_argument("--server", nargs=2, help=argparse.SUPPRESS)
-    args = p.parse_args()
-    if args.server:
-        return run_server(*args.server)
+    args = p.parse_args(argv)
     root = tempfile.mkdtemp(prefix="bucket-bench-")
-    furl_file = os.path.join(root, "furl")
-    cmd = [sys.executable]
+    command = storage_process.COMMAND
     if args.profile_server:  # the server's CPU time, function by function
-        cmd += [os.path.join(HERE, "cprofile_run.py"), "--script", args.profile_server]
-    cmd += [os.path.abspath(__file__), "--server", os.path.join(root, "storage"), furl_file]
-    server = subprocess.Popen(cmd, stdin=subprocess.PIPE)
+        command = [sys.executable, PROFILING, "node", "--module", args.profile_server,
+                   storage_process.MODULE]
     try:
-        while not os.path.exists(furl_file):
-            time.sleep(0.05)
-        with open(furl_file) as f:
-            furl = f.read()
-        import psutil
-        sp = psutil.Process(server.pid)
-        s0 = sp.cpu_times()
-        r = run_client(furl, args)
-        s1 = sp.cpu_times()
+        server, furl = storage_process.start_storage_process(os.path.join(root, "storage"),
+                                                             command)
+        try:
+            sp = psutil.Process(server.pid)
+            s0 = sp.cpu_times()
+            r = run_client(furl, args)
+            s1 = sp.cpu_times()
+        finally:
+            storage_process.stop_storage_process(server)
         scpu = (s1.user - s0.user) + (s1.system - s0.system)
         total = args.mib * args.shares
         print("%d MiB in %d-byte writes, depth %d: %.2f s wall (%.0f MB/s), client %.2f CPU-s, "
               "server %.2f CPU-s" % (total, args.batch, args.depth, r["wall"],
                                      total * 1.048576 / r["wall"], r["cpu"], scpu))
     finally:
-        server.stdin.close()
-        server.wait(30)
-        import shutil
         shutil.rmtree(root, ignore_errors=True)
-
-
-if __name__ == "__main__":
-    main()
