@@ -13,11 +13,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 
+from allmydata.testing.processes import TAHOE, read_text
+from allmydata.testing.waiting import wait_for
+
 STORAGE_NODES = 3
-TAHOE = [sys.executable, "-m", "allmydata.scripts.runner"]
 
 
 def tahoe(*args, check=True):
@@ -35,13 +36,11 @@ def node_dirs(root):
 
 
 def wait_for_file(path, timeout=30):
-    deadline = time.time() + timeout
-    while not os.path.exists(path):
-        if time.time() > deadline:
-            sys.exit("timed out waiting for %s" % path)
-        time.sleep(0.1)
-    with open(path) as f:
-        return f.read().strip()
+    try:
+        wait_for(lambda: os.path.exists(path), timeout, what=path)
+    except AssertionError as e:
+        sys.exit(str(e))
+    return read_text(path)
 
 
 def create(root):
@@ -69,17 +68,21 @@ def start(root):
             sys.exit("could not start %s:\n%s" % (d, proc.stderr))
     client = os.path.join(root, "client")
     url = wait_for_file(os.path.join(client, "node.url"))
-    deadline = time.time() + 60
-    while True:
+    seen = {}
+
+    def all_connected():
         with urllib.request.urlopen(url + "?t=json") as r:
-            welcome = json.load(r)
-        connected = [s for s in welcome["servers"]
-                     if s["connection_status"].lower().startswith("connected")]
-        if len(connected) >= STORAGE_NODES:
-            break
-        if time.time() > deadline:
-            sys.exit("the client sees only %d of %d storage servers" % (len(connected), STORAGE_NODES))
-        time.sleep(0.2)
+            seen["welcome"] = json.load(r)
+        seen["connected"] = [s for s in seen["welcome"]["servers"]
+                             if s["connection_status"].lower().startswith("connected")]
+        return len(seen["connected"]) >= STORAGE_NODES
+
+    try:
+        wait_for(all_connected, 60, interval=0.2, what="the storage servers")
+    except AssertionError:
+        sys.exit("the client sees only %d of %d storage servers"
+                 % (len(seen["connected"]), STORAGE_NODES))
+    welcome = seen["welcome"]
     print("Demo grid running in %s" % root)
     print("  introducer : %s" % os.path.join(root, "introducer"))
     print("               FURL %s" % wait_for_file(os.path.join(root, "introducer", "private", "introducer.furl")))
