@@ -8,11 +8,10 @@ the node's secrets, the encoding parameters — and owns the uploader and the
 through the node maker).
 """
 
-import importlib
-
 from twisted.application import service
 from zope.interface import Interface, implementer
 
+from .immutable.upload import Uploader
 from .nodemaker import NodeMaker
 from .util import hashutil
 
@@ -49,18 +48,6 @@ class SecretHolder:
         return self._convergence_secret
 
 
-# What a client imports to answer requests (directories, mutable files, the
-# web API's handlers): imported when the client starts, so that the first
-# request does not wait ~0.25 s for them.
-REQUEST_MODULES = (
-    "allmydata.dirnode", "allmydata.crypto.rsa", "allmydata.immutable.filenode",
-    "allmydata.immutable.literal", "allmydata.mutable.filenode", "allmydata.mutable.servermap",
-    "allmydata.mutable.retrieve", "allmydata.mutable.publish", "allmydata.mutable.update",
-    "allmydata.web.directory", "allmydata.web.dirlisting", "allmydata.web.filenode",
-    "allmydata.web.uri", "allmydata.web.unlinked", "allmydata.web.named", "allmydata.web.forms",
-)
-
-
 @implementer(IClient)
 class Client(service.MultiService):
     """Uploads and node creation for one node.
@@ -78,7 +65,6 @@ class Client(service.MultiService):
         self.secret_holder = secret_holder
         self.encoding_params = dict(encoding_params)
         if uploader is None:
-            from .immutable.upload import Uploader
             uploader = Uploader(storage_broker, secret_holder, self.encoding_params,
                                 reactor=reactor, stats_provider=stats_provider)
         self.uploader = uploader
@@ -86,11 +72,6 @@ class Client(service.MultiService):
             uploader.setServiceParent(self)
         self.nodemaker = NodeMaker(storage_broker, secret_holder, uploader, self.encoding_params,
                                    mutable_format=mutable_format, reactor=reactor)
-
-    def startService(self):
-        service.MultiService.startService(self)
-        for name in REQUEST_MODULES:
-            importlib.import_module(name)
 
     def get_convergence_secret(self) -> bytes:
         return self.secret_holder.get_convergence_secret()

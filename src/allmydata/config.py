@@ -25,7 +25,9 @@ import os
 import re
 
 import attrs
+import yaml
 
+from .static_servers import StaticServersError, parse_static_servers
 from .util.abbreviate import parse_abbreviated_size
 
 
@@ -563,7 +565,6 @@ def _read_introducers(basedir, raw, path):
         furls["default"] = deprecated
     ypath = os.path.join(basedir, "private", "introducers.yaml")
     if os.path.exists(ypath):
-        import yaml
         try:
             with open(ypath) as f:
                 data = yaml.safe_load(f) or {}
@@ -587,8 +588,6 @@ def _read_static_servers(basedir) -> dict:
     path = os.path.join(basedir, "private", "servers.yaml")
     if not os.path.exists(path):
         return {}
-    import yaml
-    from .storage_client import StaticServersError, parse_static_servers
     try:
         with open(path) as f:
             return parse_static_servers(yaml.safe_load(f))

@@ -19,13 +19,22 @@ from twisted.application import service
 from twisted.logger import Logger
 
 from . import __full_version__
+from .client import Client, SecretHolder
 from .config import ConfigError, TahoeConfig, endpoint_port, load_config
+from .introducer.client import IntroducerClient, StubClient
+from .introducer.interfaces import RIStubClient
+from .introducer.server import IntroducerService
+from .nodedir import ensure_private_dir, ensure_secret_file
 from .stats import StatsProvider
+from .storage.interfaces import RIStorageServer
 from .storage.limits import MAX_CALL_COST, TOKEN_COST
+from .storage.server import StorageServer
+from .storage_client import StorageFarmBroker
 from .util import base32, fileutil
 from .util.broker import choose_broker_class
 from .util.idlib import nodeid_b2a
 from .util.logdir import ensure_log_dir
+from .web.server import WebServer, make_client_root, make_introducer_root
 
 log = Logger()
 
@@ -33,26 +42,6 @@ MY_VERSION = __full_version__
 OLDEST_SUPPORTED = "allmydata-tahoe/0.1.0"
 STORAGE_SERVICE = "storage"
 STUB_CLIENT_SERVICE = "stub_client"
-
-
-def ensure_private_dir(basedir) -> str:
-    """Create ``BASEDIR/private`` readable by the owner only, and return it."""
-    private = os.path.join(basedir, "private")
-    os.makedirs(private, mode=0o700, exist_ok=True)
-    os.chmod(private, 0o700)
-    return private
-
-
-def ensure_secret_file(path, nbytes=32) -> bytes:
-    """Read a base32 secret file, creating it with fresh random bytes if absent."""
-    if not os.path.exists(path):
-        fileutil.write_atomically(path, base32.b2a(os.urandom(nbytes)) + b"\n", mode=0o600)
-    with open(path, "rb") as f:
-        text = f.read().strip()
-    try:
-        return base32.a2b(text)
-    except ValueError as e:
-        raise ConfigError(path, None, None, "not a base32 secret: %s" % e)
 
 
 def make_tub(config: TahoeConfig) -> Tub:
@@ -177,7 +166,6 @@ class Node(service.MultiService):
 # ---- factories: each builds one service from the config and collaborators ----
 
 def make_storage_server(config: TahoeConfig, nodeid: bytes, stats_provider, reactor):
-    from .storage.server import StorageServer
     return StorageServer(config.storage.storage_dir, nodeid,
                          reserved_space=config.storage.reserved_space,
                          readonly_storage=config.storage.readonly,
@@ -185,25 +173,21 @@ def make_storage_server(config: TahoeConfig, nodeid: bytes, stats_provider, reac
 
 
 def make_introducer_service(config: TahoeConfig, reactor):
-    from .introducer.server import IntroducerService
     return IntroducerService(clock=reactor)
 
 
 def make_introducer_client(config: TahoeConfig, tub, furl, reactor):
-    from .introducer.client import IntroducerClient
     return IntroducerClient(tub, furl, config.node.nickname, MY_VERSION, OLDEST_SUPPORTED,
                             clock=reactor)
 
 
 def make_storage_broker(config: TahoeConfig, tub, introducer_client, reactor):
-    from .storage_client import StorageFarmBroker
     return StorageFarmBroker(tub=tub, introducer_client=introducer_client,
                              static_servers=config.static_servers,
                              preferred_peers=config.client.peers_preferred, clock=reactor)
 
 
 def make_client(config: TahoeConfig, storage_broker, stats_provider, reactor):
-    from .client import Client, SecretHolder
     secrets = SecretHolder(ensure_secret_file(config.private_path("secret")),
                            ensure_secret_file(config.private_path("convergence")))
     c = config.client
@@ -215,7 +199,6 @@ def make_client(config: TahoeConfig, storage_broker, stats_provider, reactor):
 
 
 def make_web_service(node: Node, reactor):
-    from .web.server import WebServer, make_client_root, make_introducer_root
     if node.config.node_type == "introducer":
         root = make_introducer_root(node)
     else:
@@ -265,11 +248,8 @@ def create_node(basedir, reactor) -> Node:
             ic = node.add(make_introducer_client(config, tub, furl, reactor), "introducer_client")
             ic.subscribe_to(STORAGE_SERVICE)
             if node.storage_server is not None and config.storage.anonymous:
-                from .storage.interfaces import RIStorageServer
                 ic.publish(node.storage_server.furl, STORAGE_SERVICE, RIStorageServer.__remote_name__)
             if node.listening:
-                from .introducer.client import StubClient
-                from .introducer.interfaces import RIStubClient
                 stub = StubClient()
                 node.stub_client = stub
                 ic.publish(node.register(stub), STUB_CLIENT_SERVICE, RIStubClient.__remote_name__)
@@ -280,10 +260,3 @@ def create_node(basedir, reactor) -> Node:
     if config.node.web_port:
         node.add(make_web_service(node, reactor), "web")
     return node
-
-
-def pick_free_port(interface="127.0.0.1") -> int:
-    """A TCP port that is free now (used by create-* when no port is given)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((interface, 0))
-        return s.getsockname()[1]

@@ -15,15 +15,13 @@ order (docs/specifications/servers.md §3): ``SHA1(SI + permutation seed)``, wit
 
 from __future__ import annotations
 
-import hashlib
-
 from twisted.application import service
 from twisted.logger import Logger
 
 from .introducer.common import Announcement
 from .introducer.connector import RemoteServiceConnector
 from .storage.interfaces import RIStorageServer
-from .util import base32
+from .util.default_reactor import default_reactor
 from .util.hashutil import permute_server_hash
 from .util.idlib import nodeid_b2a
 
@@ -31,10 +29,6 @@ log = Logger()
 
 STORAGE_SERVICE = "storage"
 V1 = b"http://allmydata.org/tahoe/protocols/storage/v1"
-
-
-class StaticServersError(ValueError):
-    """``private/servers.yaml`` is malformed."""
 
 
 class StorageServer:
@@ -103,47 +97,6 @@ class StorageServer:
         return "Connected" if self._rref is not None else "Not connected"
 
 
-def permutation_seed_for(server_id: str, ann: dict) -> bytes:
-    """The permutation seed of a servers.yaml entry (docs/specifications/servers.md §3)."""
-    seed = ann.get("permutation-seed-base32")
-    if seed:
-        return base32.a2b(seed)
-    if server_id.startswith("v0-"):
-        try:
-            return base32.a2b(server_id[3:])
-        except ValueError:
-            pass
-    return hashlib.sha256(server_id.encode("utf-8")).digest()
-
-
-def parse_static_servers(data) -> dict:
-    """servers.yaml contents -> {server_id: {"furl", "nickname", "seed"}}."""
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise StaticServersError("the top level must be a mapping with a 'storage' key")
-    storage = data.get("storage")
-    if storage is None:
-        return {}
-    if not isinstance(storage, dict):
-        raise StaticServersError("'storage' must map server ids to {ann: {...}}")
-    out = {}
-    for server_id, entry in storage.items():
-        server_id = str(server_id)
-        if not isinstance(entry, dict) or not isinstance(entry.get("ann"), dict):
-            raise StaticServersError("server %r needs an 'ann' mapping" % server_id)
-        ann = entry["ann"]
-        furl = ann.get("anonymous-storage-FURL")
-        if not isinstance(furl, str) or not furl.startswith("pb://"):
-            raise StaticServersError("server %r has no anonymous-storage-FURL (pb://...)" % server_id)
-        try:
-            seed = permutation_seed_for(server_id, ann)
-        except ValueError as e:
-            raise StaticServersError("server %r: bad permutation-seed-base32: %s" % (server_id, e))
-        out[server_id] = {"furl": furl, "nickname": ann.get("nickname"), "seed": seed}
-    return out
-
-
 class StorageFarmBroker(service.MultiService):
     """Knows every storage server and which of them are connected."""
 
@@ -175,8 +128,7 @@ class StorageFarmBroker(service.MultiService):
     def startService(self):
         service.MultiService.startService(self)
         if self._clock is None:
-            from twisted.internet import reactor
-            self._clock = reactor
+            self._clock = default_reactor()
         for server_id, ann, entry in self._static_entries:
             connector = RemoteServiceConnector(ann, self._clock.seconds(), self._tub, self._clock,
                                                max_retry_delay=self._max_retry_delay)

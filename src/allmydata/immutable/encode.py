@@ -43,6 +43,7 @@ from zope.interface import implementer
 from ..codec import CRSEncoder
 from ..hashtree import HashTree
 from ..util import hashutil
+from ..util.default_reactor import default_reactor
 from .happiness import servers_of_happiness
 from .interfaces import IEncoder
 from .layout import LayoutUsageError
@@ -163,7 +164,7 @@ class Encoder:
             raise ValueError("segments_ahead must be at least 1")
         self._segments_ahead = segments_ahead
         if reactor is None:
-            from twisted.internet import reactor
+            reactor = default_reactor()
         self._reactor = reactor
         self._status = status
         self._uploadable = None

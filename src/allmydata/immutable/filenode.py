@@ -11,6 +11,7 @@ import functools
 
 from zope.interface import implementer
 
+from .. import uri
 from .download.node import DownloadNode
 from .interfaces import IFileNode
 from .nodebase import ImmutableNodeBase
@@ -18,7 +19,6 @@ from .nodebase import ImmutableNodeBase
 
 def _as_chkcap(cap):
     if isinstance(cap, (bytes, str)):
-        from .. import uri
         cap = uri.from_string(cap)
     for attr in ("key", "uri_extension_hash", "needed_shares", "total_shares", "size"):
         if not hasattr(cap, attr):

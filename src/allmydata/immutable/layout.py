@@ -28,13 +28,8 @@ from zope.interface import implementer
 
 from ..util import base32
 from ..util.rrefutil import call_remote
+from .interfaces import IStorageBucketReader, IStorageBucketWriter
 from .params import next_power_of_two
-
-try:  # the zope interfaces of the 2008 interfaces (immutable/interfaces.py)
-    from .interfaces import IStorageBucketReader, IStorageBucketWriter
-except ImportError:  # pragma: no cover - only while that module is being written
-    from zope.interface import Interface as IStorageBucketWriter
-    from zope.interface import Interface as IStorageBucketReader
 
 HASH_SIZE = 32
 SHARE_HASH_ENTRY_SIZE = 2 + HASH_SIZE

@@ -8,6 +8,7 @@ from twisted.internet import defer
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from .. import uri
 from .download.segmentation import clip_range
 from .interfaces import IFileNode
 from .nodebase import ImmutableNodeBase
@@ -15,7 +16,6 @@ from .nodebase import ImmutableNodeBase
 
 def _as_litcap(cap):
     if isinstance(cap, (bytes, str)):
-        from .. import uri
         cap = uri.from_string(cap)
     if not hasattr(cap, "data") or cap.get_storage_index() is not None:
         raise TypeError("LiteralFileNode needs a URI:LIT: cap, got %r" % (cap,))

@@ -30,6 +30,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ..util import base32
+from ..util.default_reactor import default_reactor
 from ..util.rrefutil import RemoteException, call_remote
 from .happiness import servers_of_happiness, share_placement
 
@@ -234,7 +235,7 @@ async def select_servers(storage_broker, storage_index: bytes, allocated_size: i
         raise ValueError("encoding parameters need 1 <= k <= n <= 256 and 1 <= happy <= n,"
                          " not k=%d happy=%d n=%d" % (k, happy, n))
     if clock is None:
-        from twisted.internet import reactor as clock
+        clock = default_reactor()
     canary = (canary_factory or Referenceable)()
     connected = list(storage_broker.get_servers_for_psi(storage_index))
     candidates = [_Candidate(s, allocated_size) for s in connected[:2 * n]]

@@ -23,6 +23,7 @@ from zope.interface import implementer
 
 from ..crypto.aes import CTRStream
 from ..util import hashutil
+from ..util.default_reactor import default_reactor
 from .interfaces import IEncryptedUploadable, IUploadable
 from .params import DEFAULT_MAX_SEGMENT_SIZE, check_shares, next_multiple
 
@@ -44,7 +45,7 @@ def _in_thread(reactor, size: int, f, *args):
     if size < THREAD_THRESHOLD:
         return defer.maybeDeferred(f, *args)
     if reactor is None:
-        from twisted.internet import reactor
+        reactor = default_reactor()
     return threads.deferToThreadPool(reactor, reactor.getThreadPool(), f, *args)
 
 

@@ -29,6 +29,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from allmydata.util.default_reactor import default_reactor
 from allmydata.util.hashutil import permute_server_hash
 from allmydata.util.rrefutil import call_remote
 
@@ -36,7 +37,6 @@ from .common import (
     Announcement,
     BadAnnouncementError,
     as_service_name,
-    default_clock,
     format_time,
 )
 from .connector import RemoteServiceConnector, tune_reconnector, _winning_hint
@@ -93,7 +93,7 @@ class IntroducerClient(service.MultiService):
         self._nickname = nickname
         self._my_version = my_version
         self._oldest_supported = oldest_supported
-        self._clock = clock if clock is not None else default_clock()
+        self._clock = clock if clock is not None else default_reactor()
         self._max_retry_delay = max_retry_delay
         self._subscriber = SubscriberClient(self)
         self._published: dict[tuple[bytes, str], Announcement] = {}

@@ -181,12 +181,6 @@ def format_time(when: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(when))
 
 
-def default_clock():
-    """The global reactor, imported only when no clock was passed in."""
-    from twisted.internet import reactor
-    return reactor
-
-
 def describe_address(address) -> str:
     """``host:port`` for an IPv4/IPv6 address, ``loopback`` for Foolscap's
     connection to itself, ``str()`` of anything else."""

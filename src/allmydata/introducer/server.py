@@ -36,13 +36,13 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from allmydata.util import idlib
+from allmydata.util.default_reactor import default_reactor
 from allmydata.util.rrefutil import call_remote
 
 from .common import (
     Announcement,
     BadAnnouncementError,
     as_service_name,
-    default_clock,
     describe_address,
 )
 from .interfaces import RIIntroducerPublisherAndSubscriberService
@@ -112,7 +112,7 @@ class IntroducerService(service.MultiService, Referenceable):
 
     def __init__(self, clock=None, encoding_parameters=None):
         service.MultiService.__init__(self)
-        self._clock = clock if clock is not None else default_clock()
+        self._clock = clock if clock is not None else default_reactor()
         self.encoding_parameters = _validate_encoding_parameters(encoding_parameters)
         # (nodeid, service_name) -> AnnouncementRecord
         self._announcements: dict[tuple[bytes, str], AnnouncementRecord] = {}

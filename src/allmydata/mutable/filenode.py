@@ -22,10 +22,12 @@ import io
 
 from twisted.internet import defer, task
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from .. import uri as urimod
 from ..crypto import rsa
 from ..immutable.target import MemoryConsumer, TargetConsumer
+from ..util.default_reactor import default_reactor
 from .common import (
     MDMF_VERSION,
     MODE_READ,
@@ -40,6 +42,7 @@ from .common import (
 from .publish import Publish, unreachable_error
 from .retrieve import Retrieve
 from .servermap import ServerMap, ServermapUpdater
+from .update import write_at as write_in_place
 
 log = Logger()
 
@@ -101,7 +104,7 @@ class MutableFileNode:
         self._n = params.get("n", 10)
         self._happy = params.get("happy")
         if reactor is None:
-            from twisted.internet import reactor
+            reactor = default_reactor()
         self._reactor = reactor
         self._cap = None
         self._keys = None
@@ -411,7 +414,6 @@ class MutableFileNode:
                 return None
             except UncoordinatedWriteError as e:
                 if backoffer is not None:
-                    from twisted.python.failure import Failure
                     await backoffer(self, Failure(e))
                 elif attempt >= MAX_MODIFY_ATTEMPTS:
                     raise
@@ -428,8 +430,7 @@ class MutableFileNode:
                 raise ValueError("offset must be >= 0, got %r" % (offset,))
         except Exception:
             return defer.fail()
-        from .update import write_at
-        return self._serialized(write_at, self, offset, data)
+        return self._serialized(write_in_place, self, offset, data)
 
 
 # ---- creation ------------------------------------------------------------------------

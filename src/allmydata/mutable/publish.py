@@ -41,6 +41,7 @@ from twisted.internet import defer, threads
 from twisted.logger import Logger
 
 from ..storage.limits import MAX_CALL_SHARE_DATA
+from ..util.default_reactor import default_reactor
 from . import layout
 from .common import (
     MDMF_VERSION,
@@ -142,7 +143,7 @@ class Publish:
         self.version, self.k, self.n = version, k, n
         self.required = k if happy is None else max(k, min(happy, n))
         if reactor is None:
-            from twisted.internet import reactor
+            reactor = default_reactor()
         self._reactor = reactor
         self.status = status or PublishStatus(keys.storage_index)
         self.status.set_encoding(k, n)

@@ -34,6 +34,7 @@ from twisted.internet import defer, threads
 from twisted.logger import Logger
 
 from ..immutable.download.node import ReadProducer
+from ..util.default_reactor import default_reactor
 from . import layout
 from .common import (
     MDMF_VERSION,
@@ -89,7 +90,7 @@ class Retrieve:
         self.decoder = VersionDecoder(keys, self.prefix)
         self.k, self.n = self.prefix.k, self.prefix.n
         if reactor is None:
-            from twisted.internet import reactor
+            reactor = default_reactor()
         self._reactor = reactor
         self._timeout = read_timeout
         self._batch_bytes = batch_bytes

@@ -36,6 +36,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from ..crypto import rsa
+from ..util.default_reactor import default_reactor
 from ..util.rrefutil import call_remote
 from . import layout
 from .common import (
@@ -276,7 +277,7 @@ class ServermapUpdater:
         self._hint_n = max(1, hint_n)
         self._epsilon = max(1, hint_k)
         if reactor is None:
-            from twisted.internet import reactor
+            reactor = default_reactor()
         self._reactor = reactor
         self._timeout = query_timeout
         self.status = status or ServermapUpdateStatus(keys.storage_index, mode)

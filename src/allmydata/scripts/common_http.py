@@ -18,6 +18,7 @@ node: plain HTTP to its web API, with bodies streamed in both directions.
 
 import html.parser
 import http.client
+import json
 import os
 import sys
 import urllib.parse
@@ -205,7 +206,6 @@ def http_call(method, url, body=None, ok=(200, 201), headers=None):
 
 def get_json(url):
     """``GET url`` (which carries ``t=json``) and decode the JSON answer."""
-    import json
     _, body = http_call("GET", url, ok=(200,))
     try:
         return json.loads(body)
@@ -247,6 +247,8 @@ def progress_bar(total, description, stream=None):
     isatty = getattr(stream, "isatty", lambda: False)
     if not isatty() or (total is not None and total <= PROGRESS_MIN_BYTES):
         return _NoProgress()
+    # imported only when a bar is drawn: every command would otherwise pay
+    # for importing tqdm at start-up
     from tqdm import tqdm
     return tqdm(total=total, desc=description, unit="B", unit_scale=True, unit_divisor=1024,
                 file=stream, delay=PROGRESS_DELAY, leave=False, dynamic_ncols=True)

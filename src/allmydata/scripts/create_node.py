@@ -17,7 +17,10 @@ cannot do.
 
 import os
 
+import yaml
+
 from ..config import NODE_TYPE_MARKERS, ConfigError, check_config_text
+from ..nodedir import ensure_private_dir, ensure_secret_file, pick_free_port
 from ..util import fileutil
 from ..util.logdir import ensure_log_dir
 from .common import UsageError, node_directory
@@ -111,7 +114,6 @@ def _listen_config(options, kind):
         return options.port, options.location
     if not options.hostname:
         raise UsageError("--listen=tcp requires --hostname=(public hostname), or --port and --location")
-    from ..node import pick_free_port  # the node module pulls in Twisted and Foolscap
     port = pick_free_port()
     if options.hostname in LOOPBACK_NAMES:
         tub_port = "tcp:%d:interface=127.0.0.1" % port
@@ -209,7 +211,6 @@ def create(options, kind) -> int:
                           "introducer" if kind == "introducer" else "client")
     except ConfigError as e:
         raise UsageError("the options would make a tahoe.cfg that the node refuses: %s" % e)
-    from ..node import ensure_private_dir, ensure_secret_file
     os.makedirs(basedir, exist_ok=True)
     private = ensure_private_dir(basedir)
     fileutil.write_atomically(os.path.join(basedir, "tahoe.cfg"), config_text.encode("utf-8"))
@@ -220,7 +221,6 @@ def create(options, kind) -> int:
         ensure_secret_file(os.path.join(private, "secret"))
         ensure_secret_file(os.path.join(private, "convergence"))
         if options.introducer:
-            import yaml
             text = yaml.safe_dump({"introducers": {"default": {"furl": options.introducer}}},
                                   default_flow_style=False)
             fileutil.write_atomically(os.path.join(private, "introducers.yaml"),

@@ -12,6 +12,7 @@ rotated predecessors 0600 (:mod:`allmydata.util.logdir`).
 
 import os
 
+from foolscap.logging import log as flog
 from twisted.logger import (
     FileLogObserver, FilteringLogObserver, LogLevel, LogLevelFilterPredicate,
     formatEventAsClassicLogText, formatTime, globalLogBeginner, timeFormatRFC3339,
@@ -58,7 +59,6 @@ def start_logging(basedir):
                                     [LogLevelFilterPredicate(defaultLogLevel=LogLevel.info)])
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
     try:
-        from foolscap.logging import log as flog
         flog.bridgeLogsToTwisted()
     except Exception:  # pragma: no cover - foolscap without the bridge
         pass

@@ -11,6 +11,8 @@ import argparse
 import os
 import sys
 
+import allmydata
+
 from .. import __appname__, __version__
 from . import (
     create_node,
@@ -32,6 +34,7 @@ COMMAND_MODULES = [create_node, tahoe_run, tahoe_put, tahoe_get, tahoe_ls, tahoe
 
 
 def version_text() -> str:
+    # imported only for --version: the other commands start without them
     import cryptography
     import foolscap
     import twisted
@@ -53,7 +56,6 @@ class _VersionAction(argparse.Action):
 
 class _VersionAndPathAction(argparse.Action):
     def __call__(self, parser, namespace, values, option_string=None):
-        import allmydata
         print(version_text())
         print("path: %s" % os.path.dirname(allmydata.__file__))
         parser.exit(0)

@@ -84,6 +84,8 @@ def _waiting(bar):
 def private_key_argument(path) -> str:
     """The ``private-key=`` value (urlsafe base64 of the PKCS#8 DER) for the
     PEM key in ``path``."""
+    # imported only for --private-key: the other commands start without
+    # importing the cryptography library
     from allmydata.crypto import rsa
     try:
         with open(os.path.expanduser(path), "rb") as f:

@@ -13,7 +13,8 @@ import subprocess
 import sys
 import time
 
-from ..util.censor import censor_text
+import psutil
+
 from ..util.logdir import ensure_log_dir, open_log_file
 from .common import UsageError, node_directory
 from . import pidfile
@@ -55,70 +56,12 @@ def run(options) -> int:
     if pidfile.running_pid(basedir) is not None:
         raise UsageError("a node is already running in %s as PID %d"
                          % (basedir, pidfile.running_pid(basedir)))
-    from twisted.internet import reactor
-    from ..config import ConfigError
-    from ..node import create_node
-    from .logging import start_logging
-    from ..util.malloc import keep_big_buffers
-    observer = start_logging(basedir)
-    keep_big_buffers()
-    try:
-        node = create_node(basedir, reactor)
-    except ConfigError as e:
-        # standard error is a log file under 'tahoe start' (logs/tahoe-start.log)
-        print("tahoe run: configuration error: %s" % censor_text(str(e)), file=sys.stderr)
-        return 1
-    outcome = {"code": 0}
-
-    def startup():
-        try:
-            node.privilegedStartService()
-            node.startService()
-            pidfile.claim(basedir)
-        except Exception as e:
-            print("tahoe run: the node in %s could not start: %s"
-                  % (basedir, censor_text(str(e))), file=sys.stderr)
-            outcome["code"] = 1
-            reactor.stop()
-            return
-        print("node running in %s (PID %d)" % (basedir, os.getpid()), flush=True)
-        # What the node made to start (modules, services, connections) lives
-        # as long as the process: out of the garbage collector's way, so a
-        # full collection walks only what came later (a client listing a
-        # 10,000-entry directory would otherwise walk everything on every
-        # full collection).
-        import gc
-        gc.collect()
-        gc.freeze()
-        if not options.allow_stdin_close:
-            _stop_when_stdin_closes(reactor)
-
-    def shutdown():
-        d = node.stopService() if node.running else None
-        return d
-
-    reactor.addSystemEventTrigger("before", "shutdown", shutdown)
-    reactor.callWhenRunning(startup)
-    reactor.run(installSignalHandlers=True)
-    pidfile.release(basedir)
-    observer.stop()
-    return outcome["code"]
-
-
-def _stop_when_stdin_closes(reactor):
-    from twisted.internet import protocol, stdio
-
-    class StdinWatcher(protocol.Protocol):
-        def dataReceived(self, data):
-            pass
-
-        def connectionLost(self, reason):
-            if reactor.running:
-                print("standard input closed: stopping (use --allow-stdin-close to keep running)",
-                      file=sys.stderr, flush=True)
-                reactor.stop()
-
-    stdio.StandardIO(StdinWatcher(), stdout=os.open(os.devnull, os.O_WRONLY))
+    # Imported here rather than at the top: the runner imports every
+    # sub-command's module to build its parser, and only ``run`` needs the
+    # node, hence Twisted's reactor and Foolscap; the other commands start
+    # without them.
+    from .node_process import run_node
+    return run_node(basedir, stop_when_stdin_closes=not options.allow_stdin_close)
 
 
 # ---- start / stop / restart ---------------------------------------------------
@@ -188,7 +131,6 @@ def _stop(basedir, quiet=False) -> int:
 
 
 def _alive(pid) -> bool:
-    import psutil
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:

@@ -30,6 +30,7 @@ from zope.interface import implementer
 
 from .. import __full_version__
 from ..stats_interfaces import IStatsProducer
+from ..util.default_reactor import default_reactor
 from .common import (
     LEASE_DURATION, MAX_MUTABLE_SHARE_SIZE, AnswerTooLargeError, BadArgumentError,
     DataTooLargeError, LeaseLimitError, NoSpaceError, NoSuchLeaseError, ShareTypeError,
@@ -93,7 +94,7 @@ class StorageServer(service.MultiService, Referenceable):
         if not isinstance(nodeid, bytes) or len(nodeid) != 20:
             raise BadArgumentError("the server's nodeid is its 20-byte binary tubid")
         if clock is None:
-            from twisted.internet import reactor as clock
+            clock = default_reactor()
         self.storedir = os.path.abspath(storedir)
         self.sharedir = os.path.join(self.storedir, "shares")
         self.incomingdir = os.path.join(self.sharedir, "incoming")

@@ -7,12 +7,11 @@ import pytest_twisted
 import yaml
 from foolscap.api import Tub
 
+from allmydata.static_servers import StaticServersError, parse_static_servers, permutation_seed_for
 from allmydata.storage.server import StorageServer
-from allmydata.storage_client import (
-    StaticServersError, StorageFarmBroker, parse_static_servers, permutation_seed_for,
-)
-from allmydata.testing.waiting import eventually
+from allmydata.storage_client import StorageFarmBroker
 from allmydata.testing.tubs import start_tub
+from allmydata.testing.waiting import eventually
 from allmydata.util import base32
 from allmydata.util.hashutil import permute_server_hash
 

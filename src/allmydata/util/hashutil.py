@@ -6,6 +6,7 @@ byte changes every cap.  Each function here names the role of its output.
 """
 
 import hashlib
+import hmac
 import os
 
 from .netstring import netstring
@@ -266,5 +267,4 @@ def hash_lease_secret(secret: bytes) -> bytes:
 
 def timing_safe_compare(a: bytes, b: bytes) -> bool:
     """Compare two secrets without leaking where they differ."""
-    import hmac
     return hmac.compare_digest(a, b)

@@ -14,10 +14,13 @@ import time
 
 from twisted.python.filepath import FilePath
 from twisted.web import resource
+from twisted.web.server import NOT_DONE_YET
 from twisted.web.template import Element, XMLFile, flattenString, renderer, tags
 
 from ..util.abbreviate import abbreviate_space
 from .common import WebError, get_arg, render_error, render_json
+from .named import NamedHandler
+from .uri import URIHandler
 
 TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
 V1_KEY = b"http://allmydata.org/tahoe/protocols/storage/v1"
@@ -121,8 +124,6 @@ class Root(resource.Resource):
     def __init__(self, node):
         resource.Resource.__init__(self)
         self._node = node
-        from .named import NamedHandler
-        from .uri import URIHandler
         self.putChild(b"uri", URIHandler(node))
         self.putChild(b"cap", URIHandler(node))
         self.putChild(b"named", NamedHandler(node))
@@ -152,5 +153,4 @@ class Root(resource.Resource):
             request.finish()
 
         d.addCallbacks(done, failed)
-        from twisted.web.server import NOT_DONE_YET
         return NOT_DONE_YET

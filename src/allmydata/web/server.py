@@ -11,9 +11,12 @@ from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from twisted.web.static import File
 
 from ..util import fileutil
 from .common import make_site
+from .introweb import IntroducerRoot
+from .root import Root
 
 log = Logger()
 
@@ -32,7 +35,6 @@ class WebServer(service.Service):
         self._listener = None
         self.url = None
         if static_dir and os.path.isdir(static_dir):
-            from twisted.web.static import File
             root.putChild(b"static", File(static_dir))
 
     def privilegedStartService(self):
@@ -70,10 +72,8 @@ class WebServer(service.Service):
 
 
 def make_client_root(node):
-    from .root import Root
     return Root(node)
 
 
 def make_introducer_root(node):
-    from .introweb import IntroducerRoot
     return IntroducerRoot(node.introducer_service, node.nickname, node.nodeid_s, node.version)

@@ -10,6 +10,7 @@ from collections import deque
 from twisted.application import service
 from zope.interface import implementer
 
+from ... import uri
 from ..filenode import ImmutableFileNode
 from ..interfaces import IDownloader
 from ..literal import LiteralFileNode
@@ -52,7 +53,6 @@ class Downloader(service.Service):
     def make_node(self, cap):
         """A file node for a ``URI:CHK:`` or ``URI:LIT:`` cap (bytes or parsed)."""
         if isinstance(cap, (bytes, str)):
-            from ... import uri
             cap = uri.from_string(cap)
         if cap.get_storage_index() is None:
             return LiteralFileNode(cap)

@@ -29,6 +29,7 @@ from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from ...util.default_reactor import default_reactor
 from .errors import DownloadStopped
 from .fetcher import SegmentFetcher
 from .finder import SharePool
@@ -89,7 +90,7 @@ class DownloadNode:
                  read_timeout: float = 60.0, ready_grace: float = 0.5,
                  use_threads: bool = True, whole_tree_limit: int = WHOLE_TREE_LIMIT):
         if reactor is None:
-            from twisted.internet import reactor
+            reactor = default_reactor()
         self.storage_index = storage_index
         self.file = FileHashes(key, uri_extension_hash, k, n, size)
         self._broker = storage_broker
