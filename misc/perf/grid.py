@@ -62,6 +62,7 @@ import psutil
 
 from allmydata.testing.nodeconfig import edit_config
 from allmydata.testing.processes import read_pid
+from allmydata.testing.procgrid import connected_count
 from allmydata.testing.reference import OurClient as HarnessOurClient
 from allmydata.testing.reference import OurStorageGrid, ReferenceStorageGrid, TahoeClient
 from allmydata.testing.refvenv import ensure_ref_venv
@@ -92,28 +93,8 @@ class RefClient(TahoeClient):
 
 
 def wait_connected(url, count, timeout=90):
-    def ok():
-        try:
-            with urllib_get(url + "/?t=json") as r:
-                servers = json.loads(r.read())["servers"]
-        except (ConnectionError, OSError, ValueError, KeyError):
-            return False  # the web server is not up yet
-        return sum(1 for s in servers if s["connection_status"].lower().startswith("connected")) >= count
-    wait_for(ok, timeout, interval=0.3, what="%d connected servers" % count)
-
-
-class urllib_get:
-    def __init__(self, url):
-        u = urllib.parse.urlsplit(url)
-        self.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=600)
-        self.conn.request("GET", u.path + ("?" + u.query if u.query else ""))
-        self.resp = self.conn.getresponse()
-
-    def __enter__(self):
-        return self.resp
-
-    def __exit__(self, *exc):
-        self.conn.close()
+    wait_for(lambda: (connected_count(url) or 0) >= count, timeout, interval=0.3,
+             what="%d connected servers" % count)
 
 
 def put_file(url, path):

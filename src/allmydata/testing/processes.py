@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 from allmydata.scripts import pidfile
 
@@ -75,6 +76,31 @@ def pid_alive(pid) -> bool:
             return f.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def terminate(pids, popens=(), timeout=10.0) -> None:
+    """SIGTERM every pid (as ``tahoe stop`` does), reap ``popens`` (our
+    children, so that they do not linger as zombies), give them all
+    ``timeout`` seconds to end, then SIGKILL whatever is left."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    for p in popens:
+        try:
+            p.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+    while any(pid_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in pids:
+        if pid_alive(pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 class NodeProcesses:

@@ -27,7 +27,7 @@ from allmydata.scripts import pidfile
 from allmydata.util import base32
 
 from .ports import free_port
-from .processes import TAHOE, NodeProcesses, pid_alive, read_text, run_all
+from .processes import TAHOE, NodeProcesses, pid_alive, read_text, run_all, terminate
 from .waiting import wait_for
 
 #: the client's ``[client] shares._max_immutable_segment_size_for_testing``
@@ -91,6 +91,19 @@ def http_request(url, method="GET", path="/", body=None, headers=None, timeout=3
         return Response(resp.status, headers, body, complete)
     finally:
         conn.close()
+
+
+def connected_count(url):
+    """How many storage servers the client node at ``url`` says it is
+    connected to (its welcome page as JSON); None while it does not answer."""
+    try:
+        r = http_request(url, path="/?t=json", timeout=10)
+        if r.status != 200:
+            return None
+        servers = json.loads(r.body)["servers"]
+    except (OSError, http.client.HTTPException, ValueError, KeyError):
+        return None
+    return sum(1 for s in servers if s["connection_status"].lower().startswith("connected"))
 
 
 def cap_path(cap, query="") -> str:
@@ -181,19 +194,7 @@ class ProcessGrid:
         """SIGTERM every node (as ``tahoe stop`` does, without its start-up
         cost), give them 10 seconds, then kill whatever is left."""
         pids = [pid for pid in map(pidfile.running_pid, self.procs.basedirs) if pid]
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        for p in self.procs.popens:  # reap our children so that they do not linger as zombies
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
-        deadline = time.monotonic() + 10
-        while any(pid_alive(pid) for pid in pids) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        terminate(pids, self.procs.popens, timeout=10)
         self.procs.cleanup()
 
     # ---- the client's configuration ---------------------------------------------------

@@ -23,7 +23,7 @@ import urllib.parse
 
 from .ports import free_port
 from .processes import TAHOE, pid_alive, read_text
-from .procgrid import ProcessGrid, Response, cap_path, http_request
+from .procgrid import ProcessGrid, Response, cap_path, connected_count, http_request
 from .waiting import wait_for
 
 #: where the share starts inside a mutable container (docs/specifications/containers.md §3)
@@ -181,7 +181,7 @@ class MultiClientGrid(ProcessGrid):
                            what="node.url of %s" % d)
             self.clients.append(WebClient(url))
         for c in self.clients[1:]:
-            wait_for(lambda c=c: self._connected_count(c.url) == self.num_storage, 60,
+            wait_for(lambda c=c: connected_count(c.url) == self.num_storage, 60,
                      what="%s connected to %d servers" % (c.url, self.num_storage))
 
     def stop(self, *indexes):
@@ -205,28 +205,18 @@ class MultiClientGrid(ProcessGrid):
         for i in indexes:
             wait_for(lambda i=i: self.pid(i), 60, what="storage node %d running" % i)
 
-    def _connected_count(self, url):
-        try:
-            r = http_request(url, path="/?t=json", timeout=10)
-        except OSError:
-            return None
-        if r.status != 200:
-            return None
-        return sum(1 for s in json.loads(r.body)["servers"]
-                   if s["connection_status"].lower().startswith("connected"))
-
     def heal(self):
         ProcessGrid.heal(self)
         for c in self.clients[1:]:
-            if self._connected_count(c.url) != self.num_storage:
-                wait_for(lambda c=c: self._connected_count(c.url) == self.num_storage, 60,
+            if connected_count(c.url) != self.num_storage:
+                wait_for(lambda c=c: connected_count(c.url) == self.num_storage, 60,
                          what="%s connected to %d servers" % (c.url, self.num_storage))
 
     def wait_all_connected(self, count):
         """Every client connected to exactly ``count`` storage servers."""
         self.wait_connected(count)
         for c in self.clients[1:]:
-            wait_for(lambda c=c: self._connected_count(c.url) == count, 60,
+            wait_for(lambda c=c: connected_count(c.url) == count, 60,
                      what="%s connected to %d servers" % (c.url, count))
 
     def mutable_shares(self, cap) -> dict:

@@ -21,7 +21,6 @@ in the test process itself.
 import glob
 import json
 import os
-import signal
 import subprocess
 import time
 import urllib.error
@@ -33,7 +32,7 @@ from dataclasses import dataclass
 
 from .nodeconfig import StorageNode, edit_config, write_convergence_secret, write_servers_yaml
 from .ports import free_port
-from .processes import NodeProcesses, pid_alive, read_pid, run_tahoe
+from .processes import NodeProcesses, pid_alive, read_pid, run_tahoe, terminate
 from .refvenv import clean_env
 from .waiting import wait_for
 
@@ -114,25 +113,7 @@ class ReferenceNode:
 
     def stop(self, timeout=15):
         """SIGTERM, wait, then SIGKILL whatever is left. Never raises for a dead process."""
-        for pid in self._pids():
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + timeout
-        while self._pids() and time.monotonic() < deadline:
-            if self.popen is not None:
-                try:
-                    self.popen.wait(timeout=0.1)
-                except subprocess.TimeoutExpired:
-                    pass
-            else:
-                time.sleep(0.1)
-        for pid in self._pids():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        terminate(self._pids(), [self.popen] if self.popen is not None else [], timeout)
         if self.popen is not None:
             self.popen.wait(timeout=10)
 

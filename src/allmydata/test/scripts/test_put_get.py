@@ -13,6 +13,7 @@ from allmydata.scripts.common_http import _NoProgress, cap_url_path, progress_ba
 from allmydata.scripts.runner import main
 from allmydata.scripts.tahoe_get import split_remote
 from allmydata.testing.ports import free_port
+from allmydata.testing.procgrid import connected_count
 from allmydata.testing.processes import NodeProcesses, TAHOE, start_process_grid, stop_process_grid
 from allmydata.testing.waiting import wait_for
 from allmydata.util import base32
@@ -26,15 +27,8 @@ def grid(tmp_path_factory):
         g = start_process_grid(procs, root, client_args=("--shares-needed", "2", "--shares-happy", "3",
                                                          "--shares-total", "4"))
         client, url, storage = g["client"], g["client_url"], g["storage"]
-        import json
-        import urllib.request
-
-        def connected():
-            with urllib.request.urlopen(url + "?t=json", timeout=10) as r:
-                servers = json.load(r)["servers"]
-            return sum(s["connection_status"].lower().startswith("connected") for s in servers) == 3
-
-        wait_for(connected, 60, what="the client connected to 3 storage servers")
+        wait_for(lambda: connected_count(url) == 3, 60,
+                 what="the client connected to 3 storage servers")
         yield {"client": client, "url": url, "storage": storage, "root": root}
     finally:
         stop_process_grid(procs)
