@@ -10,7 +10,11 @@ the fixtures that build these grids live in the ``conftest.py`` files under
 * :mod:`.processes` -- running ``tahoe`` commands and node processes, and a
   small introducer + storage + client process grid.
 * :mod:`.procgrid`, :mod:`.procweb` -- a process grid driven as a user
-  would (command line, node files, the web API over blocking HTTP).
+  would (command line, node files, the web API over blocking HTTP), with
+  one client or several.
+* :mod:`.nodeconfig` -- a node's ``tahoe.cfg``, its ``servers.yaml`` and
+  convergence secret, where a storage node keeps its shares.
+* :mod:`.storage_process` -- one storage server in a process of its own.
 * :mod:`.storagegrid`, :mod:`.mutablegrid` -- real storage servers on real
   Tubs in this process, reached through a real storage broker.
 * :mod:`.buckets` -- buckets and remote references without a network.
