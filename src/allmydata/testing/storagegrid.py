@@ -58,6 +58,7 @@ class StorageGrid:
         self.servers = []       # StorageServer
         self.server_tubs = []
         self.serverids = []
+        self.connections = []   # (serverid, rref, version) as the client Tub sees them
         self.client_tub = None
         self.broker = None
         self.stopped = set()
@@ -66,27 +67,38 @@ class StorageGrid:
         return self._certs[i] if self._certs is not None else None
 
     async def start(self, num_servers: int):
-        self.client_tub = Tub(certData=self._certs[-1] if self._certs is not None else None)
-        self.client_tub.startService()
-        entries = []
         try:
-            for i in range(num_servers):
-                tub = start_tub(cert=self._cert(i))
-                serverid = nodeid_a2b(tub.getTubID())
-                ss = self.server_class(os.path.join(self.basedir, "server%d" % i, "storage"),
-                                       serverid)
-                ss.startService()
-                self.servers.append(ss)
-                self.server_tubs.append(tub)
-                self.serverids.append(serverid)
-                rref = await self.client_tub.getReference(tub.registerReference(ss))
-                version = await call_remote(rref, "get_version")
-                entries.append((serverid, rref, version))
+            for _ in range(num_servers):
+                await self.add_server()
         except BaseException:
             await self.close()
             raise
-        self.broker = StorageFarmBroker.from_rrefs(entries)
+        self.broker = self.make_broker()
         return self
+
+    async def add_server(self, **server_kwargs):
+        """Start one more server (``server_kwargs`` go to its class) and
+        connect the client Tub to it; :meth:`make_broker` includes it."""
+        if self.client_tub is None:
+            self.client_tub = Tub(certData=self._certs[-1] if self._certs is not None else None)
+            self.client_tub.startService()
+        i = len(self.servers)
+        tub = start_tub(cert=self._cert(i))
+        serverid = nodeid_a2b(tub.getTubID())
+        ss = self.server_class(os.path.join(self.basedir, "server%d" % i, "storage"), serverid,
+                               **server_kwargs)
+        ss.startService()
+        self.servers.append(ss)
+        self.server_tubs.append(tub)
+        self.serverids.append(serverid)
+        rref = await self.client_tub.getReference(tub.registerReference(ss))
+        version = await call_remote(rref, "get_version")
+        self.connections.append((serverid, rref, version))
+        return ss
+
+    def make_broker(self) -> StorageFarmBroker:
+        """A storage broker over the client's connections to every server."""
+        return StorageFarmBroker.from_rrefs(self.connections)
 
     def uploader(self, k=3, happy=None, n=10, max_segment_size=128 * 1024):
         happy = happy if happy is not None else min(n, len(self.servers))

@@ -1,8 +1,9 @@
 """Tests of server selection (immutable/selector.py) on an in-process grid.
 
-The grid is real: each storage server is an ``allmydata.storage.server.StorageServer``
-registered on its own Foolscap Tub on 127.0.0.1, and a client Tub holds
-references to them, handed to ``StorageFarmBroker.from_rrefs``.
+The grid is real (:class:`allmydata.testing.storagegrid.StorageGrid`): each
+storage server is an ``allmydata.storage.server.StorageServer`` registered on
+its own Foolscap Tub on 127.0.0.1, and a client Tub holds references to them,
+handed to ``StorageFarmBroker.from_rrefs``; the tests add servers one by one.
 """
 
 import hashlib
@@ -24,11 +25,8 @@ from allmydata.immutable.selector import (
 )
 from allmydata.stats import StatsProvider
 from allmydata.storage.immutable import ImmutableShareFile
-from allmydata.storage.server import StorageServer
-from allmydata.storage_client import StorageFarmBroker
-from allmydata.testing.tubs import start_tub
+from allmydata.testing.storagegrid import StorageGrid
 from allmydata.testing.waiting import eventually
-from allmydata.util.idlib import nodeid_a2b
 from allmydata.util.rrefutil import call_remote
 
 SI = b"\x01" * 16
@@ -65,60 +63,34 @@ class PausingStats(StatsProvider):
             hook()
 
 
-class Grid:
+class Grid(StorageGrid):
+    """Servers added one by one, each with its own :class:`PausingStats`."""
+
     def __init__(self, tmp_path, certs):
-        self.tmp_path = tmp_path
-        self.certs = certs
-        self.storage = []  # StorageServer
-        self.tubs = []  # their Tubs
+        StorageGrid.__init__(self, tmp_path, certs)
         self.stats = []
-        self.client_tub = Tub(certData=certs[-1])
-        self.client_tub.startService()
-        self.connections = []  # (serverid, rref, version)
 
     async def add_server(self, **kwargs):
-        i = len(self.storage)
-        tub = start_tub(cert=self.certs[i])
         stats = PausingStats()
-        server = StorageServer(str(self.tmp_path / ("server%d" % i)), nodeid_a2b(tub.getTubID()),
-                               stats_provider=stats, **kwargs)
-        server.startService()
-        furl = tub.registerReference(server)
-        self.storage.append(server)
-        self.tubs.append(tub)
         self.stats.append(stats)
-        rref = await self.client_tub.getReference(furl)
-        version = await call_remote(rref, "get_version")
-        self.connections.append((server.nodeid, rref, version))
-        return server
-
-    def broker(self):
-        return StorageFarmBroker.from_rrefs(self.connections)
+        return await StorageGrid.add_server(self, stats_provider=stats, **kwargs)
 
     def index_of(self, server_obj) -> int:
         return [c[0] for c in self.connections].index(server_obj.get_serverid())
 
     def server_side_broker(self, i):
         """Server i's end of the client's connection."""
-        (broker,) = self.tubs[i].brokers.values()
+        (broker,) = self.server_tubs[i].brokers.values()
         return broker
 
     def incoming_files(self, i):
         found = []
-        for dirpath, _dirs, files in os.walk(self.storage[i].incomingdir):
+        for dirpath, _dirs, files in os.walk(self.servers[i].incomingdir):
             found.extend(os.path.join(dirpath, f) for f in files)
         return found
 
     def shares_on(self, i, si=SI):
-        return {shnum for shnum, _path in self.storage[i]._share_paths(si)}
-
-    async def close(self):
-        await self.client_tub.stopService()
-        for tub in self.tubs:
-            if tub.running:
-                await tub.stopService()
-        for server in self.storage:
-            await server.stopService()
+        return {shnum for shnum, _path in self.servers[i]._share_paths(si)}
 
 
 @pytest_twisted.async_yield_fixture
@@ -129,7 +101,7 @@ async def grid(tmp_path, tub_certs):
 
 
 async def select(grid, k=3, happy=4, n=10, si=SI, size=SIZE, **kwargs):
-    return await select_servers(grid.broker(), si, size, k, happy, n,
+    return await select_servers(grid.make_broker(), si, size, k, happy, n,
                                 renew_secret_for, cancel_secret_for, **kwargs)
 
 
@@ -154,7 +126,7 @@ async def test_every_share_placed_on_enough_servers(grid):
     for shnum, (server, _writer) in placement.writers.items():
         per_server.setdefault(server.get_serverid(), []).append(shnum)
     assert sorted(len(v) for v in per_server.values()) == [2] * 5
-    ring = [s.get_serverid() for s in grid.broker().get_servers_for_psi(SI)]
+    ring = [s.get_serverid() for s in grid.make_broker().get_servers_for_psi(SI)]
     assert [placement.writers[i][0].get_serverid() for i in range(5)] == ring
     assert "servers-of-happiness 5 (wanted 4)" in placement.summary
     # the writers are real: after writing and closing, the servers hold the shares
@@ -173,7 +145,7 @@ async def test_more_servers_than_shares(grid):
     placement = await select(grid, k=2, happy=3, n=4)
     assert placement.happiness == 4
     # one share per server, on the first four of the ring
-    ring = [s.get_serverid() for s in grid.broker().get_servers_for_psi(SI)]
+    ring = [s.get_serverid() for s in grid.make_broker().get_servers_for_psi(SI)]
     assert {placement.writers[i][0].get_serverid() for i in range(4)} == set(ring[:4])
     await placement.abort()
     assert all(grid.incoming_files(i) == [] for i in range(6))
@@ -186,14 +158,14 @@ async def test_existing_shares_are_reused(grid):
     first = await select(grid, k=2, happy=4, n=4)
     await fill_and_close(first)
     # a read-only server keeps (and renews) what it holds
-    grid.storage[0].readonly_storage = True
+    grid.servers[0].readonly_storage = True
     # same file again, by another client: nothing new to write, the shares
     # found count, and every one of them gets that client's lease
-    again = await select_servers(grid.broker(), SI, SIZE, 2, 4, 4,
+    again = await select_servers(grid.make_broker(), SI, SIZE, 2, 4, 4,
                                  lambda sid: b"R" * 32, lambda sid: b"C" * 32)
     assert again.writers == {}
     for i in range(4):
-        for _shnum, path in grid.storage[i]._share_paths(SI):
+        for _shnum, path in grid.servers[i]._share_paths(SI):
             assert len(ImmutableShareFile(path).get_leases()) == 2
     assert again.happiness == 4
     assert again.sharemap() == first.sharemap()
@@ -206,7 +178,7 @@ async def test_some_shares_already_present(grid):
     for _ in range(4):
         await grid.add_server()
     # the server last in ring order already holds shares 0 and 1
-    ring = grid.broker().get_servers_for_psi(SI)
+    ring = grid.make_broker().get_servers_for_psi(SI)
     last = grid.index_of(ring[-1])
     rref = grid.connections[last][1]
     _, writers = await call_remote(rref, "allocate_buckets", SI, renew_secret_for(b"x" * 20),
@@ -234,7 +206,7 @@ async def test_readonly_server_is_asked_what_it_holds(grid):
     await grid.add_server()
     await grid.add_server()
     await grid.add_server()
-    ring = grid.broker().get_servers_for_psi(SI)
+    ring = grid.make_broker().get_servers_for_psi(SI)
     holder = grid.index_of(ring[0])
     rref = grid.connections[holder][1]
     _, writers = await call_remote(rref, "allocate_buckets", SI, renew_secret_for(b"x" * 20),
@@ -242,7 +214,7 @@ async def test_readonly_server_is_asked_what_it_holds(grid):
     for w in writers.values():
         await call_remote(w, "write", 0, b"y" * SIZE)
         await call_remote(w, "close")
-    grid.storage[holder].readonly_storage = True
+    grid.servers[holder].readonly_storage = True
     grid.connections[holder][2][b"http://allmydata.org/tahoe/protocols/storage/v1"][
         b"maximum-immutable-share-size"] = 0
     placement = await select(grid, k=1, happy=3, n=3)
@@ -276,7 +248,7 @@ async def test_server_that_fills_up_after_announcing(grid):
     for _ in range(4):
         await grid.add_server()
     # announced room when we connected, but refuses everything now
-    grid.storage[1].readonly_storage = True
+    grid.servers[1].readonly_storage = True
     placement = await select(grid, k=2, happy=3, n=6)
     full = grid.connections[1][0]
     assert sorted(placement.writers) == list(range(6))  # its shares went elsewhere
@@ -291,7 +263,7 @@ async def test_server_that_fills_up_after_announcing(grid):
 async def test_server_that_errors_is_skipped(grid):
     for _ in range(4):
         await grid.add_server()
-    await grid.tubs[2].stopService()  # its connection is gone
+    await grid.server_tubs[2].stopService()  # its connection is gone
     placement = await select(grid, k=2, happy=3, n=6)
     gone = grid.connections[2][0]
     assert sorted(placement.writers) == list(range(6))
@@ -307,7 +279,7 @@ async def test_too_few_servers_is_unhappy_and_leaves_nothing_behind(grid):
     await grid.add_server(readonly_storage=True)
     await grid.add_server()
     await grid.add_server()
-    await grid.tubs[3].stopService()
+    await grid.server_tubs[3].stopService()
     with pytest.raises(UploadUnhappinessError) as info:
         await select(grid, k=2, happy=3, n=5)
     error = info.value
@@ -326,7 +298,7 @@ async def test_too_few_servers_is_unhappy_and_leaves_nothing_behind(grid):
     for i in range(3):
         assert grid.incoming_files(i) == []
         assert grid.shares_on(i) == set()
-        assert grid.storage[i].get_stats()["storage_server.active_uploads"] == 0
+        assert grid.servers[i].get_stats()["storage_server.active_uploads"] == 0
 
 
 @pytest_twisted.ensureDeferred
@@ -376,7 +348,7 @@ async def test_late_allocation_is_aborted(grid):
     await eventually(lambda: counters["storage_server.abort"] >= 1,
                      what="the late writer to be aborted")
     assert counters["storage_server.allocate"] == 1
-    assert grid.storage[1].get_stats()["storage_server.active_uploads"] == 0
+    assert grid.servers[1].get_stats()["storage_server.active_uploads"] == 0
     assert grid.incoming_files(1) == []
     await placement.abort()
 
