@@ -20,7 +20,6 @@ the order below keeps the number of client restarts low.
 import concurrent.futures
 import json
 import os
-import time
 
 import pytest
 
@@ -374,7 +373,6 @@ def restart_killed(grid, victim):
 def test_storage_node_killed_during_upload_happiness_holds(grid):
     grid.set_encoding(3, 4, 10)
     data = os.urandom(24 * 2**20)
-    t0 = time.monotonic()
     victim, r, _before = upload_and_kill(grid, data)
     try:
         assert r.status == 200, r
@@ -390,7 +388,6 @@ def test_storage_node_killed_during_upload_happiness_holds(grid):
         restart_killed(grid, victim)
     assert victim not in grid.shares(cap)
     check_get(grid, cap, data, "after the killed node came back")
-    print("kill during upload (happy holds): %.1fs" % (time.monotonic() - t0))
 
 
 def test_round_trips_3_of_3(grid):
