@@ -19,7 +19,6 @@ import os
 import re
 import signal
 import subprocess
-import time
 import urllib.parse
 
 from allmydata import uri as urimod
@@ -132,11 +131,9 @@ class ProcessGrid:
         self.encoding = tuple(encoding)
         self.url = None
         self.nodeids = []
-        self.timings = {}
 
     # ---- building and tearing down --------------------------------------------------
     def build(self):
-        t0 = time.monotonic()
         run_all([("create-introducer", "--hostname", "127.0.0.1", "--webport", "none",
                   self.introducer)])
         self.procs.basedirs.append(self.introducer)
@@ -155,7 +152,6 @@ class ProcessGrid:
                         self.client))
         run_all(creates)
         self._edit_client_config(k, happy, n)
-        self.timings["create"] = time.monotonic() - t0
         self.procs.basedirs.extend(self.storage + [self.client])
         for d in self.storage + [self.client]:
             self._run_in_background(d)
@@ -164,7 +160,6 @@ class ProcessGrid:
         self.wait_connected(self.num_storage)
         self.nodeids = [wait_for(lambda d=d: self._read_if_exists(d, "my_nodeid"), 30,
                                  what="my_nodeid in %s" % d) for d in self.storage]
-        self.timings["build"] = time.monotonic() - t0
 
     def _run_in_background(self, basedir):
         """``tahoe run BASEDIR`` as our child: what ``tahoe start`` does, minus
