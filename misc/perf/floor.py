@@ -32,6 +32,15 @@ import tempfile
 import time
 
 import psutil
+from foolscap.api import Referenceable, Tub
+from twisted.internet import defer, reactor
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from allmydata.storage.interfaces import RIBucketReader, RIBucketWriter, RIStorageServer
+from allmydata.testing.ports import free_port
+from allmydata.util.broker import StringWaitingBroker
+from allmydata.util.malloc import keep_big_buffers
 
 from . import BENCHMARK
 
@@ -43,9 +52,6 @@ WINDOW = 1000 * 1000  # bytes unanswered per share, as the uploader keeps
 
 
 def make_tub(basedir):
-    from foolscap.api import Tub
-    from allmydata.util.broker import StringWaitingBroker
-    from allmydata.util.malloc import keep_big_buffers
     keep_big_buffers()
     tub = Tub(certFile=os.path.join(basedir, "node.pem"))
     tub.brokerClass = StringWaitingBroker
@@ -55,10 +61,6 @@ def make_tub(basedir):
 
 def serve(basedir):
     """A storage server that answers and keeps nothing; prints its FURL."""
-    from foolscap.api import Referenceable
-    from twisted.internet import reactor
-    from zope.interface import implementer
-    from allmydata.storage.interfaces import RIBucketReader, RIBucketWriter, RIStorageServer
 
     @implementer(RIBucketWriter)
     class NullWriter(Referenceable):
@@ -92,7 +94,6 @@ def serve(basedir):
             return {n: BlockReader() for n in range(2)}
 
     tub = make_tub(basedir)
-    from allmydata.testing.ports import free_port
     port = free_port()
     tub.listenOn("tcp:%d:interface=127.0.0.1" % port)
     tub.setLocation("tcp:127.0.0.1:%d" % port)
@@ -104,9 +105,6 @@ def serve(basedir):
 
 
 def client(basedir, furls, small, size):
-    from foolscap.api import Referenceable
-    from twisted.internet import defer, reactor
-    from twisted.python.failure import Failure
 
     tub = make_tub(basedir)
     tub.startService()

@@ -24,7 +24,9 @@ import attrs
 import pytest
 import pytest_twisted
 
+from allmydata.testing import refvenv
 from allmydata.testing.nodegrid import http_request, multipart_body, start_grid
+from allmydata.testing.reference import ReferenceStorageGrid, TahoeClient
 
 PLAIN = {"Accept": "text/plain"}
 
@@ -95,8 +97,6 @@ class WebAPI:
 
 
 def _start_tahoe(workdir):
-    from allmydata.testing import refvenv
-    from allmydata.testing.reference import ReferenceStorageGrid, TahoeClient
     venv = refvenv.ensure_ref_venv()
     storage = ReferenceStorageGrid(venv, workdir, 3)
     client = TahoeClient(venv, os.path.join(workdir, "client"), 2, 3, 4)
