@@ -27,6 +27,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 
@@ -488,3 +489,19 @@ class OurClient(WebClient):
             if os.path.isfile(path):
                 parts.append("--- %s ---\n%s" % (path, tail(path, 6000)))
         return ("\n".join(parts) or "(our client wrote no log files)") + "\n" + self.extra_logs()
+
+
+@contextmanager
+def running(storage, client, timeout=60):
+    """Start the storage grid ``storage`` and the ``client`` node using its
+    nodes, wait until the client is connected to all of them, and yield the
+    nodes; both are stopped afterwards, and when starting fails half-way."""
+    with ExitStack() as stack:
+        stack.callback(storage.stop)
+        client.create()
+        nodes = storage.start()
+        client.set_servers(nodes)
+        stack.callback(client.stop)
+        client.start()
+        client.wait_connected(timeout=timeout)
+        yield nodes

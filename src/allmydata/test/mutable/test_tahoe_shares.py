@@ -18,7 +18,6 @@ disks (mutable container, docs/specifications/containers.md §3: the share start
 import json
 import os
 import struct
-from contextlib import ExitStack
 
 import pytest
 
@@ -29,7 +28,7 @@ from allmydata.mutable.common import MDMF_VERSION, SDMF_VERSION, MutableKeys
 from allmydata.mutable.shares import VersionEncoder, encode_version, verify_and_decode
 from allmydata.test.interop import diskshares
 from allmydata.testing import refvenv
-from allmydata.testing.reference import OurStorageGrid, TahoeClient
+from allmydata.testing.reference import OurStorageGrid, TahoeClient, running
 
 pytestmark = pytest.mark.interop
 
@@ -47,14 +46,7 @@ def grid(tmp_path_factory):
     storage = OurStorageGrid(workdir, 3)
     client = TahoeClient(venv, os.path.join(workdir, "client"), NEEDED, HAPPY, TOTAL)
     client.extra_logs = storage.logs
-    with ExitStack() as stack:
-        stack.callback(storage.stop)
-        client.create()
-        nodes = storage.start()
-        client.set_servers(nodes)
-        stack.callback(client.stop)
-        client.start()
-        client.wait_connected(timeout=60)
+    with running(storage, client) as nodes:
         yield client, nodes
 
 

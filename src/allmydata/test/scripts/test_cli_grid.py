@@ -22,7 +22,6 @@ import os
 import re
 import subprocess
 import sys
-from contextlib import ExitStack
 from dataclasses import dataclass
 
 import pytest
@@ -34,6 +33,7 @@ from allmydata.testing.reference import (
     OurStorageGrid,
     ReferenceStorageGrid,
     TahoeClient,
+    running,
 )
 
 NEEDED, HAPPY, TOTAL = 2, 3, 5
@@ -63,14 +63,7 @@ def web(request, tmp_path_factory):
         storage = OurStorageGrid(workdir, 3)
         client = OurClient(os.path.join(workdir, "client"), NEEDED, HAPPY, TOTAL)
     client.extra_logs = storage.logs
-    with ExitStack() as stack:
-        stack.callback(storage.stop)
-        client.create()
-        nodes = storage.start()
-        client.set_servers(nodes)
-        stack.callback(client.stop)
-        client.start()
-        client.wait_connected(timeout=60)
+    with running(storage, client):
         yield WebNode(request.param, client.url + "/", client, storage,
                       venv if request.param == "tahoe-1.20" else None)
 

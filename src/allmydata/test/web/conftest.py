@@ -26,7 +26,7 @@ import pytest_twisted
 
 from allmydata.testing import refvenv
 from allmydata.testing.nodegrid import http_request, multipart_body, start_grid
-from allmydata.testing.reference import ReferenceStorageGrid, TahoeClient
+from allmydata.testing.reference import ReferenceStorageGrid, TahoeClient, running
 
 PLAIN = {"Accept": "text/plain"}
 
@@ -96,23 +96,6 @@ class WebAPI:
                                                                          r.text[:2000])
 
 
-def _start_tahoe(workdir):
-    venv = refvenv.ensure_ref_venv()
-    storage = ReferenceStorageGrid(venv, workdir, 3)
-    client = TahoeClient(venv, os.path.join(workdir, "client"), 2, 3, 4)
-    try:
-        client.create()
-        nodes = storage.start()
-        client.set_servers(nodes)
-        client.start()
-        client.wait_connected(timeout=60)
-    except BaseException:
-        client.stop()
-        storage.stop()
-        raise
-    return storage, client
-
-
 @pytest_twisted.async_yield_fixture(scope="module")
 async def ours_webapi(tmp_path_factory):
     grid = await start_grid(tmp_path_factory.mktemp("webapi-ours"), storage_count=4, needed=2,
@@ -126,12 +109,12 @@ async def ours_webapi(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tahoe_webapi(tmp_path_factory):
     # blocking: the reactor is not running while a synchronous fixture is set up
-    storage, client = _start_tahoe(str(tmp_path_factory.mktemp("webapi-tahoe")))
-    try:
+    workdir = str(tmp_path_factory.mktemp("webapi-tahoe"))
+    venv = refvenv.ensure_ref_venv()
+    storage = ReferenceStorageGrid(venv, workdir, 3)
+    client = TahoeClient(venv, os.path.join(workdir, "client"), 2, 3, 4)
+    with running(storage, client):
         yield WebAPI("tahoe-1.20", client.url + "/")
-    finally:
-        client.stop()
-        storage.stop()
 
 
 @pytest.fixture(scope="module",
