@@ -22,12 +22,12 @@ Commands:
                   operation on an in-process grid
 """
 
-import argparse
-import importlib
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src"))
+
+from perf import dispatch  # noqa: E402  (misc/ is on the path of a script run from it)
 
 COMMANDS = {
     "grid": "perf.grid",
@@ -40,14 +40,7 @@ COMMANDS = {
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=sorted(COMMANDS), help="the benchmark to run")
-    p.add_argument("args", nargs=argparse.REMAINDER, help="its options (COMMAND --help)")
-    args = p.parse_args(argv)
-    # only the module of the command asked for is loaded (some measure memory)
-    command = importlib.import_module(COMMANDS[args.command])
-    return command.main(args.args, prog="%s %s" % (p.prog, args.command))
+    return dispatch(__doc__, COMMANDS, "the benchmark to run", argv)
 
 
 if __name__ == "__main__":

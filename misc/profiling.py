@@ -16,12 +16,12 @@ Commands:
 module, which a script of that name next to it would hide.)
 """
 
-import argparse
-import importlib
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src"))
+
+from perf import dispatch  # noqa: E402  (misc/ is on the path of a script run from it)
 
 COMMANDS = {
     "grid": "perf.profile_grid",
@@ -30,14 +30,7 @@ COMMANDS = {
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=sorted(COMMANDS), help="what to profile")
-    p.add_argument("args", nargs=argparse.REMAINDER, help="its options (COMMAND --help)")
-    args = p.parse_args(argv)
-    # only the module of the command asked for is loaded (some measure memory)
-    command = importlib.import_module(COMMANDS[args.command])
-    return command.main(args.args, prog="%s %s" % (p.prog, args.command))
+    return dispatch(__doc__, COMMANDS, "what to profile", argv)
 
 
 if __name__ == "__main__":
