@@ -16,6 +16,7 @@ import allmydata
 from .. import __appname__, __version__
 from . import (
     create_node,
+    debug,
     tahoe_alias,
     tahoe_cp,
     tahoe_get,
@@ -30,7 +31,7 @@ from . import (
 from .common import UsageError
 
 COMMAND_MODULES = [create_node, tahoe_run, tahoe_put, tahoe_get, tahoe_ls, tahoe_mkdir, tahoe_cp,
-                   tahoe_mv, tahoe_unlink, tahoe_alias, tahoe_webopen]
+                   tahoe_mv, tahoe_unlink, tahoe_alias, tahoe_webopen, debug]
 
 
 def version_text() -> str:

@@ -174,6 +174,22 @@ class MutableShareFile:
         f.seek(0)
         return _HEADER.unpack(f.read(_HEADER.size))
 
+    def header_fields(self) -> dict:
+        """The container header as an operator's tool shows it: ``nodeid``,
+        ``write_enabler``, ``data_length``, ``extra_lease_offset`` and
+        ``num_extra_leases`` (the count at the start of the extra-lease block)."""
+        with open(self.path, "rb") as f:
+            _magic, nodeid, write_enabler, data_length, extra_offset = self._header(f)
+            f.seek(extra_offset)
+            raw = f.read(4)
+        if len(raw) != 4:
+            raise UnknownMutableContainerVersionError(
+                "%s is truncated: its extra-lease block at %d lies past its end"
+                % (share_label(self.path), extra_offset))
+        return {"nodeid": nodeid, "write_enabler": write_enabler, "data_length": data_length,
+                "extra_lease_offset": extra_offset,
+                "num_extra_leases": struct.unpack(">L", raw)[0]}
+
     def write_enabler_nodeid(self) -> bytes:
         with open(self.path, "rb") as f:
             return self._header(f)[1]
@@ -296,6 +312,13 @@ class MutableShareFile:
             lease = Lease.from_mutable_bytes(raw)
             out.append((where, lease if lease.owner_num != 0 else None))
         return out
+
+    def lease_records(self) -> list:
+        """``[(record number, Lease)]`` of the occupied lease records: the
+        four slots are numbers 0-3, the extra leases follow from 4."""
+        with open(self.path, "rb") as f:
+            return [(i, lease) for i, (_, lease) in enumerate(self._read_records(f))
+                    if lease is not None]
 
     def get_leases(self) -> list:
         with open(self.path, "rb") as f:
