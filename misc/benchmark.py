@@ -20,6 +20,9 @@ Commands:
                   peak memory
   mutable-rounds  the storage calls and the time of each mutable-file
                   operation on an in-process grid
+  maintenance     deep-check (plain and verify) of a tree of small files
+                  and repair of a large file that lost shares, through the
+                  web API, ours against Tahoe-LAFS 1.20 (--paired)
 """
 
 import os
@@ -36,6 +39,7 @@ COMMANDS = {
     "dirnode": "perf.dirnode",
     "mdmf": "perf.mdmf",
     "mutable-rounds": "perf.mutable_rounds",
+    "maintenance": "perf.maintenance",
 }
 
 

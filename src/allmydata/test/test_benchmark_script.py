@@ -26,8 +26,34 @@ def test_the_benchmark_measures_throughput_and_small_files_on_our_grid(tmp_path)
 
 
 @pytest.mark.misc
+def test_the_maintenance_benchmark_deep_checks_and_repairs_on_our_grid(tmp_path):
+    """A tree of 5 files in 3 directories deep-checked plainly and with
+    verify, and a 1 MiB file repaired twice after losing 3 shares: the tool
+    fails unless every deep-check line is healthy and every repair leaves
+    the file healthy."""
+    proc = subprocess.run(
+        [sys.executable, SCRIPT, "maintenance", "--impl", "ours", "--files", "5", "--dirs", "3",
+         "--size", "1", "--repeat", "2", "--workdir", str(tmp_path)],
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for name in ("deep-check, 5 files, 3 dirs", "deep-check verify, 5 files, 3 dirs",
+                 "repair 1 MiB, 3 of 10 shares lost"):
+        for role in ("", ", client CPU", ", servers CPU"):
+            row = re.escape("%s%s (s)" % (name, role))
+            assert re.search(r"^%s\s+[\d.]+$" % row, proc.stdout, re.M), (row, proc.stdout)
+
+
+@pytest.mark.misc
+def test_the_maintenance_benchmark_refuses_literal_files():
+    proc = subprocess.run([sys.executable, SCRIPT, "maintenance", "--impl", "ours",
+                           "--file-size", "55"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "more than 55 bytes" in proc.stderr, proc.stderr
+
+
+@pytest.mark.misc
 @pytest.mark.parametrize("script, commands", [
-    (SCRIPT, ["grid", "floor", "bucket-writes", "dirnode", "mdmf", "mutable-rounds"]),
+    (SCRIPT, ["grid", "floor", "bucket-writes", "dirnode", "mdmf", "mutable-rounds",
+              "maintenance"]),
     (PROFILING, ["grid", "node"]),
 ])
 def test_every_command_has_help(script, commands):
