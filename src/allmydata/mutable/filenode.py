@@ -13,7 +13,12 @@ broker, and does everything through a server map (servermap.py), a publish
   it), ``modify(modifier)`` (read-modify-write, retried with a backoff on
   UncoordinatedWriteError), ``write_at(offset, data)``.
 
-Writes of one node are serialized.  Every write first maps the servers in
+Checking and repair: ``check(monitor, verify, add_lease)`` (checker.py, from
+the verify cap), ``check_and_repair(...)`` (a check, then, unless the file is
+healthy, a repair -- repairer.py -- and a check after it) and ``repair(check
+results)``.  A repair is a write: it needs the write cap.
+
+Writes of one node are serialized (repairs among them).  Every write first maps the servers in
 MODE_WRITE (to see every share and fetch the private key if needed), so a
 publish tests against what is on the servers now.
 """
@@ -39,7 +44,11 @@ from .common import (
     UnrecoverableFileError,
     VersionChangedError,
 )
+from ..check_results import CheckAndRepairResults
+from ..monitor import OperationCancelledError
+from .checker import check_mutable
 from .publish import Publish, unreachable_error
+from .repairer import repair_mutable
 from .retrieve import Retrieve
 from .servermap import ServerMap, ServermapUpdater
 from .update import write_at as write_in_place
@@ -419,6 +428,64 @@ class MutableFileNode:
                     raise
                 else:
                     await task.deferLater(self._reactor, 0.05 * attempt * attempt, lambda: None)
+
+    # ---- check and repair ----
+    def check(self, monitor=None, verify=False, add_lease=False):
+        """Deferred(CheckResults): what the servers hold of this file
+        (``verify``: every share of the best version read and checked;
+        ``add_lease``: this client's lease added or renewed on every server)."""
+        return defer.ensureDeferred(check_mutable(
+            self.get_verify_cap(), self._broker, verify=verify, add_lease=add_lease,
+            secret_holder=self._secrets, monitor=monitor, reactor=self._reactor))
+
+    def check_and_repair(self, monitor=None, verify=False, add_lease=False):
+        """Deferred(CheckAndRepairResults): a check and, when the file is not
+        healthy, a repair and a check after it (``post_repair_results``; the
+        pre-repair results when no repair was attempted).  A read-only node
+        attempts no repair (``repair_error`` says so)."""
+        return defer.ensureDeferred(self._check_and_repair(monitor, verify, add_lease))
+
+    async def _check_and_repair(self, monitor, verify, add_lease):
+        si = self.get_storage_index()
+        pre = await self.check(monitor, verify, add_lease)
+        if pre.healthy:
+            return CheckAndRepairResults(storage_index=si, pre_repair_results=pre,
+                                         post_repair_results=pre)
+        if self.is_readonly():
+            return CheckAndRepairResults(
+                storage_index=si, pre_repair_results=pre, post_repair_results=pre,
+                repair_error="not repaired: repairing a mutable file needs its write cap, "
+                             "and this node was made from a read-only cap")
+        try:
+            rr = await self.repair(pre, monitor=monitor)
+            error = rr.error
+        except OperationCancelledError:
+            raise
+        except Exception as e:
+            rr, error = None, "repair failed: %s" % (e,)
+        post = await self.check(monitor, verify, False)
+        return CheckAndRepairResults(
+            storage_index=si, pre_repair_results=pre, post_repair_results=post,
+            repair_attempted=True,
+            repair_successful=rr is not None and rr.successful and post.healthy,
+            repair_error=error if error is not None or post.healthy else
+            "the file is still not healthy after the repair: %s" % post.summary)
+
+    def repair(self, check_results=None, force=False, monitor=None):
+        """Deferred(RepairResults): republish the best recoverable version
+        (repairer.py); serialized with this node's writes."""
+        return self._serialized(self._repair, check_results, force, monitor)
+
+    async def _repair(self, check_results, force, monitor):
+        return await repair_mutable(self, check_results, force=force, monitor=monitor)
+
+    async def read_for_repair(self, consumer, smap):
+        """Write the best version of ``smap`` to ``consumer`` (for a repair)."""
+        await self._read(consumer, smap=smap)
+
+    async def publish_for_repair(self, contents, smap):
+        """Publish ``contents`` as the next version over the shares ``smap`` saw."""
+        await self._publish(contents, smap)
 
     def write_at(self, offset: int, data: bytes):
         """Write ``data`` at byte ``offset`` (extending the file if needed; a

@@ -17,6 +17,8 @@ A share that fails a check is reported to its server
 (``advise_corrupt_share``), marked bad in the map, and replaced by another
 share of the same version (replacements are loaded in parallel too); a
 server that does not answer is replaced the same way.
+:meth:`Retrieve.verify_share` reads and checks all of one share (a
+verifier's work: it needs no readkey when made with ``verify_only``).
 :meth:`Retrieve.load_hashes_of` loads many shares' hashes with one call per
 server (update.py needs every share's block hash tree).  Every read also fetches the share's checkstring: a share that now
 holds another version (a writer replaced it meanwhile) is dropped without
@@ -52,8 +54,9 @@ log = Logger()
 BATCH_BYTES = 1 << 20
 
 
-class _ShareChanged(Exception):
-    """The share no longer holds the version being read."""
+class ShareChanged(Exception):
+    """The share no longer holds the version being read (another writer
+    replaced it, or the server no longer has it)."""
 
 
 class _ShareSource:
@@ -80,14 +83,14 @@ class Retrieve:
 
     def __init__(self, keys, servermap, verinfo, *, reactor=None,
                  status: RetrieveStatus | None = None, batch_bytes: int = BATCH_BYTES,
-                 read_timeout: float = 60.0):
+                 read_timeout: float = 60.0, verify_only: bool = False):
         self.keys, self._map, self.verinfo = keys, servermap, verinfo
         self.head = servermap.share_head(verinfo)
         if self.head is None:
             raise UnrecoverableFileError("the server map holds no share of the chosen version")
         self.prefix = self.head.prefix
         self.geometry = self.prefix.geometry()
-        self.decoder = VersionDecoder(keys, self.prefix)
+        self.decoder = VersionDecoder(keys, self.prefix, verify_only=verify_only)
         self.k, self.n = self.prefix.k, self.prefix.n
         if reactor is None:
             reactor = default_reactor()
@@ -179,7 +182,7 @@ class Retrieve:
     def give_up(self, src, err):
         """Stop using ``src``: a bad share is marked and reported to its server."""
         name = _server_name(src.server)
-        if isinstance(err, _ShareChanged):
+        if isinstance(err, ShareChanged):
             self._changed += 1
         elif isinstance(err, BadShareError):
             reason = "share %d: %s" % (src.shnum, err)
@@ -199,9 +202,9 @@ class Retrieve:
         slot_readv answer, which must still hold this version."""
         got = answer.get(shnum)
         if got is None:
-            raise _ShareChanged("the server no longer holds share %d" % shnum)
+            raise ShareChanged("the server no longer holds share %d" % shnum)
         if got and got[0] != self._checkstring:
-            raise _ShareChanged("share %d now holds another version (another writer "
+            raise ShareChanged("share %d now holds another version (another writer "
                                 "replaced it)" % shnum)
         for (off, length), data in zip(ranges, got):
             if len(data) != length:
@@ -300,6 +303,26 @@ class Retrieve:
             self.decoder.verify_block(src.shnum, s, block, salt, src.server)
             out.append((salt, block))
         return out
+
+    async def verify_share(self, server, shnum, batch_bytes: int = BATCH_BYTES) -> None:
+        """Read and check all of one share of this version: its share hash
+        chain and block hash tree against the root hash, then every block
+        (MDMF: with its salt) against the block hash tree, about
+        ``batch_bytes`` of share data per read, each batch dropped once
+        checked.  Raises :class:`CorruptShareError` (naming the field),
+        :class:`ShareChanged` when the share no longer holds this version,
+        or the server's error."""
+        src = _ShareSource(server, shnum)
+        nseg = self.geometry.num_segments
+        if nseg == 0:
+            await self._load(src)
+            return
+        per_record = self.geometry.block_size + (
+            layout.SALT_SIZE if self.prefix.version == MDMF_VERSION else 0)
+        per_batch = max(1, batch_bytes // max(1, per_record))
+        await self._load(src, (0, min(nseg, per_batch)))
+        for s0 in range(per_batch, nseg, per_batch):
+            await self._fetch_run(src, s0, min(nseg, s0 + per_batch))
 
     async def _fetch_run(self, src, s0, s1) -> list:
         (data,) = await self._read(src, [self._run_range(s0, s1)])

@@ -23,7 +23,10 @@ other writers without asking every server of a large grid; when it finds no
 share at all it stops after N + k servers (a new file).  MODE_CHECK and
 MODE_REPAIR ask every server: a checker must see every share.  With a
 write cap in MODE_WRITE or MODE_REPAIR the encrypted private key is fetched
-too (SDMF keeps it at the end of the share: one more read).
+too (SDMF keeps it at the end of the share: one more read).  Given
+``lease_secrets``, the updater also sends every server it asks an
+``add_lease`` beside the read (a checker's add-lease); its failures are
+noted in the map (``lease_failures``), they do not fail the update.
 
 A share whose root hash is all zeros and whose signature does not verify is
 one a publish is writing right now (publish.py marks a share that way before
@@ -108,6 +111,8 @@ class ServerMap:
         self.servers_answered: set = set()
         self.servers_failed: dict = {}  # serverid -> text
         self.problems: list = []
+        self.leases_added: set = set()    # serverids that accepted add_lease
+        self.lease_failures: dict = {}    # serverid -> text
         self.last_update_mode = None
         self.last_update_time = None
         self.pubkey = None
@@ -140,9 +145,14 @@ class ServerMap:
             self._seqnums[key] = seqnum
 
     def mark_bad_share(self, server, shnum, reason: str):
+        """Record a share found bad.  Its checkstring stays (a publish or a
+        repair replaces the share by testing against exactly those bytes);
+        its seqnum is forgotten, so that a corrupt header cannot choose the
+        next version's seqnum."""
         key = (server.get_serverid(), shnum)
         self.note_server(server)
         self._shares.pop(key, None)
+        self._seqnums.pop(key, None)
         self._bad[key] = reason
         self.problems.append("share %d on server %s: %s" % (shnum, _server_name(server), reason))
 
@@ -268,8 +278,13 @@ class ServermapUpdater:
     def __init__(self, keys, storage_broker, servermap: ServerMap, mode, *,
                  read_size: int = DEFAULT_READ_SIZE, hint_n: int = 10, hint_k: int = 3,
                  reactor=None,
-                 query_timeout: float = 30.0, status: ServermapUpdateStatus | None = None):
+                 query_timeout: float = 30.0, status: ServermapUpdateStatus | None = None,
+                 lease_secrets=None):
         self._keys = keys
+        # lease_secrets(server) -> (renew secret, cancel secret): when given,
+        # every server asked also gets an add_lease, sent beside the read
+        self._lease_secrets = lease_secrets
+        self._side_calls: list = []   # add_lease and advise_corrupt_share calls
         self._broker = storage_broker
         self._map = servermap
         self._mode = mode
@@ -306,6 +321,8 @@ class ServermapUpdater:
                 await self._query_all(servers)
             if self._want_privkey() and self._map.best_recoverable_version() is not None:
                 self._map.problems.append("no share held a usable encrypted private key")
+            if self._side_calls:
+                await defer.DeferredList(self._side_calls, consumeErrors=True)
         finally:
             self._map.last_update_mode = self._mode
             self._map.last_update_time = time.time()
@@ -370,6 +387,8 @@ class ServermapUpdater:
             self._map.note_server_failure(server, "not connected")
             self.status.add_problem(name, "not connected")
             return
+        if self._lease_secrets is not None:
+            self._side_calls.append(self._add_lease(server))
         try:
             answer = await self._call(server, "slot_readv", si, [], [(0, self._read_size)])
         except Exception as e:
@@ -471,15 +490,38 @@ class ServermapUpdater:
                 self._map.mark_bad_share(server, shnum, "bad encrypted private key: %s" % e)
                 self._advise_corrupt(server, shnum, "bad encrypted private key: %s" % e)
 
+    def _add_lease(self, server):
+        """Ask ``server`` to add (or renew) our lease on its shares of this
+        file; a failure is noted in the map and never fails the update."""
+        sid = server.get_serverid()
+        renew, cancel = self._lease_secrets(server)
+        d = self._call(server, "add_lease", self._keys.storage_index, renew, cancel)
+
+        def _added(_):
+            self._map.leases_added.add(sid)
+
+        def _failed(f):
+            text = "add_lease failed: %s" % (f.value,)
+            self._map.lease_failures[sid] = text
+            self._map.problems.append("server %s: %s" % (_server_name(server), text))
+        d.addCallbacks(_added, _failed)
+        return d
+
     def _advise_corrupt(self, server, shnum, reason):
-        advise_corrupt(server, self._keys.storage_index, shnum, reason)
+        # the update ends once the server has the advisory
+        self._side_calls.append(advise_corrupt(server, self._keys.storage_index, shnum, reason,
+                                               reactor=self._reactor, timeout=self._timeout))
 
 
-def advise_corrupt(server, storage_index, shnum, reason: str):
-    """Tell a server that one of its mutable shares is corrupt (best effort)."""
-    rref = server.get_rref()
-    if rref is None:
-        return
-    d = call_remote(rref, "advise_corrupt_share", b"mutable", storage_index, shnum,
-                    reason.encode("utf-8", "replace"))
+def advise_corrupt(server, storage_index, shnum, reason: str, *, reactor=None,
+                   timeout: float = 30.0):
+    """Tell a server that one of its mutable shares is corrupt (best effort:
+    the returned Deferred fires with None once the server answered, the call
+    failed, or ``timeout`` seconds passed)."""
+    if server.get_rref() is None:
+        return defer.succeed(None)
+    d = timed_call(reactor if reactor is not None else default_reactor(), timeout, server,
+                   "advise_corrupt_share", b"mutable", storage_index, shnum,
+                   reason.encode("utf-8", "replace"))
     d.addErrback(lambda f: log.info("advise_corrupt_share failed: {f}", f=f.value))
+    return d

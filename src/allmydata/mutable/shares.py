@@ -41,7 +41,7 @@ API::
         -> (EncodedVersion, {shnum: share bytes})      # whole shares in memory
     iter_encode_mdmf(reader, keys, seqnum, k, n, datalen) -> generator of
         SegmentBlocks ... returning EncodedVersion (StopIteration.value)
-    VersionDecoder(keys, prefix)
+    VersionDecoder(keys, prefix, verify_only=False)   # verify_only: no readkey needed
         .verify_share_head(shnum, share: ParsedShare, server=None)
         .verify_block(shnum, segnum, block, salt=None, server=None)
         .decode_segment(segnum, blocks {shnum: block}, salt=None) -> plaintext bytes
@@ -390,8 +390,9 @@ def encode_version(data, keys, version, seqnum, k, n, segsize=None, salt=None):
 class VersionDecoder:
     """Verify shares of one version and decode its segments."""
 
-    def __init__(self, keys, prefix):
-        if keys.readkey is None:
+    def __init__(self, keys, prefix, verify_only=False):
+        # a verifier (verify cap: no readkey) checks hashes and never decodes
+        if keys.readkey is None and not verify_only:
             raise NotCapableError("decoding needs the readkey (a read or write cap)")
         self.keys = keys
         self.prefix = prefix
