@@ -18,9 +18,8 @@ from allmydata.testing.storagegrid import CONTAINER_HEADER, share_layout
 from allmydata.util import base32, hashutil
 from allmydata.util.idlib import nodeid_b2a
 
-from .debug_helpers import (
-    CHK_DATA, MDMF_DATA, SDMF_DATA, fields, lease_lines, run_debug, start_debug_grid,
-)
+from .debug_grid import CHK_DATA, MDMF_DATA, SDMF_DATA, start_debug_grid
+from .debug_helpers import fields, lease_lines, run_debug
 
 MONTH = 31 * 24 * 3600
 
