@@ -18,9 +18,11 @@ from . import (
     create_node,
     debug,
     tahoe_alias,
+    tahoe_check,
     tahoe_cp,
     tahoe_get,
     tahoe_ls,
+    tahoe_manifest,
     tahoe_mkdir,
     tahoe_mv,
     tahoe_put,
@@ -31,7 +33,8 @@ from . import (
 from .common import UsageError
 
 COMMAND_MODULES = [create_node, tahoe_run, tahoe_put, tahoe_get, tahoe_ls, tahoe_mkdir, tahoe_cp,
-                   tahoe_mv, tahoe_unlink, tahoe_alias, tahoe_webopen, debug]
+                   tahoe_mv, tahoe_unlink, tahoe_alias, tahoe_webopen, tahoe_manifest,
+                   tahoe_check, debug]
 
 
 def version_text() -> str:
