@@ -25,6 +25,11 @@ Speed: each node keeps the children it parsed last, by the raw bytes of
 their entries, and the :class:`~allmydata.nodemaker.NodeMaker` keeps recent
 directory nodes alive; reading a 10,000-entry directory again after one
 change parses one entry, and packing re-uses the bytes of unchanged entries.
+
+Checking a directory checks the file holding its contents; the deep
+operations (manifest, deep-stats, deep-check) are walks of
+:mod:`allmydata.deep_traversal`, each started at once and followed through
+its :class:`~allmydata.monitor.Monitor`.
 """
 
 import time
@@ -33,6 +38,7 @@ from twisted.internet import defer
 from zope.interface import implementer
 
 from . import uri as urimod
+from .deep_traversal import DeepCheckWalker, DeepStats, ManifestWalker, deep_traverse
 from .dirnode_interfaces import IDirectoryNode
 from .dirnode_format import (ONLY_FILES, BadChildNameError, CapConstraintError, ChildEntry,
                              ChildOfWrongTypeError, DirectoryError, DirectoryFormatError,
@@ -41,7 +47,6 @@ from .dirnode_format import (ONLY_FILES, BadChildNameError, CapConstraintError, 
                              NotWriteableError, new_name, normalize, pack_entries,
                              unpack_contents, update_metadata)
 from .unknown import UnknownChildNode
-from .util import base32
 
 __all__ = [
     "DirectoryNode", "ONLY_FILES", "DirectoryError", "DirectoryFormatError", "NotMutableError",
@@ -530,43 +535,45 @@ class DirectoryNode:
         d.addCallback(lambda _: self.delete(current))
         return d
 
+    # ---- checking ----------------------------------------------------------------------------
+    def check(self, monitor=None, verify=False, add_lease=False):
+        """Deferred(CheckResults) of the file holding the contents (None for
+        a LIT directory: nothing of it is on any server)."""
+        return self._node.check(monitor=monitor, verify=verify, add_lease=add_lease)
+
+    def check_and_repair(self, monitor=None, verify=False, add_lease=False):
+        """Deferred(CheckAndRepairResults) of the file holding the contents
+        (None for a LIT directory)."""
+        return self._node.check_and_repair(monitor=monitor, verify=verify, add_lease=add_lease)
+
     # ---- walking -------------------------------------------------------------------------------
+    def deep_traverse(self, walker):
+        """Report everything reachable from this directory to ``walker``
+        (see :mod:`allmydata.deep_traversal`); the walk's Monitor."""
+        return deep_traverse(self, walker)
+
     def build_manifest(self):
-        """Deferred(dict): ``manifest`` [(path tuple, cap)] of this directory
-        and everything reachable from it, ``verifycaps`` (the 2008
-        frozenset of verify cap strings), ``storage-index`` (frozenset of
-        base32 storage indexes).  Each directory is walked once."""
-        return defer.ensureDeferred(self._build_manifest())
+        """Monitor of a walk whose final status is a dict: ``manifest``
+        [(path tuple, cap)] of this directory and everything reachable from
+        it, ``verifycaps`` (set of verify cap strings), ``storage-index``
+        (set of base32 storage indexes), ``stats`` (as
+        :meth:`start_deep_stats`)."""
+        return deep_traverse(self, ManifestWalker())
 
-    async def _build_manifest(self):
-        manifest, verifycaps, sis = [], set(), set()
-        seen = set()
+    def start_deep_stats(self):
+        """Monitor of a walk whose final status is the deep-stats dict."""
+        return deep_traverse(self, DeepStats())
 
-        def add(path, node):
-            manifest.append((path, node.get_uri()))
-            si = node.get_storage_index()
-            if si:
-                sis.add(base32.b2a(si).decode("ascii"))
-            v = node.get_verify_cap()
-            if v is not None:
-                verifycaps.add(v.to_string())
+    def start_deep_check(self, verify=False, add_lease=False):
+        """Monitor of a check of everything reachable; its status is a
+        :class:`~allmydata.deep_results.DeepCheckResults`."""
+        return deep_traverse(self, DeepCheckWalker(self, verify=verify, add_lease=add_lease))
 
-        add((), self)
-        stack = [((), self)]
-        while stack:
-            path, dirnode = stack.pop()
-            key = dirnode.get_readonly_uri()
-            if key in seen:
-                continue
-            seen.add(key)
-            children = await dirnode.list()
-            for name in sorted(children):
-                node = children[name][0]
-                add(path + (name,), node)
-                if isinstance(node, DirectoryNode):
-                    stack.append((path + (name,), node))
-        return {"manifest": manifest, "verifycaps": frozenset(verifycaps),
-                "storage-index": frozenset(sis)}
+    def start_deep_check_and_repair(self, verify=False, add_lease=False):
+        """Monitor of a check and repair of everything reachable; its status
+        is a :class:`~allmydata.deep_results.DeepCheckAndRepairResults`."""
+        return deep_traverse(self, DeepCheckWalker(self, verify=verify, repair=True,
+                                                   add_lease=add_lease))
 
 
 def _triples(entries):

@@ -178,7 +178,7 @@ async def test_mutable_caps_inside_an_immutable_directory_are_left_out(client):
 @pytest_twisted.ensureDeferred
 async def test_immutable_manifest(client):
     top, big, small, leaf, deep, mid = await _tree(client)
-    m = await top.build_manifest()
+    m = await top.build_manifest().when_done()
     paths = {p: cap for p, cap in m["manifest"]}
     assert paths[()] == top.get_uri()
     assert paths[("mid", "deep", "leaf")] == leaf.get_uri()
@@ -186,7 +186,7 @@ async def test_immutable_manifest(client):
                           ("mid", "deep", "leaf")}
     assert big.get_verify_cap().to_string() in m["verifycaps"]
     assert top.get_verify_cap().to_string() in m["verifycaps"]
-    assert isinstance(m["verifycaps"], frozenset)
+    assert isinstance(m["verifycaps"], set)
     # LIT files and LIT directories have no verify cap and no storage index
     assert len(m["storage-index"]) == len(m["verifycaps"])
 

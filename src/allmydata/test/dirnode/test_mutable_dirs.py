@@ -163,7 +163,7 @@ async def test_nested_tree(mclient, fmt):
     with pytest.raises(ChildOfWrongTypeError):
         await root2.get_child_at_path("a/b/c/deep.txt/further")
 
-    m = await root2.build_manifest()
+    m = await root2.build_manifest().when_done()
     paths = {p for p, _cap in m["manifest"]}
     assert paths == {(), ("a",), ("a", "b"), ("a", "b", "c"), ("a", "b", "c", "imm"),
                      ("a", "b", "c", "imm", "x"), ("a", "b", "c", "deep.txt")}
