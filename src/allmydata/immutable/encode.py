@@ -50,7 +50,8 @@ from .layout import LayoutUsageError
 from .params import SegmentParams
 from .selector import UploadUnhappinessError
 from .uri_extension import (
-    make_uri_extension, pack_uri_extension, uri_extension_hash, uri_extension_size,
+    make_uri_extension, pack_uri_extension, unpack_uri_extension, uri_extension_hash,
+    uri_extension_size,
 )
 
 log = Logger()
@@ -174,6 +175,7 @@ class Encoder:
         self._aborted = False
         self.uri_extension_data = None
         self.uri_extension_hash = None
+        self._known_ueb = None     # the UEB a repair must reproduce
         self._times = {"cumulative_encoding": 0.0, "cumulative_encoding_cpu": 0.0,
                        "cumulative_sending": 0.0, "waiting_for_encoding": 0.0,
                        "hashes_and_close": 0.0, "total_encode_and_push": 0.0}
@@ -198,6 +200,20 @@ class Encoder:
         self._params = SegmentParams.from_ueb(size, k, n, segment_size)
         self._ueb_size = uri_extension_size(self._params)
         return self
+
+    def use_uri_extension(self, data: bytes) -> None:
+        """Encode again a file whose UEB is known (a repair): the shares
+        get exactly these bytes as their UEB, after the root hashes the
+        encoding computes were found equal to the ones in it (else
+        :class:`EncodingError`, before anything is closed).  Call after
+        :meth:`set_encrypted_uploadable`."""
+        ueb = unpack_uri_extension(data)
+        if ueb.get("segment_size") != self._params.segment_size \
+                or ueb.get("size") != self._params.size:
+            raise EncodingError("the URI extension block describes another encoding (segment "
+                                "size %r, size %r)" % (ueb.get("segment_size"), ueb.get("size")))
+        self._known_ueb = (bytes(data), ueb)
+        self._ueb_size = len(data)
 
     def get_segment_params(self) -> SegmentParams:
         return self._params
@@ -420,6 +436,13 @@ class Encoder:
         ueb = make_uri_extension(p, self._crypttext_hasher.digest(), crypttext_tree[0],
                                  share_tree[0])
         ueb_bytes = pack_uri_extension(ueb)
+        if self._known_ueb is not None:
+            known_bytes, known = self._known_ueb
+            for name in ("share_root_hash", "crypttext_root_hash", "crypttext_hash"):
+                if name in known and known[name] != ueb[name]:
+                    raise EncodingError("the %s of the encoded shares does not match the one "
+                                        "in the file's URI extension block" % name)
+            ueb, ueb_bytes = known, known_bytes
         if len(ueb_bytes) != self._ueb_size:
             raise EncodingError("the URI extension block is %d bytes, %d were expected"
                                 % (len(ueb_bytes), self._ueb_size))

@@ -4,17 +4,22 @@ The node is built from a read cap (``URI:CHK:...``) and the storage broker.
 ``get_size()`` comes from the cap; ``read(consumer, offset, size)`` streams
 a byte range (fetching only the segments it overlaps); ``download(target)``
 and ``download_to_data()`` are the IFileNode calls of the 2008 interfaces built on ``read``.
+``check()`` and ``check_and_repair()`` (the later ICheckable) work from the
+verify cap: :mod:`.checker` and :mod:`.repairer`.
 The downloading itself is :class:`~.download.node.DownloadNode`.
 """
 
 import functools
 
+from twisted.internet import defer
 from zope.interface import implementer
 
 from .. import uri
+from .checker import check_immutable
 from .download.node import DownloadNode
 from .interfaces import IFileNode
 from .nodebase import ImmutableNodeBase
+from .repairer import check_and_repair_immutable
 
 
 def _as_chkcap(cap):
@@ -42,6 +47,7 @@ class ImmutableFileNode(ImmutableNodeBase):
         self.u = _as_chkcap(filecap)
         self._storage_broker = storage_broker
         self._secret_holder = secret_holder
+        self._reactor = reactor
         self._download_args = dict(reactor=reactor, history=history, **download_options)
 
     @functools.cached_property
@@ -82,3 +88,18 @@ class ImmutableFileNode(ImmutableNodeBase):
         None: to the end); Deferred(consumer).  Only the segments the range
         overlaps are fetched."""
         return self._node.read(consumer, offset, size)
+
+    # ---- ICheckable ---------------------------------------------------------------------
+    def check(self, monitor=None, verify: bool = False, add_lease: bool = False):
+        """Deferred(CheckResults): which shares the servers hold (with
+        ``verify``: which of them are intact, read in full)."""
+        return defer.ensureDeferred(check_immutable(
+            self.u.get_verifier(), self._storage_broker, verify=verify, add_lease=add_lease,
+            secret_holder=self._secret_holder, monitor=monitor, reactor=self._reactor))
+
+    def check_and_repair(self, monitor=None, verify: bool = False, add_lease: bool = False):
+        """Deferred(CheckAndRepairResults): a check, a repair if the file
+        is not healthy, and a check after it."""
+        return defer.ensureDeferred(check_and_repair_immutable(
+            self.u.get_verifier(), self._storage_broker, self._secret_holder, verify=verify,
+            add_lease=add_lease, monitor=monitor, reactor=self._reactor))

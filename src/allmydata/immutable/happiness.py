@@ -127,7 +127,8 @@ def placement_sharemap(placement: Mapping[int, Hashable],
 
 def share_placement(servers: Sequence[Hashable], readonly_servers: Iterable[Hashable],
                     shares: Iterable[int],
-                    existing: Mapping[Hashable, Iterable[int]] = {}) -> dict:
+                    existing: Mapping[Hashable, Iterable[int]] = {},
+                    forbidden: Mapping[Hashable, Iterable[int]] = {}) -> dict:
     """Where each share should go: ``{shnum: serverid}``.
 
     * ``servers``: every usable server id, in permuted-ring order (earlier
@@ -136,7 +137,10 @@ def share_placement(servers: Sequence[Hashable], readonly_servers: Iterable[Hash
       only keep what they hold);
     * ``shares``: the share numbers to place (usually ``range(N)``);
     * ``existing``: ``{serverid: shares it already holds}``; servers not in
-      ``servers`` and shares not in ``shares`` are ignored.
+      ``servers`` and shares not in ``shares`` are ignored;
+    * ``forbidden``: ``{serverid: shares it must not be given}`` (a repair:
+      the server holds a corrupt copy of the share, which it will not
+      replace); such a share does not count as held there either.
 
     A read-only server is only ever given a share it already holds.  Every
     share gets a place when at least one server is writable; otherwise the
@@ -148,7 +152,8 @@ def share_placement(servers: Sequence[Hashable], readonly_servers: Iterable[Hash
     writable = [s for s in order if s not in readonly]
     wanted = sorted(set(shares))
     wanted_set = set(wanted)
-    held = {s: set(existing.get(s, ())) & wanted_set for s in order}
+    banned = {s: set(forbidden.get(s, ())) for s in order}
+    held = {s: (set(existing.get(s, ())) & wanted_set) - banned[s] for s in order}
 
     # (a) read-only servers <-> the shares they hold
     placement = _invert(maximum_matching({s: held[s] for s in order if s in readonly},
@@ -162,7 +167,7 @@ def share_placement(servers: Sequence[Hashable], readonly_servers: Iterable[Hash
     left = wanted_set - set(placement)
     anywhere = set().union(*held.values())
     unused = [s for s in writable if s not in matched_b]
-    placement.update(_invert(maximum_matching({s: left for s in unused}, unused,
+    placement.update(_invert(maximum_matching({s: left - banned[s] for s in unused}, unused,
                                               lambda shnum: (shnum in anywhere, shnum))))
 
     # leftovers: keep them where they already are, else spread them evenly
@@ -176,10 +181,11 @@ def share_placement(servers: Sequence[Hashable], readonly_servers: Iterable[Hash
         holders = [s for s in order if shnum in held[s]]
         if holders:
             target = holders[0]
-        elif writable:
-            target = min(writable, key=lambda s: (load[s], position[s]))
         else:
-            continue
+            allowed = [s for s in writable if shnum not in banned[s]]
+            if not allowed:
+                continue
+            target = min(allowed, key=lambda s: (load[s], position[s]))
         placement[shnum] = target
         if target in load:
             load[target] += 1

@@ -59,3 +59,12 @@ class LiteralFileNode(ImmutableNodeBase):
 
     def download_to_data(self):
         return defer.succeed(self._data)
+
+    # ICheckable: nothing is on any server, so there is nothing to check or repair
+    def check(self, monitor=None, verify: bool = False, add_lease: bool = False):
+        """Deferred(None), as Tahoe-LAFS answers for a LIT file."""
+        return defer.succeed(None)
+
+    def check_and_repair(self, monitor=None, verify: bool = False, add_lease: bool = False):
+        """Deferred(None), as Tahoe-LAFS answers for a LIT file."""
+        return defer.succeed(None)

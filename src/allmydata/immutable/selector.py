@@ -174,6 +174,7 @@ class _Candidate:
         self.name = server.get_name()
         self.rref = server.get_rref()
         self.held: set[int] = set()  # complete shares it holds
+        self.bad: set[int] = set()  # of which corrupt copies (a repair): not to count, nor to ask for
         self.writers: dict = {}  # shnum -> RIBucketWriter rref
         self.asked: set[int] = set()  # shares it was asked to allocate
         self.renewed = False  # has had an allocate_buckets call (lease renewal)
@@ -219,7 +220,8 @@ async def select_servers(storage_broker, storage_index: bytes, allocated_size: i
                          renew_secret_for: Callable[[bytes], bytes],
                          cancel_secret_for: Callable[[bytes], bytes],
                          canary_factory: Callable[[], object] | None = None,
-                         timeout: float = DEFAULT_TIMEOUT, clock=None) -> Placement:
+                         timeout: float = DEFAULT_TIMEOUT, clock=None,
+                         servers=None, corrupt=None) -> Placement:
     """Find homes for the ``n`` shares of ``storage_index`` (docs/specifications/servers.md §5).
 
     ``allocated_size`` is the size of one share as the layout writes it;
@@ -227,6 +229,11 @@ async def select_servers(storage_broker, storage_index: bytes, allocated_size: i
     lease secrets for each server; ``canary_factory()`` makes the one canary
     of this upload (a plain ``Referenceable`` by default).  ``clock`` is an
     ``IReactorTime`` for the timeouts (the global reactor if None).
+
+    A repair passes ``servers``, the servers to consider (default: the
+    first ``2N`` of the permuted ring), and ``corrupt``, ``{serverid:
+    shares}`` of which the server holds a corrupt copy: such a copy does
+    not count as a share in place, and that share is placed elsewhere.
 
     Returns a :class:`Placement` whose happiness is at least ``happy``, or
     raises :class:`UploadUnhappinessError` after aborting every writer.
@@ -238,7 +245,10 @@ async def select_servers(storage_broker, storage_index: bytes, allocated_size: i
         clock = default_reactor()
     canary = (canary_factory or Referenceable)()
     connected = list(storage_broker.get_servers_for_psi(storage_index))
-    candidates = [_Candidate(s, allocated_size) for s in connected[:2 * n]]
+    considered = connected[:2 * n] if servers is None else list(servers)
+    candidates = [_Candidate(s, allocated_size) for s in considered]
+    for c in candidates:
+        c.bad = set((corrupt or {}).get(c.serverid, ()))
 
     # What do they hold already?  Only servers that will not be asked to
     # allocate need a get_buckets call: a writable server's answer to
@@ -285,10 +295,10 @@ def _next_requests(candidates: list, n: int) -> dict:
     there is nothing left to ask)."""
     usable = [c for c in candidates if not c.excluded]
     writer_of = {shnum: c for c in usable for shnum in c.writers}
-    holdings = {c.serverid: c.held | set(c.writers) for c in usable}
+    holdings = {c.serverid: (c.held - c.bad) | set(c.writers) for c in usable}
     placement = share_placement([c.serverid for c in usable],
                                 {c.serverid for c in usable if not c.writable},
-                                range(n), holdings)
+                                range(n), holdings, {c.serverid: c.bad for c in usable})
     wanted: dict = {}
     by_id = {c.serverid: c for c in usable}
     for shnum, serverid in placement.items():
@@ -352,11 +362,11 @@ def _result(storage_index, candidates, happy, canary, servers_found) -> Placemen
     for c in usable:
         for shnum, writer in c.writers.items():
             writers[shnum] = (c.server, writer)
-        for shnum in c.held:
+        for shnum in c.held - c.bad:
             preexisting.setdefault(shnum, set()).add(c.server)
     sharemap: dict = {}
     for c in usable:
-        for shnum in c.held | set(c.writers):
+        for shnum in (c.held - c.bad) | set(c.writers):
             sharemap.setdefault(shnum, set()).add(c.serverid)
     return Placement(storage_index=storage_index, writers=dict(sorted(writers.items())),
                      preexisting=dict(sorted(preexisting.items())),

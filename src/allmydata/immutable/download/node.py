@@ -88,7 +88,8 @@ class DownloadNode:
                  n: int, size: int, storage_broker, reactor=None, history=None,
                  pipeline_depth: int = PIPELINE_DEPTH, query_timeout: float = 15.0,
                  read_timeout: float = 60.0, ready_grace: float = 0.5,
-                 use_threads: bool = True, whole_tree_limit: int = WHOLE_TREE_LIMIT):
+                 use_threads: bool = True, whole_tree_limit: int = WHOLE_TREE_LIMIT,
+                 known_corrupt=(), advised=None):
         if reactor is None:
             reactor = default_reactor()
         self.storage_index = storage_index
@@ -101,8 +102,10 @@ class DownloadNode:
         self._read_timeout = read_timeout
         self._ready_grace = ready_grace
         self._use_threads = use_threads
-        self._known_corrupt: set = set()   # (serverid, shnum) found corrupt
-        self._advised: set = set()         # of which reported to their server
+        self._known_corrupt: set = set(known_corrupt)   # (serverid, shnum) found corrupt
+        # of which reported to their server (a set shared with a checker
+        # keeps a share from being reported twice)
+        self._advised: set = advised if advised is not None else set()
         self._tree_cache: dict = {}        # (serverid, shnum) -> validated block hash tree
         self._whole_tree_limit = whole_tree_limit
         self.last_results: DownloadResults | None = None

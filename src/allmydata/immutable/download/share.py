@@ -503,6 +503,17 @@ class Share:
         return await self._read_tree_nodes("crypttext hash tree", lay.crypttext_hash_tree,
                                            lay.block_hashes, needed)
 
+    # ---- whole regions, for a verify ---------------------------------------------------
+    def read_region(self, offset: int, length: int, what: str):
+        """Deferred(bytes): exactly ``length`` bytes at ``offset`` of the
+        share (with the read timeout); failures are :class:`ShareFailure`."""
+        return self._call(what, self._read_exact, offset, length, what)
+
+    def get_whole_crypttext_tree(self):
+        """Deferred([hash]): every node of this share's copy of the crypttext
+        hash tree (not yet checked)."""
+        return self._call("crypttext hash tree", self.proxy.get_crypttext_hashes)
+
     # ---- failure ----------------------------------------------------------------------
     def fail(self, failure: ShareFailure) -> None:
         if self.failure is None:

@@ -48,6 +48,7 @@ class FileHashes:
         self.n = n
         self.size = size
         self.ueb = None            # dict, once a UEB matching the cap was seen
+        self.ueb_bytes = None      # the serialized UEB that matched (a repair writes it again)
         self.params = None         # SegmentParams from the cap and the UEB
         self.share_hash_tree = None
         self.crypttext_hash_tree = None
@@ -79,7 +80,7 @@ class FileHashes:
         sht.set_hashes(hashes={0: share_root})
         cht = IncompleteHashTree(params.num_segments)
         cht.set_hashes(hashes={0: crypttext_root})
-        self.ueb, self.params = ueb, params
+        self.ueb, self.params, self.ueb_bytes = ueb, params, bytes(data)
         self.share_hash_tree, self.crypttext_hash_tree = sht, cht
 
     # ---- per-share trees --------------------------------------------------------------
@@ -132,7 +133,8 @@ def decode_segment(params: SegmentParams, key: bytes, segnum: int, blocks: dict,
     """Turn the k blocks of one segment into its plaintext.
 
     ``blocks`` is ``{shnum: block bytes}``, ``block_leaves`` ``{shnum:
-    expected block hash}``.  Returns ``(plaintext, {})`` or, when some
+    expected block hash}``; with ``key`` None the "plaintext" is the
+    checked ciphertext.  Returns ``(plaintext, {})`` or, when some
     blocks do not match their hashes, ``(None, {shnum: reason})``; raises
     :class:`BadCiphertextError` when validated blocks decode to a segment
     that does not match the crypttext hash tree.  Safe in a worker thread.
@@ -161,7 +163,9 @@ def decode_segment(params: SegmentParams, key: bytes, segnum: int, blocks: dict,
         raise BadCiphertextError(
             "segment %d, decoded from blocks that all matched their hashes, does not match "
             "the file's crypttext hash tree: the shares were made inconsistently" % segnum)
-    plaintext = ctr_decrypt(key, ciphertext, seg_offset)
+    # without a key (a repair, which has only the verify cap) the validated
+    # ciphertext itself is the result
+    plaintext = ctr_decrypt(key, ciphertext, seg_offset) if key is not None else ciphertext
     t2 = time.monotonic()
     timings["decode"] = t1 - t0
     timings["decrypt"] = t2 - t1
