@@ -27,6 +27,7 @@ from twisted.web import http, resource
 
 from ..dirnode_format import new_name
 from ..util import base32
+from .check_results import post_check
 from .common import (
     ErrorResource,
     NodeHandler,
@@ -305,6 +306,8 @@ class FileNodeHandler(NodeHandler):
         form = await get_form(request)
         check_when_done(request)
         t = get_arg(request, "t", "")
+        if t == "check":
+            return await post_check(request, self._client, self._node)
         if t != "upload":
             raise WebError("POST to a file: bad t=%s" % t)
         part = form.get_part("file")

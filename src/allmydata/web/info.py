@@ -2,6 +2,12 @@
 mutable file, a directory, or a cap this version cannot use: its kind, size,
 storage index, caps and links.
 
+For a file or directory the page has the form that checks it (``POST
+t=check`` with verify, repair and add-lease checkboxes and a JSON choice);
+for a directory, the forms that start a deep-check, a deep-size, a
+deep-stats and a manifest (each with a new random ``ophandle=``).  They are
+plain HTML forms: no JavaScript is needed.
+
 Rendered with ``twisted.web.template`` from ``templates/info.xhtml``.
 """
 
@@ -13,6 +19,73 @@ from twisted.web.template import Element, XMLFile, flattenString, renderer, tags
 from .. import uri
 from ..util import base32
 from .nodehelpers import TEMPLATES, cap_url, is_dirnode, write_uri_of
+
+
+def new_ophandle() -> str:
+    """A fresh operation handle for a form (base32 of 16 random bytes)."""
+    return base32.b2a(os.urandom(16)).decode("ascii")
+
+
+def _hidden(name, value):
+    return tags.input(type="hidden", name=name, value=value)
+
+
+def _checkbox(label, name, value=None):
+    attrs = {"type": "checkbox", "name": name}
+    if value is not None:
+        attrs["value"] = value
+    return tags.div(tags.label(label, " ", tags.input(**attrs)))
+
+
+def _form(action, legend, *fields):
+    return tags.form(tags.fieldset(tags.legend(legend), *fields), action=action, method="post",
+                     enctype="multipart/form-data")
+
+
+def check_forms(node) -> list:
+    """The forms of the checker operations on ``node`` (none for an unknown cap)."""
+    if getattr(node, "is_unknown", lambda: False)():
+        return []
+    url = cap_url(node.get_uri())
+    here = url + "?t=info"
+    if is_dirnode(node):
+        url += "/"
+        here = url + "?t=info"
+    forms = [tags.h2("Checker operations"), _form(
+        url, "Check this object",
+        _hidden("t", "check"), _hidden("return_to", here),
+        _checkbox("Verify every bit? (expensive: downloads every share)", "verify"),
+        _checkbox("Repair any problems?", "repair"),
+        _checkbox("Add or renew a lease on every share?", "add-lease"),
+        _checkbox("Results as JSON?", "output", "JSON"),
+        tags.input(type="submit", value="Check"))]
+    if not is_dirnode(node):
+        return forms
+    forms += [
+        tags.h2("Directory operations"),
+        _form(url, "Deep-check: check everything reachable from here (expensive)",
+              _hidden("t", "start-deep-check"), _hidden("return_to", here),
+              _hidden("ophandle", new_ophandle()),
+              _checkbox("Verify every bit? (even more expensive)", "verify"),
+              _checkbox("Repair any problems?", "repair"),
+              _checkbox("Add or renew a lease on every share?", "add-lease"),
+              _checkbox("Results as JSON?", "output", "JSON"),
+              tags.input(type="submit", value="Deep-Check")),
+        _form(url, "Deep-size: total size of everything reachable from here (expensive)",
+              _hidden("t", "start-deep-size"), _hidden("ophandle", new_ophandle()),
+              tags.input(type="submit", value="Deep-Size")),
+        _form(url, "Deep-stats: counts and sizes of everything reachable from here (expensive)",
+              _hidden("t", "start-deep-stats"), _hidden("ophandle", new_ophandle()),
+              tags.input(type="submit", value="Deep-Stats")),
+        _form(url, "Manifest: every object reachable from here (expensive)",
+              _hidden("t", "start-manifest"), _hidden("ophandle", new_ophandle()),
+              tags.div(tags.label("Output format: ", tags.select(
+                  tags.option("HTML", value="html", selected="selected"),
+                  tags.option("text", value="text"),
+                  tags.option("JSON", value="json"), name="output"))),
+              tags.input(type="submit", value="Manifest")),
+    ]
+    return forms
 
 
 def _text(b):
@@ -84,6 +157,10 @@ class InfoElement(Element):
     @renderer
     def rows(self, request, tag):
         return tag(*[tags.tr(tags.th(label), tags.td(value)) for label, value in describe(self._node)])
+
+    @renderer
+    def check_forms(self, request, tag):
+        return tag(*check_forms(self._node))
 
     @renderer
     def links(self, request, tag):

@@ -20,6 +20,7 @@ from twisted.web.template import Element, XMLFile, flattenString, renderer, tags
 from ..util.abbreviate import abbreviate_space
 from .common import WebError, get_arg, render_error, render_json
 from .named import NamedHandler
+from .operations import OperationsTable
 from .uri import URIHandler
 
 TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
@@ -119,11 +120,16 @@ class WelcomeElement(Element):
 
 
 class Root(resource.Resource):
-    """``/`` of a client node.  Later subsystems add children (``uri`` ...)."""
+    """``/`` of a client node.  Later subsystems add children (``uri`` ...).
 
-    def __init__(self, node):
+    ``operations`` keeps the handles of long operations (deep-check,
+    manifest ...); its timers run on ``clock`` (the reactor by default)."""
+
+    def __init__(self, node, clock=None):
         resource.Resource.__init__(self)
         self._node = node
+        self.operations = OperationsTable(clock)
+        self.putChild(b"operations", self.operations)
         self.putChild(b"uri", URIHandler(node))
         self.putChild(b"cap", URIHandler(node))
         self.putChild(b"named", NamedHandler(node))
@@ -133,6 +139,10 @@ class Root(resource.Resource):
         if name == b"":
             return self
         return resource.Resource.getChild(self, name, request)
+
+    def stop(self):
+        """The web server stops: long operations are cancelled and forgotten."""
+        self.operations.stop()
 
     def render_GET(self, request):
         t = get_arg(request, "t", "")

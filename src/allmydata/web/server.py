@@ -66,6 +66,9 @@ class WebServer(service.Service):
 
     def stopService(self):
         service.Service.stopService(self)
+        stop_root = getattr(self.root, "stop", None)
+        if stop_root is not None:
+            stop_root()
         if self._listener is not None:
             listener, self._listener = self._listener, None
             return defer.maybeDeferred(listener.stopListening)
