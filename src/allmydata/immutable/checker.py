@@ -336,7 +336,8 @@ class _Check:
         hosts = len([st for st in self.states if st.good])
         healthy = good == n
         recoverable = good >= k
-        happiness = servers_of_happiness(sharemap)
+        happiness = servers_of_happiness({shnum: {s.get_serverid() for s in servers}
+                                          for shnum, servers in sharemap.items()})
         if healthy:
             summary = "Healthy"
         else:
