@@ -51,6 +51,9 @@ from .common import (
     render_text,
     text_of,
 )
+from .check_results import check_args, output_format, post_check
+from .deep_check_results import DeepCheckPage
+from .deep_stream import stream_deep_check, stream_manifest
 from .dirlisting import render_listing, render_rename_form
 from .filenode import (FileNodeHandler, UnknownNodeHandler, filenode_info, finish_post,
                        replace_contents)
@@ -58,6 +61,7 @@ from .forms import get_form, open_part
 from .info import render_info
 from .nodehelpers import (is_dirnode, parse_children_json, read_body, upload_fileobj,
                           write_uri_of)
+from .operations import DeepSizePage, DeepStatsPage, ManifestPage, find_operations
 
 
 def handler_for(client, node, parent=None, name=None, metadata=None):
@@ -352,11 +356,62 @@ class DirectoryNodeHandler(NodeHandler):
         await self._node.set_nodes(entries, overwrite=get_replace_arg(request))
         return finish_post(request, None, "set %d children\n" % len(entries))
 
+    # ---- checks and deep traversals ----
+    async def _check(self, request):
+        return await post_check(request, self._client, self._node)
+
+    def _start(self, request, page_class, start, formats=None):
+        """Start a long operation (``start()`` returns its Monitor) once every
+        argument is found good, keep it under its ``ophandle=`` and redirect
+        to its page."""
+        table = find_operations(request)
+        table.check_can_add(request)
+        if formats is not None:
+            output_format(request, formats)
+        monitor = start()
+        page = page_class(self._client, monitor, self._node.get_storage_index())
+        return table.start(request, monitor, page)
+
+    async def _start_deep_check(self, request):
+        verify, repair, add_lease = check_args(request)
+        node = self._node
+        if repair:
+            def start():
+                return node.start_deep_check_and_repair(verify=verify, add_lease=add_lease)
+        else:
+            def start():
+                return node.start_deep_check(verify=verify, add_lease=add_lease)
+
+        def page(client, monitor, si):
+            return DeepCheckPage(client, monitor, repair, si)
+        return self._start(request, page, start, DeepCheckPage.FORMATS)
+
+    async def _start_manifest(self, request):
+        return self._start(request, ManifestPage, self._node.build_manifest,
+                           ManifestPage.FORMATS)
+
+    async def _start_deep_size(self, request):
+        return self._start(request, DeepSizePage, self._node.start_deep_stats,
+                           DeepSizePage.FORMATS)
+
+    async def _start_deep_stats(self, request):
+        return self._start(request, DeepStatsPage, self._node.start_deep_stats)
+
+    async def _stream_deep_check(self, request):
+        return await stream_deep_check(request, self._node)
+
+    async def _stream_manifest(self, request):
+        return await stream_manifest(request, self._node)
+
     _POST_OPS = {
         "mkdir": _mkdir, "mkdir-with-children": _mkdir, "mkdir-immutable": _mkdir,
         "upload": _upload, "uri": _link, "unlink": _unlink, "delete": _unlink,
         "rename": _rename, "relink": _relink, "set_children": _set_children,
         "set-children": _set_children,
+        "check": _check, "start-deep-check": _start_deep_check,
+        "start-manifest": _start_manifest, "start-deep-size": _start_deep_size,
+        "start-deep-stats": _start_deep_stats, "stream-deep-check": _stream_deep_check,
+        "stream-manifest": _stream_manifest,
     }
 
 

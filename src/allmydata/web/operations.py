@@ -33,6 +33,8 @@ from twisted.internet import reactor as default_reactor
 from twisted.web import http, resource
 from twisted.web.template import tags
 
+from ..deep_results import (deep_size_json, deep_size_text, deep_stats_json, manifest_json,
+                            manifest_text)
 from ..util import base32
 from .check_results import output_format, render_json_text, render_page
 from .common import (
@@ -313,21 +315,10 @@ class ManifestPage(OperationPage):
 
     def render_TEXT(self, request):
         request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
-        lines = ["finished: " + ("yes" if self.monitor.is_finished() else "no")]
-        for path, cap in self._manifest():
-            lines.append("/".join(path) + " " + _cap_text(cap))
-        return ("\n".join(lines) + "\n").encode("utf-8")
+        return manifest_text(self.monitor).encode("utf-8")
 
     def render_JSON(self, request):
-        status = self.status({})
-        data = {"stats": status.get("stats", {}), "finished": self.monitor.is_finished(),
-                "origin": base32.b2a(self.origin_si).decode("ascii") if self.origin_si else ""}
-        if self.monitor.is_finished():
-            data["manifest"] = [[list(path), _cap_text(cap)] for path, cap in
-                                status.get("manifest", [])]
-            data["verifycaps"] = sorted(_cap_text(v) for v in status.get("verifycaps", ()))
-            data["storage-index"] = sorted(_cap_text(s) for s in status.get("storage-index", ()))
-        return render_json_text(request, data)
+        return render_json_text(request, manifest_json(self.monitor, self.origin_si))
 
     async def render_HTML(self, request):
         rows = [tags.tr(tags.th("Path"), tags.th("Cap"))]
@@ -345,13 +336,6 @@ class ManifestPage(OperationPage):
 
 
 # ---- deep-size and deep-stats --------------------------------------------------------------
-def total_size(stats: dict) -> int:
-    """What deep-size reports: the bytes of immutable files, mutable files
-    and directories."""
-    return (stats.get("size-immutable-files", 0) + stats.get("size-mutable-files", 0)
-            + stats.get("size-directories", 0))
-
-
 class DeepSizePage(OperationPage):
     """``t=start-deep-size``: ``finished: yes|no`` and ``size: N`` lines.
     Its JSON holds the deep-stats dict under "size", as Tahoe-LAFS's does."""
@@ -360,18 +344,12 @@ class DeepSizePage(OperationPage):
 
     def render_TEXT(self, request):
         request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
-        finished = self.monitor.is_finished()
-        text = "finished: %s\n" % ("yes" if finished else "no")
-        if finished:
-            text += "size: %d\n" % total_size(self.status({}))
-        return text.encode("utf-8")
+        return deep_size_text(self.monitor).encode("utf-8")
 
     render_HTML = render_TEXT
 
     def render_JSON(self, request):
-        request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
-        data = {"finished": self.monitor.is_finished(), "size": self.monitor.get_status()}
-        return render_json_text(request, data)
+        return render_json_text(request, deep_size_json(self.monitor))
 
 
 class DeepStatsPage(OperationPage):
@@ -382,6 +360,4 @@ class DeepStatsPage(OperationPage):
         return self.render_JSON(request)
 
     def render_JSON(self, request):
-        data = dict(self.status({}))
-        data["finished"] = self.monitor.is_finished()
-        return render_json_text(request, data)
+        return render_json_text(request, deep_stats_json(self.monitor))

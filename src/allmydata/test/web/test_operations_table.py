@@ -50,6 +50,10 @@ async def get(url, method="GET"):
 
 
 def stats_page(monitor):
+    """The deep-stats page of ``monitor``, whose status is set as a
+    deep-stats walker sets it when it starts."""
+    if monitor.get_status() is None:
+        monitor.set_status({})
     return DeepStatsPage(None, monitor, SI)
 
 
