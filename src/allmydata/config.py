@@ -8,13 +8,16 @@ section and key is checked in three steps, each of which raises
    parse (:data:`SCHEMA`);
 2. support: a setting this version would have to ignore is refused
    (:func:`check_supported`): Tor, I2P, SFTP, the upload helper, log
-   gatherers, lease expiry, plugins and grid managers.  Only their harmless
+   gatherers, plugins and grid managers.  Only their harmless
    "off" values may stay (``[helper] enabled = false``, an empty
    ``helper.furl``);
-3. consistency and privacy (:func:`check_listening`, :func:`check_privacy`):
-   ``tub.port`` and ``tub.location`` must be both given or both
-   ``disabled``, and with ``[node] reveal-IP-address = false`` nothing may
-   make or accept a connection that reveals the machine's address.
+3. consistency and privacy (:func:`check_listening`, :func:`check_privacy`,
+   :func:`check_expiry`): ``tub.port`` and ``tub.location`` must be both
+   given or both ``disabled``; with ``[node] reveal-IP-address = false``
+   nothing may make or accept a connection that reveals the machine's
+   address; the lease expiry keys must fit together (a mode when expiry is
+   enabled, the cutoff date of that mode and only of that mode, the lease
+   duration of age mode only).
 
 So the node stops before doing anything with a setting it would not honour.
 ``tahoe create-*`` run the same checks on the text they are about to write.
@@ -29,6 +32,7 @@ import yaml
 
 from .static_servers import StaticServersError, parse_static_servers
 from .util.abbreviate import parse_abbreviated_size
+from .util.time_format import parse_date, parse_duration
 
 
 class ConfigError(Exception):
@@ -240,10 +244,13 @@ SCHEMA = {
         "storage_dir": _str,
         "expire.enabled": _bool,
         "expire.mode": _choice("age", "cutoff-date"),
-        "expire.override_lease_duration": _str,
-        "expire.cutoff_date": _str,
+        "expire.override_lease_duration": parse_duration,
+        "expire.cutoff_date": parse_date,
         "expire.immutable": _bool,
         "expire.mutable": _bool,
+        # ours: the pace of the share crawlers (docs/configuration.md)
+        "crawler.slow_start": _int(minimum=0),
+        "crawler.minimum_cycle_time": _int(minimum=0),
         "plugins": _names,
         "grid_management": _bool,
         "force_foolscap": _bool,
@@ -298,6 +305,14 @@ class StorageSection:
     readonly: bool = False
     reserved_space: int = 0
     storage_dir: str = "storage"
+    expire_enabled: bool = False
+    expire_mode: str = "age"
+    expire_override_lease_duration: int | None = None  # seconds
+    expire_cutoff_date: int | None = None  # Unix seconds, midnight UTC
+    expire_immutable: bool = True
+    expire_mutable: bool = True
+    crawler_slow_start: int | None = None  # seconds; None: each crawler's default
+    crawler_minimum_cycle_time: int | None = None  # seconds; likewise
 
 
 @attrs.frozen
@@ -459,13 +474,6 @@ def check_supported(raw, path, node_type="client"):
         refuse("client", "storage.plugins", "this version loads no storage client plugins")
 
     storage = raw.get("storage", {})
-    for key, value in storage.items():
-        if key == "expire.enabled" and value is True:
-            refuse("storage", key, "this version does not expire leases or delete unleased "
-                   "shares (no garbage collection)")
-        if key.startswith("expire.") and key != "expire.enabled":
-            refuse("storage", key, "this version does not expire leases or delete unleased "
-                   "shares; only 'expire.enabled = false' may stay")
     if storage.get("plugins"):
         refuse("storage", "plugins", "this version loads no storage server plugins")
     if storage.get("grid_management"):
@@ -493,6 +501,30 @@ def check_listening(raw, path):
         if not any(endpoint_port(p) for p in port.split(",")):
             raise ConfigError(path, "node", "tub.location", "AUTO advertises this machine's "
                               "addresses with the TCP port of tub.port, which has none")
+
+
+def check_expiry(raw, path):
+    """The ``[storage] expire.*`` keys fit together, as Tahoe-LAFS's
+    garbage-collection documentation says: enabled expiry needs a mode;
+    cutoff-date mode needs a cutoff date; a cutoff date belongs to
+    cutoff-date mode and a lease duration to age mode (the mode is ``age``
+    when not given), where each would otherwise be ignored."""
+    storage = raw.get("storage", {})
+    mode = storage.get("expire.mode")
+    if storage.get("expire.enabled") and mode is None:
+        raise ConfigError(path, "storage", "expire.mode", "expire.enabled = true needs an "
+                          "expiration mode: age or cutoff-date")
+    mode = mode or "age"
+    if mode == "cutoff-date" and "expire.cutoff_date" not in storage:
+        raise ConfigError(path, "storage", "expire.cutoff_date", "expire.mode = cutoff-date "
+                          "needs a cutoff date (YYYY-MM-DD)")
+    if mode == "age" and "expire.cutoff_date" in storage:
+        raise ConfigError(path, "storage", "expire.cutoff_date", "a cutoff date applies to "
+                          "expire.mode = cutoff-date only; with mode age it would be ignored")
+    if mode == "cutoff-date" and "expire.override_lease_duration" in storage:
+        raise ConfigError(path, "storage", "expire.override_lease_duration", "a lease "
+                          "duration applies to expire.mode = age only; with mode cutoff-date "
+                          "it would be ignored")
 
 
 def _is_loopback(host) -> bool:
@@ -556,6 +588,7 @@ def _check(raw, path, node_type):
     check_supported(raw, path, node_type)
     check_listening(raw, path)
     check_privacy(raw, path)
+    check_expiry(raw, path)
 
 
 def _read_introducers(basedir, raw, path):
@@ -636,7 +669,12 @@ def load_config(basedir) -> TahoeConfig:
         "shares._max_immutable_segment_size_for_testing": "max_segment_size"}, ClientSection)
     storage = section("storage", {
         "enabled": "enabled", "anonymous": "anonymous", "readonly": "readonly",
-        "reserved_space": "reserved_space", "storage_dir": "storage_dir"}, StorageSection)
+        "reserved_space": "reserved_space", "storage_dir": "storage_dir",
+        "expire.enabled": "expire_enabled", "expire.mode": "expire_mode",
+        "expire.override_lease_duration": "expire_override_lease_duration",
+        "expire.cutoff_date": "expire_cutoff_date", "expire.immutable": "expire_immutable",
+        "expire.mutable": "expire_mutable", "crawler.slow_start": "crawler_slow_start",
+        "crawler.minimum_cycle_time": "crawler_minimum_cycle_time"}, StorageSection)
     if node_type == "introducer":
         storage = attrs.evolve(storage, enabled=False)
     k, happy, n = client.shares_needed, client.shares_happy, client.shares_total

@@ -26,6 +26,7 @@ from .introducer.interfaces import RIStubClient
 from .introducer.server import IntroducerService
 from .nodedir import ensure_private_dir, ensure_secret_file
 from .stats import StatsProvider
+from .storage.expirer import ExpirationPolicy
 from .storage.interfaces import RIStorageServer
 from .storage.limits import MAX_CALL_COST, TOKEN_COST
 from .storage.server import StorageServer
@@ -166,10 +167,19 @@ class Node(service.MultiService):
 # ---- factories: each builds one service from the config and collaborators ----
 
 def make_storage_server(config: TahoeConfig, nodeid: bytes, stats_provider, reactor):
-    return StorageServer(config.storage.storage_dir, nodeid,
-                         reserved_space=config.storage.reserved_space,
-                         readonly_storage=config.storage.readonly,
-                         stats_provider=stats_provider, clock=reactor)
+    s = config.storage
+    policy = ExpirationPolicy(
+        enabled=s.expire_enabled, mode=s.expire_mode,
+        override_lease_duration=s.expire_override_lease_duration,
+        cutoff_date=s.expire_cutoff_date,
+        sharetypes=[kind for kind, on in (("immutable", s.expire_immutable),
+                                          ("mutable", s.expire_mutable)) if on])
+    pace = {name: value for name, value in (("slow_start", s.crawler_slow_start),
+                                            ("minimum_cycle_time", s.crawler_minimum_cycle_time))
+            if value is not None}
+    return StorageServer(s.storage_dir, nodeid, reserved_space=s.reserved_space,
+                         readonly_storage=s.readonly, stats_provider=stats_provider,
+                         clock=reactor, expiration_policy=policy, crawler_pace=pace)
 
 
 def make_introducer_service(config: TahoeConfig, reactor):

@@ -192,6 +192,17 @@ class ImmutableShareFile:
         if not self.renew_lease(renew_secret, expiration_time):
             self.add_lease(owner_num, renew_secret, cancel_secret, expiration_time)
 
+    def remove_leases(self, doomed) -> int:
+        """Remove the leases equal to one of ``doomed`` (as read by
+        :meth:`get_leases`); returns how many leases remain."""
+        doomed = set(doomed)
+        with open(self.path, "rb+") as f:
+            leases = self._read_leases(f)
+            keep = [lease for lease in leases if lease not in doomed]
+            if len(keep) != len(leases):
+                self._write_leases(f, keep)
+            return len(keep)
+
     def cancel_lease(self, cancel_secret: bytes) -> tuple[int, int]:
         """Remove the leases with this cancel secret.  Returns (how many were
         removed, how many remain); the caller deletes a share left with none."""

@@ -385,6 +385,22 @@ class MutableShareFile:
         if not self.renew_lease(renew_secret, expiration_time):
             self.add_lease(owner_num, renew_secret, cancel_secret, expiration_time, nodeid)
 
+    def remove_leases(self, doomed) -> int:
+        """Free the slots of the leases equal to one of ``doomed`` (as read
+        by :meth:`get_leases`); returns how many leases remain."""
+        doomed = set(doomed)
+        remaining = 0
+        with open(self.path, "rb+") as f:
+            for where, lease in self._read_records(f):
+                if lease is None:
+                    continue
+                if lease in doomed:
+                    f.seek(where)
+                    f.write(BLANK_MUTABLE_LEASE)
+                else:
+                    remaining += 1
+        return remaining
+
     def cancel_lease(self, cancel_secret: bytes) -> tuple[int, int]:
         """Free the slots of the leases with this cancel secret.  Returns (how
         many were removed, how many remain)."""

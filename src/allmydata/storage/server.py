@@ -23,6 +23,7 @@ import os
 import shutil
 import time
 
+import attr
 from foolscap.api import Referenceable
 from twisted.application import service
 from twisted.logger import Logger
@@ -37,6 +38,8 @@ from .common import (
     check_bytes, check_offset, check_read_vector, check_secret, check_sharenum,
     check_storage_index, remove_empty_dirs, si_str, storage_index_to_dir,
 )
+from .bucket_counter import BucketCounter
+from .expirer import ExpirationPolicy, LeaseChecker
 from .immutable import BucketReader, BucketWriter, ImmutableShareFile
 from .interfaces import MAX_BUCKETS, RIStorageServer
 from .lease import OWNER_ALLOCATE, OWNER_CLIENT
@@ -46,8 +49,8 @@ from .limits import (
 )
 from .mutable import (
     DATA_OFFSET, MutableShareFile, check_data_vector, check_test_vector, empty_share_passes,
-    is_mutable_container,
 )
+from .shares import open_share_file
 from .space import get_disk_stats
 
 STORAGE_PROTOCOL_V1 = b"http://allmydata.org/tahoe/protocols/storage/v1"
@@ -57,13 +60,6 @@ OLDEST_SUPPORTED_VERSION = b"1.0.0"
 SHARE_TYPES = (b"immutable", b"mutable")
 #: a new mutable container before its data: header, lease slots, extra-lease count
 MUTABLE_CONTAINER_OVERHEAD = DATA_OFFSET + 4
-
-
-def open_share_file(path: str):
-    """The container at ``path``, mutable or immutable, as its bytes say."""
-    if is_mutable_container(path):
-        return MutableShareFile(path)
-    return ImmutableShareFile(path)
 
 
 @implementer(RIStorageServer, IStatsProducer)
@@ -82,6 +78,17 @@ class StorageServer(service.MultiService, Referenceable):
     * ``clock``: an ``IReactorTime`` for lease times and writer timeouts
       (the global reactor if None).
     * ``disk_stats``: ``path -> space.DiskStats``; the real disk if None.
+    * ``expiration_policy``: an :class:`~.expirer.ExpirationPolicy` for the
+      lease checker (default: expiry disabled, age mode).
+    * ``crawler_pace``: ``{field: value}`` of :class:`~.crawler.CrawlerPace`
+      that replace those of both crawlers' default paces (tests and
+      ``[storage] crawler.*`` use ``slow_start`` and ``minimum_cycle_time``).
+
+    Two crawlers are child services: ``lease_checker``
+    (:class:`~.expirer.LeaseChecker`, state in ``lease_checker.state.json``
+    and ``lease_checker.history.json``) and ``bucket_counter``
+    (:class:`~.bucket_counter.BucketCounter`, ``bucket_counter.state.json``),
+    both in ``storedir``.
     """
 
     name = "storage"
@@ -89,7 +96,8 @@ class StorageServer(service.MultiService, Referenceable):
 
     def __init__(self, storedir: str, nodeid: bytes, reserved_space: int = 0,
                  readonly_storage: bool = False, stats_provider=None, clock=None,
-                 disk_stats=None):
+                 disk_stats=None, expiration_policy: ExpirationPolicy | None = None,
+                 crawler_pace: dict | None = None):
         service.MultiService.__init__(self)
         if not isinstance(nodeid, bytes) or len(nodeid) != 20:
             raise BadArgumentError("the server's nodeid is its 20-byte binary tubid")
@@ -112,6 +120,16 @@ class StorageServer(service.MultiService, Referenceable):
         os.makedirs(self.sharedir, exist_ok=True)
         shutil.rmtree(self.incomingdir, ignore_errors=True)  # uploads cut off by a restart
         os.makedirs(self.incomingdir)
+        pace = crawler_pace or {}
+        self.bucket_counter = BucketCounter(
+            self, os.path.join(self.storedir, "bucket_counter.state.json"), clock,
+            attr.evolve(BucketCounter.default_pace, **pace))
+        self.bucket_counter.setServiceParent(self)
+        self.lease_checker = LeaseChecker(
+            self, os.path.join(self.storedir, "lease_checker.state.json"),
+            os.path.join(self.storedir, "lease_checker.history.json"), clock,
+            expiration_policy, attr.evolve(LeaseChecker.default_pace, **pace))
+        self.lease_checker.setServiceParent(self)
         if stats_provider is not None:
             stats_provider.register_producer(self)
 
@@ -164,7 +182,7 @@ class StorageServer(service.MultiService, Referenceable):
     def get_stats(self) -> dict:
         disk = self._disk_stats(self.sharedir)
         avail = self.get_available_space()
-        return {
+        stats = {
             "storage_server.allocated": self.allocated_size(),
             "storage_server.active_uploads": len(self._active_writers),
             "storage_server.reserved_space": self.reserved_space,
@@ -176,6 +194,10 @@ class StorageServer(service.MultiService, Referenceable):
             "storage_server.accepting_immutable_shares":
                 int(not self.readonly_storage and avail > 0),
         }
+        buckets = self.bucket_counter.get_bucket_count()
+        if buckets:
+            stats["storage_server.total_bucket_count"] = buckets
+        return stats
 
     def _writer_finished(self, writer: BucketWriter, closed: bool) -> None:
         held = self._writers_of.get(writer.connection)
@@ -194,6 +216,15 @@ class StorageServer(service.MultiService, Referenceable):
                 final = os.path.join(self._bucket_dir(writer.storage_index), str(writer.shnum))
                 size = os.path.getsize(final)
             self._count("bytes_added", size)
+
+    def upload_in_progress(self, storage_index_b32: str) -> bool:
+        """Whether shares of this storage index (base32) are being uploaded."""
+        return self._incoming_dirs.get(
+            os.path.join(self.incomingdir, storage_index_b32[:2], storage_index_b32), 0) > 0
+
+    def note_bytes_freed(self, n: int) -> None:
+        """Count share bytes deleted by the lease checker."""
+        self._count("bytes_freed", n)
 
     def _others_incoming(self, writer: BucketWriter) -> bool:
         """Whether other writers still fill shares in ``writer``'s incoming

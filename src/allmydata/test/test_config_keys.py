@@ -17,6 +17,7 @@ some values:
 ``docs/configuration.md`` must say the same for every key (checked below).
 """
 
+import calendar
 import hashlib
 import os
 import re
@@ -29,7 +30,7 @@ import pytest_twisted
 import yaml
 from foolscap.api import Referenceable, Tub, fireEventually
 from foolscap.tokens import NoLocationHintsError
-from twisted.internet import reactor
+from twisted.internet import reactor, task
 
 from allmydata.config import SCHEMA, ConfigError, load_config
 from allmydata.node import create_node
@@ -41,6 +42,8 @@ from allmydata.testing.waiting import eventually
 from allmydata.util import base32
 from allmydata.util.hashutil import tagged_hash
 from allmydata.util.rrefutil import call_remote
+
+from .storage.planted import plant_immutable, plant_mutable, si_of
 
 DOCS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "docs", "configuration.md")
 
@@ -86,6 +89,9 @@ UNDOCUMENTED = {
     *(("i2p", k) for k in ("dest", "dest.port", "dest.private_key_file")),
 }
 
+# keys of this version that Tahoe-LAFS does not have: the pace of the share crawlers
+OURS = {("storage", "crawler.slow_start"), ("storage", "crawler.minimum_cycle_time")}
+
 # a node that listens on 127.0.0.1, and the lines that put it there
 LOOPBACK_TUB = "tub.port = tcp:{port}:interface=127.0.0.1\ntub.location = tcp:127.0.0.1:{port}\n"
 PRIVATE = "[node]\nreveal-IP-address = false\n"
@@ -122,7 +128,7 @@ class Off:
 NO_TOR = "Tor is not supported by this version; refusing rather than connecting over plain TCP"
 NO_I2P = "I2P is not supported by this version"
 OFF_ONLY = "only 'enabled = false' may stay"
-NO_EXPIRY = "does not expire leases"
+CUTOFF = "[storage]\nexpire.mode = cutoff-date\n"
 
 CASES = [
     # [node]
@@ -222,12 +228,37 @@ CASES = [
     Honoured("storage", "storage_dir", "shares-here", "test_storage_settings_reach_the_server"),
     Honoured("storage", "force_foolscap", "true", "test_force_foolscap"),
     Honoured("storage", "force_foolscap", "false", "test_force_foolscap"),
-    Off("storage", "expire.enabled", "false"),
-    Refused("storage", "expire.enabled", "true", NO_EXPIRY),
-    *(Refused("storage", k, v, NO_EXPIRY, context="[storage]\nexpire.enabled = false\n")
-      for k, v in (("expire.mode", "age"), ("expire.override_lease_duration", "60 days"),
-                   ("expire.cutoff_date", "2024-01-01"), ("expire.immutable", "true"),
-                   ("expire.mutable", "false"))),
+    Honoured("storage", "expire.enabled", "false", "test_expiry_disabled_only_counts"),
+    Honoured("storage", "expire.enabled", "true", "test_age_expiry_with_a_lease_duration",
+             context="[storage]\nexpire.mode = age\n"),
+    Honoured("storage", "expire.mode", "age", "test_age_expiry_with_a_lease_duration"),
+    Honoured("storage", "expire.mode", "cutoff-date", "test_cutoff_date_expiry_and_share_kinds",
+             context="[storage]\nexpire.cutoff_date = 2024-01-01\n"),
+    Refused("storage", "expire.mode", None, "needs an expiration mode",
+            context="[storage]\nexpire.enabled = true\n"),
+    Refused("storage", "expire.mode", "sometimes", "is not one of age, cutoff-date"),
+    Honoured("storage", "expire.override_lease_duration", "60 days",
+             "test_age_expiry_with_a_lease_duration"),
+    Honoured("storage", "expire.override_lease_duration", "2mo",
+             "test_age_expiry_with_a_lease_duration"),
+    Refused("storage", "expire.override_lease_duration", "60", "has no unit"),
+    Refused("storage", "expire.override_lease_duration", "3 weeks", "has no unit"),
+    Refused("storage", "expire.override_lease_duration", "0 days", "greater than 0"),
+    Refused("storage", "expire.override_lease_duration", "60 days", "applies to expire.mode = "
+            "age only", context=CUTOFF + "expire.cutoff_date = 2024-01-01\n"),
+    Honoured("storage", "expire.cutoff_date", "2024-01-01",
+             "test_cutoff_date_expiry_and_share_kinds", context=CUTOFF),
+    Refused("storage", "expire.cutoff_date", "2024-02-30", "is not a date", context=CUTOFF),
+    Refused("storage", "expire.cutoff_date", "1/1/2024", "is not a date", context=CUTOFF),
+    Refused("storage", "expire.cutoff_date", None, "needs a cutoff date", context=CUTOFF),
+    Refused("storage", "expire.cutoff_date", "2024-01-01", "applies to expire.mode = "
+            "cutoff-date only"),
+    Honoured("storage", "expire.immutable", "false", "test_cutoff_date_expiry_and_share_kinds"),
+    Honoured("storage", "expire.mutable", "false", "test_cutoff_date_expiry_and_share_kinds"),
+    Honoured("storage", "crawler.slow_start", "5", "test_crawler_pace"),
+    Refused("storage", "crawler.slow_start", "-1", "less than the minimum"),
+    Honoured("storage", "crawler.minimum_cycle_time", "100", "test_crawler_pace"),
+    Refused("storage", "crawler.minimum_cycle_time", "soon", "is not an integer"),
     Off("storage", "plugins", ""),
     Refused("storage", "plugins", "acme-foo-v1", "no storage server plugins"),
     Off("storage", "grid_management", "false"),
@@ -293,14 +324,15 @@ def case_config(case, port=1234) -> str:
 # ---- the walk over every key -----------------------------------------------------------
 
 def test_every_documented_key_has_a_verdict():
-    missing = [k for k in sorted(DOCUMENTED) + sorted(UNDOCUMENTED) if not cases_for(*k)]
+    missing = [k for k in sorted(DOCUMENTED) + sorted(UNDOCUMENTED) + sorted(OURS)
+               if not cases_for(*k)]
     assert not missing
 
 
 def test_every_key_this_version_reads_is_in_the_walk():
     ours = {(s, k) for s, keys in SCHEMA.items() if keys for k in keys}
     ours |= {(s, "*") for s, keys in SCHEMA.items() if keys is None}
-    assert ours - set(DOCUMENTED) - UNDOCUMENTED == set()
+    assert ours - set(DOCUMENTED) - UNDOCUMENTED - OURS == set()
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if isinstance(c, Refused)],
@@ -344,7 +376,7 @@ def _docs_rows():
 
 def test_the_docs_say_which_keys_are_honoured_and_which_refused():
     rows = _docs_rows()
-    for key in sorted(DOCUMENTED) + sorted(UNDOCUMENTED):
+    for key in sorted(DOCUMENTED) + sorted(UNDOCUMENTED) + sorted(OURS):
         assert key in rows, "docs/configuration.md has no row for [%s] %s" % key
         verdict = rows[key]
         kinds = {type(c) for c in cases_for(*key)}
@@ -617,3 +649,117 @@ async def test_force_foolscap(tmp_path):
                 "Connected to tcp:127.0.0.1:")
     finally:
         await stop(*reversed(nodes))
+
+
+# ---- lease expiry and the crawlers' pace: the lease checker of a node built from its
+# directory, run on a task.Clock over share files planted with chosen leases
+
+DAY = 24 * 60 * 60
+LEASE = 31 * DAY
+
+
+def expiring_node(tmp_path, name, storage_settings, now):
+    """(node, clock): a storage node built with ``storage_settings`` on a
+    task.Clock at ``now``, with the crawlers starting at once."""
+    settings = {"crawler.slow_start": "0", **storage_settings}
+    clock = task.Clock()
+    clock.advance(now)
+    node = create_node(storage_node_dir(tmp_path, name, settings={"storage": settings}), clock)
+    return node, clock
+
+
+def one_checker_cycle(node, clock):
+    """Start the storage server, let its lease checker walk once, stop it;
+    return that cycle's history entry."""
+    ss = node.storage_server
+    ss.startService()
+    try:
+        clock.advance(0)
+        checker = ss.lease_checker
+        assert checker.state["last-cycle-finished"] == 0
+        return checker.get_state()["history"]["0"]
+    finally:
+        ss.stopService()
+
+
+def test_expiry_disabled_only_counts(tmp_path):
+    now = calendar.timegm((2024, 3, 1, 0, 0, 0))
+    node, clock = expiring_node(tmp_path, "off", {"expire.enabled": "false"}, now)
+    storedir = node.storage_server.storedir
+    old = plant_immutable(storedir, si_of("old"), 0, [now - DAY])
+    mutable = plant_mutable(storedir, si_of("mutable"), 1, [now - DAY])
+    fresh = plant_immutable(storedir, si_of("fresh"), 0, [now + DAY])
+    cycle = one_checker_cycle(node, clock)
+    assert all(os.path.exists(p) for p in (old, mutable, fresh))
+    recovered = cycle["space-recovered"]
+    assert cycle["expiration-enabled"] is False
+    assert (recovered["examined-shares"], recovered["configured-shares"],
+            recovered["configured-shares-immutable"], recovered["actual-shares"]) == (3, 2, 1, 0)
+
+
+def test_age_expiry_with_a_lease_duration(tmp_path):
+    now = calendar.timegm((2024, 3, 1, 0, 0, 0))
+    age = {"expire.enabled": "true", "expire.mode": "age"}
+    renewed = {days: now - days * DAY + LEASE for days in (30, 32, 61, 63)}
+    outcome = {}
+    for name, extra in (("own", {}), ("60days", {"expire.override_lease_duration": "60 days"}),
+                        ("2mo", {"expire.override_lease_duration": "2mo"})):
+        node, clock = expiring_node(tmp_path, name, {**age, **extra}, now)
+        storedir = node.storage_server.storedir
+        paths = {days: plant_immutable(storedir, si_of("renewed %d" % days), 0, [expiration])
+                 for days, expiration in renewed.items()}
+        one_checker_cycle(node, clock)
+        outcome[name] = sorted(days for days, path in paths.items() if os.path.exists(path))
+    # a lease's own duration is 31 days; 60 days; 2 months of 31 days
+    assert outcome == {"own": [30], "60days": [30, 32], "2mo": [30, 32, 61]}
+
+
+def test_cutoff_date_expiry_and_share_kinds(tmp_path):
+    now = calendar.timegm((2024, 3, 1, 0, 0, 0))
+    before = calendar.timegm((2023, 12, 31, 12, 0, 0)) + LEASE   # renewed before the cutoff
+    after = calendar.timegm((2024, 1, 1, 0, 0, 1)) + LEASE       # renewed after it
+    cutoff = {"expire.enabled": "true", "expire.mode": "cutoff-date",
+              "expire.cutoff_date": "2024-01-01"}
+    outcome = {}
+    for name, extra in (("both", {}), ("no-immutable", {"expire.immutable": "false"}),
+                        ("no-mutable", {"expire.mutable": "false"})):
+        node, clock = expiring_node(tmp_path, name, {**cutoff, **extra}, now)
+        storedir = node.storage_server.storedir
+        paths = {("immutable", "before"): plant_immutable(storedir, si_of("ib"), 0, [before]),
+                 ("immutable", "after"): plant_immutable(storedir, si_of("ia"), 0, [after]),
+                 ("mutable", "before"): plant_mutable(storedir, si_of("mb"), 0, [before]),
+                 ("mutable", "after"): plant_mutable(storedir, si_of("ma"), 0, [after])}
+        one_checker_cycle(node, clock)
+        outcome[name] = sorted(k for k, path in paths.items() if not os.path.exists(path))
+    # the "after" leases expired a month ago by their own time, and stay
+    assert outcome == {"both": [("immutable", "before"), ("mutable", "before")],
+                       "no-immutable": [("mutable", "before")],
+                       "no-mutable": [("immutable", "before")]}
+
+
+def test_crawler_pace(tmp_path):
+    clock = task.Clock()
+    clock.advance(1_700_000_000)
+    node = create_node(storage_node_dir(tmp_path, settings={"storage": {
+        "crawler.slow_start": "5", "crawler.minimum_cycle_time": "100"}}), clock)
+    ss = node.storage_server
+    crawlers = (ss.lease_checker, ss.bucket_counter)
+
+    def finished():
+        return [c.state["last-cycle-finished"] for c in crawlers]
+    ss.startService()
+    try:
+        clock.advance(4.9)
+        assert finished() == [None, None] and [c.slices for c in crawlers] == [0, 0]
+        clock.advance(0.1)
+        assert finished() == [0, 0]
+        clock.advance(99.9)  # the next cycles start 100 s after the first ones started
+        assert finished() == [0, 0]
+        clock.advance(0.1)
+        assert finished() == [1, 1]
+    finally:
+        ss.stopService()
+    default = create_node(storage_node_dir(tmp_path, "default"), clock).storage_server
+    assert (default.lease_checker.pace.slow_start, default.bucket_counter.pace.slow_start,
+            default.lease_checker.pace.minimum_cycle_time,
+            default.bucket_counter.pace.minimum_cycle_time) == (360, 300, 43200, 3600)
