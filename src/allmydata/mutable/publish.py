@@ -68,6 +68,11 @@ WHOLE_SHARE_SEGMENTS = 8
 EMPTY_TEST = [(0, 1, b"eq", b"")]
 
 
+class BadSharesVanished(Exception):
+    """A write was refused because shares the map found bad are no longer
+    what the server showed (a lying or failing server, not another writer)."""
+
+
 def plan_placement(servermap, servers, n) -> dict:
     """{shnum: [(server, old checkstring or None)]}: every share of every
     server the map saw is rewritten where it is; shares found nowhere go to
@@ -180,6 +185,13 @@ class Publish:
             except Exception as e:
                 return e
             if not ok:
+                gone = self._only_bad_shares_differ(server, tw, readv)
+                if gone:
+                    # not another writer: the server no longer holds (or never
+                    # held) the bad shares it showed; its shares go elsewhere
+                    return BadSharesVanished(
+                        "server %s does not hold what it showed for the bad share(s) %s"
+                        % (_server_name(server), gone))
                 self._note_surprise(server, tw, readv)
             return bool(ok)
 
@@ -196,6 +208,21 @@ class Publish:
         results = await defer.gatherResults(
             [defer.ensureDeferred(one(*per_server[sid])) for sid in sids])
         return dict(zip(sids, results))
+
+    def _only_bad_shares_differ(self, server, tw, readv) -> list:
+        """The share numbers whose test failed in a refused write to
+        ``server``, when every one of them is a share the map found bad;
+        else [] (a failed test of a good share means another writer)."""
+        sid = server.get_serverid()
+        differ = []
+        for shnum, (testv, _datav, _new_length) in tw.items():
+            want = testv[0][3] if testv else b""
+            have = (readv.get(shnum) or [b""])[0]
+            if have[:len(want)] != want or (not want and have):
+                differ.append(shnum)
+        if differ and all(self._map.is_bad(sid, shnum) for shnum in differ):
+            return sorted(differ)
+        return []
 
     def _note_surprise(self, server, tw, readv):
         self.surprised = True
