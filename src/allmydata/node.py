@@ -19,6 +19,7 @@ from twisted.application import service
 from twisted.logger import Logger
 
 from . import __full_version__
+from .checker_service import CheckerService, open_results_store
 from .client import Client, SecretHolder
 from .config import ConfigError, TahoeConfig, endpoint_port, load_config
 from .introducer.client import IntroducerClient, StubClient
@@ -99,7 +100,8 @@ class Node(service.MultiService):
     Attributes other code reads: ``config``, ``tub``, ``nodeid`` (20 bytes),
     ``nickname``, ``stats_provider``, and the optional services
     ``storage_server``, ``introducer_service``, ``introducer_client``,
-    ``web`` (each None when off).
+    ``checker`` (the IChecker service of client nodes), ``web`` (each None
+    when off).
     """
 
     def __init__(self, config: TahoeConfig, tub: Tub, reactor):
@@ -115,6 +117,7 @@ class Node(service.MultiService):
         self.introducer_client = None
         self.storage_broker = None
         self.client = None
+        self.checker = None
         self.web = None
         self._previous_tempdir = None
         tub.setServiceParent(self)
@@ -208,6 +211,11 @@ def make_client(config: TahoeConfig, storage_broker, stats_provider, reactor):
                   mutable_format=c.mutable_format)
 
 
+def make_checker_service(config: TahoeConfig, storage_broker, reactor):
+    # checker_results.db in the node directory, if the user created it, keeps results
+    return CheckerService(storage_broker, open_results_store(config.basedir), reactor=reactor)
+
+
 def make_web_service(node: Node, reactor):
     if node.config.node_type == "introducer":
         root = make_introducer_root(node)
@@ -266,6 +274,7 @@ def create_node(basedir, reactor) -> Node:
         broker = node.add(make_storage_broker(config, tub, node.introducer_client, reactor),
                           "storage_broker")
         node.add(make_client(config, broker, node.stats_provider, reactor), "client")
+        node.add(make_checker_service(config, broker, reactor), "checker")
 
     if config.node.web_port:
         node.add(make_web_service(node, reactor), "web")
