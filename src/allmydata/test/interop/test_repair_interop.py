@@ -1,0 +1,123 @@
+"""Repair across implementations: Tahoe-LAFS 1.20 repairs on our storage
+nodes, and our client repairs what Tahoe-LAFS stored.
+
+Every test runs on the ``cross_grid`` fixture twice: with our storage nodes
+and with Tahoe-LAFS's own (the control).  Both clients (a Tahoe-LAFS 1.20
+client and one of ours) use 2-of-5, happy 3, over three storage nodes.
+
+* A storage node loses its shares of a file (deleted on disk): the
+  Tahoe-LAFS client's ``POST ?t=check&repair=true&output=JSON`` sees the
+  file unhealthy, repairs it, and its post-repair check says healthy.
+* The same loss, repaired by our client: afterwards the Tahoe-LAFS client's
+  verifier (every share read in full, every hash checked) finds the file
+  healthy, and the file downloads intact.
+* A share of a Tahoe-LAFS file damaged on disk: our verify finds it and
+  our repair puts a good copy elsewhere, which Tahoe-LAFS's verifier then
+  counts as good (Tahoe-LAFS's own repair places nothing in this case).
+"""
+
+import json
+import os
+
+import pytest
+
+from allmydata.test.interop.conftest import TOTAL
+
+pytestmark = pytest.mark.interop
+
+SIZE = 3 * 1024 * 1024 + 4321   # several segments of either client's size
+
+
+def _check_and_repair(client, cap, verify=False):
+    path = client._cap_path(cap) + "?t=check&repair=true&output=JSON&verify=%s" % (
+        "true" if verify else "false")
+    return json.loads(client.request("POST", path, b"", timeout=300))
+
+
+def _lose_shares(grid, si, node_index=0):
+    """Delete the shares of ``si`` on one storage node; their numbers."""
+    lost = grid.storage_nodes[node_index].share_files(si)
+    assert lost, "node %d held no share of %s\n%s" % (node_index, si, grid.logs())
+    for path in lost.values():
+        os.unlink(path)
+    return set(lost)
+
+
+def _shnums(grid, si):
+    found = set()
+    for node in grid.storage_nodes:
+        found |= set(node.share_files(si))
+    return found
+
+
+def test_tahoe_client_repairs(cross_grid):
+    grid = cross_grid
+    data = os.urandom(SIZE)
+    cap = grid.client.upload(data)
+    si = grid.client.storage_index(cap)
+    lost = _lose_shares(grid, si)
+
+    answer = _check_and_repair(grid.client, cap)
+    pre = answer["pre-repair-results"]["results"]
+    post = answer["post-repair-results"]["results"]
+    assert pre["healthy"] is False and pre["count-shares-good"] == TOTAL - len(lost), answer
+    assert answer["repair-attempted"] is True
+    assert answer["repair-successful"] is True, (answer, grid.logs())
+    assert post["healthy"] is True and post["count-shares-good"] == TOTAL
+    assert _shnums(grid, si) == set(range(TOTAL))
+    # our client sees the repaired file healthy, read in full
+    ours = json.loads(grid.ours.request("POST", grid.ours._cap_path(cap)
+                                        + "?t=check&verify=true&output=JSON", b""))
+    assert ours["results"]["healthy"] is True, ours
+    assert grid.ours.download(cap) == data
+
+
+def test_our_client_repairs_tahoe_file(cross_grid):
+    grid = cross_grid
+    data = os.urandom(SIZE)
+    cap = grid.client.upload(data)
+    si = grid.client.storage_index(cap)
+    lost = _lose_shares(grid, si, node_index=1)
+
+    answer = _check_and_repair(grid.ours, cap)
+    pre = answer["pre-repair-results"]["results"]
+    post = answer["post-repair-results"]["results"]
+    assert pre["healthy"] is False and pre["count-shares-good"] == TOTAL - len(lost), answer
+    assert answer["repair-attempted"] is True
+    assert answer["repair-successful"] is True, (answer, grid.logs())
+    assert post["healthy"] is True and post["count-happiness"] == len(grid.storage_nodes)
+    assert _shnums(grid, si) == set(range(TOTAL))
+
+    # Tahoe-LAFS reads every share, the new ones included, and finds them good
+    results = grid.client.check(cap, verify=True)
+    assert results["healthy"] is True and results["count-shares-good"] == TOTAL, results
+    assert results["count-corrupt-shares"] == 0
+    assert grid.client.download(cap) == data
+
+
+def test_our_client_replaces_corrupt_share_of_tahoe_file(cross_grid):
+    grid = cross_grid
+    data = os.urandom(SIZE)
+    cap = grid.client.upload(data)
+    si = grid.client.storage_index(cap)
+    node = grid.storage_nodes[2]
+    shnum, path = sorted(node.share_files(si).items())[0]
+    # a byte among the blocks: after the container header (12 bytes) and the
+    # share's v1 header (36 bytes)
+    with open(path, "r+b") as f:
+        f.seek(0x0C + 0x24 + 1000)
+        b = f.read(1)
+        f.seek(0x0C + 0x24 + 1000)
+        f.write(bytes([b[0] ^ 0xFF]))
+
+    answer = _check_and_repair(grid.ours, cap, verify=True)
+    pre = answer["pre-repair-results"]["results"]
+    assert pre["count-corrupt-shares"] == 1 and pre["list-corrupt-shares"][0][2] == shnum, answer
+    assert answer["repair-successful"] is True, (answer, grid.logs())
+    assert answer["post-repair-results"]["results"]["healthy"] is True
+
+    results = grid.client.check(cap, verify=True)
+    assert results["healthy"] is True, results
+    assert results["count-corrupt-shares"] == 1        # the bad copy is still there
+    assert results["count-shares-good"] == TOTAL
+    assert grid.client.download(cap) == data
