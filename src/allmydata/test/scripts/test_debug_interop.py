@@ -11,9 +11,11 @@ import pytest
 import pytest_twisted
 
 from allmydata import uri
+from allmydata.client import SecretHolder
+from allmydata.immutable.checker import check_immutable
+from allmydata.mutable.checker import check_mutable
 from allmydata.testing import refvenv
 from allmydata.testing.reference import ReferenceStorageGrid, TahoeClient, running
-from allmydata.util import hashutil
 
 from .debug_grid import start_debug_grid
 from .debug_helpers import lease_lines, run_debug
@@ -81,22 +83,22 @@ async def dgrid(tmp_path_factory):
         await g.grid.stop()
 
 
-def _add_lease_everywhere(dgrid, cap):
-    """add_lease with a second client's secrets, through each storage
-    server that holds shares of ``cap``."""
-    si = uri.from_string(cap).get_storage_index()
-    for node in dgrid.grid.storage_nodes:
-        frs = hashutil.file_renewal_secret_hash(b"r" * 32, si)
-        fcs = hashutil.file_cancel_secret_hash(b"c" * 32, si)
-        node.storage_server.remote_add_lease(
-            si, hashutil.bucket_renewal_secret_hash(frs, node.nodeid),
-            hashutil.bucket_cancel_secret_hash(fcs, node.nodeid))
+async def _add_lease_as_another_client(dgrid, cap):
+    """A check with add-lease by a client with other lease secrets than the
+    uploader's: every share gets a second lease."""
+    vcap = uri.from_string(cap).get_verifier()
+    checker = check_immutable if isinstance(vcap, uri.CHKFileVerifierURI) else check_mutable
+    r = await checker(vcap, dgrid.grid.client_node.storage_broker, add_lease=True,
+                      secret_holder=SecretHolder(b"another client's lease secret...",
+                                                 b"C" * 32))
+    assert r.healthy
 
 
 @pytest.mark.parametrize("kind", ["chk", "sdmf", "mdmf"])
-def test_tahoe_dump_share_reads_our_shares_and_their_leases(dgrid, tahoe_exe, kind):
+@pytest_twisted.ensureDeferred
+async def test_tahoe_dump_share_reads_our_shares_and_their_leases(dgrid, tahoe_exe, kind):
     cap = getattr(dgrid, kind + "_cap")
-    _add_lease_everywhere(dgrid, cap)
+    await _add_lease_as_another_client(dgrid, cap)
     for path in dgrid.share_files(cap):
         theirs = run_tahoe_debug(tahoe_exe, "dump-share", "--offsets", path)
         rc, ours, err = run_debug("dump-share", "--offsets", path)
