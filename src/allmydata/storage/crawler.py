@@ -170,8 +170,9 @@ class ShareCrawler(service.MultiService):
 
     # ---- state --------------------------------------------------------------------
     def _fresh_state(self) -> dict:
+        # the start time of no cycle yet is "now", as Tahoe-LAFS's states have it
         return {"version": STATE_VERSION, "last-cycle-finished": None, "current-cycle": None,
-                "current-cycle-start-time": None, "last-complete-prefix": None,
+                "current-cycle-start-time": self.clock.seconds(), "last-complete-prefix": None,
                 "last-complete-bucket": None}
 
     def load_state(self) -> None:
@@ -260,7 +261,8 @@ class ShareCrawler(service.MultiService):
         now = self.clock.seconds()
         wake = now + self.pace.slow_start
         started = self.state.get("current-cycle-start-time")
-        if self.state["current-cycle"] is None and started is not None:
+        if (self.state["current-cycle"] is None and self.state["last-cycle-finished"] is not None
+                and started is not None):
             # between cycles: keep the previous run's schedule
             wake = max(wake, started + self.pace.minimum_cycle_time)
         self.sleeping_between_cycles = self.state["current-cycle"] is None

@@ -20,6 +20,7 @@ from twisted.web.template import Element, XMLFile, flattenString, renderer, tags
 from ..util.abbreviate import abbreviate_space
 from .common import WebError, get_arg, render_error, render_json
 from .named import NamedHandler
+from .storage_status import StorageStatus
 from .operations import OperationsTable
 from .uri import URIHandler
 
@@ -134,6 +135,7 @@ class Root(resource.Resource):
         self.putChild(b"cap", URIHandler(node))
         self.putChild(b"named", NamedHandler(node))
         self.putChild(b"file", NamedHandler(node))
+        self.putChild(b"storage", StorageStatus(node.storage_server, node.nickname))
 
     def getChild(self, name, request):
         if name == b"":
