@@ -13,7 +13,9 @@ A verify also reads every byte of every share of the best recoverable
 version, a batch of blocks at a time and a bounded number of shares at once
 (:meth:`retrieve.Retrieve.verify_share`): the share hash chain and block hash
 tree are checked against the signed root hash, and every block (MDMF: with
-its salt) against the block hash tree.  A share that fails is marked bad in
+its salt) against the block hash tree.  A share small enough to have come
+whole in the map update's first read (a small directory, say) is checked
+from those bytes, without a second read.  A share that fails is marked bad in
 the server map and reported to its server (``advise_corrupt_share``).
 
 The results follow Tahoe-LAFS 1.20's mutable checker: the file is healthy
@@ -82,7 +84,8 @@ async def check_mutable(verifycap, storage_broker, *, verify=False, add_lease=Fa
         raise ValueError("add_lease needs the client's secret holder (its lease secrets)")
     keys = MutableKeys.from_cap(cap)
     smap = await map_for_check(keys, storage_broker, add_lease=add_lease,
-                               secret_holder=secret_holder, monitor=monitor, reactor=reactor)
+                               secret_holder=secret_holder, monitor=monitor, reactor=reactor,
+                               keep_first_bytes=verify)
     if verify:
         await verify_best_version(keys, smap, monitor=monitor, reactor=reactor)
     if monitor is not None:
@@ -91,15 +94,17 @@ async def check_mutable(verifycap, storage_broker, *, verify=False, add_lease=Fa
 
 
 async def map_for_check(keys, storage_broker, *, mode=MODE_CHECK, add_lease=False,
-                        secret_holder=None, monitor=None, reactor=None) -> ServerMap:
+                        secret_holder=None, monitor=None, reactor=None,
+                        keep_first_bytes=False) -> ServerMap:
     """A server map of every share on every connected server (``mode``
-    MODE_CHECK, or MODE_REPAIR to fetch the private key with a write cap)."""
+    MODE_CHECK, or MODE_REPAIR to fetch the private key with a write cap);
+    ``keep_first_bytes`` keeps what was read of each share for a verify."""
     if monitor is not None:
         monitor.raise_if_cancelled()
     smap = ServerMap()
     secrets = lease_secrets_for(keys, secret_holder) if add_lease else None
     updater = ServermapUpdater(keys, storage_broker, smap, mode, reactor=reactor,
-                               lease_secrets=secrets)
+                               lease_secrets=secrets, keep_first_bytes=keep_first_bytes)
     await updater.update()
     if monitor is not None:
         monitor.raise_if_cancelled()
@@ -124,7 +129,9 @@ async def verify_best_version(keys, smap, *, monitor=None, reactor=None,
         if monitor is not None:
             monitor.raise_if_cancelled()
         try:
-            await retrieve.verify_share(server, shnum, batch_bytes)
+            first = smap.first_bytes.pop((server.get_serverid(), shnum), None)
+            if first is None or not retrieve.verify_share_bytes(server, shnum, first):
+                await retrieve.verify_share(server, shnum, batch_bytes)
         except BadShareError as e:
             reason = getattr(e, "reason", None) or str(e)
             corrupt[(server.get_serverid(), shnum)] = reason

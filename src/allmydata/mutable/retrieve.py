@@ -52,6 +52,8 @@ from .status import RetrieveStatus
 log = Logger()
 
 BATCH_BYTES = 1 << 20
+#: share data below this size is checked in the reactor thread, not handed to a thread
+INLINE_BYTES = 64 << 10
 
 
 class ShareChanged(Exception):
@@ -248,7 +250,8 @@ class Retrieve:
         got = await self._read(src, ranges)
         self._accept_hashes(src, share, got[:2])
         if run is not None:
-            return await threads.deferToThread(self._split_run, src, run[0], run[1], got[2])
+            return await self._in_thread_if_big(len(got[2]), self._split_run, src, run[0],
+                                                run[1], got[2])
         return None
 
     async def load_hashes_of(self, sources) -> dict:
@@ -286,6 +289,14 @@ class Retrieve:
         end = sum(layout.mdmf_block_range(self.prefix, self.head.offsets, s1 - 1))
         return start, end - start
 
+    @staticmethod
+    async def _in_thread_if_big(size, fn, *args):
+        """``fn(*args)``, in a thread when it hashes ``size`` >= INLINE_BYTES
+        bytes (less is quicker to hash than to hand to a thread)."""
+        if size < INLINE_BYTES:
+            return fn(*args)
+        return await threads.deferToThread(fn, *args)
+
     def _split_run(self, src, s0, s1, data) -> list:
         """[(salt, block)] of segments s0..s1-1 from one share's run, verified
         (runs in a thread)."""
@@ -303,6 +314,27 @@ class Retrieve:
             self.decoder.verify_block(src.shnum, s, block, salt, src.server)
             out.append((salt, block))
         return out
+
+    def verify_share_bytes(self, server, shnum, first_bytes: bytes) -> bool:
+        """Check all of one share of this version from ``first_bytes``, read
+        from its start (by a map update): False when they end before the
+        share's hashes and data do (then use :meth:`verify_share`), True when
+        every check passed; raises :class:`CorruptShareError` otherwise."""
+        share = self._new_head()
+        ranges = share.needed_ranges(*self._HASH_FIELDS)
+        nseg = self.geometry.num_segments
+        if nseg:
+            ranges.append(self._run_range(0, nseg))
+        if any(off + length > len(first_bytes) for off, length in ranges):
+            return False
+        if first_bytes[:len(self._checkstring)] != self._checkstring:
+            raise ShareChanged("share %d holds another version" % shnum)
+        src = _ShareSource(server, shnum)
+        got = [first_bytes[off:off + length] for off, length in ranges]
+        self._accept_hashes(src, share, got[:2])
+        if nseg:
+            self._split_run(src, 0, nseg, got[2])
+        return True
 
     async def verify_share(self, server, shnum, batch_bytes: int = BATCH_BYTES) -> None:
         """Read and check all of one share of this version: its share hash
@@ -326,7 +358,7 @@ class Retrieve:
 
     async def _fetch_run(self, src, s0, s1) -> list:
         (data,) = await self._read(src, [self._run_range(s0, s1)])
-        return await threads.deferToThread(self._split_run, src, s0, s1, data)
+        return await self._in_thread_if_big(len(data), self._split_run, src, s0, s1, data)
 
     async def fetch_batch(self, active, s0, s1) -> dict:
         """{shnum: [(salt, block)]} of segments s0..s1-1 from k shares,

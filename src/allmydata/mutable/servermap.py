@@ -111,6 +111,9 @@ class ServerMap:
         self.servers_answered: set = set()
         self.servers_failed: dict = {}  # serverid -> text
         self.problems: list = []
+        # (serverid, shnum) -> the bytes read from the start of a good share,
+        # kept only when the updater is asked to (a verify re-uses them)
+        self.first_bytes: dict = {}
         self.leases_added: set = set()    # serverids that accepted add_lease
         self.lease_failures: dict = {}    # serverid -> text
         self.last_update_mode = None
@@ -153,13 +156,14 @@ class ServerMap:
         self.note_server(server)
         self._shares.pop(key, None)
         self._seqnums.pop(key, None)
+        self.first_bytes.pop(key, None)
         self._bad[key] = reason
         self.problems.append("share %d on server %s: %s" % (shnum, _server_name(server), reason))
 
     def remove_share(self, server, shnum):
         """Forget a share (after a publish replaced or removed it)."""
         key = (server.get_serverid(), shnum)
-        for d in (self._shares, self._bad, self._checkstrings, self._seqnums):
+        for d in (self._shares, self._bad, self._checkstrings, self._seqnums, self.first_bytes):
             d.pop(key, None)
 
     def note_server_failure(self, server, text: str):
@@ -279,8 +283,12 @@ class ServermapUpdater:
                  read_size: int = DEFAULT_READ_SIZE, hint_n: int = 10, hint_k: int = 3,
                  reactor=None,
                  query_timeout: float = 30.0, status: ServermapUpdateStatus | None = None,
-                 lease_secrets=None):
+                 lease_secrets=None, keep_first_bytes: bool = False):
         self._keys = keys
+        # keep what was read of every good share (at most ``read_size`` bytes
+        # or so each) in the map's ``first_bytes``: a verify of a small file
+        # then needs no second read
+        self._keep_first_bytes = keep_first_bytes
         # lease_secrets(server) -> (renew secret, cancel secret): when given,
         # every server asked also gets an add_lease, sent beside the read
         self._lease_secrets = lease_secrets
@@ -481,6 +489,8 @@ class ServermapUpdater:
             if self._map.pubkey is None:
                 self._map.pubkey = pub
         self._map.add_share(server, shnum, share)
+        if self._keep_first_bytes:
+            self._map.first_bytes[(server.get_serverid(), shnum)] = bytes(data)
         if self._want_privkey():
             off, length = share.field_range("enc_privkey")
             data = await self._read_more(server, shnum, data, off + length)

@@ -155,6 +155,19 @@ async def test_verify_reads_a_batch_at_a_time(grid, version):
 
 
 @pytest_twisted.ensureDeferred
+async def test_verify_of_a_small_file_reads_each_share_once(grid):
+    """A share that came whole in the map update's first read is verified
+    from those bytes: a verify makes the same calls as a check."""
+    node = await grid.create(b"a small directory's worth" * 20, version=SDMF_VERSION)
+    grid.clear_logs()
+    assert (await node.check()).healthy
+    check_calls = grid.read_calls()
+    grid.clear_logs()
+    assert (await node.check(verify=True)).healthy
+    assert grid.read_calls() == check_calls == 5
+
+
+@pytest_twisted.ensureDeferred
 async def test_check_sees_missing_shares_and_servers(grid):
     node = await grid.create(contents_for(SDMF_VERSION))
     await grid.stop_server(0)
@@ -308,7 +321,10 @@ async def test_server_claiming_shares_it_does_not_have(lying_grid, version):
 @pytest_twisted.ensureDeferred
 async def test_server_answering_garbage_data(lying_grid, version):
     grid = lying_grid
-    node = await grid.create(contents_for(version), version=version)
+    # big enough that a verify reads the hashes and blocks again after the
+    # map update's first read
+    data = data_of(30000) if version == SDMF_VERSION else contents_for(version)
+    node = await grid.create(data, version=version)
     si = node.get_storage_index()
     grid.servers[3].lie = "bad-data"
     liar = grid.serverids[3]
@@ -320,8 +336,7 @@ async def test_server_answering_garbage_data(lying_grid, version):
         [(liar, sh) for sh in held]
     assert len(grid.advisories(3)) == len(held)
     # the reader is not fooled either
-    assert await grid.node(node.get_readonly_uri()).download_best_version() == \
-        contents_for(version)
+    assert await grid.node(node.get_readonly_uri()).download_best_version() == data
 
 
 @pytest_twisted.ensureDeferred
