@@ -79,7 +79,8 @@ def lease_secrets_for(keys, secret_holder):
 async def check_mutable(verifycap, storage_broker, *, verify=False, add_lease=False,
                         secret_holder=None, monitor=None, reactor=None) -> CheckResults:
     """Check (``verify``: and verify) one mutable file; see the module docstring."""
-    cap = mutable_verifycap(verifycap)
+    given = uri.from_string(verifycap) if isinstance(verifycap, (bytes, str)) else verifycap
+    cap = mutable_verifycap(given)
     if add_lease and secret_holder is None:
         raise ValueError("add_lease needs the client's secret holder (its lease secrets)")
     keys = MutableKeys.from_cap(cap)
@@ -90,7 +91,8 @@ async def check_mutable(verifycap, storage_broker, *, verify=False, add_lease=Fa
         await verify_best_version(keys, smap, monitor=monitor, reactor=reactor)
     if monitor is not None:
         monitor.raise_if_cancelled()
-    return results_from_map(cap.to_string(), keys.storage_index, smap)
+    # the results name what was asked about: a directory's verify cap stays one
+    return results_from_map(given.to_string(), keys.storage_index, smap)
 
 
 async def map_for_check(keys, storage_broker, *, mode=MODE_CHECK, add_lease=False,

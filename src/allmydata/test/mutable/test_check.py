@@ -219,6 +219,13 @@ async def test_bad_input(grid):
         await check_mutable(uri.from_string(node.get_uri()), grid.broker)
     with pytest.raises(ValueError, match="secret holder"):
         await check_mutable(node.get_verify_cap(), grid.broker, add_lease=True)
+    # a mutable directory's verify cap is checked through its file's
+    vc = node.get_verify_cap()
+    dir_vc = uri.DirectoryURIVerifier(vc)
+    r = await check_mutable(dir_vc.to_string(), grid.broker)
+    assert r.healthy and r.uri == dir_vc.to_string()
+    with pytest.raises(TypeError):
+        await check_mutable(b"URI:LIT:aaaa", grid.broker)
     monitor = Monitor()
     monitor.cancel()
     with pytest.raises(OperationCancelledError):
