@@ -6,7 +6,12 @@
   operations (``t=mkdir``, ``mkdir-with-children``, ``mkdir-immutable``,
   ``upload``, ``uri``, ``unlink``/``delete``, ``rename``, ``relink``,
   ``set_children``/``set-children``), each honouring ``replace=`` and
-  ``when_done=``.
+  ``when_done=``; ``POST t=check`` (:mod:`allmydata.web.check_results`),
+  the long operations ``t=start-deep-check``, ``start-manifest``,
+  ``start-deep-size`` and ``start-deep-stats`` (kept under ``ophandle=``
+  by :mod:`allmydata.web.operations`) and the streamed
+  ``t=stream-deep-check`` and ``stream-manifest``
+  (:mod:`allmydata.web.deep_stream`).
 * :class:`ChildPathHandler` takes whatever path follows a directory cap.
   Twisted's resource traversal is synchronous while looking up a child asks
   the grid, so it is a leaf that walks the path itself when the request is

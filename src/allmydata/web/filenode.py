@@ -9,6 +9,8 @@
   ``filename=`` picks the Content-Type, ``save=true`` adds an attachment
   Content-Disposition.  HEAD answers the same headers and fetches nothing.
 * ``t=json``, ``t=info``, ``t=uri``, ``t=readonly-uri``.
+* ``POST ?t=check`` (``verify=``, ``repair=``, ``add-lease=``,
+  ``output=JSON``): :func:`allmydata.web.check_results.post_check`.
 * Mutable files: the size is asked of the grid first (the newest version);
   ``PUT`` to a write cap overwrites the file (the spooled body is handed to
   the node as a file, never read whole here), ``PUT ?offset=N`` writes in
