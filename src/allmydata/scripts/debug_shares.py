@@ -273,10 +273,9 @@ def read_mutable_share(path, with_contents=True) -> MutableShare:
             raise ShareFileError(path, "truncated: the %s share's offsets end at %d, past its "
                                        "%d bytes of data" % (share_type, offsets["EOF"], length))
         share = ParsedShare(prefix, offsets)
-        fields = [name for name in ("verification_key", "signature", "share_hash_chain",
-                                    "block_hash_tree", "enc_privkey")]
         try:
-            for name in fields:
+            for name in ("verification_key", "signature", "share_hash_chain", "block_hash_tree",
+                         "enc_privkey"):
                 where, size = share.field_range(name)
                 share.set_field(name, container.read_share_data(where, size))
         except (MutableLayoutInvalid, ValueError, struct.error) as e:
