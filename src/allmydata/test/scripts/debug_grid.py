@@ -3,11 +3,14 @@ MDMF file, for the ``tahoe debug`` tests."""
 
 import os
 import shutil
+import time
 
 import attrs
 
 from allmydata import uri
 from allmydata.immutable.upload import Data as UploadData
+from allmydata.storage.immutable import ImmutableShareFile
+from allmydata.storage.mutable import MutableShareFile, is_mutable_container
 from allmydata.testing.nodegrid import start_grid
 from allmydata.util import base32
 
@@ -56,3 +59,25 @@ async def start_debug_grid(root) -> DebugGrid:
         await grid.stop()
         raise
     return DebugGrid(grid, results.uri, sdmf.get_uri(), mdmf.get_uri())
+
+
+def v1_copy(src, dest_root, renew=b"R" * 32, cancel=b"K" * 32) -> str:
+    """The share of ``src`` in a container of version 1 (lease secrets kept
+    in clear) under ``dest_root/<prefix>/<SI>/<shnum>``, with one lease."""
+    si_dir = os.path.basename(os.path.dirname(src))
+    dest = os.path.join(str(dest_root), si_dir[:2], si_dir, os.path.basename(src))
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    expiration = int(time.time()) + 7 * 24 * 3600
+    if is_mutable_container(src):
+        old = MutableShareFile(src)
+        header = old.header_fields()
+        new = MutableShareFile.create(dest, header["nodeid"], header["write_enabler"], version=1)
+        new.writev([(0, old.read_share_data(0, header["data_length"]))], None)
+        new.add_lease(1, renew, cancel, expiration, header["nodeid"])
+    else:
+        old = ImmutableShareFile(src)
+        data = old.read_share_data(0, old.data_length)
+        new = ImmutableShareFile.create(dest, len(data), version=1,
+                                        lease=(0, renew, cancel, expiration))
+        new.write_share_data(0, data)
+    return dest

@@ -17,7 +17,7 @@ from allmydata.mutable.checker import check_mutable
 from allmydata.testing import refvenv
 from allmydata.testing.reference import ReferenceStorageGrid, TahoeClient, running
 
-from .debug_grid import start_debug_grid
+from .debug_grid import start_debug_grid, v1_copy
 from .debug_helpers import lease_lines, run_debug
 from .test_debug_caps import CAPS, NODEID, SECRET, b32
 
@@ -111,6 +111,15 @@ async def test_tahoe_dump_share_reads_our_shares_and_their_leases(dgrid, tahoe_e
             assert theirs.count(" Lease #") == 2
             assert " Lease #0:" in theirs and " Lease #1:" in theirs
         assert_same_dump(ours, theirs)
+
+
+@pytest.mark.parametrize("kind", ["chk", "sdmf", "mdmf"])
+def test_tahoe_dump_share_reads_version_1_containers(dgrid, tahoe_exe, tmp_path, kind):
+    path = v1_copy(dgrid.share_files(getattr(dgrid, kind + "_cap"))[0], tmp_path)
+    theirs = run_tahoe_debug(tahoe_exe, "dump-share", "--offsets", path)
+    rc, ours, err = run_debug("dump-share", "--offsets", path)
+    assert (rc, err) == (0, "")
+    assert_same_dump(ours, theirs)
 
 
 # ---- we read Tahoe-LAFS's share files ----------------------------------------------------------

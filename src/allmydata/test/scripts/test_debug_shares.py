@@ -18,7 +18,7 @@ from allmydata.testing.storagegrid import CONTAINER_HEADER, share_layout
 from allmydata.util import base32, hashutil
 from allmydata.util.idlib import nodeid_b2a
 
-from .debug_grid import CHK_DATA, MDMF_DATA, SDMF_DATA, start_debug_grid
+from .debug_grid import CHK_DATA, MDMF_DATA, SDMF_DATA, start_debug_grid, v1_copy
 from .debug_helpers import fields, lease_lines, run_debug
 
 MONTH = 31 * 24 * 3600
@@ -150,6 +150,29 @@ def test_dump_mutable_leases_only(dgrid):
     assert rc == 0
     assert "Lease #0:" in out
     assert "SDMF contents" not in out and "verify-cap" not in out
+
+
+@pytest.mark.parametrize("kind", ["chk", "sdmf", "mdmf"])
+def test_dump_version_1_containers(dgrid, tmp_path, kind):
+    """Containers of version 1 keep lease secrets in clear: the same share
+    reads the same, and a mutable lease shows its secrets as they are."""
+    cap = getattr(dgrid, kind + "_cap")
+    src = dgrid.share_files(cap)[0]
+    path = v1_copy(src, tmp_path)
+    rc, out, err = run_debug("dump-share", path)
+    assert (rc, err) == (0, "")
+    f = fields(out)
+    assert f["container version"] == "1"
+    assert f["verify-cap"] == uri.from_string(cap).get_verifier().to_string().decode()
+    _rc, out_v2, _ = run_debug("dump-share", src)
+    same = ("file_size", "UEB_hash", "seqnum", "root_hash", "datalen", "block_hash_tree")
+    assert {k: f[k] for k in same if k in f} == {k: fields(out_v2)[k] for k in same if k in f}
+    if kind == "chk":
+        (lease,) = lease_lines(out)
+        assert lease.startswith(" Lease #0: owner=0, expire in ") and lease.endswith("(6 days)")
+    else:
+        assert f["renew_secret"] == base32.b2a_str(b"R" * 32)
+        assert f["cancel_secret"] == base32.b2a_str(b"K" * 32)
 
 
 # ---- find-shares and catalog-shares ----------------------------------------------------------
