@@ -158,7 +158,8 @@ async def verify_best_version(keys, smap, *, monitor=None, reactor=None,
 
 
 def _version_name(verinfo) -> str:
-    """``seq<N>-<4 base32 chars of the root hash>``, as Tahoe-LAFS names a version."""
+    """``seq<N>-<4 base32 chars of the root hash>``, as Tahoe-LAFS names a version
+    (``ServerMap.versioned_sharemap`` names shares the same way)."""
     return "seq%d-%s" % (verinfo[0], base32.b2a(verinfo[1])[:4].decode("ascii"))
 
 

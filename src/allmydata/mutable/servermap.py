@@ -39,6 +39,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from ..crypto import rsa
+from ..util import base32
 from ..util.default_reactor import default_reactor
 from ..util.rrefutil import call_remote
 from . import layout
@@ -242,6 +243,17 @@ class ServerMap:
         out: dict = {}
         for (serverid, shnum) in self._shares:
             out.setdefault(shnum, set()).add(serverid)
+        return out
+
+    def versioned_sharemap(self) -> dict:
+        """{"seq<N>-<4 base32 chars of the root hash>-sh<shnum>": set(server)}
+        of the good shares of every version: the sharemap of Tahoe-LAFS
+        1.20's mutable check results (its JSON keys)."""
+        out: dict = {}
+        for r in self._shares.values():
+            name = "seq%d-%s-sh%d" % (r.verinfo[0],
+                                      base32.b2a(r.verinfo[1])[:4].decode("ascii"), r.shnum)
+            out.setdefault(name, set()).add(r.server)
         return out
 
     def shares_available(self) -> dict:

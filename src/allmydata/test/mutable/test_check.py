@@ -82,6 +82,12 @@ async def test_healthy_file(grid, version):
         on_disk = {(grid.serverids[i], shnum) for i, shnum, _p in grid.share_files(si)}
         assert {(s.get_serverid(), shnum) for shnum, servers in r.sharemap.items()
                 for s in servers} == on_disk
+        name = next(line for line in r.report if line.startswith("Best Recoverable"))
+        version = name.split(": ")[1]
+        assert {k: {s.get_serverid() for s in v}
+                for k, v in r.servermap.versioned_sharemap().items()} == \
+            {"%s-sh%d" % (version, shnum): {s.get_serverid() for s in servers}
+             for shnum, servers in r.sharemap.items()}
         assert r.storage_index == si
         assert r.uri == node.get_verify_cap().to_string()
         assert any(line.startswith("Best Recoverable Version: seq1-") for line in r.report)
