@@ -20,8 +20,10 @@ from allmydata.immutable.upload import Data as UploadData
 from allmydata.node import create_node
 from allmydata.scripts.runner import main
 from allmydata.testing.mutablegrid import MutableGrid
+from allmydata.testing.nodegrid import start_grid
 from allmydata.testing.processes import NodeProcesses
 from allmydata.testing.storagegrid import grid_secrets
+from allmydata.testing.waiting import eventually
 
 CHK_DATA = b"checked file " * 5000
 
@@ -331,3 +333,33 @@ def test_node_process_with_a_garbage_database_exits_with_the_error(tmp_path, cap
     assert "not a usable checker results database" in text
     assert "Traceback" not in text
     assert not os.path.exists(os.path.join(d, "running.process"))
+
+
+@pytest_twisted.ensureDeferred
+async def test_results_survive_a_node_restart(tmp_path):
+    """A client node whose directory holds an empty checker_results.db
+    initializes it; after the node is stopped and built again from its
+    directory, the results of its earlier checks are still there."""
+    g = await start_grid(tmp_path / "grid", storage_count=4, needed=2, happy=3, total=4)
+    node = g.client_node
+    try:
+        await node.stopService()
+        open(os.path.join(g.client_dir, DB_FILENAME), "wb").close()
+        for round_ in range(2):
+            node = create_node(g.client_dir, reactor)
+            node.startService()
+            await eventually(lambda: len(node.storage_broker.get_connected_servers()) == 4, 30,
+                             what="the client connected to its storage servers")
+            if round_ == 0:
+                results = await node.client.upload(UploadData(CHK_DATA, b"C" * 32))
+                vcap = uri.from_string(results.uri).get_verifier()
+                checked = await node.checker.check(vcap)
+                assert checked[:3] == (2, 4, 4)
+            else:
+                ((when, remembered),) = node.checker.checker_results_for(vcap)
+                assert remembered == checked and when > 0
+            await node.stopService()
+    finally:
+        if node.running:
+            await node.stopService()
+        await g.stop()
