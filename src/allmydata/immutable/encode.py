@@ -22,7 +22,9 @@ crypttext hash tree, the block hash trees, the share hash tree and the URI
 extension block are built and written, and the buckets are closed.
 
 All ``n`` shares are encoded even when some have no writer (they already
-exist on a server): the share hash tree needs every block tree.
+exist on a server): the share hash tree needs every block tree.  A repair,
+which knows the block-tree roots of the shares in place, has only the shares
+it writes made (:meth:`Encoder.encode_only`).
 
 If a writer fails (the server answers with an error, or the connection is
 lost), its share is dropped and the upload goes on as long as the shares
@@ -176,6 +178,8 @@ class Encoder:
         self.uri_extension_data = None
         self.uri_extension_hash = None
         self._known_ueb = None     # the UEB a repair must reproduce
+        self._only = None          # the shares a repair makes (None: all N)
+        self._other_leaves = {}    # their block-tree roots, for the shares it does not make
         self._times = {"cumulative_encoding": 0.0, "cumulative_encoding_cpu": 0.0,
                        "cumulative_sending": 0.0, "waiting_for_encoding": 0.0,
                        "hashes_and_close": 0.0, "total_encode_and_push": 0.0}
@@ -215,6 +219,23 @@ class Encoder:
         self._known_ueb = (bytes(data), ueb)
         self._ueb_size = len(data)
 
+    def encode_only(self, shnums, other_leaves: dict) -> None:
+        """Make the blocks of ``shnums`` only (a repair writes a few shares
+        of a file whose other shares exist): the share hash tree takes the
+        block-tree roots of the other shares from ``other_leaves``
+        (``{shnum: root}``, validated by the caller against the file's
+        share root hash, and checked again here through the UEB's
+        ``share_root_hash`` when :meth:`use_uri_extension` was called)."""
+        only = sorted(set(shnums))
+        if not only or any(not 0 <= s < self._params.n for s in only):
+            raise ValueError("share numbers to make must be among 0..%d" % (self._params.n - 1))
+        missing = set(range(self._params.n)) - set(only) - set(other_leaves)
+        if missing:
+            raise ValueError("no block-tree root given for share(s) %s"
+                             % ", ".join(map(str, sorted(missing))))
+        self._only = only
+        self._other_leaves = dict(other_leaves)
+
     def get_segment_params(self) -> SegmentParams:
         return self._params
 
@@ -246,6 +267,9 @@ class Encoder:
         including shares the servers already hold (default: the writers')."""
         if any(not 0 <= s < self._params.n for s in shareholders):
             raise ValueError("share numbers run from 0 to %d" % (self._params.n - 1))
+        if self._only is not None and not set(shareholders) <= set(self._only):
+            raise ValueError("shareholders for shares that are not made: %s"
+                             % sorted(set(shareholders) - set(self._only)))
         self._shareholders = dict(shareholders)
         if servermap is None:
             servermap = {shnum: {w.get_peerid()} for shnum, w in shareholders.items()}
@@ -298,7 +322,8 @@ class Encoder:
         else:
             self._tail_codec = self._codec
         segment_hashes = []
-        block_hashes = [[] for _ in range(p.n)]
+        made = self._only if self._only is not None else range(p.n)
+        block_hashes = {shnum: [] for shnum in made}
         ahead = collections.deque()  # Deferred(_Segment), in segment order
         started_segments = 0
 
@@ -317,7 +342,7 @@ class Encoder:
                 self._times["waiting_for_encoding"] += time.perf_counter() - t
                 start_more()
                 segment_hashes.append(segment.crypttext_hash)
-                for shnum, h in enumerate(segment.block_hashes):
+                for shnum, h in segment.block_hashes.items():
                     block_hashes[shnum].append(h)
                 self._times["cumulative_encoding"] += segment.encode_time
                 self._times["cumulative_encoding_cpu"] += segment.encode_cpu
@@ -422,8 +447,9 @@ class Encoder:
         view = memoryview(data)
         pieces = [view[i * piece:(i + 1) * piece] for i in range(p.k)]
         codec = self._tail_codec if last else self._codec
-        blocks, _ids = codec.encode_sync(pieces)
-        hashes = [hashutil.block_hash(b) for b in blocks]
+        blocks, ids = codec.encode_sync(pieces, self._only)
+        hashes = {i: hashutil.block_hash(b) for i, b in zip(ids, blocks)}
+        blocks = dict(zip(ids, blocks))
         return _Segment(segnum, crypttext_hash, blocks, hashes,
                         spent[0] + time.perf_counter() - t, spent[1] + time.thread_time() - c)
 
@@ -431,8 +457,9 @@ class Encoder:
         p = self._params
         self._set_status("Sending hashes")
         crypttext_tree = HashTree(segment_hashes)
-        block_trees = [HashTree(hashes) for hashes in block_hashes]
-        share_tree = HashTree([tree[0] for tree in block_trees])
+        block_trees = {shnum: HashTree(hashes) for shnum, hashes in block_hashes.items()}
+        share_tree = HashTree([block_trees[i][0] if i in block_trees else self._other_leaves[i]
+                               for i in range(p.n)])
         ueb = make_uri_extension(p, self._crypttext_hasher.digest(), crypttext_tree[0],
                                  share_tree[0])
         ueb_bytes = pack_uri_extension(ueb)

@@ -43,8 +43,10 @@ from zope.interface import implementer
 from ..check_results import CheckAndRepairResults
 from ..util import base32
 from ..util.default_reactor import default_reactor
+from ..util.rrefutil import call_remote
 from .checker import _as_verifycap, check_immutable, lease_secrets
 from .download.node import DownloadNode
+from .download.share import Share
 from .encode import Encoder, EncodingError
 from .happiness import servers_of_happiness
 from .interfaces import IEncryptedUploadable
@@ -92,11 +94,11 @@ class _CiphertextStream:
     download is paused until the encoder has taken some.
     """
 
-    def __init__(self, storage_index: bytes, size: int, limit: int = STREAM_BUFFER,
+    def __init__(self, storage_index: bytes, size: int, limit: int | None = None,
                  monitor=None):
         self._si = storage_index
         self._size = size
-        self._limit = limit
+        self._limit = limit if limit is not None else STREAM_BUFFER
         self._monitor = monitor
         self._chunks: deque = deque()
         self._buffered = 0
@@ -210,6 +212,44 @@ def _holdings(check_results) -> tuple[dict, dict]:
     return good, corrupt
 
 
+async def _other_leaves(file, sharemap: dict, made: set, storage_index: bytes, clock,
+                        timeout: float) -> dict | None:
+    """``{shnum: block-tree root}`` of every share number not in ``made``,
+    proven against the file's share root hash, or None if some cannot be
+    had.  The download has proven the share-hash chains of the shares it
+    read (each chain holds its own leaf and its siblings); the chains of
+    the other good shares are read here (one ``get_buckets`` per server and
+    one read per share)."""
+    tree = file.share_hash_tree
+    wanted = [j for j in range(file.n) if j not in made and tree.get_leaf(j) is None]
+    by_server: dict = {}
+    for j in wanted:
+        holders = sorted(sharemap.get(j, ()), key=lambda s: s.get_serverid())
+        if not holders or holders[0].get_rref() is None:
+            return None
+        by_server.setdefault(holders[0], []).append(j)
+
+    async def fetch(server, shnums):
+        d = defer.maybeDeferred(call_remote, server.get_rref(), "get_buckets", storage_index)
+        buckets = await d.addTimeout(timeout, clock)
+        await defer.DeferredList(
+            [Share(server, j, buckets[j], storage_index, file, clock, timeout, 0).prepare()
+             for j in shnums if j in buckets], consumeErrors=True)
+
+    if by_server:
+        await defer.DeferredList([defer.ensureDeferred(fetch(server, shnums))
+                                  for server, shnums in by_server.items()],
+                                 consumeErrors=True)
+    leaves = {}
+    for j in range(file.n):
+        if j not in made:
+            leaf = tree.get_leaf(j)
+            if leaf is None:
+                return None
+            leaves[j] = leaf
+    return leaves
+
+
 async def repair_immutable(verifycap, storage_broker, secret_holder, check_results, *,
                            monitor=None, reactor=None, timeout: float = DEFAULT_TIMEOUT,
                            advised: set | None = None, **download_options) -> RepairResults:
@@ -288,6 +328,12 @@ async def repair_immutable(verifycap, storage_broker, secret_holder, check_resul
                 storage_index=si, successful=placed_all, preexisting=placement.preexisting,
                 happiness=placement.happiness,
                 error=None if placed_all else "no server would take the missing shares")
+        # the block-tree roots of the shares left in place: then only the
+        # shares written need to be made (else all N are, as an upload does)
+        leaves = await _other_leaves(node.file, check_results.sharemap, set(placement.writers),
+                                     si, reactor, timeout)
+        if leaves is not None:
+            encoder.encode_only(placement.writers, leaves)
         shareholders = {shnum: proxy(rref, server)
                         for shnum, (server, rref) in placement.writers.items()}
         encoder.set_shareholders(shareholders, placement.sharemap())
@@ -302,6 +348,9 @@ async def repair_immutable(verifycap, storage_broker, secret_holder, check_resul
                                  happiness=placement.happiness,
                                  error="the repair failed while writing shares: %s" % (e,))
         timings["encode_and_push"] = time.monotonic() - t
+        timings.update(encoder.get_times())
+        if node.last_results is not None:
+            timings["download"] = dict(node.last_results.timings)
         if ueb_hash != vcap.uri_extension_hash:
             # use_uri_extension makes this impossible; a check that costs nothing
             raise RepairError("the regenerated shares do not match the verify cap")

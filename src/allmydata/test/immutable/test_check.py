@@ -18,13 +18,16 @@ from zope.interface import implementer
 from allmydata import uri
 from allmydata.check_results import check_results_json
 from allmydata.client import SecretHolder
+from allmydata.immutable import checker
 from allmydata.immutable.checker import check_immutable, lease_secrets
 from allmydata.immutable.filenode import ImmutableFileNode
 from allmydata.immutable.literal import LiteralFileNode
 from allmydata.monitor import Monitor, OperationCancelledError
 from allmydata.storage.immutable import ImmutableShareFile
 from allmydata.storage.interfaces import RIBucketReader
-from allmydata.testing.storagegrid import CONTAINER_HEADER, flip_byte, grid_secrets, share_layout
+from allmydata.testing.storagegrid import (
+    CONTAINER_HEADER, ReadLog, flip_byte, grid_secrets, share_layout,
+)
 
 DATA_SIZE = 300_000          # three segments of 128 KiB
 K, N = 3, 10
@@ -297,15 +300,23 @@ async def test_cancelled(grid):
 
 @pytest_twisted.ensureDeferred
 async def test_verify_reads_a_bounded_amount_at_once(grid, monkeypatch):
-    """Many segments: reads are spans of whole blocks, a few at a time."""
-    from allmydata.immutable import checker
+    """Many segments: the blocks are read in spans of whole blocks of at
+    most SPAN_BYTES, and every byte of every share's data is read."""
     monkeypatch.setattr(checker, "SPAN_BYTES", 4096)
     cap = await grid.upload(os.urandom(200_000), k=K, n=N, max_segment_size=3 * 1024)
     vcap = vcap_of(cap)
-    r = await check_immutable(vcap, grid.broker, verify=True, reactor=reactor)
-    assert r.healthy and r.count_shares_good == N
     si = vcap.get_storage_index()
     _i, _sh, path = grid.share_files(si)[0]
-    flip_byte(path, share_layout(path).data + 150_000 // K // 3 * 3)
+    lay = share_layout(path)
+    reads = ReadLog(monkeypatch)
+    r = await check_immutable(vcap, grid.broker, verify=True, reactor=reactor)
+    assert r.healthy and r.count_shares_good == N
+    data_reads = [(shnum, offset, length) for _si, shnum, offset, length in reads.entries
+                  if lay.data <= offset < lay.plaintext_hash_tree]
+    assert max(length for _s, _o, length in data_reads) <= 4096
+    for shnum in range(N):
+        assert sum(length for s, _o, length in data_reads if s == shnum) == \
+            lay.plaintext_hash_tree - lay.data
+    flip_byte(path, (lay.data + lay.plaintext_hash_tree) // 2)
     r = await check_immutable(vcap, grid.broker, verify=True)
     assert len(r.corrupt_shares) == 1

@@ -14,7 +14,10 @@ import pytest_twisted
 from allmydata import uri
 from allmydata.check_results import check_and_repair_json
 from allmydata.immutable.checker import check_immutable
+from allmydata.immutable.encode import Encoder
 from allmydata.immutable.filenode import ImmutableFileNode
+from allmydata.immutable import repairer
+from allmydata.immutable.happiness import share_placement
 from allmydata.immutable.repairer import check_and_repair_immutable, repair_immutable
 from allmydata.monitor import Monitor
 from allmydata.storage.immutable import ImmutableShareFile
@@ -205,10 +208,9 @@ async def test_shares_vanish_during_repair_nothing_kept(grid):
 
 
 @pytest_twisted.ensureDeferred
-async def test_repair_of_many_segments_is_streamed(grid):
+async def test_repair_of_many_segments_is_streamed(grid, monkeypatch):
     """A file of many segments, with a small stream buffer: the download is
     paused and resumed many times, and the result is still right."""
-    from allmydata.immutable import repairer
     data = os.urandom(600_000)
     cap = await grid.upload(data, k=K, n=N, max_segment_size=6 * 1024)
     vcap = vcap_of(cap)
@@ -216,11 +218,44 @@ async def test_repair_of_many_segments_is_streamed(grid):
     for i, _shnum, path in grid.share_files(si):
         if i == 2:
             os.unlink(path)
-    old = repairer.STREAM_BUFFER
-    repairer.STREAM_BUFFER = 16 * 1024
-    try:
-        crr = await check_and_repair_immutable(vcap, grid.broker, grid_secrets())
-    finally:
-        repairer.STREAM_BUFFER = old
+    monkeypatch.setattr(repairer, "STREAM_BUFFER", 16 * 1024)
+    crr = await check_and_repair_immutable(vcap, grid.broker, grid_secrets())
     assert crr.repair_successful and crr.post_repair_results.healthy
     assert_valid_shares(grid, cap, data)
+
+
+@pytest_twisted.ensureDeferred
+async def test_only_the_written_shares_are_made(grid, monkeypatch):
+    """The block-tree roots of the shares in place come from their proven
+    share-hash chains, so only the shares written are erasure-coded; the
+    result is still valid shares (checked independently)."""
+    made = []
+    real = Encoder.encode_only
+
+    def encode_only(self, shnums, other_leaves):
+        made.append((sorted(shnums), sorted(other_leaves)))
+        return real(self, shnums, other_leaves)
+    monkeypatch.setattr(Encoder, "encode_only", encode_only)
+    data = os.urandom(500_000)
+    cap = await grid.upload(data, k=K, n=N)
+    vcap = vcap_of(cap)
+    si = vcap.get_storage_index()
+    for _i, shnum, path in grid.share_files(si):
+        if shnum in (4, 5):
+            os.unlink(path)
+    crr = await check_and_repair_immutable(vcap, grid.broker, grid_secrets(), verify=True)
+    assert crr.repair_successful and crr.post_repair_results.healthy
+    assert made == [([4, 5], [0, 1, 2, 3, 6, 7, 8, 9])]
+    assert_valid_shares(grid, cap, data)
+
+
+def test_placement_avoids_servers_with_a_corrupt_copy():
+    # server "a" holds a corrupt copy of share 1: it keeps share 0, and share 1
+    # goes to a server that may take it
+    placement = share_placement(["a", "b", "c"], [], range(3), {"a": {0, 1}, "b": {2}},
+                                forbidden={"a": {1}})
+    assert placement[0] == "a" and placement[2] == "b"
+    assert placement[1] == "c"
+    # with every other server read-only, a forbidden share gets no place at all
+    placement = share_placement(["a", "b"], ["b"], range(2), {"a": {0}}, forbidden={"a": {1}})
+    assert 1 not in placement
