@@ -18,7 +18,8 @@
 
 :func:`expected_walk` is the walk the tests expect, written out by hand from
 this picture; :func:`reference_walk` computes one independently by reading
-the directories one at a time.
+the directories one at a time; :func:`expected_stats` computes the deep-stats
+from the picture and the sizes of the data.
 """
 
 import attr
@@ -34,6 +35,10 @@ SDMF_DATA = b"SDMF contents " * 5
 MDMF_DATA = b"MDMF contents " * 9
 FUTURE_RW = b"x-future-rw:deep"
 FUTURE_RO = b"ro.x-future-ro:deep"
+
+# Tahoe-LAFS's histogram buckets up to 10,000 bytes
+BUCKETS = [(0, 0), (1, 3), (4, 10), (11, 31), (32, 100), (101, 316), (317, 1000),
+           (1001, 3162), (3163, 10000)]
 
 
 @attr.s
@@ -121,3 +126,32 @@ async def reference_walk(root) -> list:
     out.append(((), root))
     await walk(root, ())
     return out
+
+
+def bucket_of(size):
+    for lo, hi in BUCKETS:
+        if lo <= size <= hi:
+            return (lo, hi)
+    raise AssertionError(size)
+
+
+async def expected_stats(tree):
+    n = tree.nodes
+    dir_sizes = [len(await n["root"].get_filenode().download_best_version()),
+                 len(await n["sub"].get_filenode().download_best_version()),
+                 len(await n["imm"].get_filenode().download_to_data()),
+                 0, 0]      # the LIT directory, at two paths
+    hist = {}
+    for size in (len(BIG), len(BIG2), len(TINY), len(TINY2)):
+        hist[bucket_of(size)] = hist.get(bucket_of(size), 0) + 1
+    return {
+        "api-version": 1,
+        "count-immutable-files": 2, "count-mutable-files": 2, "count-literal-files": 2,
+        "count-files": 6, "count-directories": 5, "count-unknown": 1,
+        "size-immutable-files": len(BIG) + len(BIG2),
+        "size-literal-files": len(TINY) + len(TINY2),
+        "size-directories": sum(dir_sizes), "largest-directory": max(dir_sizes),
+        "largest-directory-children": 6,
+        "largest-immutable-file": max(len(BIG), len(BIG2)),
+        "size-files-histogram": [(lo, hi, c) for (lo, hi), c in sorted(hist.items())],
+    }

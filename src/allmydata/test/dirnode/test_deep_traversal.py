@@ -16,14 +16,10 @@ from allmydata.deep_traversal import DEFAULT_LIMIT, ManifestWalker, deep_travers
 from allmydata.dirnode import DirectoryNode
 from allmydata.monitor import OperationCancelledError
 from allmydata.test.dirnode.conftest import make_client
-from allmydata.test.dirnode.deeptree import (BIG, BIG2, FUTURE_RW, TINY, TINY2, build_tree,
-                                             cap_of, expected_walk, reference_walk, upload)
+from allmydata.test.dirnode.deeptree import (BUCKETS, FUTURE_RW, build_tree, cap_of,
+                                             expected_stats, expected_walk, reference_walk,
+                                             upload)
 from allmydata.util import base32
-
-# Tahoe-LAFS's histogram buckets up to 10,000 bytes
-BUCKETS = [(0, 0), (1, 3), (4, 10), (11, 31), (32, 100), (101, 316), (317, 1000),
-           (1001, 3162), (3163, 10000)]
-
 
 def fresh(client, grid):
     """Another client on the grid: nothing parsed or cached is shared."""
@@ -33,35 +29,6 @@ def fresh(client, grid):
 @pytest_twisted.async_yield_fixture(scope="module")
 async def tree(dir_grid):
     yield await build_tree(make_client(dir_grid))
-
-
-def bucket_of(size):
-    for lo, hi in BUCKETS:
-        if lo <= size <= hi:
-            return (lo, hi)
-    raise AssertionError(size)
-
-
-async def expected_stats(tree):
-    n = tree.nodes
-    dir_sizes = [len(await n["root"].get_filenode().download_best_version()),
-                 len(await n["sub"].get_filenode().download_best_version()),
-                 len(await n["imm"].get_filenode().download_to_data()),
-                 0, 0]      # the LIT directory, at two paths
-    hist = {}
-    for size in (len(BIG), len(BIG2), len(TINY), len(TINY2)):
-        hist[bucket_of(size)] = hist.get(bucket_of(size), 0) + 1
-    return {
-        "api-version": 1,
-        "count-immutable-files": 2, "count-mutable-files": 2, "count-literal-files": 2,
-        "count-files": 6, "count-directories": 5, "count-unknown": 1,
-        "size-immutable-files": len(BIG) + len(BIG2),
-        "size-literal-files": len(TINY) + len(TINY2),
-        "size-directories": sum(dir_sizes), "largest-directory": max(dir_sizes),
-        "largest-directory-children": 6,
-        "largest-immutable-file": max(len(BIG), len(BIG2)),
-        "size-files-histogram": [(lo, hi, c) for (lo, hi), c in sorted(hist.items())],
-    }
 
 
 def test_size_buckets_are_tahoes():
