@@ -44,7 +44,9 @@ from ..storage.limits import MAX_CORRUPTION_REASON
 from ..util import base32, hashutil
 from ..util.default_reactor import default_reactor
 from ..util.rrefutil import call_remote
-from .download.share import CORRUPT, SERVER, LayoutGuess, Share, ShareFailure, classify
+from .download.share import (
+    CORRUPT, INCOMPATIBLE, SERVER, LayoutGuess, Share, ShareFailure, classify,
+)
 from .download.validation import FileHashes
 from .happiness import servers_of_happiness
 
@@ -241,7 +243,10 @@ class _Check:
 
     def _share_failed(self, st: _ServerState, share: Share, f: ShareFailure) -> None:
         shnum = share.shnum
-        if f.kind == CORRUPT:
+        if f.kind == INCOMPATIBLE:
+            st.incompatible.add(shnum)
+            self.problem(st.server, shnum, "incompatible: %s" % f.text)
+        elif f.kind == CORRUPT:
             st.corrupt.add(shnum)
             self.problem(st.server, shnum, "corrupt: %s" % f.text)
             self._advise(st.server, shnum, f.text)

@@ -55,6 +55,11 @@ class LayoutInvalid(LayoutError):
     """Share bytes from a server are malformed, truncated or inconsistent."""
 
 
+class ShareVersionIncompatible(LayoutInvalid):
+    """A share whose header names a layout version this reader does not
+    know: not damage, but nothing this client can read either."""
+
+
 class FileTooLargeError(LayoutError):
     """A share whose offsets do not fit even the 64-bit (v2) layout."""
 
@@ -155,8 +160,8 @@ def parse_header(data: bytes, where: str = "share") -> ShareLayout:
             raise LayoutInvalid("%s: v2 header truncated (%d of 68 bytes)" % (where, len(data)))
         fields = struct.unpack(">LQQ6Q", data[:V2_HEADER_SIZE])
     else:
-        raise LayoutInvalid("%s: unknown share layout version %d (this reader knows 1 and 2)"
-                            % (where, version))
+        raise ShareVersionIncompatible("%s: unknown share layout version %d (this reader "
+                                       "knows 1 and 2)" % (where, version))
     lay = ShareLayout(*fields)
     names = ("data", "plaintext_hash_tree", "crypttext_hash_tree", "block_hashes",
              "share_hashes", "uri_extension")

@@ -26,7 +26,9 @@ Every failure becomes a :class:`ShareFailure` of one of three kinds:
   the server with ``advise_corrupt_share``; only this share is dropped);
 * ``server``: the server is gone (disconnected, timed out): every share on
   it is dropped for the rest of the download;
-* ``share``: the server answered with an error about this share.
+* ``share``: the server answered with an error about this share;
+* ``incompatible``: the share has a layout version this reader does not
+  know (dropped like ``share``, never reported as corrupt).
 """
 
 import struct
@@ -44,6 +46,7 @@ from ..layout import (
     V2_HEADER_SIZE,
     LayoutInvalid,
     ReadBucketProxy,
+    ShareVersionIncompatible,
     compute_layout,
     parse_header,
 )
@@ -52,7 +55,7 @@ from .validation import FileHashes, ShareDataError
 
 log = Logger()
 
-CORRUPT, SERVER, SHARE = "corrupt", "server", "share"
+CORRUPT, SERVER, SHARE, INCOMPATIBLE = "corrupt", "server", "share", "incompatible"
 
 _GONE = (DeadReferenceError, error.ConnectionLost, error.ConnectionDone, defer.TimeoutError,
          error.TimeoutError)
@@ -87,6 +90,8 @@ def classify(share, exc: BaseException, what: str) -> ShareFailure:
     """The :class:`ShareFailure` for an exception met while reading ``what``."""
     if isinstance(exc, ShareFailure):
         return exc
+    if isinstance(exc, ShareVersionIncompatible):
+        return ShareFailure(share, INCOMPATIBLE, "%s: %s" % (what, exc))
     if isinstance(exc, (LayoutInvalid, ShareDataError)):
         return ShareFailure(share, CORRUPT, "%s: %s" % (what, exc))
     if isinstance(exc, (defer.TimeoutError, error.TimeoutError)):

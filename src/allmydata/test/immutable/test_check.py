@@ -320,3 +320,27 @@ async def test_verify_reads_a_bounded_amount_at_once(grid, monkeypatch):
     flip_byte(path, (lay.data + lay.plaintext_hash_tree) // 2)
     r = await check_immutable(vcap, grid.broker, verify=True)
     assert len(r.corrupt_shares) == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_unknown_share_version_is_incompatible(grid):
+    cap, vcap = await upload(grid)
+    si = vcap.get_storage_index()
+    server_index, _shnum, path = [f for f in grid.share_files(si) if f[1] == 6][0]
+    with open(path, "r+b") as f:
+        f.seek(CONTAINER_HEADER)
+        f.write(struct.pack(">L", 7))
+    r = await check_immutable(vcap, grid.broker, verify=True)
+    assert [(s.get_serverid(), sh) for s, _si, sh in r.incompatible_shares] == \
+        [(grid.serverids[server_index], 6)]
+    assert r.corrupt_shares == [] and 6 not in r.sharemap
+    assert grid.all_advisories() == {}
+
+
+@pytest_twisted.ensureDeferred
+async def test_share_numbers_out_of_range_are_ignored(grid):
+    cap, vcap = await upload(grid)
+    add_fake_share(grid.servers[0], N + 5, lambda offset, length: b"")
+    r = await check_immutable(vcap, grid.broker, verify=True)
+    assert r.healthy and sorted(r.sharemap) == list(range(N))
+    assert any("outside" in text for _s, _sh, text in r.share_problems)
