@@ -185,6 +185,7 @@ class ShareCrawler(service.MultiService):
             state = None
         if state is None:
             state = self._fresh_state()
+        state.setdefault("current-cycle-start-time", self.clock.seconds())
         self.state = state
         lcp = state["last-complete-prefix"]
         self.last_complete_prefix_index = -1 if lcp is None else self.prefixes.index(lcp)
@@ -203,7 +204,7 @@ class ShareCrawler(service.MultiService):
                                       or value < 0):
                 bad("%s is %r" % (key, value))
         start = state.get("current-cycle-start-time")
-        if start is not None and not isinstance(start, (int, float)):
+        if start is not None and (not isinstance(start, (int, float)) or isinstance(start, bool)):
             bad("current-cycle-start-time is %r" % (start,))
         lcp = state.get("last-complete-prefix")
         if lcp is not None and lcp not in self.prefixes:
@@ -361,7 +362,13 @@ class ShareCrawler(service.MultiService):
             last = self.state["last-complete-bucket"]
             if last is not None and bucket <= last:
                 continue
-            self.process_bucket(cycle, prefix, prefixdir, bucket)
+            try:
+                self.process_bucket(cycle, prefix, prefixdir, bucket)
+            except Exception:
+                # one bucket it cannot handle (a disk error, a permission)
+                # must not stop the walk, nor make it try that bucket forever
+                self.log.failure("{crawler} could not process bucket {bucket}",
+                                 crawler=type(self).__name__, bucket=bucket)
             self.state["last-complete-bucket"] = bucket
             if self._over():
                 raise _SliceOver()

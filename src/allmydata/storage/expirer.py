@@ -164,7 +164,14 @@ class LeaseChecker(ShareCrawler):
 
     # ---- state ----------------------------------------------------------------------
     def add_initial_state(self) -> None:
+        # what Tahoe-LAFS 1.20 saves beside its state and we keep elsewhere or compute
+        for key in ("history", "estimated-remaining-cycle", "estimated-current-cycle"):
+            self.state.pop(key, None)
         so_far = self.state.setdefault("cycle-to-date", empty_cycle())
+        histogram = so_far.get("lease-age-histogram")
+        if isinstance(histogram, list):  # saved as [[min, max, count], ...]
+            so_far["lease-age-histogram"] = {"%d,%d" % (low, high): count
+                                             for low, high, count in histogram}
         for key, value in empty_cycle().items():
             so_far.setdefault(key, value)
         for key, value in empty_space_recovered().items():
@@ -174,12 +181,21 @@ class LeaseChecker(ShareCrawler):
         so_far = state.get("cycle-to-date", {})
         if not isinstance(so_far, dict):
             bad("cycle-to-date is not an object")
-        for key in ("space-recovered", "lease-age-histogram", "leases-per-share-histogram"):
+        histogram = so_far.get("lease-age-histogram", {})
+        if isinstance(histogram, list):
+            if not all(isinstance(row, list) and len(row) == 3
+                       and all(isinstance(n, int) for n in row) for row in histogram):
+                bad("cycle-to-date.lease-age-histogram is not [[min, max, count], ...]")
+            histogram = {}
+        for key in ("space-recovered", "leases-per-share-histogram"):
             value = so_far.get(key, {})
             if not isinstance(value, dict) or not all(
                     isinstance(n, (int, float)) for n in value.values()):
                 bad("cycle-to-date.%s is not an object of counts" % key)
-        for key in so_far.get("lease-age-histogram", {}):
+        if not isinstance(histogram, dict) or not all(
+                isinstance(n, int) for n in histogram.values()):
+            bad("cycle-to-date.lease-age-histogram is not an object of counts")
+        for key in histogram:
             low, comma, high = key.partition(",")
             if not (comma and low.lstrip("-").isdigit() and high.lstrip("-").isdigit()):
                 bad("cycle-to-date.lease-age-histogram has the key %r" % (key,))

@@ -268,3 +268,29 @@ def test_bucket_counter_counts_buckets_and_persists_the_count(tmp_path):
     assert list(again.bucket_counter.state["bucket-counts"]) == ["1"]
     again.stopService()
     assert isinstance(again.bucket_counter, BucketCounter)
+
+
+class FailingCrawler(RecordingCrawler):
+    """Cannot process one bucket (as with a disk error there)."""
+
+    bad = None
+
+    def process_bucket(self, cycle, prefix, prefixdir, storage_index_b32):
+        if storage_index_b32 == self.bad:
+            raise PermissionError("cannot read " + storage_index_b32)
+        RecordingCrawler.process_bucket(self, cycle, prefix, prefixdir, storage_index_b32)
+
+
+def test_a_bucket_that_fails_is_logged_and_the_walk_goes_on(storedir):
+    names = plant(storedir, 5)
+    clock = task.Clock()
+    crawler = FailingCrawler(Server(storedir), os.path.join(storedir, "test.state.json"), clock,
+                             Meter(), CrawlerPace(slow_start=0, cpu_slice=100,
+                                                  minimum_cycle_time=1000))
+    crawler.bad = names[2]
+    crawler.startService()
+    clock.advance(0)
+    crawler.stopService()
+    assert [v[2] for v in crawler.visits] == names[:2] + names[3:]
+    assert crawler.cycles_finished == [0]
+    # (the failure went to the log; pytest-twisted would not fail the test for it)

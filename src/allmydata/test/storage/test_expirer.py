@@ -287,3 +287,50 @@ async def test_cancel_lease_racing_a_reader(make_transport):
         await readers[0].call("read", 0, 10)
     assert "no longer exists" in str(e.value)
     assert await t.server.call("get_version")
+
+
+def test_resumes_from_a_state_file_tahoe_lafs_saved_in_mid_cycle(storedir):
+    """Tahoe-LAFS 1.20 saves what its get_state() answers: the history and
+    the estimates beside the position, and the lease age histogram as a
+    list.  Its cycle goes on from there."""
+    planted = {}
+    for i in range(12):
+        path = plant_immutable(storedir, si_of("t%d" % i), 0, [renewed(40)])
+        planted[os.path.basename(os.path.dirname(path))] = path
+    names = sorted(planted)
+    position = names[5][:2]
+    done_before = [n for n in names if n[:2] <= position]
+    so_far = {"corrupt-shares": [], "lease-age-histogram": [[0, DAY, 3]],
+              "leases-per-share-histogram": {"1": 3},
+              "space-recovered": {"examined-shares": 3, "examined-buckets": 3},
+              "expiration-enabled": False,
+              "configured-expiration-mode": ["age", None, None, ["mutable", "immutable"]]}
+    with open(os.path.join(storedir, "lease_checker.state.json"), "w") as f:
+        json.dump({"version": 1, "last-cycle-finished": 4, "current-cycle": 5,
+                   "current-cycle-start-time": T0 - 100, "last-complete-prefix": position,
+                   "last-complete-bucket": max(done_before), "cycle-to-date": so_far,
+                   "history": {"4": {}}, "estimated-remaining-cycle": {},
+                   "estimated-current-cycle": {}}, f)
+    server = make_server(storedir, AGE)
+    assert server.lease_checker.state["current-cycle"] == 5
+    cycle = run_cycle(server)
+    assert server.lease_checker.state["last-cycle-finished"] == 5
+    sr = cycle["space-recovered"]
+    assert sr["examined-shares"] == 3 + len(names) - len(done_before)
+    assert sr["actual-shares"] == len(names) - len(done_before)
+    assert [0, DAY, 3] in cycle["lease-age-histogram"]
+    assert [os.path.exists(planted[n]) for n in names] == [
+        n in done_before for n in names]
+    server.stopService()
+
+
+def test_an_unreadable_history_is_set_aside(storedir):
+    os.makedirs(storedir)
+    history = os.path.join(storedir, "lease_checker.history.json")
+    with open(history, "w") as f:
+        f.write('{"0": [1, 2]}')
+    server = make_server(storedir, AGE)
+    assert server.lease_checker.history == {}
+    assert os.path.exists(history + ".corrupt")
+    assert run_cycle(server)["space-recovered"]["examined-shares"] == 0
+    server.stopService()
