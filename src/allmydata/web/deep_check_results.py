@@ -13,7 +13,7 @@ from twisted.web.template import tags
 from ..deep_results import deep_check_and_repair_json, deep_check_json
 from ..util import base32
 from .check_results import render_json_text, render_page, results_page, return_link, server_cell
-from .common import ErrorResource, WebError, decode_arg
+from .common import ErrorResource, WebError
 from .operations import OperationPage, refresh_head, still_running
 
 
@@ -31,11 +31,11 @@ class DeepCheckPage(OperationPage):
     def getChild(self, name, request):
         if name == b"" and not request.postpath:
             return self
+        text = name.decode("utf-8", "replace")
         try:
-            text = decode_arg("a storage index", name)
             si = base32.a2b(text.encode("ascii"))
-        except (WebError, ValueError, UnicodeEncodeError):
-            return ErrorResource(WebError("%r is not a storage index (base32)" % name[:80]))
+        except (ValueError, UnicodeEncodeError):
+            return ErrorResource(WebError("%r is not a storage index (base32)" % text[:80]))
         results = self.monitor.get_status()
         try:
             one = results.get_results_for_storage_index(si)
@@ -59,6 +59,7 @@ class DeepCheckPage(OperationPage):
         body = [still_running(request, self.monitor), tags.p("Counters:"),
                 self._counters(counters)]
         body += self._problems(all_results)
+        body += self._unlisted(results)
         body += self._corrupt(request, results)
         body.append(return_link(request))
         body.append(tags.h2("All results"))
@@ -109,6 +110,15 @@ class DeepCheckPage(OperationPage):
         if after:
             out += [tags.h2("Files and directories that still have problems"), tags.ul(*after)]
         return out
+
+    def _unlisted(self, results):
+        unlisted = results.get_unlisted_directories() if results is not None else []
+        if not unlisted:
+            return []
+        items = [tags.li(_path_text(path), ": ", failure.getErrorMessage())
+                 for path, failure in unlisted]
+        return [tags.h2("Directories whose contents could not be read (not walked)"),
+                tags.ul(*items)]
 
     def _corrupt(self, request, results):
         corrupt = results.get_corrupt_shares() if results is not None else []

@@ -162,14 +162,18 @@ async def test_check_by_path_when_done_and_return_to(webapi):
 async def test_check_bad_input(webapi):
     cap = await webapi.ok_text("PUT", webapi.url + "uri", DATA)
     url = webapi.path(cap)
-    for query in ("t=check&verify=maybe", "t=check&repair=2", "t=check&add-lease=",
-                  "t=check&output=XML", "t=frobnicate", "t=start-deep-check&ophandle=x",
-                  "t=stream-manifest"):
+    queries = ["t=check&verify=maybe", "t=check&repair=2", "t=check&add-lease=",
+               "t=frobnicate", "t=start-deep-check&ophandle=x", "t=stream-manifest"]
+    if webapi.ours:
+        # Tahoe-LAFS 1.20 checks, then never answers (its "Bad Format" page fails to render)
+        queries.append("t=check&output=XML")
+    for query in queries:
         r = await webapi.post(url + "?" + query)
         webapi.expect(r, 400)
     for bad in ("URI:CHK:nope", "URI:CHK:aaaa:bbbb:2:4:100", "URI:SSK:aaaa:bbbb"):
         r = await webapi.post(webapi.path(bad, query="t=check&output=JSON"))
-        webapi.expect(r, 400)
+        # Tahoe-LAFS 1.20 takes a malformed cap for one of an unknown kind: 405 to a POST
+        webapi.expect(r, 400, tahoe=405)
     root = await webapi.mkdir()
     r = await webapi.post(webapi.path(root, "missing", query="t=check&output=JSON"))
     webapi.expect(r, 404)

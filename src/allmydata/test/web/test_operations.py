@@ -152,8 +152,11 @@ async def test_handle_release_and_cancel(webapi):
     r = await webapi.get(webapi.url + "operations/%s?output=JSON" % handle)
     webapi.expect(r, 404)
 
-    handle, r = await start(webapi, url, "t=start-deep-stats&when_done=/done-here")
-    assert r.header("location").endswith("/done-here")
+    # Tahoe-LAFS 1.20 starts the operation, then fails to redirect (a 500)
+    handle, r = await start(webapi, url, "t=start-deep-stats&when_done=/done-here",
+                            code=302 if webapi.ours else 500)
+    if webapi.ours:
+        assert r.header("location") == "/done-here"
     await poll(webapi, handle)
 
 
@@ -198,3 +201,8 @@ async def test_bad_ophandles_and_retain_for(webapi):
                               % (retain, new_handle()))
         webapi.expect(r, 400)
     assert set(table.handles()) == before      # nothing was started
+    handle, _r = await start(webapi, url, "t=start-deep-check")
+    await poll(webapi, handle)
+    for bad, code in (("not-base32!", 400), ("abc", 400), ("aaaa", 404)):
+        r = await webapi.get(webapi.url + "operations/%s/%s?output=JSON" % (handle, bad))
+        webapi.expect(r, code)
