@@ -25,7 +25,6 @@ from twisted.web.template import flattenString, tags
 
 from ..check_results import check_and_repair_json, check_results_json
 from ..monitor import Monitor
-from ..util import base32
 from .common import (
     WebError,
     async_render,
@@ -34,7 +33,6 @@ from .common import (
     local_location,
     redirect_when_done,
 )
-from .nodehelpers import is_dirnode
 
 STYLE = """
 body { font-family: sans-serif; margin: 2em; }
@@ -286,13 +284,3 @@ def results_page(client, results):
         return CheckAndRepairResultsPage(client, results)
     return CheckResultsPage(client, results)
 
-
-def si_string(si) -> str:
-    return base32.b2a(si).decode("ascii") if si else ""
-
-
-def is_checkable(node) -> bool:
-    """Whether ``node`` can be checked (files and directories, not unknown caps)."""
-    if getattr(node, "is_unknown", lambda: False)():
-        return False
-    return is_dirnode(node) or hasattr(node, "check")
