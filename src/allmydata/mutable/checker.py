@@ -18,8 +18,8 @@ whole in the map update's first read (a small directory, say) is checked
 from those bytes, without a second read.  A share that fails is marked bad in
 the server map and reported to its server (``advise_corrupt_share``).
 Neither sees damage to a share's encrypted private key: only the write key
-decrypts it, and a check works from the verify cap (a repair, which maps the
-servers with the write cap, finds such a share bad and rewrites it).
+decrypts it, and a check works from the verify cap (a repair rewrites every
+share, that field included).
 
 The results follow Tahoe-LAFS 1.20's mutable checker: the file is healthy
 when exactly one version is recoverable, no version is unrecoverable, the
