@@ -146,10 +146,13 @@ async def verify_best_version(keys, smap, *, monitor=None, reactor=None,
             smap.remove_share(server, shnum)
             smap.problems.append("share %d on server %s changed while it was verified: %s"
                                  % (shnum, _server_name(server), e))
-        except defer.CancelledError:
-            smap.note_server_failure(server, "reading share %d timed out" % shnum)
-        except Exception as e:  # the server failed: not the share's fault
-            smap.note_server_failure(server, "reading share %d: %s" % (shnum, e))
+        except Exception as e:
+            # the server failed (or timed out): not the share's fault, but an
+            # unverified share is not counted good by a verify
+            text = "timed out" if isinstance(e, defer.CancelledError) else str(e)
+            smap.remove_share(server, shnum)
+            smap.note_server_failure(server, "reading share %d to verify it: %s"
+                                     % (shnum, text))
 
     results = await defer.DeferredList(
         [limit.run(lambda s=s, n=n: defer.ensureDeferred(one(s, n))) for s, n in sources],

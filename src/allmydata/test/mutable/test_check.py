@@ -263,7 +263,9 @@ class LyingStorageServer(FaultyStorageServer):
     """A real server that can lie about mutable shares: ``lie`` is None
     (honest), "claims" (claims shares 0-2 of any file, answers garbage),
     "bad-data" (answers garbage to reads of named shares past offset 0), "silent" (never
-    answers a read: the call stays pending), or "no-leases" (refuses add_lease)."""
+    answers a read: the call stays pending), "fail-named-reads" (fails reads of
+    named shares: those after a map update's first read), or "no-leases"
+    (refuses add_lease)."""
 
     lie = None
 
@@ -276,6 +278,8 @@ class LyingStorageServer(FaultyStorageServer):
             d = defer.Deferred()
             self.silent_calls.append(d)
             return d
+        if self.lie == "fail-named-reads" and shares:
+            raise OSError("injected failure: this server's disk is broken")
         if self.lie == "claims":
             self.read_calls += 1
             return {sh: [bytes((sh * 31 + off + j) % 256 for j in range(n)) for off, n in readv]
@@ -350,6 +354,22 @@ async def test_server_answering_garbage_data(lying_grid, version):
     assert len(grid.advisories(3)) == len(held)
     # the reader is not fooled either
     assert await grid.node(node.get_readonly_uri()).download_best_version() == data
+
+
+@pytest_twisted.ensureDeferred
+async def test_share_that_cannot_be_read_is_not_counted_good(lying_grid):
+    """A server answers the map update, then fails every read of its shares:
+    a verify cannot vouch for them, so they are not counted good (nor
+    corrupt), and the failure is in the report's server map."""
+    grid = lying_grid
+    node = await grid.create(data_of(30000), version=SDMF_VERSION)
+    grid.servers[4].lie = "fail-named-reads"
+    assert (await node.check()).healthy
+    r = await node.check(verify=True)
+    assert r.recoverable and not r.healthy and r.corrupt_shares == []
+    assert r.count_shares_good == 8
+    assert "disk is broken" in r.servermap.servers_failed[grid.serverids[4]]
+    assert grid.advisories(4) == []
 
 
 @pytest_twisted.ensureDeferred
