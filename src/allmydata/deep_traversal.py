@@ -101,7 +101,7 @@ class _Traversal:
     async def run(self):
         try:
             await self._walk()
-        except BaseException as e:
+        except Exception as e:
             await self._drain()
             raise e
         await self._drain()
@@ -181,12 +181,15 @@ class _Traversal:
         self._slots.release()
         if isinstance(result, Failure) and self._failure is None:
             self._failure = result
+        self._one_less()
+        return None
+
+    def _one_less(self):
         self._running -= 1
         if not self._running:
             idle, self._idle = self._idle, []
             for d in idle:
                 d.callback(None)
-        return None
 
     def _start_listing(self, frame):
         def read():
@@ -194,11 +197,7 @@ class _Traversal:
             return frame.node.list()
 
         def ended(result):
-            self._running -= 1
-            if not self._running:
-                idle, self._idle = self._idle, []
-                for d in idle:
-                    d.callback(None)
+            self._one_less()
             return result
         self._running += 1
         frame.listing = self._slots.run(read).addBoth(ended)
