@@ -180,6 +180,7 @@ class Encoder:
         self._known_ueb = None     # the UEB a repair must reproduce
         self._only = None          # the shares a repair makes (None: all N)
         self._other_leaves = {}    # their block-tree roots, for the shares it does not make
+        self._checked_segments = None  # callable: the segment hashes of checked ciphertext
         self._times = {"cumulative_encoding": 0.0, "cumulative_encoding_cpu": 0.0,
                        "cumulative_sending": 0.0, "waiting_for_encoding": 0.0,
                        "hashes_and_close": 0.0, "total_encode_and_push": 0.0}
@@ -235,6 +236,17 @@ class Encoder:
                              % ", ".join(map(str, sorted(missing))))
         self._only = only
         self._other_leaves = dict(other_leaves)
+
+    def use_checked_ciphertext(self, segment_hashes) -> None:
+        """The ciphertext source delivers segments already checked against
+        the file's crypttext hash tree (a repair reads them with the
+        downloader): they are not hashed again, and ``segment_hashes()``,
+        called once every segment has been read, gives the tree's leaves.
+        Needs :meth:`use_uri_extension` first (the whole-file crypttext hash
+        is the one in the known UEB)."""
+        if self._known_ueb is None:
+            raise ValueError("use_checked_ciphertext() needs use_uri_extension() first")
+        self._checked_segments = segment_hashes
 
     def get_segment_params(self) -> SegmentParams:
         return self._params
@@ -409,8 +421,11 @@ class Encoder:
 
     def _read_and_hash_async(self, segnum, length):
         d = defer.maybeDeferred(self._uploadable.read_encrypted, length, False)
-        d.addCallback(lambda chunks: self._in_thread(self._hash_ciphertext, segnum, length,
-                                                     chunks))
+        if self._checked_segments is not None:  # nothing to hash: no thread hop
+            d.addCallback(lambda chunks: self._hash_ciphertext(segnum, length, chunks))
+        else:
+            d.addCallback(lambda chunks: self._in_thread(self._hash_ciphertext, segnum, length,
+                                                         chunks))
         return d
 
     def _hash_ciphertext(self, segnum: int, length: int, chunks, t=None, c=None):
@@ -424,6 +439,8 @@ class Encoder:
             raise EncodingError("segment %d: the ciphertext source gave %d bytes, %d were "
                                 "expected (did the file change during the upload?)"
                                 % (segnum, got, length))
+        if self._checked_segments is not None:
+            return chunks, None, (time.perf_counter() - t, time.thread_time() - c)
         seg_hasher = hashutil.crypttext_segment_hasher()
         for x in chunks:
             self._crypttext_hasher.update(x)
@@ -456,12 +473,21 @@ class Encoder:
     async def _finish(self, segment_hashes, block_hashes):
         p = self._params
         self._set_status("Sending hashes")
+        file_hash = None
+        if self._checked_segments is not None:
+            segment_hashes = list(self._checked_segments())
+            if len(segment_hashes) != p.num_segments or \
+                    any(not isinstance(h, bytes) or len(h) != 32 for h in segment_hashes):
+                raise EncodingError("the checked ciphertext came without the hash of every "
+                                    "segment")
+            file_hash = self._known_ueb[1].get("crypttext_hash", bytes(32))
         crypttext_tree = HashTree(segment_hashes)
         block_trees = {shnum: HashTree(hashes) for shnum, hashes in block_hashes.items()}
         share_tree = HashTree([block_trees[i][0] if i in block_trees else self._other_leaves[i]
                                for i in range(p.n)])
-        ueb = make_uri_extension(p, self._crypttext_hasher.digest(), crypttext_tree[0],
-                                 share_tree[0])
+        if file_hash is None:
+            file_hash = self._crypttext_hasher.digest()
+        ueb = make_uri_extension(p, file_hash, crypttext_tree[0], share_tree[0])
         ueb_bytes = pack_uri_extension(ueb)
         if self._known_ueb is not None:
             known_bytes, known = self._known_ueb

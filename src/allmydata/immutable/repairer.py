@@ -7,8 +7,12 @@ as a read does, and hands over the checked ciphertext), and feeds it,
 segment by segment, to the :class:`~.encode.Encoder` with the file's own
 parameters (k, N and the segment size of its URI extension block).  zfec is
 deterministic, so the blocks, hash trees and UEB it makes are those of the
-original shares; the encoder checks the roots it computes against the
-file's UEB and writes that UEB, so the new shares match the verify cap.
+original shares; the encoder checks the share root hash it computes against
+the file's UEB and writes that UEB, so the new shares match the verify cap.
+Only the shares written are coded: the share hash tree takes the other
+shares' block-tree roots from their share-hash chains, proven against the
+UEB; the crypttext hash tree comes from the segment hashes the download
+proved.
 
 Only the share numbers that lack a good copy are written, where the
 uploader's server selection (:func:`~.selector.select_servers`) puts
@@ -300,6 +304,11 @@ async def repair_immutable(verifycap, storage_broker, secret_holder, check_resul
         encoder = Encoder(reactor=reactor)
         await encoder.set_encrypted_uploadable(stream)
         encoder.use_uri_extension(node.file.ueb_bytes)
+        # the download checks every segment against the crypttext hash tree:
+        # its proven leaves are the segment hashes the encoder would compute
+        cht = node.file.crypttext_hash_tree
+        encoder.use_checked_ciphertext(
+            lambda: [cht.get_leaf(i) for i in range(p.num_segments)])
         ueb_size = encoder.get_uri_extension_size()
 
         def proxy(rref, server):
