@@ -365,8 +365,9 @@ class UnknownNodeHandler(NodeHandler):
     def handle(self, request, method):
         reason = getattr(self._node, "reason", "unknown cap format")
         if method not in (b"GET", b"HEAD"):
+            # 405, as Tahoe-LAFS answers: nothing but reading is possible here
             raise WebError("%s to an unknown URI type: this node cannot use this cap (%s)"
-                           % (method.decode("ascii", "replace"), reason))
+                           % (method.decode("ascii", "replace"), reason), 405)
         t = get_arg(request, "t", "")
         if t == "json":
             return render_json(request, unknown_json(self._node, self._metadata))

@@ -175,6 +175,13 @@ async def test_check_bad_input(webapi):
         # Tahoe-LAFS 1.20 takes a malformed cap for one of an unknown kind: 405 to a POST
         webapi.expect(r, 400, tahoe=405)
     root = await webapi.mkdir()
+    r = await webapi.post(webapi.path(root, query="t=set_children"), json.dumps(
+        {"unk": ["unknown", {"ro_uri": "ro.x-tahoe-crazy-future:cap"}]}).encode())
+    assert r.code == 200, r.text
+    for query in ("t=check&output=JSON", "t=check&repair=true"):
+        # a cap of an unknown kind can only be read
+        r = await webapi.post(webapi.path(root, "unk", query=query))
+        webapi.expect(r, 405)
     r = await webapi.post(webapi.path(root, "missing", query="t=check&output=JSON"))
     webapi.expect(r, 404)
     r = await webapi.post(webapi.path(root, query="t=check&verify=perhaps"))

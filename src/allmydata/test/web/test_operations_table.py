@@ -14,10 +14,12 @@ from twisted.internet import reactor
 from twisted.internet.task import Clock
 from twisted.web import resource
 
+from allmydata.deep_results import DeepCheckResults
 from allmydata.immutable.download.errors import NotEnoughSharesError
 from allmydata.monitor import Monitor
 from allmydata.testing.nodegrid import http_request
 from allmydata.web.common import make_site
+from allmydata.web.deep_check_results import DeepCheckPage
 from allmydata.web.operations import (
     DAY,
     DeepSizePage,
@@ -239,3 +241,23 @@ async def test_deep_size_and_deep_stats_pages(site):
     for query in ("", "?output=JSON", "?output=html"):
         assert json.loads((await get(base + "d" + query)).body) == {"count-files": 3,
                                                                     "finished": True}
+
+
+@pytest_twisted.ensureDeferred
+async def test_deep_check_page_while_running_and_after(site):
+    table, clock, base = site
+    monitor = Monitor()
+    monitor.set_status(DeepCheckResults(SI))
+    table.add("dc", monitor, DeepCheckPage(None, monitor, False, SI))
+    r = await http_request("GET", base + "dc")
+    assert r.code == 200 and "Deep-check results for root SI=" + ORIGIN in r.text
+    assert 'http-equiv="refresh"' in r.text and "Operation still running" in r.text
+    assert "Objects Checked: 0" in r.text
+    data = json.loads((await get(base + "dc?output=JSON")).body)
+    assert data["finished"] is False and data["count-objects-checked"] == 0
+    assert (await get(base + "dc/" + ORIGIN)).code == 404     # nothing checked yet
+    monitor.finish(monitor.get_status())
+    r = await http_request("GET", base + "dc")
+    assert r.code == 200 and "Operation still running" not in r.text
+    assert 'http-equiv="refresh"' not in r.text
+    assert json.loads((await get(base + "dc?output=JSON")).body)["finished"] is True
