@@ -91,7 +91,12 @@ async def check_mutable(verifycap, storage_broker, *, verify=False, add_lease=Fa
                                secret_holder=secret_holder, monitor=monitor, reactor=reactor,
                                keep_first_bytes=verify)
     if verify:
-        await verify_best_version(keys, smap, monitor=monitor, reactor=reactor)
+        try:
+            await verify_best_version(keys, smap, monitor=monitor, reactor=reactor)
+        finally:
+            # the results keep the map: not the share bytes (a deep-check
+            # keeps the results of every object it visits)
+            smap.first_bytes.clear()
     if monitor is not None:
         monitor.raise_if_cancelled()
     # the results name what was asked about: a directory's verify cap stays one
