@@ -59,11 +59,12 @@ QUERY_TIMEOUT = 15.0
 #: Seconds a server gets to answer one read of a verify.
 READ_TIMEOUT = 60.0
 #: Bytes of blocks asked for in one read of a verify (whole blocks, at least one).
-SPAN_BYTES = 1024 * 1024
+SPAN_BYTES = 512 * 1024
 #: Reads of one share in flight at once during a verify.
 SPANS_IN_FLIGHT = 2
-#: Shares verified at the same time.
-PARALLEL_SHARES = 6
+#: Shares verified at the same time (all of a usual file's: a small file is
+#: then verified in two round trips after get_buckets).
+PARALLEL_SHARES = 10
 #: A verify reads a share's hash trees whole, whatever their size.
 _WHOLE = 2**62
 #: Spans smaller than this are hashed in the reactor thread (a thread hop
@@ -274,24 +275,46 @@ class _Check:
         self.advisories.append(d)
 
     async def _read_and_check(self, share: Share) -> None:
-        share.prefetch(None)          # header and the hash/UEB span in one round trip
-        await share.prepare()         # UEB vs cap, share-hash chain, whole block tree
+        # header with block 0 behind it, and the span of hash trees and UEB,
+        # in one round trip; then the UEB against the cap, the share-hash
+        # chain and the whole block hash tree
+        share.prefetch(0)
+        await share.prepare(0)
         params = self.file.params
         lay = share.proxy.layout
-        # this share's copy of the crypttext hash tree, whole, against the UEB's root
-        ctree = IncompleteHashTree(params.num_segments)
-        ctree.set_hashes(hashes={0: self.file.ueb["crypttext_root_hash"]})
-        hashes = await share.get_whole_crypttext_tree()
+        tree_bytes = share.cached_region(lay.crypttext_hash_tree,
+                                         lay.block_hashes - lay.crypttext_hash_tree)
+        block0 = share.take_prefetched_block(0)
+        work = [defer.ensureDeferred(self._check_crypttext_tree(share, tree_bytes))]
+        # every block, against the block hash tree, in spans of whole blocks
+        first = 0
+        if block0 is not None:
+            if hashutil.block_hash(block0) != share.block_leaf(0):
+                raise ShareFailure(share, CORRUPT, "block 0 does not match its hash in the "
+                                   "share's block hash tree")
+            first = 1
+        per_span = max(1, SPAN_BYTES // max(params.block_size, 1))
+        spans = [(start, min(start + per_span, params.num_segments))
+                 for start in range(first, params.num_segments, per_span)]
+        work.append(defer.ensureDeferred(self._check_spans(share, lay, spans)))
+        await _all(work)
+
+    async def _check_crypttext_tree(self, share: Share, data) -> None:
+        """This share's copy of the crypttext hash tree, whole, against the
+        UEB's root."""
+        if data is not None:
+            hashes = [data[i:i + 32] for i in range(0, len(data), 32)]
+        else:
+            hashes = await share.get_whole_crypttext_tree()
+        tree = IncompleteHashTree(self.file.params.num_segments)
+        tree.set_hashes(hashes={0: self.file.ueb["crypttext_root_hash"]})
         try:
-            ctree.set_hashes(hashes=dict(enumerate(hashes)))
+            tree.set_hashes(hashes=dict(enumerate(hashes)))
         except (BadHashError, NotEnoughHashesError, IndexError) as e:
             raise ShareFailure(share, CORRUPT, "its crypttext hash tree does not match the "
                                "root in the URI extension block: %s" % (e,))
-        # every block, against the block hash tree
-        bs = params.block_size
-        per_span = max(1, SPAN_BYTES // max(bs, 1))
-        spans = [(first, min(first + per_span, params.num_segments))
-                 for first in range(0, params.num_segments, per_span)]
+
+    async def _check_spans(self, share: Share, lay, spans) -> None:
         for i in range(0, len(spans), SPANS_IN_FLIGHT):
             self._cancelled()
             await _all([defer.ensureDeferred(self._check_span(share, lay, first, end))

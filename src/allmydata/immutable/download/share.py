@@ -514,6 +514,16 @@ class Share:
         share (with the read timeout); failures are :class:`ShareFailure`."""
         return self._call(what, self._read_exact, offset, length, what)
 
+    def cached_region(self, offset: int, length: int):
+        """Bytes ``[offset, offset+length)`` of the share if the speculative
+        reads brought them and they are still kept, else None."""
+        return self._cached(offset, length)
+
+    def take_prefetched_block(self, segnum: int):
+        """Block ``segnum`` if the speculative reads brought it (once; the
+        other speculative data is then let go), else None."""
+        return self._prefetched_block(segnum, self.file.params.block_length(segnum))
+
     def get_whole_crypttext_tree(self):
         """Deferred([hash]): every node of this share's copy of the crypttext
         hash tree (not yet checked)."""
