@@ -405,3 +405,20 @@ def test_unhealthy_files_checked_and_repaired(cli):
         assert out == "done: 3 objects checked, 3 healthy, 0 unhealthy\n", (tree, out)
         out = cli.ok("check", "%s/chk" % tree, "%s/sdmf" % tree).out
         assert out.count(" good-shares: 5 (encoding is 2-of-5)\n") == 2, (tree, out)
+
+
+def test_deep_operations_stop_at_an_unrecoverable_directory(cli):
+    """A directory whose shares are all gone cannot be listed: the node
+    ends the stream with an ``ERROR:`` line, which goes to stderr, and the
+    commands exit with 1 without totals."""
+    cli.ok("mkdir", "tahoe:broken")
+    cli.ok("mkdir", "tahoe:broken/lost")
+    cli.ok("put", "-", "tahoe:broken/lost/file", stdin=os.urandom(3000))
+    cli.ok("put", "-", "tahoe:broken/fine", stdin=os.urandom(3000))
+    delete_shares(cli.web, storage_index(cli, "tahoe:broken/lost"), set(range(TOTAL)))
+    for args in (("deep-check", "-v", "tahoe:broken"), ("manifest", "tahoe:broken")):
+        ours, ref = cli.both(*args)
+        assert_same(ours, ref, " ".join(args), sort=True)
+        assert ours.rc == 1
+        assert ours.err.startswith("ERROR: "), ours.err
+        assert "done:" not in ours.out
