@@ -15,6 +15,7 @@ import pytest_twisted
 from twisted.internet import reactor, task
 
 from allmydata.util import base32
+from allmydata.web import operations
 
 from .deeptree import CHECKED, EXPECTED_PATHS, EXPECTED_STATS, make_tree
 
@@ -206,3 +207,20 @@ async def test_bad_ophandles_and_retain_for(webapi):
     for bad, code in (("not-base32!", 400), ("abc", 400), ("aaaa", 404)):
         r = await webapi.get(webapi.url + "operations/%s/%s?output=JSON" % (handle, bad))
         webapi.expect(r, code)
+
+
+@pytest_twisted.ensureDeferred
+async def test_too_many_handles(ours_webapi, monkeypatch):
+    webapi = ours_webapi
+    tree = await make_tree(webapi)
+    table = webapi.grid.client_node.web.root.operations
+    monkeypatch.setattr(operations, "MAX_HANDLES", len(table.handles()) + 1)
+    first, _r = await start(webapi, webapi.path(tree.root), "t=start-deep-stats")
+    r = await webapi.post(webapi.path(tree.root, query="t=start-deep-stats&ophandle=" +
+                                      new_handle()))
+    assert r.code == 503 and "release some" in r.text
+    # a handle in use may be taken over; a released one makes room
+    r = await webapi.post(webapi.path(tree.root, query="t=start-deep-stats&ophandle=" + first))
+    assert r.code == 302
+    await poll(webapi, first, "output=JSON&release-after-complete=true")
+    await start(webapi, webapi.path(tree.root), "t=start-deep-stats")

@@ -261,3 +261,16 @@ async def test_deep_check_page_while_running_and_after(site):
     assert r.code == 200 and "Operation still running" not in r.text
     assert 'http-equiv="refresh"' not in r.text
     assert json.loads((await get(base + "dc?output=JSON")).body)["finished"] is True
+
+
+@pytest_twisted.ensureDeferred
+async def test_stop_cancels_running_operations_and_forgets_every_handle(site):
+    table, clock, base = site
+    running, done = Monitor(), Monitor()
+    table.add("running", running, stats_page(running))
+    table.add("done", done, stats_page(done))
+    done.finish({})
+    table.stop()
+    assert running.is_cancelled() and not done.is_cancelled()
+    assert table.handles() == [] and clock.getDelayedCalls() == []
+    assert (await get(base + "done")).code == 404
