@@ -23,6 +23,8 @@ Commands:
   maintenance     deep-check (plain and verify) of a tree of small files
                   and repair of a large file that lost shares, through the
                   web API, ours against Tahoe-LAFS 1.20 (--paired)
+  crawler         the share crawlers' CPU use while the lease checker walks
+                  100,000 shares
 """
 
 import os
@@ -40,6 +42,7 @@ COMMANDS = {
     "mdmf": "perf.mdmf",
     "mutable-rounds": "perf.mutable_rounds",
     "maintenance": "perf.maintenance",
+    "crawler": "perf.crawler",
 }
 
 

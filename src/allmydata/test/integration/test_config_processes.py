@@ -31,7 +31,8 @@ def append_config(basedir, text):
     ("tor", "enabled", "true", "Tor is not supported"),
     ("helper", "enabled", "true", "this version has no upload helper"),
     ("sftpd", "enabled", "true", "this version has no SFTP server"),
-    ("storage", "expire.mode", "sometimes", "bad value: 'sometimes' is not one of age, cutoff-date"),
+    ("storage", "expire.mode", "sometimes",
+     "bad value: 'sometimes' is not one of age, cutoff-date"),
 ])
 def test_run_refuses_a_setting_it_would_ignore(tmp_path, section, key, value, why):
     d = str(tmp_path / "n")
