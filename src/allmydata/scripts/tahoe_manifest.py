@@ -189,7 +189,7 @@ def _visited(status) -> int:
     return sum(c for c in counts if isinstance(c, int))
 
 
-def stats(options, sleep=time.sleep) -> int:
+def stats(options) -> int:
     ophandle = base32.b2a(os.urandom(16)).decode("ascii")
     url = location_url(options, options.where, "t=start-deep-stats&ophandle=" + ophandle)
     http_call("POST", url, body=b"", ok=(200, 302))
@@ -197,21 +197,22 @@ def stats(options, sleep=time.sleep) -> int:
                   + "?t=status&output=JSON&release-after-complete=true")
     with ObjectCounter("stats") as counter:
         for delay in poll_delays():
-            sleep(delay)
+            time.sleep(delay)
             _, body = http_call("GET", status_url, ok=(200,))
             try:
                 status = json.loads(body)
                 finished = status["finished"]
             except (ValueError, KeyError, TypeError) as e:
                 raise UsageError("the node's status of the deep-stats operation is not what the "
-                                 "web API sends (%s: %s): %r" % (type(e).__name__, e, body[:300]))
+                                 "web API sends (%s: %s): %r" % (type(e).__name__, e, body[:300])
+                                 ) from None
             if finished:
                 break
             counter.set_count(_visited(status))
     if options.raw:
         if not PRINTABLE.match(body):
-            print("The JSON response contained unprintable characters:\n%s"
-                  % quote_output(body), file=sys.stderr)
+            print("the node's deep-stats answer holds characters other than printable ASCII, "
+                  "not copied to the output:\n%s" % quote_output(body), file=sys.stderr)
             return 1
         write_raw(body + b"\n")
         return 0
