@@ -203,6 +203,10 @@ def test_deep_check_add_lease_by_another_client(grid):
     for cap in stored:
         counts = lease_counts(grid, cap)
         assert len(counts) == N and set(counts) == {2}, (cap, counts)
+    # and as the command shows it, for one share
+    share = next(iter(next(iter(grid.shares(stored[0]).values())).values()))
+    out = ok(grid, "debug", "dump-share", "--leases-only", share)
+    assert " Lease #0:" in out and " Lease #1:" in out and " Lease #2:" not in out, out
 
     # renewing again from the same client adds no third lease
     ok(grid, "deep-check", "--add-lease", "maint:", client_dir=other)
