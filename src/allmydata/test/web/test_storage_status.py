@@ -11,17 +11,21 @@ import urllib.request
 
 import pytest
 import pytest_twisted
-from twisted.internet import reactor
+from twisted.internet import reactor, task
+from twisted.web.template import flattenString, tags
 
 from allmydata.node import create_node
 from allmydata.scripts.runner import main
 from allmydata.storage.common import LEASE_DURATION
+from allmydata.storage.expirer import ExpirationPolicy
+from allmydata.storage.server import StorageServer
 from allmydata.testing import refvenv
 from allmydata.testing.nodeconfig import edit_config
 from allmydata.testing.nodegrid import http_request
 from allmydata.testing.ports import free_port
 from allmydata.testing.reference import ReferenceNode
 from allmydata.testing.waiting import eventually, wait_for
+from allmydata.web.storage_status import status_page
 
 from ..storage.planted import plant_immutable, plant_mutable, si_of
 
@@ -246,3 +250,41 @@ async def test_a_cycle_counts_what_tahoe_counts(crawled, tmp_path):
     assert mine == tahoe
     for key in ("last-complete-bucket-count", "storage-index-samples"):
         assert ours["bucket-counter"][key] == theirs["bucket-counter"][key], key
+
+
+def render(server) -> str:
+    out = []
+    flattenString(None, tags.div(*status_page(server, "nick",
+                                              server.lease_checker.clock.seconds()))
+                  ).addBoth(out.append)
+    assert isinstance(out[0], bytes), out[0]
+    return out[0].decode("utf-8")
+
+
+def test_html_before_the_first_cycle_and_during_one(tmp_path):
+    storedir = str(tmp_path / "storage")
+    clock = task.Clock()
+    clock.advance(1_700_000_000)
+    for i in range(30):
+        plant_immutable(storedir, si_of("x%d" % i), 0, [1_700_000_000 - 3600])
+    server = StorageServer(storedir, b"\x02" * 20, clock=clock, crawler_pace={"slow_start": 60},
+                           expiration_policy=ExpirationPolicy(enabled=True, mode="age"))
+    server.startService()
+    try:
+        idle = render(server)
+        for phrase in ("Total buckets: Not computed yet", "Next crawl in 60 seconds",
+                       "Enabled: expired leases will be removed",
+                       "Leases expire when their own expiration time"):
+            assert phrase in idle, phrase
+        assert "Last complete cycle" not in idle
+        checker = server.lease_checker
+        ticks = iter(range(10 ** 6))
+        checker._cpu_time = lambda: next(ticks) * 0.01  # a few buckets a slice
+        clock.advance(60)
+        assert checker.state["current-cycle"] == 0
+        busy = render(server)
+        for phrase in ("Current crawl", "So far, this cycle has examined",
+                       "and has removed: ", "The whole cycle is expected to remove"):
+            assert phrase in busy, phrase
+    finally:
+        server.stopService()
