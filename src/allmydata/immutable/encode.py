@@ -159,13 +159,17 @@ class Encoder:
     ``(uri_extension_hash, k, n, size)``.
 
     ``reactor`` provides the thread pool (the global reactor if None);
-    ``status`` an optional upload status to report progress to.
+    ``status`` an optional upload status to report progress to;
+    ``write_timeout`` (seconds), if given, drops a shareholder that takes
+    longer than that to take more data (default: wait as long as it takes).
     """
 
-    def __init__(self, reactor=None, status=None, segments_ahead: int = SEGMENTS_AHEAD):
+    def __init__(self, reactor=None, status=None, segments_ahead: int = SEGMENTS_AHEAD,
+                 write_timeout: float | None = None):
         if segments_ahead < 1:
             raise ValueError("segments_ahead must be at least 1")
         self._segments_ahead = segments_ahead
+        self._write_timeout = write_timeout
         if reactor is None:
             reactor = default_reactor()
         self._reactor = reactor
@@ -541,6 +545,10 @@ class Encoder:
             d.addBoth(lambda r, o=outcome: (o.append(r), r)[1])  # runs now if d is done
             if outcome and not isinstance(outcome[0], Failure):
                 continue
+            if self._write_timeout:
+                # a server that stops answering loses its share, and the
+                # others go on (else one silent server would stall them all)
+                d.addTimeout(self._write_timeout, self._reactor)
             d.addErrback(self._writer_failed, shnum, writer, phase)
             waiting.append(d)
         for d in waiting:

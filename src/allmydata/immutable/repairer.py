@@ -61,6 +61,8 @@ __all__ = ["RepairResults", "repair_immutable", "check_and_repair_immutable"]
 
 log = Logger()
 
+#: Seconds a server writing a new share gets to take the next piece of it.
+WRITE_TIMEOUT = 60.0
 #: Bytes of checked ciphertext the download may get ahead of the encoder.
 STREAM_BUFFER = 4 * 1024 * 1024
 
@@ -256,12 +258,15 @@ async def _other_leaves(file, sharemap: dict, made: set, storage_index: bytes, c
 
 async def repair_immutable(verifycap, storage_broker, secret_holder, check_results, *,
                            monitor=None, reactor=None, timeout: float = DEFAULT_TIMEOUT,
-                           advised: set | None = None, **download_options) -> RepairResults:
+                           write_timeout: float = WRITE_TIMEOUT, advised: set | None = None,
+                           **download_options) -> RepairResults:
     """Regenerate the share numbers of the CHK file ``verifycap`` that have
     no good copy in ``check_results`` (a check or verify of it), and place
     them.  ``secret_holder`` gives the lease secrets of the new shares.
     Returns :class:`RepairResults`; never writes anything for a file that is
-    not recoverable.  ``download_options`` go to the ciphertext download
+    not recoverable.  ``timeout``: seconds a server gets to answer during
+    server selection; ``write_timeout``: to take more of a share (a server
+    that does not is dropped, its share not written).  ``download_options`` go to the ciphertext download
     (``pipeline_depth``, ``query_timeout``, ``read_timeout``...)."""
     vcap = _as_verifycap(verifycap)
     si = vcap.get_storage_index()
@@ -301,7 +306,7 @@ async def repair_immutable(verifycap, storage_broker, secret_holder, check_resul
             monitor.raise_if_cancelled()
         p = node.file.params
         stream.params = (k, 1, n, p.segment_size)
-        encoder = Encoder(reactor=reactor)
+        encoder = Encoder(reactor=reactor, write_timeout=write_timeout)
         await encoder.set_encrypted_uploadable(stream)
         encoder.use_uri_extension(node.file.ueb_bytes)
         # the download checks every segment against the crypttext hash tree:

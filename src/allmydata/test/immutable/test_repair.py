@@ -10,6 +10,7 @@ import os
 
 import pytest
 import pytest_twisted
+from twisted.internet import defer
 
 from allmydata import uri
 from allmydata.check_results import check_and_repair_json
@@ -20,7 +21,7 @@ from allmydata.immutable import repairer
 from allmydata.immutable.happiness import share_placement
 from allmydata.immutable.repairer import check_and_repair_immutable, repair_immutable
 from allmydata.monitor import Monitor
-from allmydata.storage.immutable import ImmutableShareFile
+from allmydata.storage.immutable import BucketWriter, ImmutableShareFile
 from allmydata.testing.storagegrid import flip_byte, grid_secrets, share_layout
 
 from .sharecheck import check_and_decode
@@ -259,3 +260,33 @@ def test_placement_avoids_servers_with_a_corrupt_copy():
     # with every other server read-only, a forbidden share gets no place at all
     placement = share_placement(["a", "b"], ["b"], range(2), {"a": {0}}, forbidden={"a": {1}})
     assert 1 not in placement
+
+
+@pytest_twisted.ensureDeferred
+async def test_servers_that_stop_taking_writes(grid, monkeypatch):
+    """The servers accept the new shares and then never answer a write: the
+    repair gives up on each after the write timeout instead of waiting
+    forever, says which shares it could not place, and leaves no partial
+    share behind; a later repair places them."""
+    cap = await grid.upload(os.urandom(300_000), k=K, n=N)
+    vcap = vcap_of(cap)
+    si = vcap.get_storage_index()
+    lost = {shnum for i, shnum, _p in grid.share_files(si) if i == 0}
+    for i, _shnum, path in grid.share_files(si):
+        if i == 0:
+            os.unlink(path)
+    before = set(grid.share_files(si))
+    real_write, real_close = BucketWriter.remote_write, BucketWriter.remote_close
+    monkeypatch.setattr(BucketWriter, "remote_write",
+                        lambda self, offset, data: defer.Deferred())
+    monkeypatch.setattr(BucketWriter, "remote_close", lambda self: defer.Deferred())
+    pre = await check_immutable(vcap, grid.broker)
+    r = await repair_immutable(vcap, grid.broker, grid_secrets(), pre, write_timeout=0.5)
+    assert not r.successful and r.placed == {}
+    for shnum in lost:
+        assert "%d" % shnum in r.error
+    monkeypatch.setattr(BucketWriter, "remote_write", real_write)
+    monkeypatch.setattr(BucketWriter, "remote_close", real_close)
+    assert set(grid.share_files(si)) == before
+    crr = await check_and_repair_immutable(vcap, grid.broker, grid_secrets(), verify=True)
+    assert crr.repair_successful and crr.post_repair_results.healthy
