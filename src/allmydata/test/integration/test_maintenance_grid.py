@@ -212,3 +212,62 @@ def test_deep_check_add_lease_by_another_client(grid):
     ok(grid, "deep-check", "--add-lease", "maint:", client_dir=other)
     for cap in stored:
         assert set(lease_counts(grid, cap)) == {2}, cap
+
+
+@pytest.mark.parametrize("kind", ["CHK", "SDMF", "MDMF"])
+def test_corrupt_share_found_by_verify_and_replaced(grid, kind):
+    """``tahoe debug corrupt-share`` flips a bit of one share's block data:
+    ``check`` cannot see it, ``check --verify`` names the server and share
+    number, ``check --verify --repair`` leaves the file healthy with ten
+    good shares.  (A client cannot remove a share from a server: a repaired
+    immutable file still has the corrupt copy there, reported as before, and
+    a good copy of that share elsewhere.)"""
+    cap = make(grid, kind)
+    node, held = sorted(grid.shares(cap).items())[0]
+    shnum, path = sorted(held.items())[0]
+    ok(grid, "debug", "corrupt-share", path)
+    assert ok(grid, "check", cap).startswith("Summary: Healthy\n")
+
+    results = json.loads(ok(grid, "check", "--verify", "--raw", cap))
+    si = results["storage-index"]
+    corrupt = results["results"]["list-corrupt-shares"]
+    assert len(corrupt) == 1 and corrupt[0][1:] == [si, shnum], corrupt
+    server = corrupt[0][0]
+    assert server in results["results"]["servers-responding"]
+    out = ok(grid, "check", "--verify", cap)
+    assert not out.startswith("Summary: Healthy"), out
+    assert out.endswith(" corrupt shares:\n  server %s, SI %s, shnum %d\n"
+                        % (server, si, shnum)), out
+
+    out = ok(grid, "check", "--verify", "--repair", cap)
+    assert " corrupt shares:\n  server %s, SI %s, shnum %d\n" % (server, si, shnum) in out, out
+    assert out.endswith(" repair successful\n"), out
+    out = ok(grid, "check", "--verify", cap)
+    assert out.startswith("Summary: Healthy\n"), out
+    assert " good-shares: %d (encoding is %d-of-%d)\n" % (N, K, N) in out, out
+    corrupt = [line for line in out.splitlines() if line.startswith("  server ")]
+    assert corrupt in ([], ["  server %s, SI %s, shnum %d" % (server, si, shnum)]), out
+
+
+def test_deep_check_verify_names_a_corrupt_share(grid):
+    root = grid.clients[0].mkdir()
+    ok(grid, "add-alias", "damaged", root)
+    ok(grid, "put", "-", "damaged:a", stdin=os.urandom(4000))
+    ok(grid, "put", "-", "damaged:b", stdin=os.urandom(4000))
+    cap = json.loads(ok(grid, "ls", "--json", "damaged:a"))[1]["ro_uri"]
+    node, held = sorted(grid.shares(cap).items())[0]
+    shnum, path = sorted(held.items())[0]
+    ok(grid, "debug", "corrupt-share", path)
+    assert ok(grid, "deep-check", "damaged:") == "done: 3 objects checked, 3 healthy, 0 unhealthy\n"
+    out = ok(grid, "deep-check", "--verify", "-v", "damaged:")
+    lines = out.splitlines()
+    corrupt = [line for line in lines if line.startswith(" corrupt: server ")]
+    assert len(corrupt) == 1 and corrupt[0].endswith(", shnum %d" % shnum), out
+    assert lines[lines.index(corrupt[0]) - 1].startswith("'a': "), out
+    assert lines[-1] == "done: 3 objects checked, 2 healthy, 1 unhealthy", out
+    out = ok(grid, "deep-check", "--verify", "--repair", "damaged:")
+    assert out.endswith(" 1 repairs attempted, 1 successful, 0 failed\n"
+                        " post-repair: 3 healthy, 0 unhealthy\n"), out
+    out = ok(grid, "deep-check", "--verify", "damaged:")
+    assert out.endswith("done: 3 objects checked, 3 healthy, 0 unhealthy\n"), out
+    assert set(out.splitlines()[:-1]) <= {corrupt[0]}, out  # the old copy, if reported
