@@ -45,7 +45,7 @@ from ..util import base32, hashutil
 from ..util.default_reactor import default_reactor
 from ..util.rrefutil import call_remote
 from .download.share import (
-    CORRUPT, INCOMPATIBLE, SERVER, LayoutGuess, Share, ShareFailure, classify,
+    CORRUPT, INCOMPATIBLE, SERVER, LayoutGuess, ServerQuery, Share, ShareFailure, classify,
 )
 from .download.validation import FileHashes
 from .happiness import servers_of_happiness
@@ -187,7 +187,7 @@ class _Check:
                                                        self.si),
                                    self.query_timeout, self.clock)
         except Exception as e:
-            f = classify(_Query(server, self.query_timeout), e, "list of shares")
+            f = classify(ServerQuery(server, self.query_timeout), e, "list of shares")
             self.problem(server, None, "get_buckets: %s" % f.text)
             buckets = None
         finally:
@@ -400,17 +400,6 @@ class _Check:
             # and more share numbers exist than that: moving shares would
             # make the file survive the loss of more servers
             needs_rebalancing_p=happiness < min(good, len(responding)))
-
-
-class _Query:
-    """Stands in for a share while classifying a failed query."""
-
-    def __init__(self, server, timeout):
-        self.server = server
-        self.timeout = timeout
-
-    def describe(self):
-        return "server %s" % self.server.get_name()
 
 
 def _is_cancel(e) -> bool:

@@ -24,23 +24,13 @@ from .share import (
     SERVER,
     WHOLE_TREE_LIMIT,
     LayoutGuess,
+    ServerQuery,
     Share,
     ShareFailure,
     classify,
 )
 
 log = Logger()
-
-
-class _Query:
-    """Stands in for a share while classifying a failed get_buckets."""
-
-    def __init__(self, server, timeout):
-        self.server = server
-        self.timeout = timeout
-
-    def describe(self):
-        return "server %s" % self.server.get_name()
 
 
 class SharePool:
@@ -120,7 +110,7 @@ class SharePool:
                 share.prefetch(self._guess.segnum)
 
     def _query_failed(self, failure, server):
-        f = classify(_Query(server, self._query_timeout), failure.value, "list of shares")
+        f = classify(ServerQuery(server, self._query_timeout), failure.value, "list of shares")
         self.add_problem(server, "get_buckets: %s" % f.text)
 
     def _query_done(self, _):

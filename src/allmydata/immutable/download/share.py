@@ -86,6 +86,18 @@ class ShareFailure(Exception):
         Exception.__init__(self, "%s: %s" % (share.describe(), text))
 
 
+class ServerQuery:
+    """Stands in for a share when classifying the failure of a question to
+    a whole server (``get_buckets``)."""
+
+    def __init__(self, server, timeout):
+        self.server = server
+        self.timeout = timeout
+
+    def describe(self):
+        return "server %s" % self.server.get_name()
+
+
 def classify(share, exc: BaseException, what: str) -> ShareFailure:
     """The :class:`ShareFailure` for an exception met while reading ``what``."""
     if isinstance(exc, ShareFailure):
