@@ -21,6 +21,11 @@ through the client's web API, as ``tahoe deep-check`` and ``tahoe check
   the pre-repair results counted the remaining shares, the repair succeeded
   and a ``t=check`` afterwards finds the file healthy with every share.
 
+With --pyspy DIR, py-spy (found on the PATH or next to this Python) samples
+our client and our first storage node through each of our runs, writing
+collapsed stacks to DIR and printing the functions that took the most
+samples, on their own and with what they called.
+
 Each operation's wall time is reported with the CPU seconds the client
 process and the storage node processes (summed) used in it; on a machine
 busy with other work the CPU seconds are the steadier figures.  Each figure
@@ -38,9 +43,14 @@ import argparse
 import compileall
 import json
 import os
+import collections
 import random
+import re
 import shutil
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import traceback
@@ -72,6 +82,7 @@ class Side:
         self.url = client.url
         self.root = None
         self.big_cap = None
+        self.big_si = None
         self.storage_dirs = [os.path.join(n.basedir, "storage", "shares") for n in grid.nodes]
 
     def procs(self):
@@ -261,6 +272,89 @@ class Measures:
         return t
 
 
+class PySpy:
+    """py-spy recording some processes, each into its own collapsed-stacks file."""
+
+    def __init__(self, exe, targets):
+        """``targets``: [(pid, output path)]."""
+        self.procs = [subprocess.Popen([exe, "record", "--pid", str(pid), "--output", path,
+                                        "--format", "raw", "--rate", "200", "--nolineno",
+                                        "--nonblocking"],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                      for pid, path in targets]
+        # py-spy takes a moment to attach and says nothing when it has
+        time.sleep(1)
+
+    def stop(self):
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def top_functions(paths, count=25):
+    """From py-spy's collapsed stacks: the ``count`` functions seen most at
+    the top of a stack (self) and anywhere in it (total), as (samples, name)."""
+    own, total = collections.Counter(), collections.Counter()
+    samples = 0
+    for path in paths:
+        if not os.path.exists(path):
+            continue
+        with open(path) as f:
+            for line in f:
+                stack, _, n = line.rstrip("\n").rpartition(" ")
+                if not stack or not n.isdigit():
+                    continue
+                frames = [fr for fr in stack.split(";") if not re.match(r"(process|thread) ", fr)]
+                if not frames:
+                    continue
+                n = int(n)
+                samples += n
+                own[frames[-1]] += n
+                for fr in set(frames):
+                    total[fr] += n
+    return samples, own.most_common(count), total.most_common(count)
+
+
+def profiled(op, pyspy, out_dir, name):
+    """``op`` that, on our side, runs under py-spy (stacks in ``out_dir``, one file per run)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+    def run(side, rep_no):
+        if side.impl != "ours":
+            return op(side, rep_no)
+        pids = server_pids(side.grid)
+        targets = [(side.client.pid(), os.path.join(out_dir, "%s-%d-client.txt" % (slug, rep_no))),
+                   (pids[0], os.path.join(out_dir, "%s-%d-server0.txt" % (slug, rep_no)))]
+        spy = PySpy(pyspy, targets)
+        try:
+            return op(side, rep_no)
+        finally:
+            spy.stop()
+    return run
+
+
+def show_profiles(out_dir, names, repeat):
+    for name in names:
+        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+        for role in ("client", "server0"):
+            paths = [os.path.join(out_dir, "%s-%d-%s.txt" % (slug, r, role)) for r in range(repeat)]
+            samples, own, total = top_functions(paths)
+            lines = ["ours, %s, %s: %d samples over %d runs" % (name, role, samples, repeat)]
+            for title, rows in (("self", own), ("total", total)):
+                lines.append("  most samples, %s:" % title)
+                lines += ["  %6.1f%%  %s" % (100.0 * n / max(samples, 1), fr) for fr, n in rows]
+            text = "\n".join(lines)
+            with open(os.path.join(out_dir, "%s-%s.top.txt" % (slug, role)), "w") as f:
+                f.write(text + "\n")
+            print(text, flush=True)
+
+
 def setup(side, args, data_dir):
     if args.files or args.dirs:
         seconds = build_tree(side, data_dir, args.files, args.dirs, args.file_size)
@@ -282,6 +376,10 @@ def run(impls, root, args, venv):
     """Measure every operation --repeat times for each implementation.
     Returns ({impl: {measure: [Times]}}, {measure+role: [pair ratios]})."""
     measures = Measures(args)
+    if args.pyspy:
+        os.makedirs(args.pyspy, exist_ok=True)
+        for name in measures.names:
+            measures.ops[name] = profiled(measures.ops[name], args.pyspy_exe, args.pyspy, name)
     runs = {impl: {name: [] for name in measures.names} for impl in impls}
     ratios = {}
     data_dir = os.path.join(root, "data")
@@ -362,7 +460,15 @@ def main(argv=None, prog=None):
                         "ratio is the median of the pairs' ratios")
     p.add_argument("--workdir", default=None, help="where grids live (default: a temp dir)")
     p.add_argument("--json", help="also write the results to this file")
+    p.add_argument("--pyspy", metavar="DIR",
+                   help="sample our client and first storage node with py-spy in each of our "
+                        "runs; collapsed stacks and the top functions go to DIR")
     args = p.parse_args(argv)
+    if args.pyspy:
+        args.pyspy_exe = shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable),
+                                                                "py-spy")
+        if not os.access(args.pyspy_exe, os.X_OK):
+            p.error("--pyspy needs py-spy on the PATH or next to %s" % sys.executable)
     impls = [x.strip() for x in args.impl.split(",") if x.strip()]
     if not impls or len(set(impls)) != len(impls) or not set(impls) <= {"ours", "tahoe"}:
         p.error("--impl takes ours, tahoe or both")
@@ -390,6 +496,8 @@ def main(argv=None, prog=None):
     finally:
         if not args.workdir:
             shutil.rmtree(root, ignore_errors=True)
+    if args.pyspy and "ours" in impls:
+        show_profiles(args.pyspy, names, args.repeat)
     table = report(impls, names, runs, ratios)
     if args.json:
         with open(args.json, "w") as f:
