@@ -11,6 +11,8 @@ client and one of ours) use 2-of-5, happy 3, over three storage nodes.
 * The same loss, repaired by our client: afterwards the Tahoe-LAFS client's
   verifier (every share read in full, every hash checked) finds the file
   healthy, and the file downloads intact.
+* Our client repairs its own file after the same loss; a file left with
+  fewer than k shares is reported unrecoverable and nothing is written.
 * A share of a Tahoe-LAFS file damaged on disk: our verify finds it and
   our repair puts a good copy elsewhere, which Tahoe-LAFS's verifier then
   counts as good (Tahoe-LAFS's own repair places nothing in this case).
@@ -121,3 +123,45 @@ def test_our_client_replaces_corrupt_share_of_tahoe_file(cross_grid):
     assert results["count-corrupt-shares"] == 1        # the bad copy is still there
     assert results["count-shares-good"] == TOTAL
     assert grid.client.download(cap) == data
+
+
+def _check(client, cap, verify=False):
+    path = client._cap_path(cap) + "?t=check&output=JSON&verify=%s" % (
+        "true" if verify else "false")
+    return json.loads(client.request("POST", path, b"", timeout=300))
+
+
+def test_our_client_repairs_its_own_file(cross_grid):
+    """Lose a node's shares: our check says unhealthy but recoverable, our
+    repair restores every share with happiness over all three nodes."""
+    grid = cross_grid
+    data = os.urandom(SIZE)
+    cap = grid.ours.upload(data)
+    si = grid.client.storage_index(cap)
+    lost = _lose_shares(grid, si, node_index=2)
+    before = _check(grid.ours, cap)["results"]
+    assert before["healthy"] is False and before["recoverable"] is True
+    assert before["count-shares-good"] == TOTAL - len(lost)
+
+    answer = _check_and_repair(grid.ours, cap)
+    assert answer["repair-successful"] is True, (answer, grid.logs())
+    after = _check(grid.ours, cap)["results"]
+    assert after["healthy"] is True and after["count-happiness"] == len(grid.storage_nodes)
+    assert grid.client.check(cap, verify=True)["healthy"] is True
+
+
+def test_unrecoverable_file_left_alone(cross_grid):
+    grid = cross_grid
+    cap = grid.client.upload(os.urandom(SIZE))
+    si = grid.client.storage_index(cap)
+    kept = False
+    for node in grid.storage_nodes:
+        for _shnum, path in sorted(node.share_files(si).items()):
+            if kept:
+                os.unlink(path)
+            kept = True
+    assert len(_shnums(grid, si)) == 1
+    answer = _check_and_repair(grid.ours, cap)
+    assert answer["pre-repair-results"]["results"]["recoverable"] is False
+    assert answer["repair-successful"] is False
+    assert len(_shnums(grid, si)) == 1
