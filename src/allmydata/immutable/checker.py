@@ -32,6 +32,7 @@ share numbers to servers (:func:`~.happiness.servers_of_happiness`).
 from __future__ import annotations
 
 import time
+from collections import deque
 
 from twisted.internet import defer, threads
 from twisted.logger import Logger
@@ -315,10 +316,20 @@ class _Check:
                                "root in the URI extension block: %s" % (e,))
 
     async def _check_spans(self, share: Share, lay, spans) -> None:
-        for i in range(0, len(spans), SPANS_IN_FLIGHT):
-            self._cancelled()
-            await _all([defer.ensureDeferred(self._check_span(share, lay, first, end))
-                        for first, end in spans[i:i + SPANS_IN_FLIGHT]])
+        """Read and check the spans in order, the next one asked for as soon
+        as one of the :data:`SPANS_IN_FLIGHT` outstanding is done."""
+        inflight = deque()
+        try:
+            for first, end in spans:
+                if len(inflight) >= SPANS_IN_FLIGHT:
+                    await inflight.popleft()
+                self._cancelled()
+                inflight.append(defer.ensureDeferred(self._check_span(share, lay, first, end)))
+            while inflight:
+                await inflight.popleft()
+        finally:
+            for d in inflight:
+                d.addErrback(lambda f: None)  # abandoned after a failure
 
     async def _check_span(self, share: Share, lay, first: int, end: int) -> None:
         params = self.file.params
