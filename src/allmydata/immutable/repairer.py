@@ -207,15 +207,24 @@ class _CiphertextStream:
 
 
 def _holdings(check_results) -> tuple[dict, dict]:
-    """``({serverid: good shnums}, {serverid: corrupt shnums})`` of a check."""
+    """``({serverid: good shnums}, {serverid: bad shnums})`` of a check: a
+    bad share is one a server claims that a verify found corrupt or
+    incompatible, or could not read; the server keeps it, so that share
+    number must get a good copy elsewhere."""
     good: dict = {}
     for shnum, servers in check_results.sharemap.items():
         for s in servers:
             good.setdefault(s.get_serverid(), set()).add(shnum)
-    corrupt: dict = {}
-    for server, _si, shnum in check_results.corrupt_shares:
-        corrupt.setdefault(server.get_serverid(), set()).add(shnum)
-    return good, corrupt
+    bad: dict = {}
+    claimed = [(server, shnum) for server, _si, shnum in
+               list(check_results.corrupt_shares) + list(check_results.incompatible_shares)]
+    claimed += [(server, shnum) for server, shnum, _text in check_results.share_problems
+                if shnum is not None]
+    for server, shnum in claimed:
+        serverid = server.get_serverid()
+        if shnum not in good.get(serverid, ()):
+            bad.setdefault(serverid, set()).add(shnum)
+    return good, bad
 
 
 async def _other_leaves(file, sharemap: dict, made: set, storage_index: bytes, clock,

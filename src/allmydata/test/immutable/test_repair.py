@@ -25,7 +25,7 @@ from allmydata.storage.immutable import BucketWriter, ImmutableShareFile
 from allmydata.testing.storagegrid import flip_byte, grid_secrets, share_layout
 
 from .sharecheck import check_and_decode
-from .test_check import region_offset
+from .test_check import add_fake_share, region_offset
 
 K, N = 3, 10
 
@@ -290,3 +290,25 @@ async def test_servers_that_stop_taking_writes(grid, monkeypatch):
     assert set(grid.share_files(si)) == before
     crr = await check_and_repair_immutable(vcap, grid.broker, grid_secrets(), verify=True)
     assert crr.repair_successful and crr.post_repair_results.healthy
+
+
+@pytest_twisted.ensureDeferred
+async def test_unreadable_claimed_share_replaced(grid):
+    """A server claims the only copy of share 9 but cannot deliver it: a
+    verify counts it as not good, and the repair writes share 9 elsewhere."""
+    data = os.urandom(300_000)
+    cap = await grid.upload(data, k=K, n=N)
+    vcap = vcap_of(cap)
+    si = vcap.get_storage_index()
+    holder, _shnum, path = [f for f in grid.share_files(si) if f[1] == 9][0]
+    os.unlink(path)
+
+    def read(offset, length):
+        raise IOError("disk error")
+    add_fake_share(grid.servers[holder], 9, read)
+    crr = await check_and_repair_immutable(vcap, grid.broker, grid_secrets(), verify=True)
+    assert 9 not in crr.pre_repair_results.sharemap
+    assert crr.repair_successful, crr.repair_error
+    post = crr.post_repair_results
+    assert post.healthy
+    assert grid.serverids[holder] not in {s.get_serverid() for s in post.sharemap[9]}
