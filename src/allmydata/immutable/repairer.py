@@ -275,14 +275,15 @@ async def repair_immutable(verifycap, storage_broker, secret_holder, check_resul
     Returns :class:`RepairResults`; never writes anything for a file that is
     not recoverable.  ``timeout``: seconds a server gets to answer during
     server selection; ``write_timeout``: to take more of a share (a server
-    that does not is dropped, its share not written).  ``download_options`` go to the ciphertext download
-    (``pipeline_depth``, ``query_timeout``, ``read_timeout``...)."""
+    that does not is dropped, its share not written).  ``download_options``
+    go to the ciphertext download (``pipeline_depth``, ``query_timeout``,
+    ``read_timeout``...)."""
     vcap = _as_verifycap(verifycap)
     si = vcap.get_storage_index()
     k, n = vcap.needed_shares, vcap.total_shares
     if reactor is None:
         reactor = default_reactor()
-    good, corrupt = _holdings(check_results)
+    good, bad = _holdings(check_results)
     have = set(check_results.sharemap)
     if len(have) < k:
         return RepairResults(
@@ -298,7 +299,7 @@ async def repair_immutable(verifycap, storage_broker, secret_holder, check_resul
     timings = {}
     node = DownloadNode(si, None, vcap.uri_extension_hash, k, n, vcap.size, storage_broker,
                         reactor=reactor,
-                        known_corrupt={(sid, sh) for sid, shs in corrupt.items() for sh in shs},
+                        known_corrupt={(sid, sh) for sid, shs in bad.items() for sh in shs},
                         advised=advised, **download_options)
     stream = _CiphertextStream(si, vcap.size, monitor=monitor)
     reading = node.read(stream, 0, None)
@@ -332,7 +333,7 @@ async def repair_immutable(verifycap, storage_broker, secret_holder, check_resul
         servers = storage_broker.get_servers_for_psi(si)
         considered = servers[:2 * n] + [s for s in servers[2 * n:]
                                         if s.get_serverid() in good
-                                        or s.get_serverid() in corrupt]
+                                        or s.get_serverid() in bad]
         t = time.monotonic()
         try:
             placement = await select_servers(
@@ -340,7 +341,7 @@ async def repair_immutable(verifycap, storage_broker, secret_holder, check_resul
                 lambda serverid: lease_secrets(secret_holder, si, serverid)[0],
                 lambda serverid: lease_secrets(secret_holder, si, serverid)[1],
                 canary_factory=lambda: canary, timeout=timeout, clock=reactor,
-                servers=considered, corrupt=corrupt)
+                servers=considered, corrupt=bad)
         except ServerSelectionError as e:
             return RepairResults(storage_index=si, successful=False,
                                  error="no server would take the missing shares: %s" % (e,))
