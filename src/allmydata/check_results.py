@@ -99,6 +99,43 @@ class CheckResults:
     def get_sharemap(self) -> dict:
         return self.sharemap
 
+    # the counters under Tahoe-LAFS 1.20's ICheckResults names
+    def get_happiness(self) -> int:
+        return self.count_happiness
+
+    def get_encoding_needed(self) -> int:
+        return self.count_shares_needed
+
+    def get_encoding_expected(self) -> int:
+        return self.count_shares_expected
+
+    def get_share_counter_good(self) -> int:
+        return self.count_shares_good
+
+    def get_share_counter_wrong(self) -> int:
+        return self.count_wrong_shares
+
+    def get_host_counter_good_shares(self) -> int:
+        return self.count_good_share_hosts
+
+    def get_version_counter_recoverable(self) -> int:
+        return self.count_recoverable_versions
+
+    def get_version_counter_unrecoverable(self) -> int:
+        return self.count_unrecoverable_versions
+
+    def get_incompatible_shares(self) -> list:
+        return list(self.incompatible_shares)
+
+    def get_report(self) -> list:
+        return list(self.report)
+
+    def get_share_problems(self) -> list:
+        return list(self.share_problems)
+
+    def get_servermap(self):
+        return self.servermap
+
 
 @attr.s(frozen=True, slots=True, kw_only=True)
 class CheckAndRepairResults:
@@ -119,6 +156,22 @@ class CheckAndRepairResults:
 
     def get_storage_index_string(self) -> str:
         return base32.b2a(self.storage_index).decode("ascii")
+
+    # Tahoe-LAFS 1.20's ICheckAndRepairResults names
+    def get_storage_index(self) -> bytes:
+        return self.storage_index
+
+    def get_repair_attempted(self) -> bool:
+        return self.repair_attempted
+
+    def get_repair_successful(self) -> bool:
+        return self.repair_attempted and self.repair_successful
+
+    def get_pre_repair_results(self):
+        return self.pre_repair_results
+
+    def get_post_repair_results(self):
+        return self.post_repair_results
 
 
 def check_counts_json(r: CheckResults) -> dict:

@@ -351,3 +351,28 @@ async def test_share_numbers_out_of_range_are_ignored(grid):
     r = await check_immutable(vcap, grid.broker, verify=True)
     assert r.healthy and sorted(r.sharemap) == list(range(N))
     assert any("outside" in text for _s, _sh, text in r.share_problems)
+
+
+@pytest_twisted.ensureDeferred
+async def test_results_under_tahoe_names(grid):
+    """The accessors of Tahoe-LAFS 1.20's ICheckResults give the same
+    numbers as the JSON (which is what its web API writes from them)."""
+    cap, vcap = await upload(grid)
+    si = vcap.get_storage_index()
+    for _i, shnum, path in grid.share_files(si):
+        if shnum == 2:
+            os.unlink(path)
+    r = await check_immutable(vcap, grid.broker, verify=True)
+    results = check_results_json(r)["results"]
+    assert results["count-happiness"] == r.get_happiness() == 5
+    assert results["count-shares-good"] == r.get_share_counter_good() == N - 1
+    assert results["count-shares-needed"] == r.get_encoding_needed() == K
+    assert results["count-shares-expected"] == r.get_encoding_expected() == N
+    assert results["count-good-share-hosts"] == r.get_host_counter_good_shares() == 5
+    assert results["count-wrong-shares"] == r.get_share_counter_wrong() == 0
+    assert results["count-recoverable-versions"] == r.get_version_counter_recoverable() == 1
+    assert results["count-unrecoverable-versions"] == r.get_version_counter_unrecoverable() == 0
+    assert r.get_incompatible_shares() == [] and r.get_servermap() is None
+    assert r.get_report() and r.get_report()[0].startswith("Verified: 9 of the 10 shares")
+    assert sorted(results["sharemap"]) == sorted(str(s) for s in range(N) if s != 2)
+    assert check_results_json(r)["summary"] == "Not Healthy: 9 shares (enc 3-of-10)"
