@@ -20,9 +20,11 @@ the timeout) is not good either, and the report says why.
 
 Blocks are read in spans of whole blocks (about :data:`SPAN_BYTES` each),
 :data:`SPANS_IN_FLIGHT` spans per share and :data:`PARALLEL_SHARES` shares
-at a time, and hashed in worker threads: the memory a verify needs does not
-grow with the file's size (only its hash trees do, at 64 bytes per
-segment).
+at a time, and hashed in worker threads.  Every share being verified holds
+a part of one budget of :data:`VERIFY_MEMORY` bytes shared by all the
+verifies of the process (a deep-check verifies several files at once): the
+memory verifying needs does not grow with the size or the number of the
+files (only the hash trees grow, at 64 bytes per segment).
 
 The results follow Tahoe-LAFS 1.20: healthy when all N share numbers have a
 good copy, recoverable with at least k; happiness is the maximum matching of
@@ -66,6 +68,8 @@ SPANS_IN_FLIGHT = 2
 #: Shares verified at the same time (all of a usual file's: a small file is
 #: then verified in two round trips after get_buckets).
 PARALLEL_SHARES = 10
+#: Bytes of share data all the verifies of this process may hold at once.
+VERIFY_MEMORY = 32 * 1024 * 1024
 #: A verify reads a share's hash trees whole, whatever their size.
 _WHOLE = 2**62
 #: Spans smaller than this are hashed in the reactor thread (a thread hop
@@ -91,6 +95,35 @@ def _as_verifycap(verifycap):
     if not isinstance(verifycap, uri.CHKFileVerifierURI):
         raise TypeError("check_immutable needs a URI:CHK-Verifier: cap, got %r" % (verifycap,))
     return verifycap
+
+
+class _ByteBudget:
+    """A number of bytes that tasks take a part of before they start and
+    give back when done; a task that asks for more than is free waits."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.used = 0
+        self._waiting: deque = deque()
+
+    async def acquire(self, n: int) -> int:
+        """Take ``n`` bytes (at most the whole budget); returns what was taken."""
+        n = min(n, self.limit)
+        while self.used + n > self.limit:
+            d = defer.Deferred()
+            self._waiting.append(d)
+            await d
+        self.used += n
+        return n
+
+    def release(self, n: int) -> None:
+        self.used -= n
+        waiting, self._waiting = self._waiting, deque()
+        for d in waiting:
+            d.callback(None)
+
+
+_budget = _ByteBudget(VERIFY_MEMORY)
 
 
 def _timed(d, seconds, clock):
@@ -222,6 +255,10 @@ class _Check:
     # ---- verifying one share -----------------------------------------------------------
     async def _verify_share(self, st: _ServerState, shnum: int, bucket) -> None:
         await self.slots.acquire()
+        # what this share's reads may hold at once: its spans, or all of its
+        # data when that is less (small files cost next to nothing)
+        share_data = -(-self.vcap.size // self.vcap.needed_shares)
+        cost = await _budget.acquire(min(SPANS_IN_FLIGHT * SPAN_BYTES, share_data) + 4096)
         try:
             if st.gone is not None:
                 self.problem(st.server, shnum, "not verified: %s" % st.gone.text)
@@ -241,6 +278,7 @@ class _Check:
             else:
                 st.good.add(shnum)
         finally:
+            _budget.release(cost)
             self.slots.release()
 
     def _share_failed(self, st: _ServerState, share: Share, f: ShareFailure) -> None:

@@ -376,3 +376,27 @@ async def test_results_under_tahoe_names(grid):
     assert r.get_report() and r.get_report()[0].startswith("Verified: 9 of the 10 shares")
     assert sorted(results["sharemap"]) == sorted(str(s) for s in range(N) if s != 2)
     assert check_results_json(r)["summary"] == "Not Healthy: 9 shares (enc 3-of-10)"
+
+
+@pytest_twisted.ensureDeferred
+async def test_verifies_share_one_memory_budget(grid, monkeypatch):
+    """Two verifies at once, with a budget of little more than one share's
+    reads: they take turns, never hold more than the budget, and both end."""
+    monkeypatch.setattr(checker, "SPAN_BYTES", 64 * 1024)
+    per_share = checker.SPANS_IN_FLIGHT * 64 * 1024 + 4096
+    budget = checker._ByteBudget(per_share + per_share // 2)
+    monkeypatch.setattr(checker, "_budget", budget)
+    peak = []
+    real_acquire = budget.acquire
+
+    async def acquire(n):
+        taken = await real_acquire(n)
+        peak.append(budget.used)
+        return taken
+    budget.acquire = acquire
+    caps = [(await upload(grid))[1] for _ in range(2)]
+    results = await defer.gatherResults([defer.ensureDeferred(
+        check_immutable(vcap, grid.broker, verify=True)) for vcap in caps])
+    assert all(r.healthy for r in results)
+    assert len(peak) == 2 * N and max(peak) <= budget.limit
+    assert budget.used == 0
