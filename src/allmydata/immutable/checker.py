@@ -45,10 +45,11 @@ from ..hashtree import BadHashError, IncompleteHashTree, NotEnoughHashesError
 from ..monitor import OperationCancelledError
 from ..storage.limits import MAX_CORRUPTION_REASON
 from ..util import base32, hashutil
+from ..util.budget import ByteBudget
 from ..util.default_reactor import default_reactor
 from ..util.rrefutil import call_remote
 from .download.share import (
-    CORRUPT, INCOMPATIBLE, SERVER, LayoutGuess, ServerQuery, Share, ShareFailure, classify,
+    CORRUPT, INCOMPATIBLE, LayoutGuess, ServerQuery, Share, ShareFailure, classify,
 )
 from .download.validation import FileHashes
 from .happiness import servers_of_happiness
@@ -97,33 +98,8 @@ def _as_verifycap(verifycap):
     return verifycap
 
 
-class _ByteBudget:
-    """A number of bytes that tasks take a part of before they start and
-    give back when done; a task that asks for more than is free waits."""
-
-    def __init__(self, limit: int):
-        self.limit = limit
-        self.used = 0
-        self._waiting: deque = deque()
-
-    async def acquire(self, n: int) -> int:
-        """Take ``n`` bytes (at most the whole budget); returns what was taken."""
-        n = min(n, self.limit)
-        while self.used + n > self.limit:
-            d = defer.Deferred()
-            self._waiting.append(d)
-            await d
-        self.used += n
-        return n
-
-    def release(self, n: int) -> None:
-        self.used -= n
-        waiting, self._waiting = self._waiting, deque()
-        for d in waiting:
-            d.callback(None)
-
-
-_budget = _ByteBudget(VERIFY_MEMORY)
+#: the budget of all the verifies of this process
+_budget = ByteBudget(VERIFY_MEMORY)
 
 
 def _timed(d, seconds, clock):
@@ -151,7 +127,6 @@ class _ServerState:
         self.good: set = set()
         self.corrupt: set = set()
         self.incompatible: set = set()
-        self.gone: ShareFailure | None = None  # the server stopped answering
 
 
 class _Check:
@@ -260,9 +235,6 @@ class _Check:
         share_data = -(-self.vcap.size // self.vcap.needed_shares)
         cost = await _budget.acquire(min(SPANS_IN_FLIGHT * SPAN_BYTES, share_data) + 4096)
         try:
-            if st.gone is not None:
-                self.problem(st.server, shnum, "not verified: %s" % st.gone.text)
-                return
             self._cancelled()
             share = Share(st.server, shnum, bucket, self.si, self.file, self.clock,
                           self.read_timeout, st.rank, {}, _WHOLE,
@@ -291,8 +263,6 @@ class _Check:
             self.problem(st.server, shnum, "corrupt: %s" % f.text)
             self._advise(st.server, shnum, f.text)
         else:
-            if f.kind == SERVER and st.gone is None:
-                st.gone = f
             self.problem(st.server, shnum, "could not be verified: %s" % f.text)
 
     def _advise(self, server, shnum: int, reason: str) -> None:

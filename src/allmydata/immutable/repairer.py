@@ -46,6 +46,7 @@ from zope.interface import implementer
 
 from ..check_results import CheckAndRepairResults
 from ..util import base32
+from ..util.budget import ByteBudget
 from ..util.default_reactor import default_reactor
 from ..util.rrefutil import call_remote
 from .checker import _as_verifycap, check_immutable, lease_secrets
@@ -65,6 +66,15 @@ log = Logger()
 WRITE_TIMEOUT = 60.0
 #: Bytes of checked ciphertext the download may get ahead of the encoder.
 STREAM_BUFFER = 4 * 1024 * 1024
+#: What one repair may hold at once, at most: segments being downloaded,
+#: waiting for the encoder, being encoded and being sent.
+REPAIR_COST = 16 * 1024 * 1024
+#: Bytes all the repairs of this process may hold at once (a deep-check
+#: with repair can find many damaged files at a time).
+REPAIR_MEMORY = 64 * 1024 * 1024
+
+#: the budget of all the repairs of this process
+_budget = ByteBudget(REPAIR_MEMORY)
 
 
 @attr.s(frozen=True, slots=True, kw_only=True)
@@ -295,6 +305,19 @@ async def repair_immutable(verifycap, storage_broker, secret_holder, check_resul
                              preexisting={shnum: set(s) for shnum, s
                                           in check_results.sharemap.items()},
                              happiness=check_results.count_happiness)
+    cost = await _budget.acquire(min(2 * vcap.size + 64 * 1024, REPAIR_COST))
+    try:
+        return await _repair(vcap, storage_broker, secret_holder, check_results, good, bad,
+                             monitor, reactor, timeout, write_timeout, advised,
+                             download_options)
+    finally:
+        _budget.release(cost)
+
+
+async def _repair(vcap, storage_broker, secret_holder, check_results, good, bad, monitor,
+                  reactor, timeout, write_timeout, advised, download_options) -> RepairResults:
+    si = vcap.get_storage_index()
+    k, n = vcap.needed_shares, vcap.total_shares
     t0 = time.monotonic()
     timings = {}
     node = DownloadNode(si, None, vcap.uri_extension_hash, k, n, vcap.size, storage_broker,

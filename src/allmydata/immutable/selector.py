@@ -174,7 +174,8 @@ class _Candidate:
         self.name = server.get_name()
         self.rref = server.get_rref()
         self.held: set[int] = set()  # complete shares it holds
-        self.bad: set[int] = set()  # of which corrupt copies (a repair): not to count, nor to ask for
+        # of which bad copies (a repair): neither counted nor asked for
+        self.bad: set[int] = set()
         self.writers: dict = {}  # shnum -> RIBucketWriter rref
         self.asked: set[int] = set()  # shares it was asked to allocate
         self.renewed = False  # has had an allocate_buckets call (lease renewal)

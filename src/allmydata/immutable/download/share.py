@@ -107,7 +107,7 @@ def classify(share, exc: BaseException, what: str) -> ShareFailure:
     if isinstance(exc, (LayoutInvalid, ShareDataError)):
         return ShareFailure(share, CORRUPT, "%s: %s" % (what, exc))
     if isinstance(exc, (defer.TimeoutError, error.TimeoutError)):
-        return ShareFailure(share, SERVER, "no answer to the read of the %s within %.0fs"
+        return ShareFailure(share, SERVER, "no answer to the read of the %s within %gs"
                             % (what, share.timeout))
     if isinstance(exc, _GONE):
         return ShareFailure(share, SERVER, "connection lost while reading the %s (%s)"

@@ -28,6 +28,7 @@ from allmydata.storage.interfaces import RIBucketReader
 from allmydata.testing.storagegrid import (
     CONTAINER_HEADER, ReadLog, flip_byte, grid_secrets, share_layout,
 )
+from allmydata.util.budget import ByteBudget
 
 DATA_SIZE = 300_000          # three segments of 128 KiB
 K, N = 3, 10
@@ -208,7 +209,15 @@ class FakeReader(Referenceable):
         self.advised.append(reason)
 
 
+def server_without(grid, si, shnum) -> int:
+    """The index of a server that holds no copy of share ``shnum``."""
+    return [i for i in range(len(grid.servers))
+            if shnum not in {sh for j, sh, _p in grid.share_files(si) if j == i}][0]
+
+
 def add_fake_share(server, shnum, read):
+    """``server`` also claims share ``shnum`` (replacing any real copy it
+    has), served by ``read(offset, length)``."""
     real = server.remote_get_buckets
 
     def get_buckets(storage_index):
@@ -222,8 +231,7 @@ def add_fake_share(server, shnum, read):
 async def test_server_claims_share_it_cannot_read(grid):
     cap, vcap = await upload(grid)
     si = vcap.get_storage_index()
-    # server 0 does not hold share 9 (two shares per server, round robin)
-    lying = [i for i in range(5) if 9 not in {sh for j, sh, _p in grid.share_files(si) if j == i}][0]
+    lying = server_without(grid, si, 9)
 
     def read(offset, length):
         raise IOError("no such share")
@@ -275,10 +283,12 @@ async def test_server_that_never_answers(grid):
 @pytest_twisted.ensureDeferred
 async def test_reads_that_never_answer(grid):
     cap, vcap = await upload(grid)
-    add_fake_share(grid.servers[0], 8, lambda offset, length: defer.Deferred())
+    si = vcap.get_storage_index()
+    lying = server_without(grid, si, 8)
+    add_fake_share(grid.servers[lying], 8, lambda offset, length: defer.Deferred())
     r = await check_immutable(vcap, grid.broker, verify=True, read_timeout=0.5)
     assert r.healthy   # the real share 8 is elsewhere
-    assert grid.serverids[0] not in {s.get_serverid() for s in r.sharemap[8]}
+    assert grid.serverids[lying] not in {s.get_serverid() for s in r.sharemap[8]}
     assert r.corrupt_shares == []
 
 
@@ -384,7 +394,7 @@ async def test_verifies_share_one_memory_budget(grid, monkeypatch):
     reads: they take turns, never hold more than the budget, and both end."""
     monkeypatch.setattr(checker, "SPAN_BYTES", 64 * 1024)
     per_share = checker.SPANS_IN_FLIGHT * 64 * 1024 + 4096
-    budget = checker._ByteBudget(per_share + per_share // 2)
+    budget = ByteBudget(per_share + per_share // 2)
     monkeypatch.setattr(checker, "_budget", budget)
     peak = []
     real_acquire = budget.acquire
