@@ -23,6 +23,7 @@ from allmydata.immutable.repairer import check_and_repair_immutable, repair_immu
 from allmydata.monitor import Monitor
 from allmydata.storage.immutable import BucketWriter, ImmutableShareFile
 from allmydata.testing.storagegrid import flip_byte, grid_secrets, share_layout
+from allmydata.util.budget import ByteBudget
 
 from .sharecheck import check_and_decode
 from .test_check import add_fake_share, region_offset
@@ -312,3 +313,32 @@ async def test_unreadable_claimed_share_replaced(grid):
     post = crr.post_repair_results
     assert post.healthy
     assert grid.serverids[holder] not in {s.get_serverid() for s in post.sharemap[9]}
+
+
+@pytest_twisted.ensureDeferred
+async def test_repairs_share_one_memory_budget(grid, monkeypatch):
+    """Two repairs at once with a budget for one: the second waits for the
+    first, both succeed, and the budget is all given back."""
+    budget = ByteBudget(repairer.REPAIR_COST)
+    monkeypatch.setattr(repairer, "_budget", budget)
+    peak = []
+    real_acquire = budget.acquire
+
+    async def acquire(n):
+        taken = await real_acquire(n)
+        peak.append(budget.used)
+        return taken
+    budget.acquire = acquire
+    vcaps = []
+    for _ in range(2):
+        cap = await grid.upload(os.urandom(20 * 1024 * 1024 // 2), k=K, n=N)
+        vcap = vcap_of(cap)
+        for i, _shnum, path in grid.share_files(vcap.get_storage_index()):
+            if i == 3:
+                os.unlink(path)
+        vcaps.append(vcap)
+    results = await defer.gatherResults([defer.ensureDeferred(
+        check_and_repair_immutable(vcap, grid.broker, grid_secrets())) for vcap in vcaps])
+    assert all(crr.repair_successful for crr in results)
+    assert len(peak) == 2 and max(peak) <= budget.limit
+    assert budget.used == 0
