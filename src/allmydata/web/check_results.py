@@ -102,11 +102,12 @@ async def post_check(request, client, node) -> bytes:
     return await page.answer(request, fmt)
 
 
-def render_json_text(request, data) -> bytes:
+def render_json_text(request, data, indent=1, newline=True) -> bytes:
     """JSON as Tahoe-LAFS serves a check's or an operation's: ``text/plain``,
-    indented by one space, with a final newline."""
+    indented by one space, with a final newline (some operation pages have
+    none, or no indentation, in Tahoe-LAFS 1.20: they say so)."""
     request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
-    return (json.dumps(data, indent=1) + "\n").encode("utf-8")
+    return (json.dumps(data, indent=indent) + ("\n" if newline else "")).encode("utf-8")
 
 
 async def render_page(request, title, *body, head=()) -> bytes:

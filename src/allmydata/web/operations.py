@@ -318,7 +318,8 @@ class ManifestPage(OperationPage):
         return manifest_text(self.monitor).encode("utf-8")
 
     def render_JSON(self, request):
-        return render_json_text(request, manifest_json(self.monitor, self.origin_si))
+        return render_json_text(request, manifest_json(self.monitor, self.origin_si),
+                                newline=False)
 
     async def render_HTML(self, request):
         rows = [tags.tr(tags.th("Path"), tags.th("Cap"))]
@@ -349,7 +350,8 @@ class DeepSizePage(OperationPage):
     render_HTML = render_TEXT
 
     def render_JSON(self, request):
-        return render_json_text(request, deep_size_json(self.monitor))
+        return render_json_text(request, deep_size_json(self.monitor), indent=None,
+                                newline=False)
 
 
 class DeepStatsPage(OperationPage):
@@ -360,4 +362,4 @@ class DeepStatsPage(OperationPage):
         return self.render_JSON(request)
 
     def render_JSON(self, request):
-        return render_json_text(request, deep_stats_json(self.monitor))
+        return render_json_text(request, deep_stats_json(self.monitor), newline=False)

@@ -78,6 +78,11 @@ async def test_manifest_and_sizes(webapi):
 
     handle, r = await start(webapi, url, "t=start-deep-stats")
     stats = await poll(webapi, handle)
+    # the JSON of a deep-stats and of a manifest ends with its "}", that of a check with a newline
+    r = await webapi.get(webapi.url + "operations/" + handle)
+    assert r.body.endswith(b"\n}"), r.body[-20:]
+    r = await webapi.post(webapi.path(tree.objects[("chk",)][1], query="t=check&output=JSON"))
+    assert r.body.endswith(b"}\n")
     assert_stats(stats)
     assert stats["size-immutable-files"] > 0 and stats["largest-directory-children"] == 8
 
