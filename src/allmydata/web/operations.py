@@ -49,9 +49,7 @@ from .common import (
     text_of,
 )
 
-MINUTE = 60
-HOUR = 60 * MINUTE
-DAY = 24 * HOUR
+DAY = 24 * 60 * 60
 
 #: longest ``ophandle=`` taken, and its characters (those a URL path
 #: segment carries unescaped; the CLI's handles are base32)
