@@ -162,6 +162,11 @@ UEB_GUESS = 1200
 SPAN_MARGIN = 256
 
 
+#: The header-and-block read and the span are read as one when no more than
+#: this many bytes lie between them.
+MERGE_GAP = 4096
+
+
 #: Segment sizes a file of unknown segment size most likely has: ours
 #: (the default maximum) and Tahoe-LAFS's default maximum of 128 KiB.
 LIKELY_SEGMENT_SIZES = (None, 128 * 1024)
@@ -340,7 +345,14 @@ class Share:
                 if block is not None:
                     reads.append(block)
             if self.block_tree is None:
-                reads.append((g.span[0], g.span[1] - g.span[0]))
+                start, end = g.span
+                first_end = reads[0][0] + reads[0][1]
+                if len(reads) == 1 and 0 <= start - first_end <= MERGE_GAP:
+                    # a small share: header, block 0 and the span are one
+                    # read (the gap is the plaintext tree, a few hashes)
+                    reads[0] = (0, end)
+                else:
+                    reads.append((start, end - start))
             self._block_segnum = segnum if block is not None else None
         ds = [self._call("header", call_remote, self.rref, "read", off, length)
               for off, length in reads]
