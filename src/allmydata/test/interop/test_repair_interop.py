@@ -13,6 +13,8 @@ client and one of ours) use 2-of-5, happy 3, over three storage nodes.
   healthy, and the file downloads intact.
 * Our client repairs its own file after the same loss; a file left with
   fewer than k shares is reported unrecoverable and nothing is written.
+* Our check with ``add-lease=true`` adds our client's lease to every share
+  of a file the Tahoe-LAFS client stored.
 * A share of a Tahoe-LAFS file damaged on disk: our verify finds it and
   our repair puts a good copy elsewhere, which Tahoe-LAFS's verifier then
   counts as good (Tahoe-LAFS's own repair places nothing in this case).
@@ -20,6 +22,7 @@ client and one of ours) use 2-of-5, happy 3, over three storage nodes.
 
 import json
 import os
+import struct
 
 import pytest
 
@@ -165,3 +168,26 @@ def test_unrecoverable_file_left_alone(cross_grid):
     assert answer["pre-repair-results"]["results"]["recoverable"] is False
     assert answer["repair-successful"] is False
     assert len(_shnums(grid, si)) == 1
+
+
+def test_our_client_adds_leases(cross_grid):
+    """``t=check&add-lease=true`` from our client adds a lease of its own to
+    every share of a file the Tahoe-LAFS client stored (the storage nodes
+    accept ``add_lease``), seen in the share files' lease counts."""
+    grid = cross_grid
+    cap = grid.client.upload(os.urandom(100_000))
+    si = grid.client.storage_index(cap)
+
+    def lease_counts():
+        counts = []
+        for node in grid.storage_nodes:
+            for path in node.share_files(si).values():
+                with open(path, "rb") as f:
+                    counts.append(struct.unpack(">L", f.read(12)[8:12])[0])
+        return counts
+    assert set(lease_counts()) == {1}
+    path = grid.ours._cap_path(cap) + "?t=check&add-lease=true&output=JSON"
+    answer = json.loads(grid.ours.request("POST", path, b""))
+    assert answer["results"]["healthy"] is True
+    counts = lease_counts()
+    assert len(counts) == TOTAL and set(counts) == {2}
