@@ -58,7 +58,7 @@ from .interfaces import IEncryptedUploadable
 from .layout import make_write_bucket_proxy
 from .selector import DEFAULT_TIMEOUT, ServerSelectionError, select_servers
 
-__all__ = ["RepairResults", "repair_immutable", "check_and_repair_immutable"]
+__all__ = ["RepairError", "RepairResults", "repair_immutable", "check_and_repair_immutable"]
 
 log = Logger()
 
