@@ -174,6 +174,18 @@ class CheckAndRepairResults:
         return self.post_repair_results
 
 
+def _sharemap_json(r: CheckResults) -> dict:
+    """The JSON ``sharemap``: by share number for an immutable file; for a
+    mutable one, as Tahoe-LAFS 1.20 names them, every good share of every
+    version as ``seq<N>-<root hash prefix>-sh<shnum>``."""
+    versioned = getattr(r.servermap, "versioned_sharemap", None)
+    if versioned is not None:
+        items = sorted(versioned().items())
+    else:
+        items = [(str(shnum), servers) for (shnum, servers) in sorted(r.sharemap.items())]
+    return {name: sorted(s.get_longname() for s in servers) for (name, servers) in items}
+
+
 def check_counts_json(r: CheckResults) -> dict:
     """The ``results`` object of a check's JSON (without healthy/recoverable)."""
     return {
@@ -186,8 +198,7 @@ def check_counts_json(r: CheckResults) -> dict:
         "list-corrupt-shares": [[s.get_longname(), base32.b2a(si).decode("ascii"), shnum]
                                 for (s, si, shnum) in r.corrupt_shares],
         "servers-responding": [s.get_longname() for s in r.servers_responding],
-        "sharemap": {str(shnum): sorted(s.get_longname() for s in servers)
-                     for (shnum, servers) in sorted(r.sharemap.items())},
+        "sharemap": _sharemap_json(r),
         "count-wrong-shares": r.count_wrong_shares,
         "count-recoverable-versions": r.count_recoverable_versions,
         "count-unrecoverable-versions": r.count_unrecoverable_versions,

@@ -49,11 +49,8 @@ def assert_healthy(webapi, data, si, mutable=False):
     for s in r["servers-responding"]:
         assert re.fullmatch(r"v0-[a-z2-7]{52}", s), s
     if mutable:
-        # Tahoe-LAFS 1.20 names a mutable share by its version: "seq1-abcd-sh0".  Ours
-        # still keys the JSON of a mutable sharemap by share number alone, like an
-        # immutable one; either is taken from ours until the JSON follows Tahoe-LAFS.
-        named = r"seq\d+-[a-z2-7]{4}-sh[0-3]" if not webapi.ours else \
-            r"(seq\d+-[a-z2-7]{4}-sh)?[0-3]"
+        # a mutable share is named by its version: "seq1-abcd-sh0"
+        named = r"seq\d+-[a-z2-7]{4}-sh[0-3]"
         for key in r["sharemap"]:
             assert re.fullmatch(named, key), key
         assert sorted(k[-1] for k in r["sharemap"]) == ["0", "1", "2", "3"]
