@@ -32,6 +32,7 @@ import tempfile
 import attr
 
 from .. import uri
+from ..immutable.target import TargetConsumer
 from .common import MODE_REPAIR, MutableFileError
 
 #: plaintext kept in memory while a version is copied; more goes to a temporary file
@@ -51,23 +52,6 @@ class RepairResults:
 
     def get_successful(self) -> bool:
         return self.successful
-
-
-class _SpoolConsumer:
-    """A consumer writing into a spooled temporary file."""
-
-    def __init__(self, spool):
-        self.spool = spool
-        self.producer = None
-
-    def registerProducer(self, producer, streaming):
-        self.producer = producer
-
-    def unregisterProducer(self):
-        self.producer = None
-
-    def write(self, data):
-        self.spool.write(data)
 
 
 def _si_text(storage_index) -> str:
@@ -133,7 +117,7 @@ async def repair_mutable(node, check_results=None, *, force=False, monitor=None)
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
     try:
         try:
-            await node.read_for_repair(_SpoolConsumer(spool), smap)
+            await node.read_for_repair(TargetConsumer(spool), smap)
             if monitor is not None:
                 monitor.raise_if_cancelled()
             spool.seek(0)

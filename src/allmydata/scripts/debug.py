@@ -26,9 +26,10 @@ from ..storage.mutable import DATA_OFFSET as MUTABLE_DATA_OFFSET
 from ..util import base32
 from .debug_caps import CapError, dump_cap
 from .debug_shares import (
-    ShareFileError, describe_share, dump_share, quote_output, read_immutable_share,
+    ShareFileError, describe_share, dump_share, read_immutable_share,
     read_mutable_share, share_kind,
 )
+from .quoting import quote_output
 
 
 class DebugError(Exception):

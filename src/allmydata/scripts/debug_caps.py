@@ -15,7 +15,7 @@ from .. import uri
 from ..uri_interfaces import IDirnodeURI
 from ..util import base32, hashutil
 from ..util.idlib import nodeid_a2b
-from .debug_shares import quote_output
+from .quoting import quote_output
 
 
 class CapError(Exception):

@@ -30,6 +30,7 @@ from ..storage.mutable import DATA_OFFSET as MUTABLE_DATA_OFFSET
 from ..storage.mutable import LEASE_SLOTS_OFFSET, MutableShareFile, is_mutable_container
 from ..util import base32, hashutil
 from ..util.idlib import nodeid_b2a
+from .quoting import quote_output
 
 _IMMUTABLE_REGIONS = ("data", "plaintext_hash_tree", "crypttext_hash_tree", "block_hashes",
                       "share_hashes", "uri_extension")
@@ -43,21 +44,6 @@ class ShareFileError(Exception):
         Exception.__init__(self, "%s: %s" % (path, reason))
         self.path = path
         self.reason = reason
-
-
-def quote_output(s, quotemarks=True) -> str:
-    """A path or string as Tahoe-LAFS's tools print it: in single quotes
-    (or bare, with ``quotemarks=False``) when every character stands for
-    itself, else in double quotes with Python escapes."""
-    if isinstance(s, bytes):
-        try:
-            s = s.decode("utf-8")
-        except UnicodeDecodeError:
-            return repr(s)
-    if s.isprintable() and "'" not in s and "\n" not in s:
-        return "'%s'" % s if quotemarks else s
-    escaped = s.encode("unicode_escape").decode("ascii").replace('"', '\\"')
-    return '"%s"' % escaped
 
 
 def format_expiration_time(expiration_time, now=None) -> str:
