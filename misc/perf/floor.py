@@ -14,13 +14,21 @@ web API, no encryption, no hashing, no erasure coding, no disk.
   (1 MiB segments, 349,526-byte blocks) with up to 1 MB unanswered per share
   (in both, each share's ``close`` follows its last write without waiting);
 * download: the calls of a --size MiB download: ``get_buckets`` on each
-  server, then the blocks of 3 shares on 3 servers, 4 segments in flight.
+  server, then the blocks of 3 shares on 3 servers, 4 segments in flight;
+* check: the calls of a plain deep-check of --check CHK files: for each
+  file ``get_buckets`` on every server (each answers two fresh bucket
+  references, ten in all), then, once the references are dropped, the
+  ``decref`` call (with its answer) that Foolscap makes for each of them;
+  files are checked --check-in-flight at a time, as the deep traversal does.
+  With --check-absent the servers hold none of the files: the same
+  ``get_buckets`` calls answer empty, with no references and so no decref.
 
 What a real upload costs on top of this floor is our own work.  The figures
 say what a transport bound on Foolscap's Python stack allows on this machine,
 for instance whether an upload target is reachable over Foolscap at all.
 
     .venv/bin/python misc/benchmark.py floor --small 200 --size 100
+    .venv/bin/python misc/benchmark.py floor --small 0 --size 0 --check 1000
 """
 
 import argparse
@@ -49,6 +57,7 @@ SEGMENT = MiB
 K, N = 3, 10
 BLOCK = -(-SEGMENT // K)  # 349,526 bytes
 WINDOW = 1000 * 1000  # bytes unanswered per share, as the uploader keeps
+ABSENT = b"\x00" * 4  # the servers hold no share of a storage index that starts so
 
 
 def make_tub(basedir):
@@ -91,7 +100,14 @@ def serve(basedir):
             return set(), {n: NullWriter() for n in sharenums}
 
         def remote_get_buckets(self, storage_index):
+            if storage_index.startswith(ABSENT):
+                return {}
             return {n: BlockReader() for n in range(2)}
+
+        def remote_get_version(self):
+            # this process's CPU seconds, for the check's servers' figure
+            t = psutil.Process().cpu_times()
+            return {b"cpu": t.user + t.system}
 
     tub = make_tub(basedir)
     port = free_port()
@@ -104,7 +120,7 @@ def serve(basedir):
     reactor.run()
 
 
-def client(basedir, furls, small, size):
+def client(basedir, furls, small, size, check=0, check_in_flight=10, check_absent=False):
 
     tub = make_tub(basedir)
     tub.startService()
@@ -141,8 +157,34 @@ def client(basedir, furls, small, size):
         yield defer.gatherResults(pending)
 
     @defer.inlineCallbacks
+    def check_files(rrefs, files):
+        todo = iter(range(files))
+
+        @defer.inlineCallbacks
+        def worker():
+            for _ in todo:
+                si = ABSENT + os.urandom(12) if check_absent else os.urandom(16)
+                answers = yield defer.gatherResults(
+                    [rref.callRemote("get_buckets", si) for rref in rrefs])
+                if sum(len(a) for a in answers) != (0 if check_absent else N):
+                    raise ValueError("unexpected number of bucket references")
+                # dropping the answers drops the references: Foolscap sends a decref for each
+                del answers
+
+        yield defer.gatherResults([worker() for _ in range(check_in_flight)])
+        # A server answers a connection's calls in order, so once these are answered
+        # every decref sent before them has been answered too.
+        versions = yield defer.gatherResults([rref.callRemote("get_version") for rref in rrefs])
+        return sum(v[b"cpu"] for v in versions)
+
+    @defer.inlineCallbacks
     def run():
         rrefs = yield defer.gatherResults([tub.getReference(f) for f in furls], consumeErrors=True)
+        if check:
+            s0 = yield check_files(rrefs, 20)  # warm up
+            c0, t0 = cpu(), time.perf_counter()
+            s1 = yield check_files(rrefs, check)
+            results["check"] = (time.perf_counter() - t0, cpu() - c0, s1 - s0)
         per_server = N // len(rrefs)
         if small:
             share_size = 1400  # about a 1 KiB file's share: 342 bytes of data, hashes, UEB
@@ -197,13 +239,20 @@ def main(argv=None, prog=None):
     p.add_argument("--servers", type=int, default=5)
     p.add_argument("--small", type=int, default=200, help="1 KiB uploads (0: skip)")
     p.add_argument("--size", type=int, default=100, help="MiB of the large upload (0: skip)")
+    p.add_argument("--check", type=int, default=0,
+                   help="CHK files of a plain deep-check (0: skip)")
+    p.add_argument("--check-in-flight", type=int, default=10,
+                   help="files checked at once (the deep traversal's 10)")
+    p.add_argument("--check-absent", action="store_true",
+                   help="check files the servers hold no share of (no decref calls)")
     p.add_argument("--serve", metavar="DIR", help=argparse.SUPPRESS)
     p.add_argument("--client", metavar="DIR", help=argparse.SUPPRESS)
     args, furls = p.parse_known_args(argv)
     if args.serve:
         return serve(args.serve)
     if args.client:
-        results = client(args.client, furls, args.small, args.size)
+        results = client(args.client, furls, args.small, args.size, args.check,
+                         args.check_in_flight, args.check_absent)
         print(json.dumps(results))
         return
 
@@ -222,13 +271,15 @@ def main(argv=None, prog=None):
             def server_cpu():
                 return sum(t.user + t.system for t in (pr.cpu_times() for pr in procs))
 
-            def run_client(small, size):
+            def run_client(small, size, check=0):
                 d = os.path.join(tmp, "c")
                 os.makedirs(d, exist_ok=True)
                 s0 = server_cpu()
                 out = subprocess.run(
                     [sys.executable, BENCHMARK, "floor", "--client", d, "--small", str(small),
-                     "--size", str(size)] + furls,
+                     "--size", str(size), "--check", str(check),
+                     "--check-in-flight", str(args.check_in_flight)]
+                    + (["--check-absent"] if args.check_absent else []) + furls,
                     check=True, capture_output=True, text=True).stdout
                 return json.loads(out.strip().splitlines()[-1]), server_cpu() - s0
 
@@ -248,6 +299,13 @@ def main(argv=None, prog=None):
                 print("download (the calls of a %d MiB download): %.2f s, %.1f MB/s of file; "
                       "client %.2f CPU-s; servers, upload and download: %.2f CPU-s"
                       % (args.size, wall, args.size * MiB / wall / 1e6, ccpu, scpu))
+            if args.check:
+                r, _ = run_client(0, 0, args.check)
+                wall, ccpu, scpu = r["check"]
+                print("check (the calls of a plain deep-check of %d CHK files%s, %d in flight): "
+                      "%.2f s; client %.2f CPU-s; servers %.2f CPU-s summed"
+                      % (args.check, ", none on the servers" if args.check_absent else "",
+                         args.check_in_flight, wall, ccpu, scpu))
         finally:
             for s in servers:
                 s.terminate()
