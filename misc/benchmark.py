@@ -10,8 +10,8 @@ Commands:
                   directories and MDMF files through the web API, ours
                   against Tahoe-LAFS 1.20 (--paired for ratios taken within
                   seconds of each other)
-  floor           the storage calls of an upload and a download alone, over
-                  Foolscap to servers that keep nothing
+  floor           the storage calls of an upload, a download and a plain
+                  check alone, over Foolscap to servers that keep nothing
   bucket-writes   filling immutable buckets on one storage server process,
                   no encoding
   dirnode         packing and unpacking directories, and a directory on an

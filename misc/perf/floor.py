@@ -1,4 +1,4 @@
-"""The floor that Foolscap puts under an upload: the storage calls alone.
+"""The floor Foolscap puts under an upload, a download and a check: the storage calls alone.
 
 Starts --servers storage processes whose ``RIStorageServer`` does nothing but
 answer: ``allocate_buckets`` hands out bucket writers whose ``write`` drops
