@@ -2,7 +2,7 @@
 
 Foolscap's ``IntegerConstraint`` computes its bound, ``2 ** (8 * maxBytes)``,
 each time it checks a value; for a schema's plain ``int`` (1024 bytes) that is
-a 8193-bit power for every share number of every call and answer.
+an 8193-bit power for every share number of every call and answer.
 :class:`BoundedInteger` is the same constraint -- the same tokens accepted on
 the wire, the same values accepted and refused, the same errors -- with the
 bound computed once, when the schema is built.
@@ -13,7 +13,7 @@ from foolscap.tokens import Violation
 
 
 class BoundedInteger(IntegerConstraint):
-    """``IntegerConstraint(maxBytes)`` for ``maxBytes`` of 4 or more, checked against a stored bound."""
+    """``IntegerConstraint(maxBytes)`` for ``maxBytes`` of 4 or more, with a stored bound."""
 
     def __init__(self, maxBytes):
         if maxBytes is None or maxBytes < 4:
