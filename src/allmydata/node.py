@@ -4,8 +4,9 @@
 (the node's persistent identity, ``private/node.pem``), and then asks one
 factory per service for the children that ``tahoe.cfg`` turns on: the stats
 provider, the storage server, the introducer (on introducer nodes), the
-introducer client and the web server.  Each factory is handed exactly the
-collaborators it needs; no service looks another up by name.
+introducer client, the control port (on client nodes) and the web server.
+Each factory is handed exactly the collaborators it needs; no service looks
+another up by name.
 """
 
 import os
@@ -22,6 +23,7 @@ from . import __full_version__
 from .checker_service import CheckerService, open_results_store
 from .client import Client, SecretHolder
 from .config import ConfigError, TahoeConfig, endpoint_port, load_config
+from .control.service import ControlServer, ControlService
 from .introducer.client import IntroducerClient, StubClient
 from .introducer.interfaces import RIStubClient
 from .introducer.server import IntroducerService
@@ -100,7 +102,8 @@ class Node(service.MultiService):
     Attributes other code reads: ``config``, ``tub``, ``nodeid`` (20 bytes),
     ``nickname``, ``stats_provider``, and the optional services
     ``storage_server``, ``introducer_service``, ``introducer_client``,
-    ``checker`` (the IChecker service of client nodes), ``web`` (each None
+    ``checker`` (the IChecker service of client nodes), ``control`` (the
+    control port of client nodes), ``web`` (each None
     when off).
     """
 
@@ -118,6 +121,7 @@ class Node(service.MultiService):
         self.storage_broker = None
         self.client = None
         self.checker = None
+        self.control = None
         self.web = None
         self._previous_tempdir = None
         tub.setServiceParent(self)
@@ -216,6 +220,14 @@ def make_checker_service(config: TahoeConfig, storage_broker, reactor):
     return CheckerService(storage_broker, open_results_store(config.basedir), reactor=reactor)
 
 
+def make_control_service(config: TahoeConfig, client, storage_broker, reactor):
+    """The control port (``private/control.furl``, mode 0600) of a client
+    node.  It listens on a Tub of its own, ephemeral and on 127.0.0.1 only,
+    as Tahoe-LAFS's does, so a node that does not listen has one too."""
+    server = ControlServer(client, storage_broker, config.node.tempdir, reactor)
+    return ControlService(server, config.private_path("control.furl"))
+
+
 def make_web_service(node: Node, reactor):
     if node.config.node_type == "introducer":
         root = make_introducer_root(node)
@@ -275,6 +287,7 @@ def create_node(basedir, reactor) -> Node:
                           "storage_broker")
         node.add(make_client(config, broker, node.stats_provider, reactor), "client")
         node.add(make_checker_service(config, broker, reactor), "checker")
+        node.add(make_control_service(config, node.client, broker, reactor), "control")
 
     if config.node.web_port:
         node.add(make_web_service(node, reactor), "web")

@@ -1,0 +1,357 @@
+"""The control port: a client node of an in-process grid with real storage
+servers, driven over a real Foolscap connection by a Tub of the test's own
+(calls by method name, as any Foolscap client would make them); and
+``misc/control.py`` against a grid of node processes."""
+
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+import pytest_twisted
+from foolscap.api import Tub
+
+from allmydata.control.interfaces import RIControlClient
+from allmydata.control.service import read_memory_usage
+from allmydata.testing.nodegrid import start_grid
+from allmydata.testing.procgrid import ProcessGrid
+from allmydata.util.rrefutil import RemoteException, Violation, call_remote
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__)))))
+CONTROL_SCRIPT = os.path.join(REPO, "misc", "control.py")
+
+
+@pytest_twisted.async_yield_fixture(scope="module")
+async def grid(tmp_path_factory):
+    g = await start_grid(tmp_path_factory.mktemp("controlgrid"), storage_count=3, needed=2,
+                         happy=2, total=3)
+    try:
+        yield g
+    finally:
+        await g.stop()
+
+
+@pytest_twisted.async_yield_fixture(scope="module")
+async def control(grid):
+    tub = Tub()
+    tub.startService()
+    try:
+        with open(os.path.join(grid.client_dir, "private", "control.furl")) as f:
+            furl = f.read().strip()
+        yield await tub.getReference(furl)
+    finally:
+        await tub.stopService()
+
+
+async def refused(d, *words, remote_type="ControlError"):
+    """The remote error of a call, of class ``remote_type`` (a Foolscap
+    ``Violation`` for arguments the schema refuses), naming every one of
+    ``words``."""
+    with pytest.raises(RemoteException) as info:
+        await d
+    assert info.value.is_type(remote_type), info.value
+    text = str(info.value)
+    for w in words:
+        assert w in text, text
+    return text
+
+
+async def violates_schema(d, *words):
+    """A call the schema refuses.  This process registered RIControlClient,
+    so Foolscap checks the arguments before sending; the process test checks
+    that the node refuses them from a client that does not know the schema."""
+    with pytest.raises(Violation) as info:
+        await d
+    text = str(info.value)
+    for w in words:
+        assert w in text, text
+
+
+def test_remote_name_is_tahoe_lafs():
+    assert RIControlClient.__remote_name__ == "allmydata.interfaces.RIControlClient"
+
+
+def test_furl_file_is_private(grid):
+    path = os.path.join(grid.client_dir, "private", "control.furl")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    with open(path) as f:
+        furl = f.read().strip()
+    assert furl.startswith("pb://") and "tcp:127.0.0.1:" in furl
+
+
+def test_a_node_that_does_not_listen_has_a_control_port(grid):
+    # the grid's client was made with --listen none; the control port has its own Tub
+    assert not grid.client_node.listening
+    assert grid.client_node.control.furl is not None
+
+
+@pytest_twisted.ensureDeferred
+async def test_wait_for_client_connections(grid, control):
+    assert await call_remote(control, "wait_for_client_connections", num_clients=3) is None
+    assert await call_remote(control, "wait_for_client_connections", num_clients=0) is None
+    await refused(call_remote(control, "wait_for_client_connections", num_clients=-1),
+                  "num_clients")
+    await refused(call_remote(control, "wait_for_client_connections", num_clients=10**9),
+                  "num_clients")
+    await violates_schema(call_remote(control, "wait_for_client_connections", num_clients="3"),
+                          "num_clients")
+
+
+@pytest_twisted.ensureDeferred
+async def test_upload_and_download(grid, control, tmp_path):
+    data = os.urandom(150_000)
+    src = tmp_path / "src"
+    src.write_bytes(data)
+    cap = await call_remote(control, "upload_from_file_to_uri", filename=str(src), convergence=None)
+    assert isinstance(cap, bytes) and cap.startswith(b"URI:CHK:")
+    dst = tmp_path / "dst"
+    got = await call_remote(control, "download_from_uri_to_file", uri=cap, filename=str(dst))
+    assert got == str(dst)
+    assert dst.read_bytes() == data
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
+
+    # convergence: the same secret gives the same cap, another secret another cap
+    c1 = await call_remote(control, "upload_from_file_to_uri", filename=str(src),
+                           convergence=b"secret one")
+    c2 = await call_remote(control, "upload_from_file_to_uri", filename=str(src),
+                           convergence=b"secret one")
+    c3 = await call_remote(control, "upload_from_file_to_uri", filename=str(src),
+                           convergence=b"secret two")
+    assert c1 == c2 != c3
+
+    small = tmp_path / "small"
+    small.write_bytes(b"tiny")
+    lit = await call_remote(control, "upload_from_file_to_uri", filename=str(small),
+                            convergence=None)
+    assert lit.startswith(b"URI:LIT:")
+    await call_remote(control, "download_from_uri_to_file", uri=lit, filename=str(dst))
+    assert dst.read_bytes() == b"tiny"
+
+
+@pytest_twisted.ensureDeferred
+async def test_upload_refusals(grid, control, tmp_path):
+    await refused(call_remote(control, "upload_from_file_to_uri", filename="relative/file",
+                              convergence=None), "absolute")
+    await refused(call_remote(control, "upload_from_file_to_uri",
+                              filename=str(tmp_path / "missing"), convergence=None),
+                  "not a regular file")
+    await refused(call_remote(control, "upload_from_file_to_uri", filename=str(tmp_path),
+                              convergence=None), "not a regular file")
+    (tmp_path / "f").write_bytes(b"x" * 100)
+    # wrong types are refused by the schema before any method runs
+    await violates_schema(call_remote(control, "upload_from_file_to_uri",
+                                      filename=str(tmp_path / "f"), convergence=12),
+                          "convergence")
+    await violates_schema(call_remote(control, "upload_from_file_to_uri", filename=b"/bytes/path",
+                                      convergence=None), "filename")
+
+
+@pytest_twisted.ensureDeferred
+async def test_download_refusals(grid, control, tmp_path):
+    (tmp_path / "f").write_bytes(os.urandom(5000))
+    cap = await call_remote(control, "upload_from_file_to_uri", filename=str(tmp_path / "f"),
+                            convergence=None)
+    await refused(call_remote(control, "download_from_uri_to_file", uri=cap, filename="rel"),
+                  "absolute")
+    await refused(call_remote(control, "download_from_uri_to_file", uri=cap,
+                              filename=str(tmp_path / "no" / "such" / "dir" / "f")),
+                  "no such directory")
+    await refused(call_remote(control, "download_from_uri_to_file", uri=cap,
+                              filename=str(tmp_path)), "directory is in the way")
+    await refused(call_remote(control, "download_from_uri_to_file", uri=b"URI:CHK:garbage",
+                              filename=str(tmp_path / "out")), "bad cap")
+    dircap = (await grid.client.create_empty_dirnode()).get_uri()
+    await refused(call_remote(control, "download_from_uri_to_file", uri=dircap,
+                              filename=str(tmp_path / "out")), "not a file cap")
+    # a download that fails (a cap of a file no server holds) leaves the old file alone
+    keep = tmp_path / "keep"
+    keep.write_bytes(b"old contents")
+    unknown = bytearray(cap)
+    i = cap.index(b":", len(b"URI:CHK:")) - 1
+    unknown[i] = ord("a") if unknown[i] != ord("a") else ord("b")
+    await refused(call_remote(control, "download_from_uri_to_file", uri=bytes(unknown),
+                              filename=str(keep)), "no shares", remote_type="NoSharesError")
+    assert keep.read_bytes() == b"old contents"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
+    assert not (tmp_path / "out").exists()
+
+
+@pytest_twisted.ensureDeferred
+async def test_memory_usage(control):
+    usage = await call_remote(control, "get_memory_usage")
+    assert set(usage) == {"VmPeak", "VmSize", "VmData"}
+    assert all(isinstance(v, int) and v > 0 for v in usage.values())
+    assert usage["VmPeak"] >= usage["VmSize"]
+
+
+def test_memory_usage_parses_kernel_figures(tmp_path):
+    status = tmp_path / "status"
+    status.write_text("Name:\tpython\nVmPeak:\t  2000 kB\nVmSize:\t  1500 kB\nVmData:\t 700 kB\n")
+    assert read_memory_usage(str(status)) == {"VmPeak": 2000 * 1024, "VmSize": 1500 * 1024,
+                                              "VmData": 700 * 1024}
+    status.write_text("VmPeak:\t  2000 kB\n")
+    with pytest.raises(Exception, match="VmSize, VmData"):
+        read_memory_usage(str(status))
+
+
+def speed_files(grid):
+    tempdir = grid.client_node.config.node.tempdir
+    return [n for n in os.listdir(tempdir) if n.startswith("speedtest-")]
+
+
+@pytest.mark.parametrize("mutable", [None, "create", "upload", b"create"])
+@pytest_twisted.ensureDeferred
+async def test_speed_test(grid, control, mutable):
+    result = await call_remote(control, "speed_test", count=3, size=10_000, mutable=mutable)
+    assert isinstance(result, tuple) and len(result) == 2
+    assert all(isinstance(t, float) and t >= 0.0 for t in result)
+    assert speed_files(grid) == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_speed_test_stores_the_files(grid, control):
+    def share_count():
+        return sum(len(files) for d in grid.storage_dirs
+                   for _, _, files in os.walk(os.path.join(d, "storage", "shares")))
+    before = share_count()
+    await call_remote(control, "speed_test", count=2, size=20_000, mutable=None)
+    assert share_count() == before + 2 * 3  # random data: two new files, n=3 shares each
+
+
+@pytest_twisted.ensureDeferred
+async def test_speed_test_refusals(grid, control):
+    await refused(call_remote(control, "speed_test", count=0, size=10, mutable=None), "count")
+    await refused(call_remote(control, "speed_test", count=10**6, size=10, mutable=None), "count")
+    await refused(call_remote(control, "speed_test", count=1, size=-1, mutable=None), "size")
+    await refused(call_remote(control, "speed_test", count=1, size=2**40, mutable=None), "size")
+    await refused(call_remote(control, "speed_test", count=10000, size=2**30, mutable=None),
+                  "count * size")
+    await refused(call_remote(control, "speed_test", count=1, size=2**30, mutable="create"),
+                  "size")
+    await refused(call_remote(control, "speed_test", count=1, size=10, mutable="sideways"),
+                  "mutable")
+    await violates_schema(call_remote(control, "speed_test", count="1", size=10, mutable=None),
+                          "count")
+    assert speed_files(grid) == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_measure_peer_response_time(grid, control):
+    times = await call_remote(control, "measure_peer_response_time")
+    assert set(times) == {n.nodeid for n in grid.storage_nodes}
+    assert all(isinstance(k, bytes) and len(k) == 20 for k in times)
+    assert all(isinstance(t, float) and t >= 0.0 for t in times.values())
+
+
+@pytest_twisted.ensureDeferred
+async def test_unknown_method_is_refused(control):
+    await violates_schema(call_remote(control, "delete_everything"), "delete_everything")
+
+
+# ---- misc/control.py against node processes ----------------------------------------
+
+@pytest.fixture(scope="module")
+def procgrid(tmp_path_factory):
+    yield from ProcessGrid(tmp_path_factory.mktemp("controlprocs"), num_storage=3,
+                           encoding=(2, 3, 3)).lifetime()
+
+
+# A Foolscap client that knows nothing of this project (no RemoteInterface
+# registered), so every argument reaches the node, whose schema and checks
+# must refuse it.  It prints one line per call: the call, then "ok" or the
+# remote exception's type.
+BARE_CLIENT = r"""
+import sys
+from foolscap.api import Tub
+from twisted.internet import defer, task
+
+CALLS = [
+    ("wait_for_client_connections", {"num_clients": "3"}),
+    ("wait_for_client_connections", {"num_clients": -1}),
+    ("upload_from_file_to_uri", {"filename": "relative", "convergence": None}),
+    ("upload_from_file_to_uri", {"filename": b"/bytes", "convergence": None}),
+    ("upload_from_file_to_uri", {"filename": sys.argv[2], "convergence": 7}),
+    ("download_from_uri_to_file", {"uri": b"URI:LIT:mfrgg", "filename": "relative"}),
+    ("download_from_uri_to_file", {"uri": "URI:LIT:mfrgg", "filename": sys.argv[3]}),
+    ("speed_test", {"count": 1, "size": 10, "mutable": "sideways"}),
+    ("speed_test", {"count": 1.5, "size": 10, "mutable": None}),
+    ("get_memory_usage", {"extra": 1}),
+    ("get_memory_usage", {}),
+]
+
+async def main(reactor):
+    furl = open(sys.argv[1]).read().strip()
+    for name, kwargs in CALLS:
+        # a Tub per call: a wrong token type ends the connection it came on
+        tub = Tub()
+        tub.startService()
+        rref = await tub.getReference(furl)
+        d = rref.callRemote(name, **kwargs)
+        outcome = []
+        d.addCallbacks(lambda r: outcome.append("ok"),
+                       lambda f: outcome.append(str(getattr(f.type, "__name__", f.type))))
+        await d
+        print(name, outcome[0])
+        await tub.stopService()
+
+task.react(lambda reactor: defer.ensureDeferred(main(reactor)))
+"""
+
+
+@pytest.mark.integration
+def test_bare_foolscap_client_is_refused(procgrid, tmp_path):
+    src = tmp_path / "f"
+    src.write_bytes(b"some bytes")
+    r = subprocess.run([sys.executable, "-c", BARE_CLIENT,
+                        os.path.join(procgrid.client, "private", "control.furl"),
+                        str(src), str(tmp_path / "out")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    outcomes = [line.split() for line in r.stdout.splitlines()]
+    # bytes where text is due is refused at the token level: Foolscap drops
+    # that connection (the caller sees it lost); the node keeps answering
+    assert [o[1] for o in outcomes] == ["Violation", "ControlError", "ControlError",
+                                        "DeadReferenceError", "Violation", "ControlError",
+                                        "Violation", "ControlError", "Violation", "Violation",
+                                        "ok"], r.stdout
+    assert not (tmp_path / "out").exists()
+
+
+def run_control(grid, *args):
+    return subprocess.run([sys.executable, CONTROL_SCRIPT, grid.client] + list(args),
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.integration
+def test_control_script(procgrid, tmp_path):
+    r = run_control(procgrid, "wait-for-connections", "3")
+    assert r.returncode == 0, r.stderr
+    r = run_control(procgrid, "speed-test", "--count", "2", "--size", "20KiB")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["upload", "download"]
+    r = run_control(procgrid, "speed-test", "--count", "2", "--size", "1KiB", "--mutable", "upload")
+    assert r.returncode == 0, r.stderr
+
+    src = tmp_path / "src"
+    src.write_bytes(os.urandom(70_000))
+    r = run_control(procgrid, "upload", str(src))
+    assert r.returncode == 0, r.stderr
+    cap = r.stdout.strip()
+    assert cap.startswith("URI:CHK:")
+    r = run_control(procgrid, "download", cap, str(tmp_path / "dst"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "dst").read_bytes() == src.read_bytes()
+
+    r = run_control(procgrid, "memory")
+    assert r.returncode == 0, r.stderr
+    assert [line.split(":")[0] for line in r.stdout.splitlines()] == ["VmData", "VmPeak", "VmSize"]
+    r = run_control(procgrid, "ping")
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.splitlines()) == 3
+
+    r = run_control(procgrid, "upload", str(tmp_path / "missing"))
+    assert r.returncode == 1
+    assert "not a regular file" in r.stderr
