@@ -233,6 +233,10 @@ class ControlServer(Referenceable):
             shutil.rmtree(workdir, ignore_errors=True)
 
     def remote_measure_peer_response_time(self):
+        """One ``get_version`` call to every connected storage server at
+        once, each timed from send to answer; a server whose call fails (the
+        connection was lost meanwhile) fails the measurement with that
+        error rather than being reported with a made-up time."""
         servers = [s for s in self._broker.get_connected_servers() if s.get_rref() is not None]
 
         async def ping(server):
