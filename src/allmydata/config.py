@@ -203,6 +203,11 @@ def _furl(s):
     return v
 
 
+def _furl_or_empty(s):
+    """A FURL, or the empty string that means "none" (the feature is off)."""
+    return _furl(s) or ""
+
+
 def _names(s):
     """A comma-separated list (node ids, plugin names)."""
     return tuple(p.strip() for p in s.split(",") if p.strip())
@@ -218,7 +223,7 @@ SCHEMA = {
         "web.static": _str,
         "tub.port": _tub_port,
         "tub.location": _tub_location,
-        "log_gatherer.furl": _str,
+        "log_gatherer.furl": _furl_or_empty,
         "timeout.keepalive": _int(minimum=1),
         "timeout.disconnect": _int(minimum=1),
         "tempdir": _str,
@@ -229,7 +234,9 @@ SCHEMA = {
         "shares.happy": _int(1, 256),
         "shares.total": _int(1, 256),
         "mutable.format": _choice("sdmf", "mdmf"),
-        "helper.furl": _str,
+        "helper.furl": _furl_or_empty,
+        # ours (the 2008 interfaces' stats gatherer): where to offer this node's stats
+        "stats_gatherer.furl": _furl_or_empty,
         "peers.preferred": _names,
         "introducer.furl": _furl,
         "storage.plugins": _names,
@@ -286,6 +293,7 @@ class NodeSection:
     tempdir: str = "tmp"             # made absolute by load_config
     reveal_ip: bool = True
     tcp_connections: bool = True     # [connections] tcp: tcp (True) or disabled (False)
+    log_gatherer_furl: str | None = None
 
 
 @attrs.frozen
@@ -296,6 +304,13 @@ class ClientSection:
     mutable_format: str = "sdmf"
     peers_preferred: tuple = ()
     max_segment_size: int = 1024 * 1024
+    helper_furl: str | None = None
+    stats_gatherer_furl: str | None = None
+
+
+@attrs.frozen
+class HelperSection:
+    enabled: bool = False
 
 
 @attrs.frozen
@@ -324,6 +339,7 @@ class TahoeConfig:
     node: NodeSection
     client: ClientSection
     storage: StorageSection
+    helper: HelperSection
     introducer_furls: dict  # petname -> FURL
     static_servers: dict  # server id -> {"furl", "nickname", "seed"} from private/servers.yaml
     raw: dict  # section -> {key: parsed value}
@@ -470,6 +486,9 @@ def check_supported(raw, path, node_type="client"):
     if client.get("helper.furl"):
         refuse("client", "helper.furl", "this version has no upload helper support; leave the "
                "value empty (uploads then go to the storage servers directly)")
+    if client.get("stats_gatherer.furl"):
+        refuse("client", "stats_gatherer.furl", "this version does not offer its stats to a "
+               "stats gatherer; leave the value empty")
     if client.get("storage.plugins"):
         refuse("client", "storage.plugins", "this version loads no storage client plugins")
 
@@ -653,7 +672,8 @@ def load_config(basedir) -> TahoeConfig:
         "nickname": "nickname", "web.port": "web_port", "web.static": "web_static",
         "tub.port": "tub_port", "tub.location": "tub_location",
         "timeout.keepalive": "timeout_keepalive", "timeout.disconnect": "timeout_disconnect",
-        "tempdir": "tempdir", "reveal-IP-address": "reveal_ip"}, NodeSection)
+        "tempdir": "tempdir", "reveal-IP-address": "reveal_ip",
+        "log_gatherer.furl": "log_gatherer_furl"}, NodeSection)
     listening = node.tub_port not in (None, "disabled")
     node = attrs.evolve(
         node,
@@ -665,7 +685,8 @@ def load_config(basedir) -> TahoeConfig:
     client = section("client", {
         "shares.needed": "shares_needed", "shares.happy": "shares_happy",
         "shares.total": "shares_total", "mutable.format": "mutable_format",
-        "peers.preferred": "peers_preferred",
+        "peers.preferred": "peers_preferred", "helper.furl": "helper_furl",
+        "stats_gatherer.furl": "stats_gatherer_furl",
         "shares._max_immutable_segment_size_for_testing": "max_segment_size"}, ClientSection)
     storage = section("storage", {
         "enabled": "enabled", "anonymous": "anonymous", "readonly": "readonly",
@@ -675,6 +696,7 @@ def load_config(basedir) -> TahoeConfig:
         "expire.cutoff_date": "expire_cutoff_date", "expire.immutable": "expire_immutable",
         "expire.mutable": "expire_mutable", "crawler.slow_start": "crawler_slow_start",
         "crawler.minimum_cycle_time": "crawler_minimum_cycle_time"}, StorageSection)
+    helper = section("helper", {"enabled": "enabled"}, HelperSection)
     if node_type == "introducer":
         storage = attrs.evolve(storage, enabled=False)
     k, happy, n = client.shares_needed, client.shares_happy, client.shares_total
@@ -686,6 +708,6 @@ def load_config(basedir) -> TahoeConfig:
                           "shares.happy (%d) must not exceed shares.total (%d)" % (happy, n))
     storage = attrs.evolve(storage, storage_dir=_node_path(basedir, storage.storage_dir))
     return TahoeConfig(
-        basedir=basedir, node_type=node_type, node=node, client=client, storage=storage,
+        basedir=basedir, node_type=node_type, node=node, client=client, storage=storage, helper=helper,
         introducer_furls=_read_introducers(basedir, raw, path),
         static_servers=_read_static_servers(basedir), raw=raw)

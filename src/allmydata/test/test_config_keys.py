@@ -90,7 +90,8 @@ UNDOCUMENTED = {
 }
 
 # keys of this version that Tahoe-LAFS does not have: the pace of the share crawlers
-OURS = {("storage", "crawler.slow_start"), ("storage", "crawler.minimum_cycle_time")}
+OURS = {("storage", "crawler.slow_start"), ("storage", "crawler.minimum_cycle_time"),
+        ("client", "stats_gatherer.furl")}
 
 # a node that listens on 127.0.0.1, and the lines that put it there
 LOOPBACK_TUB = "tub.port = tcp:{port}:interface=127.0.0.1\ntub.location = tcp:127.0.0.1:{port}\n"
@@ -207,6 +208,9 @@ CASES = [
     Off("client", "helper.furl", ""),
     Refused("client", "helper.furl", "pb://%s@tcp:127.0.0.1:1/helper" % ("c" * 32),
             "no upload helper"),
+    Off("client", "stats_gatherer.furl", ""),
+    Refused("client", "stats_gatherer.furl", "pb://%s@tcp:127.0.0.1:1/gatherer" % ("d" * 32),
+            "stats gatherer"),
     Honoured("client", "shares.needed", "2", "test_encoding_reaches_the_client"),
     Honoured("client", "shares.happy", "3", "test_encoding_reaches_the_client"),
     Honoured("client", "shares.total", "4", "test_encoding_reaches_the_client",
