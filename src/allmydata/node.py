@@ -24,6 +24,7 @@ from .checker_service import CheckerService, open_results_store
 from .client import Client, SecretHolder
 from .config import ConfigError, TahoeConfig, endpoint_port, load_config
 from .control.service import ControlServer, ControlService
+from .history import History
 from .introducer.client import IntroducerClient, StubClient
 from .introducer.interfaces import RIStubClient
 from .introducer.server import IntroducerService
@@ -100,7 +101,8 @@ class Node(service.MultiService):
     """One node process: a ``MultiService`` of the services its config enables.
 
     Attributes other code reads: ``config``, ``tub``, ``nodeid`` (20 bytes),
-    ``nickname``, ``stats_provider``, and the optional services
+    ``nickname``, ``stats_provider``, ``history`` (the operations the
+    status pages list), and the optional services
     ``storage_server``, ``introducer_service``, ``introducer_client``,
     ``checker`` (the IChecker service of client nodes), ``control`` (the
     control port of client nodes), ``web`` (each None
@@ -127,6 +129,7 @@ class Node(service.MultiService):
         tub.setServiceParent(self)
         self.stats_provider = StatsProvider()
         self.stats_provider.setServiceParent(self)
+        self.history = History()
 
     @property
     def nodeid_s(self) -> str:
