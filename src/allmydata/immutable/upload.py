@@ -26,13 +26,12 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from .. import uri as urimod
-from ..util import base32, hashutil
+from ..util import base32
 from ..util.opstatus import OperationStatus
-from .encode import Encoder
 from .interfaces import IUploader, IUploadResults, IUploadStatus, IUploadable
-from .layout import make_write_bucket_proxy
 from .params import LIT_SIZE_THRESHOLD
-from .selector import UploadUnhappinessError, select_servers
+from .push import encode_and_push
+from .selector import UploadUnhappinessError
 from .uploadable import (
     DEFAULT_ENCODING_PARAMETERS, Data, EncryptAnUploadable, FileHandle, FileName,
     UploadableError,
@@ -276,64 +275,25 @@ class Uploader(service.MultiService):
         return UploadResults(cap, size)
 
     async def _upload_chk(self, uploadable, size: int, status) -> UploadResults:
-        timings = {}
-        t = time.perf_counter()
         status.set_status("Computing the encryption key")
         eu = EncryptAnUploadable(uploadable, status, reactor=self._reactor)
-        encoder = Encoder(reactor=self._reactor, status=status)
-        await encoder.set_encrypted_uploadable(eu)
+        pushed = await encode_and_push(eu, self._storage_broker, self._secret_holder,
+                                       self._canary, reactor=self._reactor, status=status,
+                                       selection_timeout=self._selection_timeout)
         key = await eu.get_encryption_key()
-        storage_index = encoder.get_param("storage_index")
-        timings["storage_index"] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        status.set_status("Choosing servers")
-        p = encoder.get_segment_params()
-        k, happy, n = encoder.get_param("share_counts")
-        ueb_size = encoder.get_uri_extension_size()
-
-        def proxy(rref, server):
-            return make_write_bucket_proxy(rref, server, p.share_data_size, p.block_size,
-                                           p.num_segments, p.num_share_hashes, ueb_size)
-        allocated = proxy(None, None).allocated_size()
-        renew, cancel = self._file_secrets(storage_index)
-        kwargs = {"clock": self._reactor}
-        if self._selection_timeout is not None:
-            kwargs["timeout"] = self._selection_timeout
-        placement = await select_servers(
-            self._storage_broker, storage_index, allocated, k, happy, n,
-            lambda serverid: hashutil.bucket_renewal_secret_hash(renew, serverid),
-            lambda serverid: hashutil.bucket_cancel_secret_hash(cancel, serverid),
-            canary_factory=lambda: self._canary, **kwargs)
-        timings["peer_selection"] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        shareholders = {shnum: proxy(rref, server)
-                        for shnum, (server, rref) in placement.writers.items()}
-        encoder.set_shareholders(shareholders, placement.sharemap())
-        # ``placement`` (and its canary) stays referenced until the buckets are closed
-        ueb_hash, k, n, size = await encoder.start()
-        timings["encode_and_push"] = time.perf_counter() - t
-        timings.update(encoder.get_times())
-        cap = urimod.CHKFileURI(key, ueb_hash, k, n, size).to_string()
+        cap = urimod.CHKFileURI(key, pushed.uri_extension_hash, pushed.needed_shares,
+                                pushed.total_shares, pushed.size).to_string()
         results = UploadResults(
-            cap, size, storage_index=storage_index, sharemap=encoder.get_servermap(),
-            timings=timings, uri_extension_data=encoder.get_uri_extension_data(),
-            uri_extension_hash=ueb_hash, pushed_shares=len(encoder.get_shares_placed()),
-            preexisting_shares=len(placement.preexisting),
-            placement_summary=placement.summary)
+            cap, pushed.size, storage_index=pushed.storage_index, sharemap=pushed.sharemap,
+            timings=pushed.timings, uri_extension_data=pushed.uri_extension_data,
+            uri_extension_hash=pushed.uri_extension_hash, pushed_shares=pushed.pushed_shares,
+            preexisting_shares=pushed.preexisting_shares,
+            placement_summary=pushed.placement_summary)
         # one line per upload (the selector's own summary is a debug event)
         log.info("uploaded {si}: {size} bytes; {summary}; seconds: {timings}",
-                 si=_Base32(storage_index), size=size, summary=results.placement_summary,
-                 timings=_Timings(timings))
+                 si=_Base32(pushed.storage_index), size=pushed.size,
+                 summary=results.placement_summary, timings=_Timings(pushed.timings))
         return results
-
-    def _file_secrets(self, storage_index: bytes):
-        """The file renewal and cancel secrets (docs/specifications/encodings.md §4.3)."""
-        return (hashutil.file_renewal_secret_hash(self._secret_holder.get_renewal_secret(),
-                                                  storage_index),
-                hashutil.file_cancel_secret_hash(self._secret_holder.get_cancel_secret(),
-                                                 storage_index))
 
     def _count(self, name: str, delta: int) -> None:
         if self._stats is not None:
