@@ -17,120 +17,20 @@ compared as multisets.  Share files are deleted from the storage nodes'
 directories to make files unhealthy.
 """
 
-import io
 import json
 import os
-import subprocess
-import sys
-from dataclasses import dataclass
 
 import pytest
 
 from allmydata import uri
-from allmydata.scripts.runner import main
-from allmydata.testing import refvenv
-from allmydata.testing.reference import (
-    OurClient,
-    OurStorageGrid,
-    ReferenceStorageGrid,
-    TahoeClient,
-    running,
-)
+from allmydata.test.scripts.cli_runner import CLI, TOTAL, WEB_KINDS, web_node
 from allmydata.util import base32
 
-NEEDED, HAPPY, TOTAL = 2, 3, 5
 
-
-@dataclass
-class WebNode:
-    kind: str
-    url: str  # ends with "/"
-    client: object
-    storage: object
-    nodes: list
-    ref_venv: str
-
-    def logs(self):
-        return self.client.logs()
-
-
-@pytest.fixture(scope="module", params=[pytest.param("tahoe-1.20", marks=pytest.mark.interop),
-                                        pytest.param("ours", marks=pytest.mark.integration)])
+@pytest.fixture(scope="module", params=WEB_KINDS)
 def web(request, tmp_path_factory):
-    workdir = str(tmp_path_factory.mktemp("check-cli-" + request.param))
-    venv = refvenv.ensure_ref_venv()
-    if request.param == "tahoe-1.20":
-        storage = ReferenceStorageGrid(venv, workdir, 3)
-        client = TahoeClient(venv, os.path.join(workdir, "client"), NEEDED, HAPPY, TOTAL)
-    else:
-        storage = OurStorageGrid(workdir, 3)
-        client = OurClient(os.path.join(workdir, "client"), NEEDED, HAPPY, TOTAL)
-    client.extra_logs = storage.logs
-    with running(storage, client) as nodes:
-        yield WebNode(request.param, client.url + "/", client, storage, nodes, venv)
-
-
-@dataclass
-class Result:
-    rc: int
-    out: str
-    err: str
-
-
-class CLI:
-    """Runs ``tahoe -d NODEDIR ...``: ours in-process, or Tahoe-LAFS 1.20's."""
-
-    def __init__(self, web, nodedir):
-        self.web = web
-        self.nodedir = nodedir
-        (nodedir / "private").mkdir(parents=True)
-        (nodedir / "node.url").write_text(web.url + "\n")
-
-    def run(self, *args, stdin=b""):
-        streams = (sys.stdin, sys.stdout, sys.stderr)
-        out, err = io.BytesIO(), io.BytesIO()
-        wrappers = (io.TextIOWrapper(io.BytesIO(stdin)),
-                    io.TextIOWrapper(out, encoding="utf-8", write_through=True),
-                    io.TextIOWrapper(err, encoding="utf-8", write_through=True))
-        sys.stdin, sys.stdout, sys.stderr = wrappers
-        try:
-            try:
-                rc = main(["-d", str(self.nodedir)] + [str(a) for a in args])
-            except SystemExit as e:
-                rc = e.code
-            sys.stdout.flush()
-            sys.stderr.flush()
-            result = Result(rc, out.getvalue().decode("utf-8"),
-                            err.getvalue().decode("utf-8", "replace"))
-        finally:
-            sys.stdin, sys.stdout, sys.stderr = streams
-        for wrapper in wrappers:
-            wrapper.detach()
-        return result
-
-    def ok(self, *args, stdin=b""):
-        r = self.run(*args, stdin=stdin)
-        if r.rc != 0:
-            raise AssertionError("tahoe %s failed on %s (exit %s):\n%s\n%s"
-                                 % (" ".join(map(str, args)), self.web.kind, r.rc, r.err,
-                                    self.web.logs()[-8000:]))
-        return r
-
-    def reference(self, *args):
-        """The same command by the real Tahoe-LAFS 1.20 CLI."""
-        tahoe = os.path.join(self.web.ref_venv, "bin", "tahoe")
-        proc = subprocess.run([tahoe, "-d", str(self.nodedir)] + [str(a) for a in args],
-                              capture_output=True, timeout=300, stdin=subprocess.DEVNULL,
-                              check=False, env=refvenv.clean_env({"PYTHONIOENCODING": "utf-8"}))
-        return Result(proc.returncode, proc.stdout.decode("utf-8"),
-                      proc.stderr.decode("utf-8", "replace"))
-
-    def both(self, *args):
-        """Ours and the reference's results for one command."""
-        return self.run(*args), self.reference(*args)
-
-    def cap(self, *args, stdin=b""):
-        return self.ok(*args, stdin=stdin).out.strip()
+    with web_node(request.param, str(tmp_path_factory.mktemp("check-cli-" + request.param))) as w:
+        yield w
 
 
 @pytest.fixture
