@@ -55,23 +55,27 @@ class Client(service.MultiService):
     ``encoding_params`` is a dict with ``k``, ``happy``, ``n`` and
     ``max_segment_size``; ``mutable_format`` ("sdmf" or "mdmf", from
     ``[client] mutable.format``) is the default format of new mutable files
-    and directories.
+    and directories.  ``history`` (the node's
+    :class:`~allmydata.history.History`, or None) records every upload,
+    download, map update, publish and retrieve made through this client.
     """
 
     def __init__(self, storage_broker, secret_holder: SecretHolder, encoding_params: dict,
-                 uploader=None, stats_provider=None, reactor=None, mutable_format: str = "sdmf"):
+                 uploader=None, stats_provider=None, reactor=None, mutable_format: str = "sdmf",
+                 history=None):
         service.MultiService.__init__(self)
         self.storage_broker = storage_broker
         self.secret_holder = secret_holder
         self.encoding_params = dict(encoding_params)
         if uploader is None:
             uploader = Uploader(storage_broker, secret_holder, self.encoding_params,
-                                reactor=reactor, stats_provider=stats_provider)
+                                reactor=reactor, stats_provider=stats_provider, history=history)
         self.uploader = uploader
         if isinstance(uploader, service.Service):
             uploader.setServiceParent(self)
         self.nodemaker = NodeMaker(storage_broker, secret_holder, uploader, self.encoding_params,
-                                   mutable_format=mutable_format, reactor=reactor)
+                                   mutable_format=mutable_format, reactor=reactor,
+                                   history=history)
 
     def get_convergence_secret(self) -> bytes:
         return self.secret_holder.get_convergence_secret()

@@ -207,7 +207,7 @@ def make_storage_broker(config: TahoeConfig, tub, introducer_client, reactor):
                              preferred_peers=config.client.peers_preferred, clock=reactor)
 
 
-def make_client(config: TahoeConfig, storage_broker, stats_provider, reactor):
+def make_client(config: TahoeConfig, storage_broker, stats_provider, reactor, history=None):
     secrets = SecretHolder(ensure_secret_file(config.private_path("secret")),
                            ensure_secret_file(config.private_path("convergence")))
     c = config.client
@@ -215,7 +215,7 @@ def make_client(config: TahoeConfig, storage_broker, stats_provider, reactor):
                                             "n": c.shares_total,
                                             "max_segment_size": c.max_segment_size},
                   stats_provider=stats_provider, reactor=reactor,
-                  mutable_format=c.mutable_format)
+                  mutable_format=c.mutable_format, history=history)
 
 
 def make_checker_service(config: TahoeConfig, storage_broker, reactor):
@@ -288,7 +288,8 @@ def create_node(basedir, reactor) -> Node:
                 ic.publish(node.register(stub), STUB_CLIENT_SERVICE, RIStubClient.__remote_name__)
         broker = node.add(make_storage_broker(config, tub, node.introducer_client, reactor),
                           "storage_broker")
-        node.add(make_client(config, broker, node.stats_provider, reactor), "client")
+        node.add(make_client(config, broker, node.stats_provider, reactor, node.history),
+                 "client")
         node.add(make_checker_service(config, broker, reactor), "checker")
         node.add(make_control_service(config, node.client, broker, reactor), "control")
 

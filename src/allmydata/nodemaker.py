@@ -137,7 +137,8 @@ class NodeMaker:
 
     def _create_mutable(self, cap):
         return MutableFileNode.from_cap(cap, self.storage_broker, self.secret_holder,
-                                        self.encoding_params, reactor=self.reactor)
+                                        self.encoding_params, reactor=self.reactor,
+                                        history=self.history)
 
     def _create_dirnode(self, filenode):
         return DirectoryNode(filenode, self, self.uploader)
@@ -150,7 +151,8 @@ class NodeMaker:
         """Deferred(MutableFileNode) of a new mutable file."""
         d = defer.ensureDeferred(_maybe_coroutine(create_mutable_file(
             self.storage_broker, self.secret_holder, self.encoding_params, contents,
-            version=self.default_mutable_version(version), keypair=keypair, reactor=self.reactor)))
+            version=self.default_mutable_version(version), keypair=keypair, reactor=self.reactor,
+            history=self.history)))
 
         def _made(node):
             self._mutable_cache[b"M" + node.get_uri()] = node

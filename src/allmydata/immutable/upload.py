@@ -26,6 +26,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from .. import uri as urimod
+from ..history import History
 from ..util import base32
 from ..util.opstatus import OperationStatus
 from .interfaces import IUploader, IUploadResults, IUploadStatus, IUploadable
@@ -184,15 +185,16 @@ class Uploader(service.MultiService):
     * ``default_encoding_params``: {k, happy, n, max_segment_size};
     * ``reactor``: clock and thread pool (the global reactor if None);
     * ``stats_provider``: counts ``uploader.files_uploaded`` and
-      ``uploader.bytes_uploaded`` if given.
+      ``uploader.bytes_uploaded`` if given;
+    * ``history``: the node's History, which gets every upload's status
+      (a History of the uploader's own if None).
     """
 
     name = "uploader"
-    #: how many finished uploads' statuses are kept for the status pages
-    MAX_RECENT = 20
 
     def __init__(self, storage_broker, secret_holder, default_encoding_params: dict | None = None,
-                 reactor=None, stats_provider=None, selection_timeout: float | None = None):
+                 reactor=None, stats_provider=None, selection_timeout: float | None = None,
+                 history=None):
         service.MultiService.__init__(self)
         self._storage_broker = storage_broker
         self._secret_holder = secret_holder
@@ -202,8 +204,7 @@ class Uploader(service.MultiService):
         self._reactor = reactor
         self._stats = stats_provider
         self._selection_timeout = selection_timeout
-        self._active = []
-        self._recent = collections.deque(maxlen=self.MAX_RECENT)
+        self._history = history if history is not None else History()
         # One canary for all of this client's uploads: a server that keeps it
         # (ours keeps the latest one of each client) need not send a decref
         # message back after every upload.  It tells a server the same thing
@@ -212,13 +213,13 @@ class Uploader(service.MultiService):
 
     # ---- status pages ------------------------------------------------------------------
     def list_active_uploads(self) -> list:
-        return list(self._active)
+        return [s for s in self._history.list_all_upload_statuses() if s.get_active()]
 
     def list_recent_uploads(self) -> list:
-        return list(self._recent)
+        return [s for s in self._history.list_all_upload_statuses() if not s.get_active()]
 
     def list_all_upload_statuses(self) -> list:
-        return self.list_active_uploads() + self.list_recent_uploads()
+        return self._history.list_all_upload_statuses()
 
     def get_upload_status(self, counter: int):
         for s in self.list_all_upload_statuses():
@@ -233,7 +234,7 @@ class Uploader(service.MultiService):
 
     async def _upload(self, uploadable):
         status = UploadStatus()
-        self._active.append(status)
+        self._history.add_upload(status)
         started = time.perf_counter()
         try:
             uploadable.set_upload_status(status)
@@ -255,8 +256,6 @@ class Uploader(service.MultiService):
             raise
         finally:
             status.set_active(False)
-            self._active.remove(status)
-            self._recent.append(status)
             try:
                 uploadable.close()
             except Exception as e:  # a source that cannot close does not fail the upload

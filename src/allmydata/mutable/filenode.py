@@ -105,8 +105,12 @@ class _Source:
 class MutableFileNode:
     """One mutable file, as seen through one cap."""
 
-    def __init__(self, storage_broker, secret_holder, encoding_params=None, reactor=None):
+    def __init__(self, storage_broker, secret_holder, encoding_params=None, reactor=None,
+                 history=None):
         self._broker = storage_broker
+        # the node's History (or None): every map update, retrieve and
+        # publish of this file hands it its status object when it starts
+        self._history = history
         self._secrets = secret_holder
         params = dict(encoding_params or {})
         self._k = params.get("k", 3)
@@ -127,10 +131,11 @@ class MutableFileNode:
 
     # ---- construction ----
     @classmethod
-    def from_cap(cls, cap, storage_broker, secret_holder, encoding_params=None, reactor=None):
+    def from_cap(cls, cap, storage_broker, secret_holder, encoding_params=None, reactor=None,
+                 history=None):
         if isinstance(cap, (bytes, str)):
             cap = urimod.from_string(cap)
-        node = cls(storage_broker, secret_holder, encoding_params, reactor)
+        node = cls(storage_broker, secret_holder, encoding_params, reactor, history)
         node._cap = cap
         node._keys = MutableKeys.from_cap(cap)
         node._format = MDMF_VERSION if isinstance(
@@ -229,6 +234,8 @@ class MutableFileNode:
         updater = ServermapUpdater(self._keys, self._broker, smap, mode, hint_n=self._n,
                                    hint_k=self._k, reactor=self._reactor)
         self._mapupdate_status = updater.status
+        if self._history is not None:
+            self._history.add_mapupdate(updater.status)
         await updater.update()
         if smap.pubkey is not None and self._keys.pubkey is None:
             self._keys = self._keys.with_keypair(pubkey=smap.pubkey)
@@ -277,6 +284,8 @@ class MutableFileNode:
             best = self._require_best(m)
             r = Retrieve(self._keys, m, best, reactor=self._reactor)
             self._retrieve_status = r.status
+            if self._history is not None:
+                self._history.add_retrieve(r.status)
             try:
                 await r.download(consumer, offset, size)
             except VersionChangedError:
@@ -342,6 +351,8 @@ class MutableFileNode:
         p = Publish(self._keys, self._broker, self._secrets, smap, version=self._format, k=k, n=n,
                     happy=self._happy, reactor=self._reactor)
         self._publish_status = p.status
+        if self._history is not None:
+            self._history.add_publish(p.status)
         await p.publish(src, size)
         self._size = size
         self._last_read_version = smap.best_recoverable_version()
@@ -502,16 +513,17 @@ class MutableFileNode:
 
 # ---- creation ------------------------------------------------------------------------
 def create_mutable_file(storage_broker, secret_holder, encoding_params, contents=b"",
-                        version=SDMF_VERSION, keypair=None, reactor=None):
+                        version=SDMF_VERSION, keypair=None, reactor=None, history=None):
     """A new mutable file holding ``contents`` (bytes or a file-like object);
     Deferred(MutableFileNode).  ``keypair`` = (privkey, pubkey) to use a given
-    key (otherwise a fresh RSA-2048 key)."""
+    key (otherwise a fresh RSA-2048 key); ``history``: the node's History,
+    which records the new file's map update and publish."""
     return defer.ensureDeferred(_create(storage_broker, secret_holder, encoding_params, contents,
-                                        version, keypair, reactor))
+                                        version, keypair, reactor, history))
 
 
 async def _create(storage_broker, secret_holder, encoding_params, contents, version, keypair,
-                  reactor):
+                  reactor, history=None):
     if version is None:
         version = SDMF_VERSION
     if keypair is None:
@@ -519,7 +531,7 @@ async def _create(storage_broker, secret_holder, encoding_params, contents, vers
     priv, pub = keypair
     keys = MutableKeys.from_privkey(priv, pub)
     node = MutableFileNode.from_cap(keys.writecap(version), storage_broker, secret_holder,
-                                    encoding_params, reactor)
+                                    encoding_params, reactor, history)
     node._keys = keys
     # a new file: the map is empty unless the key was used before
     smap = await node._get_servermap(MODE_WRITE)

@@ -86,6 +86,8 @@ async def _update_in_place(node, smap, best, prefix, offset, data):
     lo = first * segsize
     hi = min(old_size, (last + 1) * segsize)
     c = MemoryConsumer()
+    if hi > lo and node._history is not None:
+        node._history.add_retrieve(r.status)
     reading = defer.ensureDeferred(r.download(c, lo, hi - lo)) if hi > lo else None
     try:
         leaves = await _load_all_leaves(r, smap.shares_of(best), n)
@@ -117,6 +119,8 @@ async def _update_in_place(node, smap, best, prefix, offset, data):
     p = Publish(keys, node._broker, node._secrets, smap, version=MDMF_VERSION, k=k, n=n,
                 reactor=node._reactor)
     node._publish_status = p.status
+    if node._history is not None:
+        node._history.add_publish(p.status)
     p.status.set_seqnum(seqnum)
     p.status.set_size(new_size)
     p.targets = [ShareTarget(rec.server, rec.shnum, rec.checkstring)

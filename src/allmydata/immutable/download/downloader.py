@@ -1,40 +1,19 @@
-"""IDownloader of the 2008 interfaces, and the list of recent downloads for status pages.
+"""IDownloader of the 2008 interfaces.
 
 :class:`Downloader` turns a cap into a file node (CHK or LIT) and downloads it
-into an IDownloadTarget.  :class:`DownloadHistory` keeps the status objects
-of active and recent downloads (the download lists of the 2008 IClientStatus).
+into an IDownloadTarget.  Every download's status object goes to a
+:class:`~allmydata.history.History` (the node's, or one of the downloader's
+own), which keeps the running and recent ones for the status pages.
 """
-
-from collections import deque
 
 from twisted.application import service
 from zope.interface import implementer
 
 from ... import uri
+from ...history import History
 from ..filenode import ImmutableFileNode
 from ..interfaces import IDownloader
 from ..literal import LiteralFileNode
-
-
-class DownloadHistory:
-    """The status objects of active downloads and the ``keep`` latest ones."""
-
-    def __init__(self, keep: int = 20):
-        self._recent = deque(maxlen=keep)
-        self._active = []
-
-    def add_download(self, status) -> None:
-        self._recent.append(status)
-        self._active = [s for s in self._active if s.get_active()] + [status]
-
-    def list_active_downloads(self) -> list:
-        self._active = [s for s in self._active if s.get_active()]
-        return list(self._active)
-
-    def list_recent_downloads(self) -> list:
-        return list(self._recent)
-
-    list_all_downloads = list_recent_downloads
 
 
 @implementer(IDownloader)
@@ -43,10 +22,10 @@ class Downloader(service.Service):
 
     name = "downloader"
 
-    def __init__(self, storage_broker, history: DownloadHistory | None = None, reactor=None,
+    def __init__(self, storage_broker, history: History | None = None, reactor=None,
                  **download_options):
         self._broker = storage_broker
-        self.history = history if history is not None else DownloadHistory()
+        self.history = history if history is not None else History()
         self._reactor = reactor
         self._options = download_options
 

@@ -12,7 +12,8 @@ from twisted.internet.interfaces import IConsumer
 from zope.interface import implementer
 
 from allmydata import uri
-from allmydata.immutable.download.downloader import Downloader, DownloadHistory
+from allmydata.history import History
+from allmydata.immutable.download.downloader import Downloader
 from allmydata.immutable.download.errors import DownloadStopped
 from allmydata.immutable.filenode import ImmutableFileNode
 from allmydata.immutable.interfaces import IFileNode
@@ -127,15 +128,15 @@ async def test_download_targets(grid, tmp_path):
 async def test_downloader_service_and_history(grid):
     data = content(9000, 3)
     cap = await upload(grid, data, max_segment_size=4096)
-    history = DownloadHistory()
+    history = History()
     downloader = Downloader(grid.broker, history)
     assert await downloader.download(cap.to_string(), Data()) == data
     assert await downloader.download_to_data(cap.to_string()) == data
     lit = uri.LiteralFileURI(b"tiny").to_string()
     assert await downloader.download(lit, Data()) == b"tiny"
-    statuses = history.list_recent_downloads()
+    statuses = history.list_all_download_statuses()
     assert len(statuses) == 2
-    assert history.list_active_downloads() == []
+    assert not [s for s in statuses if s.get_active()]
     for s in statuses:
         assert s.get_progress() == 1.0 and s.get_status() == "Finished"
         assert s.get_storage_index() == cap.get_storage_index()
