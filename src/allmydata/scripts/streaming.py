@@ -8,19 +8,43 @@ visits the tree, and, if the traversal fails, a line starting with
 progress counter moves while the node works); :class:`LineSplitter` cuts
 those chunks into lines, and :class:`StreamPrinter` hands each line to a
 command's report (which says what to print for it), with the stream's
-errors going to stderr.  :func:`write_raw` copies the answer as it is
-(``--raw``).
+errors going to stderr; :func:`print_stream` does all of that for one
+answer.  :func:`write_raw` copies the answer as it is (``--raw``).
+
+:func:`add_location_options` adds the options that these commands (and
+``tahoe stats``) share: which directory to start from, how to reach the
+node, and ``--raw``; :func:`location_url` reads them.
 """
 
 import http.client
 import json
 import sys
 
-from .cli_paths import resolve_arg
-from .common_http import NodeUnreachable, check_response, get_node_url, send_request
+from .cli_paths import add_dir_cap_option, resolve_arg
+from .common_http import (
+    NodeUnreachable,
+    add_node_url_option,
+    check_response,
+    get_node_url,
+    send_request,
+)
 from .quoting import quote_output
 
 CHUNK = 64 * 1024
+
+
+def add_location_options(parser, several=False, raw_flags=("--raw",),
+                         raw_help="print the node's JSON answer as it comes") -> None:
+    """The ALIAS:PATH argument -- ``where``, one and optional (``""``
+    without it), or with ``several`` ``locations``, any number --, the
+    ``--raw`` flag (named ``raw_flags``), ``--dir-cap`` and ``-u/--node-url``."""
+    if several:
+        parser.add_argument("locations", nargs="*", metavar="ALIAS:PATH")
+    else:
+        parser.add_argument("where", nargs="?", default="", metavar="ALIAS:PATH")
+    parser.add_argument(*raw_flags, dest="raw", action="store_true", help=raw_help)
+    add_dir_cap_option(parser)
+    add_node_url_option(parser)
 
 
 def location_url(options, where, query) -> str:
@@ -122,6 +146,26 @@ class StreamPrinter:
             self.line(rest)
         if not self.in_error:
             self.counter.write("".join(self.report.done()))
+
+
+def print_stream(conn, resp, report, counter, describe, raw=False) -> int:
+    """Read a streamed answer (from :func:`post_stream`) to its end: with
+    ``raw`` copy it to stdout as it comes, else print what ``report`` says of
+    each line (see :class:`StreamPrinter`); ``counter`` counts the objects.
+    The exit code: 1 after an ``ERROR:`` line or a line that is not what the
+    web API sends, else 0."""
+    if raw:
+        for chunk in read_chunks(conn, resp):
+            counter.update(chunk.count(b"\n"))
+            write_raw(chunk)
+        return 0
+    printer = StreamPrinter(report, counter, describe)
+    splitter = LineSplitter()
+    for chunk in read_chunks(conn, resp):
+        for line in splitter.feed(chunk):
+            printer.line(line)
+    printer.finish(splitter.rest())
+    return printer.rc
 
 
 def write_raw(chunk: bytes):

@@ -37,18 +37,15 @@ import json
 import sys
 
 from .common import UsageError
-from .common_http import add_node_url_option, http_call
-from .cli_paths import add_dir_cap_option
+from .common_http import http_call
 from .progress import ObjectCounter
 from .quoting import quote_output, quote_path
-from .streaming import LineSplitter, StreamPrinter, location_url, post_stream, read_chunks, write_raw
+from .streaming import add_location_options, location_url, post_stream, print_stream
 
 LIT_SUMMARY = "Healthy (LIT)"
 
 
 def _add_check_options(p):
-    p.add_argument("locations", nargs="*", metavar="ALIAS:PATH")
-    p.add_argument("--raw", action="store_true", help="print the node's JSON answer as it comes")
     p.add_argument("--verify", action="store_true",
                    help="download every share and check its hashes, rather than only asking "
                         "the servers which shares they hold")
@@ -56,8 +53,7 @@ def _add_check_options(p):
                    help="repair whatever is found unhealthy")
     p.add_argument("--add-lease", dest="add_lease", action="store_true",
                    help="add or renew this client's lease on every share found")
-    add_dir_cap_option(p)
-    add_node_url_option(p)
+    add_location_options(p, several=True)
 
 
 def register(sub):
@@ -255,19 +251,8 @@ class DeepCheckAndRepairReport(DeepCheckReport):
 def deep_check_location(options, where, counter) -> int:
     url = location_url(options, where, check_query("t=stream-deep-check", options))
     conn, resp = post_stream(url)
-    if options.raw:
-        for chunk in read_chunks(conn, resp):
-            counter.update(chunk.count(b"\n"))
-            write_raw(chunk)
-        return 0
     report = (DeepCheckAndRepairReport if options.repair else DeepCheckReport)(options.verbose)
-    printer = StreamPrinter(report, counter, "t=stream-deep-check")
-    splitter = LineSplitter()
-    for chunk in read_chunks(conn, resp):
-        for line in splitter.feed(chunk):
-            printer.line(line)
-    printer.finish(splitter.rest())
-    return printer.rc
+    return print_stream(conn, resp, report, counter, "t=stream-deep-check", raw=options.raw)
 
 
 def deep_check(options) -> int:

@@ -35,12 +35,11 @@ import sys
 import time
 
 from ..util import base32
-from .cli_paths import add_dir_cap_option
 from .common import UsageError
-from .common_http import add_node_url_option, get_node_url, http_call
+from .common_http import get_node_url, http_call
 from .progress import ObjectCounter
 from .quoting import quote_output, quote_path
-from .streaming import LineSplitter, StreamPrinter, location_url, post_stream, read_chunks, write_raw
+from .streaming import add_location_options, location_url, post_stream, print_stream, write_raw
 
 FIRST_POLL = 0.1
 POLL_GROWTH = 1.5
@@ -60,28 +59,21 @@ def register(sub):
         "manifest", help="List every file and directory under a directory.",
         description="Print the cap and path of every file and directory reachable from "
                     "ALIAS:PATH (default 'tahoe:'), each once.")
-    p.add_argument("where", nargs="?", default="", metavar="ALIAS:PATH")
     p.add_argument("-s", "--storage-index", dest="storage_index", action="store_true",
                    help="print only the storage indexes")
     p.add_argument("--verify-cap", dest="verify_cap", action="store_true",
                    help="print only the verify caps")
     p.add_argument("--repair-cap", dest="repair_cap", action="store_true",
                    help="print only the repair caps")
-    p.add_argument("-r", "--raw", action="store_true",
-                   help="print the node's JSON lines as they come")
-    add_dir_cap_option(p)
-    add_node_url_option(p)
+    add_location_options(p, raw_flags=("-r", "--raw"),
+                         raw_help="print the node's JSON lines as they come")
     p.set_defaults(func=manifest)
     p = sub.add_parser(
         "stats", help="Count the files and directories under a directory, and their sizes.",
         description="Count the files and directories reachable from ALIAS:PATH (default "
                     "'tahoe:') by kind, add up their sizes and print a histogram of file "
                     "sizes.")
-    p.add_argument("where", nargs="?", default="", metavar="ALIAS:PATH")
-    p.add_argument("-r", "--raw", action="store_true",
-                   help="print the node's JSON answer as it comes")
-    add_dir_cap_option(p)
-    add_node_url_option(p)
+    add_location_options(p, raw_flags=("-r", "--raw"))
     p.set_defaults(func=stats)
 
 
@@ -112,18 +104,8 @@ def manifest(options) -> int:
     url = location_url(options, options.where, "t=stream-manifest")
     with ObjectCounter("manifest") as counter:
         conn, resp = post_stream(url)
-        if options.raw:
-            for chunk in read_chunks(conn, resp):
-                counter.update(chunk.count(b"\n"))
-                write_raw(chunk)
-            return 0
-        printer = StreamPrinter(ManifestReport(options), counter, "t=stream-manifest")
-        splitter = LineSplitter()
-        for chunk in read_chunks(conn, resp):
-            for line in splitter.feed(chunk):
-                printer.line(line)
-        printer.finish(splitter.rest())
-        return printer.rc
+        return print_stream(conn, resp, ManifestReport(options), counter, "t=stream-manifest",
+                            raw=options.raw)
 
 
 def abbreviate_size(n, si=True) -> str:
