@@ -145,12 +145,33 @@ def run_find_shares(options, out, err) -> int:
     return 0
 
 
+class _CatalogErrors:
+    """Reports, on ``err``, the directories and files that catalog-shares
+    cannot read, and remembers whether there were any."""
+
+    def __init__(self, err):
+        self.err = err
+        self.failed = False
+
+    def error(self, path, reason) -> None:
+        print("Error processing %s: %s" % (quote_output(path), reason), file=self.err)
+        self.failed = True
+
+    def listing(self, path, key=None) -> list:
+        """The names in directory ``path``, sorted; none (reported) if it cannot be read."""
+        try:
+            return sorted(os.listdir(path), key=key)
+        except OSError as e:
+            self.error(path, e.strerror or e)
+            return []
+
+
 def run_catalog_shares(options, out, err) -> int:
     """Every share under each node's ``storage/shares`` (uploads in
     ``incoming`` aside); a share that cannot be described is reported on
     stderr and the others are still listed (exit code 1 then)."""
     now = time.time()
-    failed = False
+    errors = _CatalogErrors(err)
     for nodedir in options.nodedirs:
         top = os.path.join(os.path.abspath(nodedir), "storage", "shares")
         try:
@@ -161,31 +182,15 @@ def run_catalog_shares(options, out, err) -> int:
             if prefix == "incoming":
                 continue
             prefixdir = os.path.join(top, prefix)
-            try:
-                si_names = sorted(os.listdir(prefixdir))
-            except OSError as e:
-                print("Error processing %s: %s" % (quote_output(prefixdir), e.strerror or e),
-                      file=err)
-                failed = True
-                continue
-            for si_s in si_names:
+            for si_s in errors.listing(prefixdir):
                 sidir = os.path.join(prefixdir, si_s)
-                try:
-                    names = sorted(os.listdir(sidir), key=_share_number_key)
-                except OSError as e:
-                    print("Error processing %s: %s" % (quote_output(sidir), e.strerror or e),
-                          file=err)
-                    failed = True
-                    continue
-                for name in names:
+                for name in errors.listing(sidir, key=_share_number_key):
                     path = os.path.join(sidir, name)
                     try:
                         print(describe_share(path, si_s, now), file=out)
                     except ShareFileError as e:
-                        print("Error processing %s: %s" % (quote_output(path), e.reason),
-                              file=err)
-                        failed = True
-    return 1 if failed else 0
+                        errors.error(path, e.reason)
+    return 1 if errors.failed else 0
 
 
 def block_data_range(path) -> tuple:

@@ -244,6 +244,21 @@ def test_catalog_shares_reports_damaged_shares_and_lists_the_rest(dgrid, tmp_pat
     assert "Error processing '%s'" % truncated in err
 
 
+def test_catalog_shares_reports_unreadable_directories_and_lists_the_rest(dgrid, tmp_path):
+    shares = tmp_path / "node" / "storage" / "shares"
+    good = dgrid.copy_share(dgrid.chk_cap, shares)
+    not_a_prefix = shares / "not-a-prefix"  # a file where a prefix directory should be
+    not_a_prefix.write_bytes(b"x")
+    not_an_si = os.path.join(os.path.dirname(os.path.dirname(good)), "a" * 26)
+    with open(not_an_si, "wb") as f:  # a file where a storage index directory should be
+        f.write(b"x")
+    rc, out, err = run_debug("catalog-shares", tmp_path / "node")
+    assert rc == 1
+    assert [line.split(" ")[-1] for line in out.splitlines()] == ["'%s'" % good]
+    assert sorted(err.splitlines()) == sorted(
+        "Error processing '%s': Not a directory" % path for path in (not_an_si, not_a_prefix))
+
+
 def test_catalog_shares_needs_a_node_directory():
     rc, out, err = run_debug("catalog-shares")
     assert rc == 2 and "NODEDIRS" in err
