@@ -58,18 +58,21 @@ class Client(service.MultiService):
     and directories.  ``history`` (the node's
     :class:`~allmydata.history.History`, or None) records every upload,
     download, map update, publish and retrieve made through this client.
+    ``helper`` (a :class:`~allmydata.helper.client.HelperConnection`, or
+    None) is the upload helper the uploader sends CHK uploads through.
     """
 
     def __init__(self, storage_broker, secret_holder: SecretHolder, encoding_params: dict,
                  uploader=None, stats_provider=None, reactor=None, mutable_format: str = "sdmf",
-                 history=None):
+                 history=None, helper=None):
         service.MultiService.__init__(self)
         self.storage_broker = storage_broker
         self.secret_holder = secret_holder
         self.encoding_params = dict(encoding_params)
         if uploader is None:
             uploader = Uploader(storage_broker, secret_holder, self.encoding_params,
-                                reactor=reactor, stats_provider=stats_provider, history=history)
+                                reactor=reactor, stats_provider=stats_provider, history=history,
+                                helper=helper)
         self.uploader = uploader
         if isinstance(uploader, service.Service):
             uploader.setServiceParent(self)

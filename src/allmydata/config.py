@@ -9,8 +9,7 @@ section and key is checked in three steps, each of which raises
 2. support: a setting this version would have to ignore is refused
    (:func:`check_supported`): Tor, I2P, SFTP, the upload helper, log
    gatherers, plugins and grid managers.  Only their harmless
-   "off" values may stay (``[helper] enabled = false``, an empty
-   ``helper.furl``);
+   "off" values may stay (``[helper] enabled = false``);
 3. consistency and privacy (:func:`check_listening`, :func:`check_privacy`,
    :func:`check_expiry`): ``tub.port`` and ``tub.location`` must be both
    given or both ``disabled``; with ``[node] reveal-IP-address = false``
@@ -483,9 +482,6 @@ def check_supported(raw, path, node_type="client"):
                "carry connections to TCP hints); refusing rather than connecting over plain TCP")
 
     client = raw.get("client", {})
-    if client.get("helper.furl"):
-        refuse("client", "helper.furl", "this version has no upload helper support; leave the "
-               "value empty (uploads then go to the storage servers directly)")
     if client.get("stats_gatherer.furl"):
         refuse("client", "stats_gatherer.furl", "this version does not offer its stats to a "
                "stats gatherer; leave the value empty")

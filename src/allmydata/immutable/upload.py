@@ -187,14 +187,18 @@ class Uploader(service.MultiService):
     * ``stats_provider``: counts ``uploader.files_uploaded`` and
       ``uploader.bytes_uploaded`` if given;
     * ``history``: the node's History, which gets every upload's status
-      (a History of the uploader's own if None).
+      (a History of the uploader's own if None);
+    * ``helper``: the :class:`~allmydata.helper.client.HelperConnection` to
+      the upload helper of ``[client] helper.furl`` (made a child service of
+      this one), or None: CHK uploads go through the helper while it is
+      connected.
     """
 
     name = "uploader"
 
     def __init__(self, storage_broker, secret_holder, default_encoding_params: dict | None = None,
                  reactor=None, stats_provider=None, selection_timeout: float | None = None,
-                 history=None):
+                 history=None, helper=None):
         service.MultiService.__init__(self)
         self._storage_broker = storage_broker
         self._secret_holder = secret_holder
@@ -210,6 +214,16 @@ class Uploader(service.MultiService):
         # message back after every upload.  It tells a server the same thing
         # a canary per upload would: that this client's connection is gone.
         self._canary = Referenceable()
+        self._helper = helper
+        if helper is not None:
+            helper.setServiceParent(self)
+
+    def get_helper_info(self) -> tuple:
+        """``(helper FURL or None, connected)``, as Tahoe-LAFS's uploader
+        answers it (the welcome page shows the FURL censored)."""
+        if self._helper is None:
+            return (None, False)
+        return self._helper.get_helper_info()
 
     # ---- status pages ------------------------------------------------------------------
     def list_active_uploads(self) -> list:

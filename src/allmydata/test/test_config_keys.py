@@ -31,13 +31,16 @@ import yaml
 from foolscap.api import Referenceable, Tub, fireEventually
 from foolscap.tokens import NoLocationHintsError
 from twisted.internet import reactor, task
+from zope.interface import implementer
 
 from allmydata.config import SCHEMA, ConfigError, load_config
+from allmydata.helper.interfaces import HELPER_V1, RIHelper
 from allmydata.node import create_node
 from allmydata.scripts.runner import main
 from allmydata.testing.nodeconfig import edit_config
 from allmydata.testing.nodegrid import http_request
 from allmydata.testing.ports import free_port
+from allmydata.testing.tubs import start_tub
 from allmydata.testing.waiting import eventually
 from allmydata.util import base32
 from allmydata.util.hashutil import tagged_hash
@@ -206,8 +209,8 @@ CASES = [
     Honoured("client", "introducer.furl", "pb://%s@tcp:127.0.0.1:1/introducer" % ("b" * 32),
              "test_deprecated_introducer_furl"),
     Off("client", "helper.furl", ""),
-    Refused("client", "helper.furl", "pb://%s@tcp:127.0.0.1:1/helper" % ("c" * 32),
-            "no upload helper"),
+    Honoured("client", "helper.furl", "pb://%s@tcp:127.0.0.1:1/helper" % ("c" * 32),
+             "test_helper_furl_connects_the_uploader"),
     Off("client", "stats_gatherer.furl", ""),
     Refused("client", "stats_gatherer.furl", "pb://%s@tcp:127.0.0.1:1/gatherer" % ("d" * 32),
             "stats gatherer"),
@@ -626,6 +629,47 @@ def test_anonymous_and_enabled(tmp_path):
     assert "storage" in published(announced)
     assert hidden.storage_server is not None and "storage" not in published(hidden)
     assert off.storage_server is None and "storage" not in published(off)
+
+
+@implementer(RIHelper)
+class _VersionedHelper(Referenceable):
+    """A helper that answers ``get_version`` only (enough to be connected)."""
+
+    def __init__(self, version):
+        self.version = version
+
+    def remote_get_version(self):
+        return self.version
+
+    def remote_upload_chk(self, si):
+        raise RuntimeError("this test helper uploads nothing")
+
+
+@pytest_twisted.ensureDeferred
+async def test_helper_furl_connects_the_uploader(tmp_path):
+    """The uploader connects to the helper of ``helper.furl`` and uses it when
+    it speaks the helper protocol; a helper that does not is left unused."""
+    tub = start_tub()
+    good = tub.registerReference(_VersionedHelper({HELPER_V1: {}, b"application-version": b"x"}))
+    bad = tub.registerReference(_VersionedHelper({b"application-version": b"old"}))
+    nodes = [create_node(client_dir(tmp_path, name, settings={"client": {"helper.furl": furl}}),
+                         reactor) for name, furl in (("good", good), ("bad", bad))]
+    plain = create_node(client_dir(tmp_path, "plain"), reactor)
+    try:
+        for node in nodes + [plain]:
+            node.startService()
+        uploader = nodes[0].client.uploader
+        await eventually(lambda: uploader.get_helper_info() == (good, True), 30,
+                         what="the connection to the helper")
+        other = nodes[1].client.uploader._helper
+        await eventually(lambda: other.problem is not None, 30, what="the helper's version")
+        assert nodes[1].client.uploader.get_helper_info() == (bad, False)
+        assert "does not speak the helper protocol" in other.problem
+        assert bad.rsplit("/", 1)[1] not in other.problem  # no swissnum in the text
+        assert plain.client.uploader.get_helper_info() == (None, False)
+    finally:
+        await stop(plain, *nodes)
+        await tub.stopService()
 
 
 @pytest_twisted.ensureDeferred
