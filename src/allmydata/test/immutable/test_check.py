@@ -28,7 +28,8 @@ from allmydata.storage.interfaces import RIBucketReader
 from allmydata.testing.storagegrid import (
     CONTAINER_HEADER, ReadLog, flip_byte, grid_secrets, share_layout,
 )
-from allmydata.util.budget import ByteBudget
+
+from .watched_budget import WatchedBudget
 
 DATA_SIZE = 300_000          # three segments of 128 KiB
 K, N = 3, 10
@@ -394,19 +395,12 @@ async def test_verifies_share_one_memory_budget(grid, monkeypatch):
     reads: they take turns, never hold more than the budget, and both end."""
     monkeypatch.setattr(checker, "SPAN_BYTES", 64 * 1024)
     per_share = checker.SPANS_IN_FLIGHT * 64 * 1024 + 4096
-    budget = ByteBudget(per_share + per_share // 2)
+    budget = WatchedBudget(per_share + per_share // 2)
     monkeypatch.setattr(checker, "_budget", budget)
-    peak = []
-    real_acquire = budget.acquire
-
-    async def acquire(n):
-        taken = await real_acquire(n)
-        peak.append(budget.used)
-        return taken
-    budget.acquire = acquire
     caps = [(await upload(grid))[1] for _ in range(2)]
     results = await defer.gatherResults([defer.ensureDeferred(
         check_immutable(vcap, grid.broker, verify=True)) for vcap in caps])
     assert all(r.healthy for r in results)
-    assert len(peak) == 2 * N and max(peak) <= budget.limit
+    used = budget.used_after_acquire
+    assert len(used) == 2 * N and max(used) <= budget.limit
     assert budget.used == 0

@@ -23,10 +23,10 @@ from allmydata.immutable.repairer import check_and_repair_immutable, repair_immu
 from allmydata.monitor import Monitor
 from allmydata.storage.immutable import BucketWriter, ImmutableShareFile
 from allmydata.testing.storagegrid import flip_byte, grid_secrets, share_layout
-from allmydata.util.budget import ByteBudget
 
 from .sharecheck import check_and_decode
 from .test_check import add_fake_share, region_offset
+from .watched_budget import WatchedBudget
 
 K, N = 3, 10
 
@@ -319,16 +319,8 @@ async def test_unreadable_claimed_share_replaced(grid):
 async def test_repairs_share_one_memory_budget(grid, monkeypatch):
     """Two repairs at once with a budget for one: the second waits for the
     first, both succeed, and the budget is all given back."""
-    budget = ByteBudget(repairer.REPAIR_COST)
+    budget = WatchedBudget(repairer.REPAIR_COST)
     monkeypatch.setattr(repairer, "_budget", budget)
-    peak = []
-    real_acquire = budget.acquire
-
-    async def acquire(n):
-        taken = await real_acquire(n)
-        peak.append(budget.used)
-        return taken
-    budget.acquire = acquire
     vcaps = []
     for _ in range(2):
         cap = await grid.upload(os.urandom(20 * 1024 * 1024 // 2), k=K, n=N)
@@ -340,5 +332,6 @@ async def test_repairs_share_one_memory_budget(grid, monkeypatch):
     results = await defer.gatherResults([defer.ensureDeferred(
         check_and_repair_immutable(vcap, grid.broker, grid_secrets())) for vcap in vcaps])
     assert all(crr.repair_successful for crr in results)
-    assert len(peak) == 2 and max(peak) <= budget.limit
+    used = budget.used_after_acquire
+    assert len(used) == 2 and max(used) <= budget.limit
     assert budget.used == 0
