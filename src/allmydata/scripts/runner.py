@@ -27,6 +27,7 @@ from . import (
     tahoe_mv,
     tahoe_put,
     tahoe_run,
+    tahoe_status,
     tahoe_unlink,
     tahoe_webopen,
 )
@@ -34,7 +35,7 @@ from .common import UsageError
 
 COMMAND_MODULES = [create_node, tahoe_run, tahoe_put, tahoe_get, tahoe_ls, tahoe_mkdir, tahoe_cp,
                    tahoe_mv, tahoe_unlink, tahoe_alias, tahoe_webopen, tahoe_manifest,
-                   tahoe_check, debug]
+                   tahoe_check, tahoe_status, debug]
 
 
 def version_text() -> str:
