@@ -140,6 +140,17 @@ class StorageGrid:
                 out += [(i, int(name), os.path.join(d, name)) for name in os.listdir(d)]
         return sorted(out, key=lambda t: (t[1], t[0]))
 
+    def delete_shares(self, storage_index: bytes, server=None, shnums=None) -> set:
+        """Delete the share files of a file that server index ``server``
+        holds (any server's when None) with a share number in ``shnums``
+        (any when None); returns the share numbers deleted."""
+        gone = set()
+        for i, shnum, path in self.share_files(storage_index):
+            if (server is None or i == server) and (shnums is None or shnum in shnums):
+                os.unlink(path)
+                gone.add(shnum)
+        return gone
+
     def shares_by_shnum(self, storage_index: bytes) -> dict:
         """{shnum: [(serverid, path)]} of the complete shares of a file."""
         found = {}

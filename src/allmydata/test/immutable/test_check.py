@@ -109,18 +109,13 @@ async def test_literal_node_answers_none():
 async def test_missing_shares(grid):
     cap, vcap = await upload(grid)
     si = vcap.get_storage_index()
-    files = grid.share_files(si)
-    for i, shnum, path in files:
-        if shnum in (0, 4, 7):
-            os.unlink(path)
+    assert grid.delete_shares(si, shnums=(0, 4, 7)) == {0, 4, 7}
     r = await check_immutable(vcap, grid.broker)
     assert not r.healthy and r.recoverable
     assert r.count_shares_good == 7
     assert r.summary == "Not Healthy: 7 shares (enc 3-of-10)"
     assert sorted(r.sharemap) == [1, 2, 3, 5, 6, 8, 9]
-    for i, shnum, path in grid.share_files(si):
-        if shnum in (1, 2, 3, 5, 6):
-            os.unlink(path)
+    grid.delete_shares(si, shnums=(1, 2, 3, 5, 6))
     r = await check_immutable(vcap, grid.broker, verify=True)
     assert not r.healthy and not r.recoverable
     assert r.count_shares_good == 2
@@ -370,9 +365,7 @@ async def test_results_under_tahoe_names(grid):
     numbers as the JSON (which is what its web API writes from them)."""
     cap, vcap = await upload(grid)
     si = vcap.get_storage_index()
-    for _i, shnum, path in grid.share_files(si):
-        if shnum == 2:
-            os.unlink(path)
+    grid.delete_shares(si, shnums=(2,))
     r = await check_immutable(vcap, grid.broker, verify=True)
     results = check_results_json(r)["results"]
     assert results["count-happiness"] == r.get_happiness() == 5

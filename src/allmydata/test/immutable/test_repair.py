@@ -67,10 +67,7 @@ async def test_lost_server_repaired(grid):
     cap = await grid.upload(data, k=K, n=N)
     vcap = vcap_of(cap)
     si = vcap.get_storage_index()
-    lost = {shnum for i, shnum, _p in grid.share_files(si) if i == 1}
-    for i, shnum, path in grid.share_files(si):
-        if i == 1:
-            os.unlink(path)
+    lost = grid.delete_shares(si, server=1)
     before = snapshot(grid, si)
 
     pre = await check_immutable(vcap, grid.broker)
@@ -170,9 +167,7 @@ async def test_unrecoverable_nothing_written(grid):
     cap = await grid.upload(os.urandom(200_000), k=K, n=N)
     vcap = vcap_of(cap)
     si = vcap.get_storage_index()
-    for _i, shnum, path in grid.share_files(si):
-        if shnum >= 2:
-            os.unlink(path)
+    grid.delete_shares(si, shnums=range(2, N))
     before = all_files_under(grid)
     crr = await check_and_repair_immutable(vcap, grid.broker, grid_secrets(), verify=True)
     assert not crr.pre_repair_results.recoverable
@@ -195,14 +190,10 @@ async def test_shares_vanish_during_repair_nothing_kept(grid):
     cap = await grid.upload(os.urandom(200_000), k=K, n=N)
     vcap = vcap_of(cap)
     si = vcap.get_storage_index()
-    for _i, shnum, path in grid.share_files(si):
-        if shnum >= 5:
-            os.unlink(path)
+    grid.delete_shares(si, shnums=range(5, N))
     pre = await check_immutable(vcap, grid.broker)
     assert pre.recoverable
-    for _i, shnum, path in grid.share_files(si):
-        if shnum >= 1:
-            os.unlink(path)
+    grid.delete_shares(si, shnums=range(1, N))
     before = all_files_under(grid)
     r = await repair_immutable(vcap, grid.broker, grid_secrets(), pre)
     assert not r.successful and r.error
@@ -217,9 +208,7 @@ async def test_repair_of_many_segments_is_streamed(grid, monkeypatch):
     cap = await grid.upload(data, k=K, n=N, max_segment_size=6 * 1024)
     vcap = vcap_of(cap)
     si = vcap.get_storage_index()
-    for i, _shnum, path in grid.share_files(si):
-        if i == 2:
-            os.unlink(path)
+    grid.delete_shares(si, server=2)
     monkeypatch.setattr(repairer, "STREAM_BUFFER", 16 * 1024)
     crr = await check_and_repair_immutable(vcap, grid.broker, grid_secrets())
     assert crr.repair_successful and crr.post_repair_results.healthy
@@ -242,9 +231,7 @@ async def test_only_the_written_shares_are_made(grid, monkeypatch):
     cap = await grid.upload(data, k=K, n=N)
     vcap = vcap_of(cap)
     si = vcap.get_storage_index()
-    for _i, shnum, path in grid.share_files(si):
-        if shnum in (4, 5):
-            os.unlink(path)
+    grid.delete_shares(si, shnums=(4, 5))
     crr = await check_and_repair_immutable(vcap, grid.broker, grid_secrets(), verify=True)
     assert crr.repair_successful and crr.post_repair_results.healthy
     assert made == [([4, 5], [0, 1, 2, 3, 6, 7, 8, 9])]
@@ -272,10 +259,7 @@ async def test_servers_that_stop_taking_writes(grid, monkeypatch):
     cap = await grid.upload(os.urandom(300_000), k=K, n=N)
     vcap = vcap_of(cap)
     si = vcap.get_storage_index()
-    lost = {shnum for i, shnum, _p in grid.share_files(si) if i == 0}
-    for i, _shnum, path in grid.share_files(si):
-        if i == 0:
-            os.unlink(path)
+    lost = grid.delete_shares(si, server=0)
     before = set(grid.share_files(si))
     real_write, real_close = BucketWriter.remote_write, BucketWriter.remote_close
     monkeypatch.setattr(BucketWriter, "remote_write",
@@ -325,9 +309,7 @@ async def test_repairs_share_one_memory_budget(grid, monkeypatch):
     for _ in range(2):
         cap = await grid.upload(os.urandom(20 * 1024 * 1024 // 2), k=K, n=N)
         vcap = vcap_of(cap)
-        for i, _shnum, path in grid.share_files(vcap.get_storage_index()):
-            if i == 3:
-                os.unlink(path)
+        grid.delete_shares(vcap.get_storage_index(), server=3)
         vcaps.append(vcap)
     results = await defer.gatherResults([defer.ensureDeferred(
         check_and_repair_immutable(vcap, grid.broker, grid_secrets())) for vcap in vcaps])
