@@ -74,23 +74,26 @@ def cap_from_argument(text):
     return cap
 
 
+# the lease secrets, each derived from the one before: the client's, the
+# file's, and (given a server) the lease's on that server
+_LEASE_SECRET_CHAINS = (
+    ("renewal", hashutil.my_renewal_secret_hash, hashutil.file_renewal_secret_hash,
+     hashutil.bucket_renewal_secret_hash),
+    ("cancel", hashutil.my_cancel_secret_hash, hashutil.file_cancel_secret_hash,
+     hashutil.bucket_cancel_secret_hash),
+)
+
+
 def _dump_secrets(storage_index, secret, nodeid, out):
     if not secret:
         return
-    crs = hashutil.my_renewal_secret_hash(secret)
-    print(" client renewal secret:", _b32(crs), file=out)
-    frs = hashutil.file_renewal_secret_hash(crs, storage_index)
-    print(" file renewal secret:", _b32(frs), file=out)
-    if nodeid:
-        print(" lease renewal secret:", _b32(hashutil.bucket_renewal_secret_hash(frs, nodeid)),
-              file=out)
-    ccs = hashutil.my_cancel_secret_hash(secret)
-    print(" client cancel secret:", _b32(ccs), file=out)
-    fcs = hashutil.file_cancel_secret_hash(ccs, storage_index)
-    print(" file cancel secret:", _b32(fcs), file=out)
-    if nodeid:
-        print(" lease cancel secret:", _b32(hashutil.bucket_cancel_secret_hash(fcs, nodeid)),
-              file=out)
+    for name, client_hash, file_hash, lease_hash in _LEASE_SECRET_CHAINS:
+        client_secret = client_hash(secret)
+        print(" client %s secret:" % name, _b32(client_secret), file=out)
+        file_secret = file_hash(client_secret, storage_index)
+        print(" file %s secret:" % name, _b32(file_secret), file=out)
+        if nodeid:
+            print(" lease %s secret:" % name, _b32(lease_hash(file_secret, nodeid)), file=out)
 
 
 def _storage_index(u) -> str:
