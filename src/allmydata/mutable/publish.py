@@ -180,10 +180,13 @@ class Publish:
         A server's shares go in one call, or in one call per group of
         shares that stays within what a server accepts in one call."""
         async def call(server, tw):
+            t0 = time.monotonic()
             try:
                 ok, readv = await self._call(server, tw)
             except Exception as e:
                 return e
+            finally:
+                self.status.add_server_time(_server_name(server), "write", time.monotonic() - t0)
             if not ok:
                 gone = self._only_bad_shares_differ(server, tw, readv)
                 if gone:
@@ -336,6 +339,7 @@ class Publish:
             if t.alive:
                 self._map.remove_share(t.server, t.shnum)
                 self._map.add_share(t.server, t.shnum, head, verinfo)
+                self.status.add_share(_server_name(t.server), t.shnum)
 
     # ---- the publish ----
     def publish(self, source, size: int):
@@ -368,13 +372,17 @@ class Publish:
 
     async def _publish_whole(self, seqnum, source, size):
         self.status.set_status("Encoding")
+        began = time.monotonic()
         data = await source.read(size)
         ev, shares = await threads.deferToThread(encode_version, data, self.keys, self.version,
                                                  seqnum, self.k, self.n)
         del data
+        self.status.add_time("encode", time.monotonic() - began)
         self.status.set_status("Pushing shares")
+        began = time.monotonic()
         await self.write_atomic(lambda t: [(0, shares[t.shnum])],
                                 new_length=lambda t: len(shares[t.shnum]))
+        self.status.add_time("push", time.monotonic() - began)
         return ev
 
     async def write_atomic(self, datav_of, new_length=lambda t: None, replace=True):

@@ -196,8 +196,15 @@ class Retrieve:
 
     # ---- reading ----
     def _readv(self, server, shnums, ranges):
-        return timed_call(self._reactor, self._timeout, server, "slot_readv",
-                          self.keys.storage_index, list(shnums), ranges)
+        t0 = time.monotonic()
+        d = timed_call(self._reactor, self._timeout, server, "slot_readv",
+                       self.keys.storage_index, list(shnums), ranges)
+
+        def timed(answer):
+            self.status.add_server_time(_server_name(server), "fetch", time.monotonic() - t0)
+            return answer
+        d.addCallback(timed)
+        return d
 
     def _check_answer(self, server, shnum, answer, ranges) -> list:
         """The data of ``ranges`` (after the checkstring) of one share of a

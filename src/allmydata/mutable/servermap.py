@@ -409,13 +409,16 @@ class ServermapUpdater:
             return
         if self._lease_secrets is not None:
             self._side_calls.append(self._add_lease(server))
+        t0 = time.monotonic()
         try:
             answer = await self._call(server, "slot_readv", si, [], [(0, self._read_size)])
         except Exception as e:
             text = "slot_readv failed: %s" % (e,)
             self._map.note_server_failure(server, text)
             self.status.add_problem(name, text)
+            self.status.add_server_time(name, "failed", time.monotonic() - t0)
             return
+        self.status.add_server_time(name, "query", time.monotonic() - t0)
         self._map.servers_answered.add(server.get_serverid())
         self._map.note_server(server)
         for shnum, datav in sorted(answer.items()):
@@ -501,6 +504,7 @@ class ServermapUpdater:
             if self._map.pubkey is None:
                 self._map.pubkey = pub
         self._map.add_share(server, shnum, share)
+        self.status.add_share(_server_name(server), shnum)
         if self._keep_first_bytes:
             self._map.first_bytes[(server.get_serverid(), shnum)] = bytes(data)
         if self._want_privkey():
@@ -508,6 +512,7 @@ class ServermapUpdater:
             data = await self._read_more(server, shnum, data, off + length)
             try:
                 self._map.privkey = self._keys.privkey_from_encrypted(data[off:off + length])
+                self.status.set_privkey_from(_server_name(server))
             except PrivateKeyMismatchError as e:
                 self._map.mark_bad_share(server, shnum, "bad encrypted private key: %s" % e)
                 self._advise_corrupt(server, shnum, "bad encrypted private key: %s" % e)

@@ -5,13 +5,17 @@ methods; they are given here the methods of the 2008 IUploadStatus and
 IDownloadStatus (started, storage index, size, a one-line state text,
 progress from 0.0 to 1.0, active flag, a unique counter), plus what is
 particular to mutable files: the encoding (k, N), the sequence number
-published or read, the servers involved and the problems met, and timings.
+published or read, the servers involved and the problems met, timings, each
+server's response times (the latest :data:`MAX_TIMES_PER_SERVER` of each:
+a long operation does not grow its status without bound) and which shares
+each server holds (found by a map update, written by a publish).
 
 :class:`ServermapUpdateStatus` does the same for one server-map update.
 The status objects only hold state: the publisher, retriever and map
 updater set it as they go.
 """
 
+import collections
 import time
 
 from zope.interface import Interface, implementer
@@ -58,6 +62,10 @@ class IServermapUpdaterStatus(IMutableOperationStatus):
     """A server-map update (which servers hold which versions)."""
 
 
+#: how many response times of one server a status keeps (the latest ones)
+MAX_TIMES_PER_SERVER = 32
+
+
 class _OperationStatus(OperationStatus):
     kind = "operation"
 
@@ -68,6 +76,9 @@ class _OperationStatus(OperationStatus):
         self.problems: dict = {}                # server name -> text
         self.servers: set = set()               # names of the servers talked to
         self.timings: dict = {}
+        self.server_times: dict = {}            # server name -> deque of (what, seconds)
+        self.sharemap: dict = {}                # server name -> set(shnum)
+        self.finished: float | None = None      # when it ended (seconds since the epoch)
         self._t0 = time.monotonic()
 
     def __repr__(self):
@@ -89,6 +100,17 @@ class _OperationStatus(OperationStatus):
 
     def get_timings(self) -> dict:
         return dict(self.timings)
+
+    def get_server_times(self) -> dict:
+        """{server name: [(what, seconds), ...]}, oldest first."""
+        return {name: list(times) for name, times in self.server_times.items()}
+
+    def get_sharemap(self) -> dict:
+        """{server name: set(shnum)}."""
+        return {name: set(shnums) for name, shnums in self.sharemap.items()}
+
+    def get_finished(self) -> float | None:
+        return self.finished
 
     # ---- write side (the operation) ----
     def set_status(self, text: str) -> None:
@@ -115,11 +137,21 @@ class _OperationStatus(OperationStatus):
     def add_time(self, name: str, seconds: float) -> None:
         self.timings[name] = self.timings.get(name, 0.0) + seconds
 
+    def add_server_time(self, name: str, what: str, seconds: float) -> None:
+        times = self.server_times.get(name)
+        if times is None:
+            times = self.server_times[name] = collections.deque(maxlen=MAX_TIMES_PER_SERVER)
+        times.append((what, seconds))
+
+    def add_share(self, name: str, shnum: int) -> None:
+        self.sharemap.setdefault(name, set()).add(shnum)
+
     def finish(self, text: str = "Finished") -> None:
         self.status = text
         if text == "Finished":
             self.progress = 1.0
         self.active = False
+        self.finished = time.time()
         self.timings["total"] = time.monotonic() - self._t0
 
 
@@ -140,6 +172,14 @@ class ServermapUpdateStatus(_OperationStatus):
     def __init__(self, storage_index=None, mode=None):
         _OperationStatus.__init__(self, storage_index)
         self.mode = mode
+        self.privkey_from: str | None = None
 
     def get_mode(self):
         return self.mode
+
+    def get_privkey_from(self) -> str | None:
+        """The server whose share gave the private key, if one did."""
+        return self.privkey_from
+
+    def set_privkey_from(self, name: str) -> None:
+        self.privkey_from = name

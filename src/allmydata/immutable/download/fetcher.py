@@ -86,7 +86,7 @@ class SegmentFetcher:
         t0 = time.monotonic()
         data = await share.get_block(segnum)
         elapsed = time.monotonic() - t0
-        self._results.add_fetch(share.serverid, elapsed, len(data))
+        self._results.add_fetch(share.serverid, elapsed, len(data), share.shnum, segnum)
         self._results.add_time("cumulative_fetch", elapsed)
         return data
 

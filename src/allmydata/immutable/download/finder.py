@@ -88,7 +88,7 @@ class SharePool:
 
     def _got_buckets(self, buckets, server, rank, t0):
         serverid = server.get_serverid()
-        self._results.timings["servers_peer_selection"][serverid] = time.monotonic() - t0
+        self._results.add_query(serverid, t0, time.monotonic())
         for shnum, rref in sorted(buckets.items()):
             if not isinstance(shnum, int) or not 0 <= shnum < self.file.n:
                 self.add_problem(server, "announced share number %r outside 0..%d"

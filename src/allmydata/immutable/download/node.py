@@ -171,7 +171,8 @@ class DownloadNode:
         def start_next():
             segnum = next(todo, None)
             if segnum is not None:
-                inflight.append((segnum, defer.ensureDeferred(fetcher.get_plaintext(segnum))))
+                inflight.append((segnum, time.monotonic(),
+                                 defer.ensureDeferred(fetcher.get_plaintext(segnum))))
 
         t0 = time.monotonic()
         delivered = 0
@@ -179,9 +180,16 @@ class DownloadNode:
             for _ in range(self._depth):
                 start_next()
             while inflight:
-                segnum, d = inflight.popleft()
+                segnum, asked, d = inflight.popleft()
                 status.set_status("Fetching segment %d of %d" % (segnum + 1, params.num_segments))
-                plaintext = await d
+                try:
+                    plaintext = await d
+                except BaseException:
+                    results.add_segment(segnum, asked, time.monotonic(),
+                                        segnum * params.segment_size, 0, False)
+                    raise
+                results.add_segment(segnum, asked, time.monotonic(),
+                                    segnum * params.segment_size, len(plaintext), True)
                 await producer.wait_until_unpaused()
                 start_next()
                 start, end = slice_of_segment(params, segnum, offset, size)
@@ -192,6 +200,6 @@ class DownloadNode:
                 results.segments_delivered += 1
                 status.set_progress(delivered / size)
         finally:
-            for _segnum, d in inflight:
+            for _segnum, _asked, d in inflight:
                 d.addErrback(lambda f: None)  # abandoned: nobody wants these results
             results.add_time("segments", time.monotonic() - t0)

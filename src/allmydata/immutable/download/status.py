@@ -10,11 +10,22 @@ Times are measured with ``time.monotonic`` (durations) and ``time.time``
 (the start timestamp shown to people).
 """
 
+import time
+from collections import deque
+
 from zope.interface import implementer
 
 from ...util.opstatus import OperationStatus
 from ..interfaces import IDownloadResults, IDownloadStatus
 
+
+
+#: how many block fetch times, and how many problems, of one server are kept
+MAX_TIMES_PER_SERVER = 32
+#: how many block requests, and how many segments, the timeline keeps (the latest)
+MAX_EVENTS = 1000
+#: how many servers' share queries the timeline keeps
+MAX_QUERIES = 256
 
 
 @implementer(IDownloadResults)
@@ -30,11 +41,24 @@ class DownloadResults:
       (``{serverid: seconds}``), ``uri_extension``, ``hashtrees``,
       ``segments``, ``cumulative_fetch``, ``cumulative_decode``,
       ``cumulative_decrypt``, ``total``, ``fetch_per_server``
-      (``{serverid: [seconds per block]}``).
+      (``{serverid: seconds of each block fetched}``, the latest
+      :data:`MAX_TIMES_PER_SERVER` of each server: a big download does not
+      grow its results without bound).
     * ``blocks_fetched``, ``bytes_fetched``, ``segments_delivered``: counters.
+    * the timeline of the status pages (``time.monotonic`` times; ``t0`` and
+      ``t0_wall`` are the same moment on both clocks): ``queries``
+      (``{serverid: (sent, answered)}`` of the share queries),
+      ``block_events`` (``(serverid, shnum, segnum, sent, received, bytes)``)
+      and ``segment_events`` (``(segnum, asked, delivered, start, length,
+      ok)``), the latest :data:`MAX_EVENTS` of each.
     """
 
     def __init__(self, file_size: int | None = None):
+        self.t0 = time.monotonic()
+        self.t0_wall = time.time()
+        self.queries: dict = {}
+        self.block_events: deque = deque(maxlen=MAX_EVENTS)
+        self.segment_events: deque = deque(maxlen=MAX_EVENTS)
         self.file_size = file_size
         self.servers_used: set = set()
         self.server_problems: dict = {}
@@ -53,14 +77,34 @@ class DownloadResults:
 
     def add_problem(self, serverid: bytes, text: str) -> None:
         self.server_problems[serverid] = text
-        self.problems_per_server.setdefault(serverid, []).append(text)
+        problems = self.problems_per_server.get(serverid)
+        if problems is None:
+            problems = self.problems_per_server[serverid] = deque(maxlen=MAX_TIMES_PER_SERVER)
+        problems.append(text)
 
     def add_share(self, serverid: bytes, shnum: int) -> None:
         self.servermap.setdefault(serverid, set()).add(shnum)
 
-    def add_fetch(self, serverid: bytes, seconds: float, nbytes: int) -> None:
+    def add_query(self, serverid: bytes, sent: float, answered: float) -> None:
+        """A server answered the query for its shares (``time.monotonic`` times)."""
+        self.timings["servers_peer_selection"][serverid] = answered - sent
+        if serverid in self.queries or len(self.queries) < MAX_QUERIES:
+            self.queries[serverid] = (sent, answered)
+
+    def add_segment(self, segnum: int, asked: float, delivered: float, start: int, length: int,
+                    ok: bool) -> None:
+        self.segment_events.append((segnum, asked, delivered, start, length, ok))
+
+    def add_fetch(self, serverid: bytes, seconds: float, nbytes: int, shnum: int | None = None,
+                  segnum: int | None = None) -> None:
+        now = time.monotonic()
+        self.block_events.append((serverid, shnum, segnum, now - seconds, now, nbytes))
         self.servers_used.add(serverid)
-        self.timings["fetch_per_server"].setdefault(serverid, []).append(seconds)
+        times = self.timings["fetch_per_server"].get(serverid)
+        if times is None:
+            times = self.timings["fetch_per_server"][serverid] = deque(
+                maxlen=MAX_TIMES_PER_SERVER)
+        times.append(seconds)
         self.blocks_fetched += 1
         self.bytes_fetched += nbytes
 

@@ -1,0 +1,114 @@
+"""What ``/status`` keeps: the running operations and only the most recent
+finished ones of each kind; and the per-server records of one download or
+mutable operation stay bounded however long it runs."""
+
+import gc
+import json
+
+import pytest
+import pytest_twisted
+
+from allmydata.history import MAX_RECENT, History
+from allmydata.immutable.download.status import (MAX_EVENTS, MAX_TIMES_PER_SERVER,
+                                                 DownloadResults, DownloadStatus)
+from allmydata.immutable.upload import UploadStatus
+from allmydata.mutable.status import MAX_TIMES_PER_SERVER as MUTABLE_TIMES
+from allmydata.mutable.status import PublishStatus, ServermapUpdateStatus
+from allmydata.testing.nodegrid import http_request
+from allmydata.web.common import WebError
+from allmydata.web.status import find_status, status_json
+
+
+def finished_upload(size):
+    s = UploadStatus()
+    s.set_size(size)
+    s.set_status("Finished")
+    s.set_active(False)
+    return s
+
+
+def test_running_operations_stay_listed_past_the_bound():
+    h = History({"upload": 3})
+    running = UploadStatus()
+    running.set_size(999)
+    running.set_status("Pushing")
+    h.add_upload(running)
+    for size in range(10):
+        h.add_upload(finished_upload(size))
+    gc.collect()
+    data = status_json(h)
+    assert [i["total-size"] for i in data["active"]] == [999]
+    assert data["active"][0]["status"] == "Pushing"
+    # the three latest finished ones, newest first
+    assert [i["total-size"] for i in data["recent"]] == [9, 8, 7]
+    assert find_status(h, b"up-%d" % running.get_counter()) is running
+    # once finished and no longer held, it goes
+    running.set_active(False)
+    del running
+    gc.collect()
+    assert [i["total-size"] for i in status_json(h)["recent"]] == [9, 8, 7]
+
+
+def test_a_forgotten_operation_is_not_found():
+    h = History({"mapupdate": 1})
+    old, new = ServermapUpdateStatus(b"\x01" * 16, "MODE_READ"), ServermapUpdateStatus(
+        b"\x02" * 16, "MODE_READ")
+    for s in (old, new):
+        s.finish()
+        h.add_mapupdate(s)
+    counter = old.get_counter()
+    del old
+    gc.collect()
+    with pytest.raises(WebError) as e:
+        find_status(h, b"mapupdate-%d" % counter)
+    assert e.value.status == 404
+    assert find_status(h, b"mapupdate-%d" % new.get_counter()) is new
+    # a counter of another kind is not found under this one
+    with pytest.raises(WebError) as e:
+        find_status(h, b"publish-%d" % new.get_counter())
+    assert e.value.status == 404
+
+
+def test_download_records_are_bounded():
+    r = DownloadResults(10 ** 9)
+    status = DownloadStatus(b"\x00" * 16, 10 ** 9)
+    status.set_results(r)
+    servers = [bytes([i]) * 20 for i in range(3)]
+    for i in range(3 * MAX_EVENTS):
+        sid = servers[i % 3]
+        r.add_fetch(sid, 0.001, 1000, shnum=i % 3, segnum=i // 3)
+        r.add_problem(sid, "problem %d" % i)
+        r.add_segment(i, 0.0, 0.1, i * 1000, 1000, True)
+    assert r.blocks_fetched == 3 * MAX_EVENTS
+    assert len(r.block_events) == MAX_EVENTS and len(r.segment_events) == MAX_EVENTS
+    for sid in servers:
+        assert len(r.timings["fetch_per_server"][sid]) == MAX_TIMES_PER_SERVER
+        assert len(r.problems_per_server[sid]) == MAX_TIMES_PER_SERVER
+    # the latest are the ones kept
+    assert r.block_events[-1][2] == (3 * MAX_EVENTS - 1) // 3
+    assert r.server_problems[servers[2]] == "problem %d" % (3 * MAX_EVENTS - 1)
+
+
+def test_mutable_records_are_bounded():
+    s = PublishStatus(b"\x00" * 16)
+    for i in range(10 * MUTABLE_TIMES):
+        s.add_server_time("server%d" % (i % 2), "write", i / 1000)
+    times = s.get_server_times()
+    assert set(times) == {"server0", "server1"}
+    assert all(len(t) == MUTABLE_TIMES for t in times.values())
+    assert times["server1"][-1] == ("write", (10 * MUTABLE_TIMES - 1) / 1000)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_node_keeps_only_the_latest_uploads(ours_webapi):
+    """More uploads than the bound through a real node: the JSON lists the
+    latest ones only."""
+    url = ours_webapi.url
+    bound = MAX_RECENT["upload"]
+    sizes = list(range(1, bound + 6))      # LIT files: each a distinct size
+    for size in sizes:
+        r = await http_request("PUT", url + "uri", body=b"x" * size)
+        assert r.code == 200, r.text
+    r = await http_request("GET", url + "status?t=json")
+    uploads = [i for i in json.loads(r.body)["recent"] if i["type"] == "upload"]
+    assert [i["total-size"] for i in uploads] == sizes[::-1][:bound]
