@@ -7,7 +7,11 @@
 * a CHK upload: encryption key and storage index
   (docs/specifications/encodings.md §4.1, §5), server selection
   (:mod:`.selector`, servers.md §5), encoding and pushing (:mod:`.encode`),
-  and the ``URI:CHK:`` cap (caps.md §2.1).
+  and the ``URI:CHK:`` cap (caps.md §2.1).  With an upload helper configured
+  and connected, the helper does the selection, encoding and pushing from
+  the ciphertext it fetches (:mod:`allmydata.helper.assisted`); when it is
+  not connected, the upload goes to the servers directly and its status and
+  the log say why.
 
 Each upload gets an :class:`UploadStatus` (IUploadStatus of the 2008 interfaces) that the
 web status pages can follow, and ends with an :class:`UploadResults` (the
@@ -26,6 +30,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from .. import uri as urimod
+from ..helper.assisted import HelperLostError, upload_through_helper
 from ..history import History
 from ..util import base32
 from ..util.opstatus import OperationStatus
@@ -78,6 +83,7 @@ class UploadStatus(OperationStatus):
     def __init__(self):
         OperationStatus.__init__(self)
         self.helper = False
+        self.helper_note = None
         self.progress = [0.0, 0.0, 0.0]
         self.results = None
 
@@ -99,8 +105,19 @@ class UploadStatus(OperationStatus):
     def set_size(self, size: int) -> None:
         self.size = size
 
+    def get_status(self) -> str:
+        """The current step, followed by why the configured helper is not
+        used, if it is not."""
+        if self.helper_note:
+            return "%s (%s)" % (self.status, self.helper_note)
+        return self.status
+
     def set_helper(self, helper: bool) -> None:
         self.helper = helper
+
+    def set_helper_note(self, note: str) -> None:
+        """Say why this upload does not go through the configured helper."""
+        self.helper_note = note
 
     def set_status(self, status: str) -> None:
         self.status = status
@@ -122,15 +139,21 @@ class UploadResults:
     ``uri`` (bytes cap), ``file_size``, ``storage_index`` (None for LIT),
     ``sharemap`` {shnum: set(serverid)}, ``servermap`` {serverid:
     set(shnum)}, ``timings`` {name: seconds}, ``uri_extension_data`` (the
-    UEB dict), ``uri_extension_hash``, ``ciphertext_fetched`` (0: no
-    helper), ``pushed_shares`` (shares written by this upload),
+    UEB dict), ``uri_extension_hash``, ``ciphertext_fetched`` (bytes of
+    ciphertext a helper fetched from this client; 0 without a helper),
+    ``pushed_shares`` (shares written by this upload),
     ``preexisting_shares`` (complete shares found already on servers),
     ``placement_summary`` (one line for people).
+
+    The timings of an upload through a helper are those of the 2008
+    IUploadResults: ``storage_index``, ``contacting_helper``, the helper's
+    own (its ``total`` as ``helper_total``) and ``total``.
     """
 
     def __init__(self, uri: bytes, file_size: int, storage_index=None, sharemap=None,
                  timings=None, uri_extension_data=None, uri_extension_hash=None,
-                 pushed_shares=0, preexisting_shares=0, placement_summary=""):
+                 pushed_shares=0, preexisting_shares=0, placement_summary="",
+                 ciphertext_fetched=0):
         self.uri = uri
         self.file_size = file_size
         self.storage_index = storage_index
@@ -143,7 +166,7 @@ class UploadResults:
         self.timings = dict(timings or {})
         self.uri_extension_data = uri_extension_data
         self.uri_extension_hash = uri_extension_hash
-        self.ciphertext_fetched = 0
+        self.ciphertext_fetched = ciphertext_fetched
         self.pushed_shares = pushed_shares
         self.preexisting_shares = preexisting_shares
         self.placement_summary = placement_summary
@@ -288,6 +311,19 @@ class Uploader(service.MultiService):
         return UploadResults(cap, size)
 
     async def _upload_chk(self, uploadable, size: int, status) -> UploadResults:
+        if self._helper is not None:
+            helper = self._helper.get_helper()
+            if helper is None:
+                self._no_helper(status, self._helper.describe_state())
+            else:
+                try:
+                    return await self._upload_through_helper(helper, uploadable, status)
+                except HelperLostError as e:
+                    if not e.before_reading:
+                        raise
+                    # nothing was read from the source yet: it can still go directly
+                    status.set_helper(False)
+                    self._no_helper(status, str(e))
         status.set_status("Computing the encryption key")
         eu = EncryptAnUploadable(uploadable, status, reactor=self._reactor)
         pushed = await encode_and_push(eu, self._storage_broker, self._secret_holder,
@@ -306,6 +342,35 @@ class Uploader(service.MultiService):
         log.info("uploaded {si}: {size} bytes; {summary}; seconds: {timings}",
                  si=_Base32(pushed.storage_index), size=pushed.size,
                  summary=results.placement_summary, timings=_Timings(pushed.timings))
+        return results
+
+    def _no_helper(self, status, why: str) -> None:
+        note = "%s; uploading directly to the storage servers" % why
+        log.warn("{note}", note=note)
+        status.set_helper_note(note)
+
+    async def _upload_through_helper(self, helper, uploadable, status) -> UploadResults:
+        status.set_helper(True)
+        status.set_status("Computing the encryption key")
+        eu = EncryptAnUploadable(uploadable, status, reactor=self._reactor)
+        done = await upload_through_helper(helper, eu, status)
+        key = await eu.get_encryption_key()
+        cap = urimod.CHKFileURI(key, done.uri_extension_hash, done.needed_shares,
+                                done.total_shares, done.size).to_string()
+        if done.already_stored:
+            summary = "already on the grid (the helper found it)"
+        else:
+            summary = "placed by the helper after fetching %d bytes of ciphertext" % (
+                done.ciphertext_fetched,)
+        results = UploadResults(
+            cap, done.size, storage_index=done.storage_index, sharemap=done.sharemap,
+            timings=done.timings, uri_extension_data=done.uri_extension_data,
+            uri_extension_hash=done.uri_extension_hash, pushed_shares=done.pushed_shares,
+            preexisting_shares=done.preexisting_shares, placement_summary=summary,
+            ciphertext_fetched=done.ciphertext_fetched)
+        log.info("uploaded {si} through the helper: {size} bytes; {summary}; seconds: "
+                 "{timings}", si=_Base32(done.storage_index), size=done.size, summary=summary,
+                 timings=_Timings(done.timings))
         return results
 
     def _count(self, name: str, delta: int) -> None:
