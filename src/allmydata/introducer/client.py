@@ -259,6 +259,19 @@ class IntroducerClient(service.MultiService):
             out += "; last attempt failed: %s" % f.getErrorMessage()
         return out
 
+    def get_introducer_times(self) -> tuple:
+        """``(connected since, data last received)`` in seconds while
+        connected to the introducer, for the welcome page; ``(None, None)``
+        otherwise.  The second is None when Foolscap does not track it (its
+        keepalives are off)."""
+        if self._introducer is None:
+            return (None, None)
+        try:
+            received = self._introducer.getDataLastReceivedAt()
+        except Exception:  # a RemoteReference without a broker
+            received = None
+        return (self._introducer_connected_at, received)
+
     def get_published(self) -> list[Announcement]:
         """The announcements this node publishes."""
         return list(self._published.values())
