@@ -7,8 +7,8 @@ section and key is checked in three steps, each of which raises
 1. shape: an unknown section or key, a duplicate, or a value that does not
    parse (:data:`SCHEMA`);
 2. support: a setting this version would have to ignore is refused
-   (:func:`check_supported`): Tor, I2P, SFTP, the upload helper, log
-   gatherers, plugins and grid managers.  Only their harmless
+   (:func:`check_supported`): Tor, I2P, SFTP, the upload helper,
+   plugins and grid managers.  Only their harmless
    "off" values may stay (``[helper] enabled = false``);
 3. consistency and privacy (:func:`check_listening`, :func:`check_privacy`,
    :func:`check_expiry`): ``tub.port`` and ``tub.location`` must be both
@@ -334,7 +334,7 @@ class TahoeConfig:
     """Everything a node needs from its directory, validated."""
 
     basedir: str
-    node_type: str  # "client" or "introducer"
+    node_type: str  # "client", "introducer" or "stats-gatherer"
     node: NodeSection
     client: ClientSection
     storage: StorageSection
@@ -350,11 +350,13 @@ class TahoeConfig:
         return os.path.join(self.basedir, "private", *parts)
 
 
-NODE_TYPE_MARKERS = {"client": "tahoe-client.tac", "introducer": "tahoe-introducer.tac"}
+NODE_TYPE_MARKERS = {"client": "tahoe-client.tac", "introducer": "tahoe-introducer.tac",
+                     "stats-gatherer": "tahoe-stats-gatherer.tac"}
 
 
 def identify_node_type(basedir):
-    """'client', 'introducer', or None, from the marker file create-* wrote."""
+    """'client', 'introducer', 'stats-gatherer', or None, from the marker
+    file create-* wrote."""
     try:
         names = os.listdir(basedir)
     except OSError:
@@ -447,6 +449,9 @@ def check_supported(raw, path, node_type="client"):
         if node_type == "introducer" and section not in INTRODUCER_SECTIONS:
             refuse(section, None, "an introducer reads only the [%s] sections; this one would "
                    "be ignored" % "], [".join(INTRODUCER_SECTIONS))
+        if node_type == "stats-gatherer" and section not in INTRODUCER_SECTIONS:
+            refuse(section, None, "a stats gatherer reads only the [%s] sections; this one "
+                   "would be ignored" % "], [".join(INTRODUCER_SECTIONS))
         if section.startswith("storageserver.plugins."):
             refuse(section, None, "this version loads no storage server plugins")
         if section.startswith("storageclient.plugins."):
@@ -464,9 +469,9 @@ def check_supported(raw, path, node_type="client"):
                 refuse(section, key, why if key == "enabled" else "%s; %s" % (why, _OFF_ONLY))
 
     node = raw.get("node", {})
-    if node.get("log_gatherer.furl"):
-        refuse("node", "log_gatherer.furl", "this version has no log port to give a log "
-               "gatherer; leave the value empty")
+    if node_type == "stats-gatherer" and node.get("web.port"):
+        refuse("node", "web.port", "a stats gatherer has no web server (its stats are in "
+               "stats.json); leave the value empty")
     for key in ("tub.port", "web.port"):
         for part in (node.get(key) or "").split(","):
             kind = split_endpoint(part)[0] if part else None
@@ -482,9 +487,6 @@ def check_supported(raw, path, node_type="client"):
                "carry connections to TCP hints); refusing rather than connecting over plain TCP")
 
     client = raw.get("client", {})
-    if client.get("stats_gatherer.furl"):
-        refuse("client", "stats_gatherer.furl", "this version does not offer its stats to a "
-               "stats gatherer; leave the value empty")
     if client.get("storage.plugins"):
         refuse("client", "storage.plugins", "this version loads no storage client plugins")
 
@@ -693,7 +695,7 @@ def load_config(basedir) -> TahoeConfig:
         "expire.mutable": "expire_mutable", "crawler.slow_start": "crawler_slow_start",
         "crawler.minimum_cycle_time": "crawler_minimum_cycle_time"}, StorageSection)
     helper = section("helper", {"enabled": "enabled"}, HelperSection)
-    if node_type == "introducer":
+    if node_type in ("introducer", "stats-gatherer"):
         storage = attrs.evolve(storage, enabled=False)
     k, happy, n = client.shares_needed, client.shares_happy, client.shares_total
     if not k <= n:

@@ -29,8 +29,11 @@ from .history import History
 from .introducer.client import IntroducerClient, StubClient
 from .introducer.interfaces import RIStubClient
 from .introducer.server import IntroducerService
+from .log_publisher import LogPublishing, gatherer_furls
 from .nodedir import ensure_private_dir, ensure_secret_file
 from .stats import StatsProvider
+from .stats_gatherer import FURL_FILE, STATS_FILE, BadStatsFile, StatsGatherer, register_gatherer
+from .stats_gatherer_client import StatsGathererClient
 from .storage.expirer import ExpirationPolicy
 from .storage.interfaces import RIStorageServer
 from .storage.limits import MAX_CALL_COST, TOKEN_COST
@@ -126,6 +129,9 @@ class Node(service.MultiService):
         self.checker = None
         self.control = None
         self.web = None
+        self.stats_gatherer = None          # on stats-gatherer nodes
+        self.stats_gatherer_client = None   # [client] stats_gatherer.furl
+        self.log_publishing = None          # [node] log_gatherer.furl
         self._previous_tempdir = None
         tub.setServiceParent(self)
         self.stats_provider = StatsProvider()
@@ -241,6 +247,34 @@ def make_control_service(config: TahoeConfig, client, storage_broker, reactor):
     return ControlService(server, config.private_path("control.furl"))
 
 
+def make_stats_gatherer(config: TahoeConfig, tub, reactor):
+    """The stats gatherer of a stats-gatherer node, registered on the node's
+    Tub (which takes no gifts: a provider is an object of its caller), its
+    FURL in ``NODEDIR/stats_gatherer.furl`` and its stats in ``stats.json``."""
+    tub.setOption("accept-gifts", False)
+    try:
+        gatherer = StatsGatherer(config.path(STATS_FILE), reactor)
+        gatherer.furl = register_gatherer(tub, gatherer, config.path(FURL_FILE))
+    except BadStatsFile as e:
+        raise ConfigError(config.basedir, None, None, str(e))
+    return gatherer
+
+
+def make_stats_gatherer_client(config: TahoeConfig, tub, stats_provider):
+    """``[client] stats_gatherer.furl``: offer the node's stats there."""
+    return StatsGathererClient(tub, config.client.stats_gatherer_furl, stats_provider,
+                               config.node.nickname)
+
+
+def make_log_publishing(config: TahoeConfig):
+    """``[node] log_gatherer.furl`` (and ``NODEDIR/log_gatherer.furl``): the
+    node's censored log events served to those gatherers; None without any."""
+    furls = gatherer_furls(config)
+    if not furls:
+        return None
+    return LogPublishing(furls, tcp_connections=config.node.tcp_connections)
+
+
 def make_web_service(node: Node, reactor):
     if node.config.node_type == "introducer":
         root = make_introducer_root(node)
@@ -266,7 +300,16 @@ def create_node(basedir, reactor) -> Node:
     if node.listening:
         node.register(node.stats_provider, furl_file="stats_provider.furl")
 
-    if config.node_type == "introducer":
+    publishing = make_log_publishing(config)
+    if publishing is not None:
+        node.add(publishing, "log_publishing")
+
+    if config.node_type == "stats-gatherer":
+        if not node.listening:
+            raise ConfigError(config.path("tahoe.cfg"), "node", "tub.port",
+                              "a stats gatherer must listen: set tub.port and tub.location")
+        node.add(make_stats_gatherer(config, tub, reactor), "stats_gatherer")
+    elif config.node_type == "introducer":
         intro = node.add(make_introducer_service(config, reactor), "introducer_service")
         if not node.listening:
             raise ConfigError(config.path("tahoe.cfg"), "node", "tub.port",
@@ -303,6 +346,9 @@ def create_node(basedir, reactor) -> Node:
                  "client")
         node.add(make_checker_service(config, broker, reactor), "checker")
         node.add(make_control_service(config, node.client, broker, reactor), "control")
+        if config.client.stats_gatherer_furl:
+            node.add(make_stats_gatherer_client(config, tub, node.stats_provider),
+                     "stats_gatherer_client")
 
     if config.node.web_port:
         node.add(make_web_service(node, reactor), "web")

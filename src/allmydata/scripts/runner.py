@@ -16,6 +16,7 @@ import allmydata
 from .. import __appname__, __version__
 from . import (
     create_node,
+    create_stats_gatherer,
     debug,
     tahoe_alias,
     tahoe_check,
@@ -35,7 +36,7 @@ from .common import UsageError
 
 COMMAND_MODULES = [create_node, tahoe_run, tahoe_put, tahoe_get, tahoe_ls, tahoe_mkdir, tahoe_cp,
                    tahoe_mv, tahoe_unlink, tahoe_alias, tahoe_webopen, tahoe_manifest,
-                   tahoe_check, tahoe_status, debug]
+                   tahoe_check, tahoe_status, debug, create_stats_gatherer]
 
 
 def version_text() -> str:

@@ -37,9 +37,11 @@ from allmydata.config import SCHEMA, ConfigError, load_config
 from allmydata.helper.interfaces import HELPER_V1, RIHelper
 from allmydata.node import create_node
 from allmydata.scripts.runner import main
+from allmydata.stats_gatherer import StatsGatherer, register_gatherer
 from allmydata.testing.nodeconfig import edit_config
 from allmydata.testing.nodegrid import http_request
 from allmydata.testing.ports import free_port
+from allmydata.testing.tubs import start_tub
 from allmydata.testing.tubs import start_tub
 from allmydata.testing.waiting import eventually
 from allmydata.util import base32
@@ -47,6 +49,8 @@ from allmydata.util.hashutil import tagged_hash
 from allmydata.util.rrefutil import call_remote
 
 from .storage.planted import plant_immutable, plant_mutable, si_of
+from .test_log_gatherer import Gatherer as LogGatherer
+from .test_log_gatherer import probe_until_received, sighup  # noqa: F401 (a fixture)
 
 DOCS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "docs", "configuration.md")
 
@@ -160,8 +164,8 @@ CASES = [
     Refused("node", "tub.port", "listen:i2p", NO_I2P, context="[node]\ntub.location = tcp:x:1\n"),
     Refused("node", "web.port", "onion:80", NO_TOR),
     Off("node", "log_gatherer.furl", ""),
-    Refused("node", "log_gatherer.furl", "pb://%s@tcp:127.0.0.1:1/gatherer" % ("a" * 32),
-            "no log port"),
+    Honoured("node", "log_gatherer.furl", "pb://%s@tcp:127.0.0.1:1/gatherer" % ("a" * 32),
+             "test_log_gatherer_furl"),
     Honoured("node", "timeout.keepalive", "17", "test_timeouts_reach_the_tub"),
     Honoured("node", "timeout.disconnect", "99", "test_timeouts_reach_the_tub"),
     Honoured("node", "tempdir", "spool", "test_tempdir_holds_temporary_files"),
@@ -212,8 +216,8 @@ CASES = [
     Honoured("client", "helper.furl", "pb://%s@tcp:127.0.0.1:1/helper" % ("c" * 32),
              "test_helper_furl_connects_the_uploader"),
     Off("client", "stats_gatherer.furl", ""),
-    Refused("client", "stats_gatherer.furl", "pb://%s@tcp:127.0.0.1:1/gatherer" % ("d" * 32),
-            "stats gatherer"),
+    Honoured("client", "stats_gatherer.furl", "pb://%s@tcp:127.0.0.1:1/gatherer" % ("d" * 32),
+             "test_stats_gatherer_furl"),
     Honoured("client", "shares.needed", "2", "test_encoding_reaches_the_client"),
     Honoured("client", "shares.happy", "3", "test_encoding_reaches_the_client"),
     Honoured("client", "shares.total", "4", "test_encoding_reaches_the_client",
@@ -697,6 +701,45 @@ async def test_force_foolscap(tmp_path):
                 "Connected to tcp:127.0.0.1:")
     finally:
         await stop(*reversed(nodes))
+
+
+@pytest_twisted.ensureDeferred
+async def test_stats_gatherer_furl(tmp_path):
+    """The node offers its stats to the gatherer, which polls them."""
+    gatherer = StatsGatherer(str(tmp_path / "stats.json"), task.Clock())
+    tub = start_tub()
+    furl = register_gatherer(tub, gatherer, str(tmp_path / "stats_gatherer.furl"))
+    node = create_node(client_dir(tmp_path, settings={
+        "node": {"nickname": "offering"}, "client": {"stats_gatherer.furl": furl}}), reactor)
+    assert create_node(client_dir(tmp_path, "plain"), reactor).stats_gatherer_client is None
+    gatherer.startService()
+    node.startService()
+    try:
+        tubid = node.tub.getTubID()
+        await eventually(lambda: tubid in gatherer.nodes and gatherer.nodes[tubid].timestamp
+                         is not None, 30, what="the node's stats at the gatherer")
+        assert gatherer.nodes[tubid].nickname == "offering"
+        assert gatherer.nodes[tubid].stats["stats"]
+    finally:
+        await stop(node)
+        await gatherer.stopService()
+        await tub.stopService()
+
+
+@pytest_twisted.ensureDeferred
+async def test_log_gatherer_furl(tmp_path, sighup):
+    """The node's log events reach a Foolscap log gatherer (test_log_gatherer.py
+    has more)."""
+    gatherer = LogGatherer(str(tmp_path / "gatherer"))
+    node = create_node(client_dir(tmp_path, settings={
+        "node": {"log_gatherer.furl": gatherer.furl}}), reactor)
+    assert node.log_publishing.furls == [gatherer.furl]
+    node.startService()
+    try:
+        await probe_until_received([gatherer], node.log_publishing.tub.getTubID())
+    finally:
+        await stop(node)
+        await gatherer.stop()
 
 
 # ---- lease expiry and the crawlers' pace: the lease checker of a node built from its
