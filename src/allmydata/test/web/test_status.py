@@ -3,14 +3,23 @@ Tahoe-LAFS 1.20's shape, and the page of each operation; against our node
 and a Tahoe-LAFS 1.20 node (the ``webapi`` fixture)."""
 
 import json
+import os
 import re
+import subprocess
 import urllib.parse
 
 import pytest
 import pytest_twisted
+from twisted.internet import threads
 
 from allmydata import uri
+from allmydata.history import History
+from allmydata.immutable.download.status import DownloadStatus
+from allmydata.immutable.upload import UploadStatus
+from allmydata.mutable.status import PublishStatus, RetrieveStatus, ServermapUpdateStatus
+from allmydata.testing import refvenv
 from allmydata.util import base32
+from allmydata.web.status import status_json as status_json_of
 
 CHK_DATA = b"status page test data " * 100          # 2300 bytes: a CHK file
 LIT_DATA = b"tiny"                                   # a LIT cap
@@ -175,3 +184,52 @@ async def test_malformed_operation_name_is_404(webapi, name, tahoe_answers):
 async def test_unknown_t_is_400(webapi):
     r = await webapi.get(webapi.url + "status?t=bogus")
     webapi.expect(r, 400)
+
+
+#: runs in Tahoe-LAFS 1.20's Python: its ``tahoe status`` renders our JSON (stdin)
+RENDER_WITH_TAHOE = """
+import json, sys
+from allmydata.scripts.tahoe_status import render_active, render_recent
+data = json.load(sys.stdin)
+render_active(sys.stdout, data)
+render_recent(True, sys.stdout, data)
+"""
+
+
+@pytest.mark.interop
+@pytest_twisted.ensureDeferred
+async def test_tahoe_status_renders_our_json(webapi, operations):
+    """Tahoe-LAFS 1.20's ``tahoe status`` prints our lists: the node's
+    recent operations, and running ones of every kind."""
+    if not webapi.ours:
+        pytest.skip("this reads our node's JSON")
+    data = await status_json(webapi)
+    running = History()
+    up, down = UploadStatus(), DownloadStatus(b"\x01" * 16, 5000)
+    up.set_size(4000)
+    up.set_progress(0, 1.0)
+    down.set_progress(0.5)
+    mapupdate = ServermapUpdateStatus(b"\x02" * 16, "MODE_READ")
+    for s, add in ((up, running.add_upload), (down, running.add_download),
+                   (mapupdate, running.add_mapupdate),
+                   (PublishStatus(b"\x03" * 16), running.add_publish),
+                   (RetrieveStatus(b"\x04" * 16), running.add_retrieve)):
+        s.set_status("Working")
+        add(s)
+    data["active"] = status_json_of(running)["active"]
+    assert len(data["active"]) == 5
+    venv = refvenv.ensure_ref_venv()
+
+    def run():
+        return subprocess.run([os.path.join(venv, "bin", "python"), "-c", RENDER_WITH_TAHOE],
+                              input=json.dumps(data).encode(), capture_output=True,
+                              env=refvenv.clean_env({"PYTHONIOENCODING": "utf-8"}),
+                              timeout=120)
+    p = await threads.deferToThread(run)
+    assert p.returncode == 0, p.stderr.decode()
+    out = p.stdout.decode()
+    assert "Active operations:" in out and "Recent operations:" in out
+    assert out.count("Working") == 5
+    assert si_of(operations["chk"]) in out and si_of(operations["mutable"]) in out
+    for label in (" put ", " get ", "mapup", " pub ", "retr "):
+        assert label in out
