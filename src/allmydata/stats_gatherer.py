@@ -221,6 +221,7 @@ class StatsGatherer(Referenceable, service.MultiService):
         for node in self.nodes.values():
             if node.provider is not None:
                 node.provider.dontNotifyOnDisconnect(node.disconnect_marker)
+                node.provider = node.disconnect_marker = None  # no longer polled
         self.write_now()
         return service.MultiService.stopService(self)
 

@@ -280,6 +280,8 @@ async def test_a_restarted_gatherer_continues_its_file(tmp_path):
         await fireEventually()
     finally:
         await h.stop()  # writes the file
+    with open(h.path) as f:
+        assert json.load(f)[tub.getTubID()]["connected"] is False  # no longer polled
     again = StatsGatherer(h.path, task.Clock())
     kept = again.nodes[tub.getTubID()]
     assert (kept.nickname, kept.connected, kept.stats["counters"]["test.polls"]) == (
