@@ -10,6 +10,7 @@ from twisted.web.template import flattenString
 
 from .common import WebError, get_arg, render_error, render_json
 from .named import NamedHandler
+from .status import Status
 from .storage_status import StorageStatus
 from .operations import OperationsTable
 from .uri import URIHandler
@@ -33,6 +34,7 @@ class Root(resource.Resource):
         self.putChild(b"named", NamedHandler(node))
         self.putChild(b"file", NamedHandler(node))
         self.putChild(b"storage", StorageStatus(node.storage_server, node.nickname))
+        self.putChild(b"status", Status(node.history, node.storage_broker))
 
     def getChild(self, name, request):
         if name == b"":

@@ -34,7 +34,7 @@ from twisted.web.template import flattenString, tags
 from ..immutable.interfaces import IDownloadStatus, IUploadStatus
 from ..mutable.status import IPublishStatus, IRetrieveStatus, IServermapUpdaterStatus
 from ..util import base32
-from ..util.idlib import shortnodeid_b2a
+from ..util.idlib import nodeid_b2a, shortnodeid_b2a
 from .common import ErrorResource, WebError, get_arg, render_error, render_json
 from .status_events import download_events_json
 
@@ -65,12 +65,27 @@ def si_text(storage_index) -> str | None:
     return None if storage_index is None else base32.b2a(storage_index).decode("ascii")
 
 
-def server_text(server) -> str:
-    """A server for people: the short form of a binary server id, or the
-    name the mutable-file code already gives."""
-    if isinstance(server, bytes):
-        return shortnodeid_b2a(server)
-    return str(server)
+class ServerNames:
+    """Names of servers for people, as the welcome page gives them: a binary
+    server id the broker knows gets the server's short name (and long name),
+    an unknown one the short form of its base32; a name the mutable-file
+    code already gave stays as it is."""
+
+    def __init__(self, storage_broker=None):
+        self._broker = storage_broker
+
+    def _server(self, serverid: bytes):
+        return self._broker.get_server(serverid) if self._broker is not None else None
+
+    def short(self, server) -> str:
+        if not isinstance(server, bytes):
+            return str(server)
+        known = self._server(server)
+        return known.get_name() if known is not None else shortnodeid_b2a(server)
+
+    def long(self, serverid: bytes) -> str:
+        known = self._server(serverid)
+        return known.get_longname() if known is not None else nodeid_b2a(serverid)
 
 
 def abbreviate_time(seconds) -> str:
@@ -252,38 +267,42 @@ def _timed(label, timings, name, nbytes=None):
                                  else "(not measured)", " (%s)" % rate if rate else ""))
 
 
-def _problems(problems: dict):
+def _by_name(names, mapping: dict) -> list:
+    """[(name, value)] of {server: value}, sorted by name."""
+    return sorted(((names.short(server), value) for server, value in mapping.items()),
+                  key=lambda kv: kv[0])
+
+
+def _problems(names, problems: dict):
     if not problems:
         return tags.li("Server Problems: none")
     return tags.li("Server Problems:", tags.ul(*[
-        tags.li("[%s]: %s" % (server_text(server), text))
-        for server, text in sorted(problems.items(), key=lambda kv: server_text(kv[0]))]))
+        tags.li("[%s]: %s" % (name, text)) for name, text in _by_name(names, problems)]))
 
 
-def _shares(label, holdings: dict, verb: str):
+def _shares(names, label, holdings: dict, verb: str):
     """``holdings``: {server: set(shnum)}."""
     if not holdings:
         return tags.li("%s: none" % label)
     return tags.li(label + ":", tags.ul(*[
-        tags.li("[%s] %s share%s: %s" % (server_text(server), verb,
-                                         "" if len(shnums) == 1 else "s",
+        tags.li("[%s] %s share%s: %s" % (name, verb, "" if len(shnums) == 1 else "s",
                                          ",".join("#%d" % n for n in sorted(shnums))))
-        for server, shnums in sorted(holdings.items(), key=lambda kv: server_text(kv[0]))]))
+        for name, shnums in _by_name(names, holdings)]))
 
 
-def _server_times(label, per_server: dict):
+def _server_times(names, label, per_server: dict):
     """``per_server``: {server: [seconds] or [(what, seconds)]}."""
     if not per_server:
         return tags.li("%s: none" % label)
     items = []
-    for server, times in sorted(per_server.items(), key=lambda kv: server_text(kv[0])):
+    for name, times in _by_name(names, per_server):
         parts = [("%s %s" % (t[0], abbreviate_time(t[1]))) if isinstance(t, tuple)
                  else abbreviate_time(t) for t in times]
-        items.append(tags.li("[%s]: %s" % (server_text(server), ", ".join(parts))))
+        items.append(tags.li("[%s]: %s" % (name, ", ".join(parts))))
     return tags.li(label + ":", tags.ul(*items))
 
 
-def upload_page(s):
+def upload_page(s, names):
     items = _common_items(s)
     h, c, e = s.get_progress()
     items += [tags.li("Progress (Hash): %.1f%%" % (100.0 * h)),
@@ -299,7 +318,7 @@ def upload_page(s):
         body += [tags.h2("Upload Results"), tags.ul(
             tags.li("Shares Pushed: %s" % getattr(r, "pushed_shares", "?")),
             tags.li("Shares Already Present: %s" % getattr(r, "preexisting_shares", "?")),
-            _shares("Sharemap", _invert(r.get_sharemap()), "has"),
+            _shares(names, "Sharemap", _invert(r.get_sharemap()), "has"),
             tags.li("Timings:", tags.ul(
                 tags.li("File Size: %d bytes" % size),
                 _timed("Total", t, "total", size),
@@ -324,7 +343,7 @@ def _invert(sharemap: dict) -> dict:
     return out
 
 
-def download_page(s):
+def download_page(s, names):
     items = _common_items(s) + [tags.li("Progress: %.1f%%" % (100.0 * s.get_progress())),
                                 tags.li("Status: ", s.get_status())]
     body = [tags.h1("File Download Status"), tags.ul(*items),
@@ -333,11 +352,11 @@ def download_page(s):
     if r is not None:
         t = r.timings
         size = r.file_size
-        used = sorted(server_text(sid) for sid in r.servers_used)
+        used = sorted(names.short(sid) for sid in r.servers_used)
         body += [tags.h2("Download Results"), tags.ul(
             tags.li("Servers Used: ", ", ".join("[%s]" % u for u in used) or "none"),
-            _shares("Servermap", r.servermap, "has"),
-            _problems(r.server_problems),
+            _shares(names, "Servermap", r.servermap, "has"),
+            _problems(names, r.server_problems),
             tags.li("Blocks Fetched: %d (%d bytes), Segments Delivered: %d"
                     % (r.blocks_fetched, r.bytes_fetched, r.segments_delivered)),
             tags.li("Timings:", tags.ul(
@@ -350,9 +369,9 @@ def download_page(s):
                 _timed("Cumulative Fetching", t, "cumulative_fetch", r.bytes_fetched),
                 _timed("Cumulative Decoding", t, "cumulative_decode", s.get_size()),
                 _timed("Cumulative Decrypting", t, "cumulative_decrypt", s.get_size()))),
-            _server_times("Per-Server Share Query Times",
+            _server_times(names, "Per-Server Share Query Times",
                           {sid: [sec] for sid, sec in t["servers_peer_selection"].items()}),
-            _server_times("Per-Server Segment Fetch Response Times (the latest of each)",
+            _server_times(names, "Per-Server Segment Fetch Response Times (the latest of each)",
                           t["fetch_per_server"]))]
     return "File Download Status", body
 
@@ -368,7 +387,7 @@ def _mutable_common(s, size_label):
     return items, extra
 
 
-def mapupdate_page(s):
+def mapupdate_page(s, names):
     items, _extra = _mutable_common(s, "Total Size")
     items.insert(1, tags.li("Finished: ", render_time(s.get_finished()) or "(running)"))
     items.append(tags.li("Mode: %s" % s.get_mode()))
@@ -376,46 +395,46 @@ def mapupdate_page(s):
     privkey = s.get_privkey_from()
     body = [tags.h1("Mutable File Servermap Update Status"), tags.ul(*items),
             tags.h2("Update Results"), tags.ul(
-                _problems(s.get_problems()),
+                _problems(names, s.get_problems()),
                 _timed("Total", t, "total"),
                 tags.li("Got privkey from: [%s]" % privkey) if privkey else
                 tags.li("Got privkey from: (not needed or not found)"),
                 tags.li("Servers Queried: %d" % len(s.get_servers())),
-                _shares("Shares Found", s.get_sharemap(), "has"),
-                _server_times("Per-Server Response Times", s.get_server_times()))]
+                _shares(names, "Shares Found", s.get_sharemap(), "has"),
+                _server_times(names, "Per-Server Response Times", s.get_server_times()))]
     return "Mutable File Servermap Update Status", body
 
 
-def publish_page(s):
+def publish_page(s, names):
     items, extra = _mutable_common(s, "Current Size")
     t = s.get_timings()
     size = s.get_size()
     body = [tags.h1("Mutable File Publish Status"), tags.ul(*items),
             tags.h2("Publish Results"), tags.ul(
                 *extra,
-                _problems(s.get_problems()),
-                _shares("Sharemap", s.get_sharemap(), "has"),
+                _problems(names, s.get_problems()),
+                _shares(names, "Sharemap", s.get_sharemap(), "has"),
                 tags.li("Timings:", tags.ul(
                     _timed("Total", t, "total", size),
                     _timed("Encoding", t, "encode", size),
                     _timed("Pushing", t, "push", size))),
-                _server_times("Per-Server Response Times", s.get_server_times()))]
+                _server_times(names, "Per-Server Response Times", s.get_server_times()))]
     return "Mutable File Publish Status", body
 
 
-def retrieve_page(s):
+def retrieve_page(s, names):
     items, extra = _mutable_common(s, "Current Size")
     t = s.get_timings()
     size = s.get_size()
     body = [tags.h1("Mutable File Retrieve Status"), tags.ul(*items),
             tags.h2("Retrieve Results"), tags.ul(
                 *extra,
-                _problems(s.get_problems()),
+                _problems(names, s.get_problems()),
                 tags.li("Timings:", tags.ul(
                     _timed("Total", t, "total", size),
                     _timed("Fetching", t, "fetch", size),
                     _timed("Decoding", t, "decode", size))),
-                _server_times("Per-Server Fetch Response Times", s.get_server_times()))]
+                _server_times(names, "Per-Server Fetch Response Times", s.get_server_times()))]
     return "Mutable File Retrieve Status", body
 
 
@@ -449,26 +468,28 @@ class DownloadEvents(resource.Resource):
 
     isLeaf = True
 
-    def __init__(self, status):
+    def __init__(self, status, names: ServerNames):
         resource.Resource.__init__(self)
         self._status = status
+        self._names = names
 
     def render_GET(self, request):
-        return render_json(request, download_events_json(self._status))
+        return render_json(request, download_events_json(self._status, self._names))
 
 
 class OperationStatusPage(resource.Resource):
     """``/status/<kind>-N``: the page of one operation."""
 
-    def __init__(self, status):
+    def __init__(self, status, names: ServerNames):
         resource.Resource.__init__(self)
         self._status = status
+        self._names = names
 
     def getChild(self, name, request):
         if name == b"" and not request.postpath:
             return self
         if name == b"event_json" and kind_of(self._status) == "download":
-            return DownloadEvents(self._status)
+            return DownloadEvents(self._status, self._names)
         return ErrorResource(WebError("no such page under /status/%s" % link_of(self._status),
                                       http.NOT_FOUND))
 
@@ -479,22 +500,24 @@ class OperationStatusPage(resource.Resource):
                 "unknown t=%s for an operation's status page (it has only HTML%s)"
                 % (t, "; the timeline is at event_json"
                    if kind_of(self._status) == "download" else "")))
-        title, body = PAGES[kind_of(self._status)](self._status)
+        title, body = PAGES[kind_of(self._status)](self._status, self._names)
         return _render_html(request, title, body, "the status page of " + link_of(self._status))
 
 
 class Status(resource.Resource):
-    """``/status`` of a node; ``history`` is its History."""
+    """``/status`` of a node; ``history`` is its History, ``storage_broker``
+    (optional) names the servers."""
 
-    def __init__(self, history):
+    def __init__(self, history, storage_broker=None):
         resource.Resource.__init__(self)
         self._history = history
+        self._names = ServerNames(storage_broker)
 
     def getChild(self, name, request):
         if name == b"" and not request.postpath:
             return self
         try:
-            return OperationStatusPage(find_status(self._history, name))
+            return OperationStatusPage(find_status(self._history, name), self._names)
         except WebError as e:
             return ErrorResource(e)
 

@@ -17,7 +17,6 @@ block requests and segments (a bound the results set).
 
 import hashlib
 
-from ..util.idlib import nodeid_b2a, shortnodeid_b2a
 
 
 def _color(serverid: bytes) -> str:
@@ -56,8 +55,9 @@ def _block_rows(events: list) -> tuple[list, list]:
     return events, [len(ends) for ends in groups.values()]
 
 
-def download_events_json(status) -> dict:
-    """The timeline of a DownloadStatus."""
+def download_events_json(status, names) -> dict:
+    """The timeline of a DownloadStatus; ``names`` (a ServerNames) gives
+    each server's long and short name."""
     r = status.get_results()
     started = status.get_started()
     if r is None:
@@ -71,12 +71,12 @@ def download_events_json(status) -> dict:
     server_info, serverids = {}, {}
 
     def note(serverid: bytes) -> str:
-        longname = nodeid_b2a(serverid)
+        longname = names.long(serverid)
         if longname not in server_info:
             num = len(server_info)
-            server_info[longname] = {"num": num, "color": _color(serverid),
-                                     "short": shortnodeid_b2a(serverid)}
-            serverids[str(num)] = shortnodeid_b2a(serverid)
+            short = names.short(serverid)
+            server_info[longname] = {"num": num, "color": _color(serverid), "short": short}
+            serverids[str(num)] = short
         return longname
 
     dyhb = []
