@@ -121,16 +121,22 @@ async def test_html_list_and_operation_pages(webapi, operations):
               "retrieve": "Mutable File Retrieve Status"}
     secrets = [operations["chk"], operations["mutable"], operations["lit"]]
     secrets += [c.split(":")[2] for c in secrets]     # the key fields alone
+    named = set()
     for link in links:
         page = await webapi.get(webapi.url + "status/" + link, headers={"Accept": "text/html"})
         assert page.code == 200, (link, page.text)
         assert titles[link.split("-")[0]] in page.text
         assert "Storage Index" in page.text and "Status" in page.text
+        named |= set(re.findall(r"\[([a-z0-9]{8})\]", page.text))
         for secret in secrets:
             assert secret not in page.text, link
         if webapi.ours:     # (Tahoe-LAFS 1.20: 404)
             again = await webapi.get(webapi.url + "status/" + link + "/")
             assert again.code == 200, (link, again.text)
+    if webapi.ours:
+        # every server is named as the welcome page names it, on every page
+        broker = webapi.grid.client_node.storage_broker
+        assert named and named <= {s.get_name() for s in broker.get_known_servers()}
 
 
 @pytest_twisted.ensureDeferred
