@@ -275,10 +275,20 @@ def make_log_publishing(config: TahoeConfig):
     return LogPublishing(furls, tcp_connections=config.node.tcp_connections)
 
 
+def write_api_auth_token(config: TahoeConfig) -> None:
+    """A fresh ``private/api_auth_token`` (mode 0600), as Tahoe-LAFS writes
+    one at each start: its CLI tools (``tahoe status``) read the file and
+    send the token with their requests, so they run on this node's
+    directory.  No page of our web API asks for the token."""
+    fileutil.write_atomically(config.private_path("api_auth_token"),
+                              base32.b2a(os.urandom(32)) + b"\n", mode=0o600)
+
+
 def make_web_service(node: Node, reactor):
     if node.config.node_type == "introducer":
         root = make_introducer_root(node)
     else:
+        write_api_auth_token(node.config)
         root = make_client_root(node)
     return WebServer(reactor, node.config.node.web_port, root,
                      node_url_file=node.config.path("node.url"),

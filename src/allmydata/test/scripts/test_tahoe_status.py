@@ -6,6 +6,7 @@ bytes for the same JSON, from a JSON fixture server and from real nodes
 import io
 import json
 import os
+import pathlib
 import re
 import socket
 import sys
@@ -13,7 +14,9 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from twisted.internet import reactor
 
+from allmydata.node import create_node
 from allmydata.scripts import tahoe_status
 from allmydata.scripts.runner import main
 from allmydata.scripts.tahoe_status import duration_text, progress_bar, size_text, status_lines
@@ -318,6 +321,25 @@ def test_node_not_running(tmp_path):
     assert err.startswith("failed to retrieve data: cannot talk to the node's web API")
 
 
+
+def test_a_client_node_writes_the_token_tahoe_lafs_cli_reads(tmp_path):
+    """Tahoe-LAFS's ``tahoe status`` reads ``private/api_auth_token`` before
+    anything else: a client node with a web server writes a fresh one
+    (owner-only) each time it is built; one without a web server does not."""
+    d = str(tmp_path / "client")
+    assert main(["create-client", "--listen", "none", "--webport",
+                 "tcp:0:interface=127.0.0.1", d]) == 0
+    path = os.path.join(d, "private", "api_auth_token")
+    create_node(d, reactor)
+    first = pathlib.Path(path).read_bytes()
+    assert len(first.strip()) >= 32 and os.stat(path).st_mode & 0o777 == 0o600
+    create_node(d, reactor)
+    assert pathlib.Path(path).read_bytes() != first
+    quiet = str(tmp_path / "no-web")
+    assert main(["create-client", "--listen", "none", "--webport", "none", quiet]) == 0
+    create_node(quiet, reactor)
+    assert not os.path.exists(os.path.join(quiet, "private", "api_auth_token"))
+
 # --- against the real Tahoe-LAFS 1.20 CLI -------------------------------------------
 
 # (status JSON, statistics JSON): what both CLIs must print the same way
@@ -355,3 +377,4 @@ def test_same_bytes_as_tahoe_for_the_same_json(fixture_server, nodedir):
             assert (rc, err) == (0, ""), (name, args)
             assert out == theirs.stdout, "case %s %s:\nours:\n%s\ntheirs:\n%s" % (
                 name, args, out.decode("utf-8"), theirs.out)
+
