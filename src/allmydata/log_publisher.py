@@ -6,9 +6,7 @@ its logs, with a new identity at each start and listening on 127.0.0.1 only.
 Foolscap's own log-gatherer support does the rest: given the option
 ``log-gatherer-furl``, that Tub keeps a connection to each gatherer and hands
 it the Tub's log port (a ``LogPublisher``), to which the gatherer subscribes.
-The FURLs come from ``[node] log_gatherer.furl`` and, as Tahoe-LAFS also reads
-it, from a ``log_gatherer.furl`` file in the node directory (one FURL per
-line).
+The FURL comes from ``[node] log_gatherer.furl``.
 
 What the log port publishes is a Foolscap logger of its own, not Foolscap's
 global one: :class:`CensoredLogBridge` watches ``twisted.logger`` (where
@@ -67,21 +65,15 @@ class CensoredLogBridge:
 
 
 def gatherer_furls(config) -> list:
-    """The log gatherers of a node: ``[node] log_gatherer.furl`` and the
-    lines of ``NODEDIR/log_gatherer.furl``."""
-    furls = [config.node.log_gatherer_furl] if config.node.log_gatherer_furl else []
+    """The log gatherers of a node: ``[node] log_gatherer.furl``.  A
+    ``log_gatherer.furl`` file in the node directory (the form of older
+    Tahoe-LAFS releases) is refused, as Tahoe-LAFS 1.20 refuses it."""
     path = config.path("log_gatherer.furl")
     if os.path.exists(path):
-        with open(path) as f:
-            for number, line in enumerate(f, 1):
-                furl = line.strip()
-                if furl and not (furl.startswith("pb://") and "@" in furl and "/" in furl[5:]):
-                    # the line itself is not shown: it may be a mistyped FURL
-                    raise ConfigError(path, None, None, "line %d is not a FURL "
-                                      "(pb://TUBID@HINTS/NAME)" % number)
-                if furl:
-                    furls.append(furl)
-    return list(dict.fromkeys(furls))
+        raise ConfigError(path, None, None, "an old form of configuration, not read by this "
+                          "version (nor by Tahoe-LAFS 1.20): put the FURL in tahoe.cfg, "
+                          "[node] log_gatherer.furl, and remove this file")
+    return [config.node.log_gatherer_furl] if config.node.log_gatherer_furl else []
 
 
 class LogPublishing(service.MultiService):

@@ -39,7 +39,6 @@ error naming it, and is left as it is.
 
 import json
 import math
-import os
 
 import attrs
 from foolscap.api import Referenceable

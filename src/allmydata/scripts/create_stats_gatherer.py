@@ -67,8 +67,9 @@ def create(options) -> int:
     os.makedirs(basedir, exist_ok=True)
     ensure_private_dir(basedir)
     fileutil.write_atomically(os.path.join(basedir, "tahoe.cfg"), text.encode("utf-8"))
-    fileutil.write_atomically(os.path.join(basedir, NODE_TYPE_MARKERS[NODE_TYPE]),
-                              b"# The presence of this file tells 'tahoe run' what kind of node this is.\n")
+    fileutil.write_atomically(
+        os.path.join(basedir, NODE_TYPE_MARKERS[NODE_TYPE]),
+        b"# The presence of this file tells 'tahoe run' what kind of node this is.\n")
     ensure_log_dir(basedir)
     if not options.quiet:
         print("Stats gatherer created in %s" % basedir)

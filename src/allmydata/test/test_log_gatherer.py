@@ -97,40 +97,35 @@ async def probe_until_received(gatherers, tubid):
 
 
 @pytest_twisted.ensureDeferred
-async def test_node_events_reach_the_gatherers_censored(tmp_path, sighup):
-    by_key, by_file = Gatherer(str(tmp_path / "g1")), Gatherer(str(tmp_path / "g2"))
-    d = client_dir(tmp_path, {"node": {"log_gatherer.furl": by_key.furl}})
-    with open(os.path.join(d, "log_gatherer.furl"), "w") as f:
-        f.write("\n%s\n" % by_file.furl)  # Tahoe-LAFS's file: one FURL per line
+async def test_node_events_reach_the_gatherer_censored(tmp_path, sighup):
+    gatherer = Gatherer(str(tmp_path / "gatherer"))
+    d = client_dir(tmp_path, {"node": {"log_gatherer.furl": gatherer.furl}})
     node = create_node(d, reactor)
     publishing = node.log_publishing
-    assert publishing.furls == [by_key.furl, by_file.furl]
+    assert publishing.furls == [gatherer.furl]
     node.startService()
     try:
         tubid = publishing.tub.getTubID()
-        await probe_until_received([by_key, by_file], tubid)
+        await probe_until_received([gatherer], tubid)
         log.info("secret things {cap} {furl}", cap=CAP, furl=FURL)
         log.debug("below the threshold")
         log.warn("the last one")
-        for g in (by_key, by_file):
-            await eventually(lambda g=g: any("the last one" in e["message"]
-                                             for _, e in g.events()), 30,
-                             what="the last event")
-            events = [e for sender, e in g.events() if sender == tubid]
-            secret = next(e for e in events if "secret things" in e["message"])
-            assert secret["message"] == ("secret things URI:CHK:[CENSORED] "
-                                         "pb://%s@tcp:127.0.0.1:1/[CENSORED]" % ("c" * 32))
-            assert secret["facility"] == FACILITY
-            assert not any("below the threshold" in e["message"] for e in events)
-            last = next(e for e in events if "the last one" in e["message"])
-            assert last["level"] > secret["level"]
-            raw = g.raw()
-            assert CAP.encode() not in raw and SWISSNUM.encode() not in raw
-            assert b"a" * 26 not in raw
+        await eventually(lambda: any("the last one" in e["message"]
+                                     for _, e in gatherer.events()), 30, what="the last event")
+        events = [e for sender, e in gatherer.events() if sender == tubid]
+        secret = next(e for e in events if "secret things" in e["message"])
+        assert secret["message"] == ("secret things URI:CHK:[CENSORED] "
+                                     "pb://%s@tcp:127.0.0.1:1/[CENSORED]" % ("c" * 32))
+        assert secret["facility"] == FACILITY
+        assert not any("below the threshold" in e["message"] for e in events)
+        last = next(e for e in events if "the last one" in e["message"])
+        assert last["level"] > secret["level"]
+        raw = gatherer.raw()
+        assert CAP.encode() not in raw and SWISSNUM.encode() not in raw
+        assert b"a" * 26 not in raw
     finally:
         await node.stopService()
-        await by_key.stop()
-        await by_file.stop()
+        await gatherer.stop()
         await fireEventually()
 
 
@@ -161,15 +156,14 @@ def test_no_gatherer_no_log_tub(tmp_path):
     assert node.log_publishing is None
 
 
-def test_a_bad_line_in_the_furl_file_is_refused(tmp_path):
+def test_the_old_furl_file_is_refused(tmp_path):
     d = client_dir(tmp_path)
     path = os.path.join(d, "log_gatherer.furl")
     with open(path, "w") as f:
-        f.write("pb://%s@tcp:127.0.0.1:1/x\nnot-a-furl-secret\n" % ("d" * 32))
+        f.write("pb://%s@tcp:127.0.0.1:1/x\n" % ("d" * 32))
     with pytest.raises(ConfigError) as e:
         create_node(d, reactor)
-    assert str(e.value).startswith(path) and "line 2 is not a FURL" in str(e.value)
-    assert "not-a-furl-secret" not in str(e.value)
+    assert str(e.value).startswith(path) and "[node] log_gatherer.furl" in str(e.value)
 
 
 def test_tcp_disabled_reaches_the_log_tub(tmp_path):
