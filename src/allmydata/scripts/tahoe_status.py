@@ -20,17 +20,18 @@ and a unit is kept until the value reaches the next power of 1000).
 Characters the output stream cannot encode are replaced (with ``?``), so an
 ASCII-only terminal gets readable lines rather than an error.
 
-The node is found through ``NODEDIR/node.url``.  When it cannot be reached,
-or answers with an error or something that is not the JSON expected, the
-command says so on stderr and exits with 2, as Tahoe-LAFS's does.
+The node is found through ``NODEDIR/node.url``, or ``-u/--node-url`` (an
+option Tahoe-LAFS's ``tahoe status`` lacks; it means what it means in the
+other commands).  When the node cannot be reached, or answers with an error
+or something that is not the JSON expected, the command says so on stderr
+and exits with 2, as Tahoe-LAFS's does.
 """
 
-import json
 import numbers
 import sys
 
 from .common import UsageError
-from .common_http import get_json, get_node_url
+from .common_http import add_node_url_option, get_json, get_node_url
 
 # the five-character label of each operation type in the tables
 OP_LABELS = {
@@ -68,6 +69,7 @@ def register(sub):
                                    "the recent ones.")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="Include publish, retrieve, mapupdate in ops")
+    add_node_url_option(p)
     p.set_defaults(func=status)
 
 

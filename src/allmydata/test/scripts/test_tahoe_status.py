@@ -307,6 +307,10 @@ def test_command_errors(fixture_server, nodedir, tmp_path):
     missing.mkdir()
     rc, out, err = ours(missing)
     assert rc == 2 and "node.url" in err and "does not exist" in err
+    # -u/--node-url instead of NODEDIR/node.url
+    fixture_server.serve({"active": [], "recent": RECENT}, statistics(58, (100000, 1), (100000, 1)))
+    rc, out, err = ours(missing, "-u", fixture_server.url)
+    assert (rc, out, err) == (0, RECENT_TEXT.encode("utf-8"), "")
 
 
 def test_node_not_running(tmp_path):
