@@ -8,13 +8,16 @@ import json
 import pytest
 import pytest_twisted
 
+from allmydata import uri
 from allmydata.history import MAX_RECENT, History
 from allmydata.immutable.download.status import (MAX_EVENTS, MAX_TIMES_PER_SERVER,
                                                  DownloadResults, DownloadStatus)
+from allmydata.immutable.target import MemoryConsumer
 from allmydata.immutable.upload import UploadStatus
 from allmydata.mutable.status import MAX_TIMES_PER_SERVER as MUTABLE_TIMES
 from allmydata.mutable.status import PublishStatus, ServermapUpdateStatus
 from allmydata.testing.nodegrid import http_request
+from allmydata.util import base32
 from allmydata.web.common import WebError
 from allmydata.web.status import find_status, status_json
 
@@ -112,3 +115,46 @@ async def test_a_node_keeps_only_the_latest_uploads(ours_webapi):
     r = await http_request("GET", url + "status?t=json")
     uploads = [i for i in json.loads(r.body)["recent"] if i["type"] == "upload"]
     assert [i["total-size"] for i in uploads] == sizes[::-1][:bound]
+
+
+class PausingConsumer(MemoryConsumer):
+    """Pauses the download as soon as it registers (as a slow reader does)."""
+
+    def registerProducer(self, producer, streaming):
+        MemoryConsumer.registerProducer(self, producer, streaming)
+        producer.pauseProducing()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_running_download_stays_listed(ours_webapi):
+    """A download held up by its reader is listed as active, with its
+    progress, however many downloads finish after it; once it ends, the
+    newer finished ones are what is listed."""
+    url, client = ours_webapi.url, ours_webapi.grid.client
+    data = bytes(range(256)) * 2000                   # 512000 bytes: several segments
+    r = await http_request("PUT", url + "uri", body=data)
+    cap = r.text.strip()
+    si = base32.b2a(uri.from_string(cap).get_storage_index()).decode("ascii")
+    consumer = PausingConsumer()
+    reading = client.create_node_from_uri(cap).read(consumer)
+    for i in range(MAX_RECENT["download"] + 2):
+        small = await http_request("PUT", url + "uri", body=b"%d" % i * 100)
+        got = await http_request("GET", url + "uri/" + small.text.strip())
+        assert got.code == 200
+    listed = json.loads((await http_request("GET", url + "status?t=json")).body)
+    (running,) = [i for i in listed["active"] if i["type"] == "download"]
+    assert running["storage-index-string"] == si and running["total-size"] == len(data)
+    assert running["progress"] == 0.0
+    assert not [i for i in listed["recent"] if i["storage-index-string"] == si
+                and i["type"] == "download"]
+    consumer.producer.resumeProducing()
+    await reading
+    assert consumer.data() == data
+    # finished, and older than the latest finished ones: no longer listed
+    del reading
+    gc.collect()
+    listed = json.loads((await http_request("GET", url + "status?t=json")).body)
+    assert not [i for i in listed["active"] if i["type"] == "download"]
+    recent = [i for i in listed["recent"] if i["type"] == "download"]
+    assert len(recent) == MAX_RECENT["download"]
+    assert si not in {i["storage-index-string"] for i in recent}
