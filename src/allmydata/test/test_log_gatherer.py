@@ -1,26 +1,34 @@
 """``[node] log_gatherer.furl``: a node built from its directory publishes its
 log events to Foolscap's own log gatherer (``foolscap.logging.gatherer``,
-running in this process and writing its usual ``.flog`` file), censored."""
+running in this process and writing its usual ``.flog`` file), censored; and
+a node process publishes to a gatherer process made by ``flogtool
+create-gatherer``."""
 
+import glob
 import json
 import os
 import signal
+import subprocess
+import sys
 
 import pytest
 import pytest_twisted
-from foolscap.api import fireEventually
+from foolscap.api import Tub, fireEventually
 from foolscap.logging import flogfile
 from foolscap.logging.gatherer import GathererService
-from twisted.internet import reactor
+from twisted.internet import reactor, task
 from twisted.logger import Logger
 
 from allmydata.config import ConfigError
 from allmydata.log_publisher import FACILITY
 from allmydata.node import create_node
 from allmydata.scripts.runner import main
+from allmydata.stats import StatsProvider
+from allmydata.testing.processes import TAHOE, NodeProcesses, read_text, terminate
 from allmydata.testing.nodeconfig import edit_config
 from allmydata.testing.ports import free_port
-from allmydata.testing.waiting import eventually
+from allmydata.testing.waiting import eventually, wait_for
+from allmydata.util.rrefutil import call_remote
 
 log = Logger()
 
@@ -53,18 +61,21 @@ class Gatherer:
             return f.read()
 
     def events(self):
-        """[(from tub id, event)] received so far: the complete lines of the
-        gatherer's flog file (the one it is writing may be incomplete)."""
-        raw = self.raw()
-        assert raw.startswith(flogfile.MAGIC)
-        lines = raw[len(flogfile.MAGIC):].split(b"\n")[:-1]
-        # a gatherer restarted within the same second appends to the same
-        # file, magic line included
-        wrappers = [json.loads(line) for line in lines if not line.startswith(b"#")]
-        return [(w["from"], w["d"]) for w in wrappers if "d" in w]
+        return flog_events(self.raw())
 
     async def stop(self):
         await self.service.stopService()
+
+
+def flog_events(raw: bytes):
+    """[(from tub id, event)] in a gatherer's flog file: its complete lines
+    (the one being written may be incomplete)."""
+    assert raw.startswith(flogfile.MAGIC)
+    lines = raw[len(flogfile.MAGIC):].split(b"\n")[:-1]
+    # a gatherer restarted within the same second appends to the same file,
+    # magic line included
+    wrappers = [json.loads(line) for line in lines if not line.startswith(b"#")]
+    return [(w["from"], w["d"]) for w in wrappers if "d" in w]
 
 
 @pytest.fixture
@@ -171,3 +182,65 @@ def test_tcp_disabled_reaches_the_log_tub(tmp_path):
     node = create_node(client_dir(tmp_path, {"node": {"log_gatherer.furl": furl},
                                              "connections": {"tcp": "disabled"}}), reactor)
     assert node.log_publishing.tub._connectionHandlers == {}
+
+
+@pytest.mark.integration
+@pytest_twisted.ensureDeferred
+async def test_a_node_process_and_a_flogtool_gatherer(tmp_path):
+    """A stats gatherer node (it logs each provide() call, so the test can
+    make it log on demand) publishes to ``flogtool create-gatherer``'s
+    gatherer, run by ``twistd``."""
+    gdir, node_dir = str(tmp_path / "flog"), str(tmp_path / "statsgatherer")
+    port = free_port()
+    bindir = os.path.dirname(sys.executable)
+    subprocess.run([os.path.join(bindir, "flogtool"), "create-gatherer", "--quiet",
+                    "--port", "tcp:%d:interface=127.0.0.1" % port,
+                    "--location", "tcp:127.0.0.1:%d" % port, gdir], check=True)
+    procs = NodeProcesses()
+    gatherer = subprocess.Popen([os.path.join(bindir, "twistd"), "--nodaemon", "--logfile",
+                                 "twistd.log", "--pidfile", "twistd.pid", "-y", "gatherer.tac"],
+                                cwd=gdir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.STDOUT)
+    tub = None
+    try:
+        furl = wait_for(lambda: os.path.exists(os.path.join(gdir, "log_gatherer.furl"))
+                        and read_text(os.path.join(gdir, "log_gatherer.furl")).strip(), 60,
+                        what="the log gatherer's FURL")
+        subprocess.run(TAHOE + ["create-stats-gatherer", "--hostname", "127.0.0.1", node_dir],
+                       check=True, capture_output=True)
+        edit_config(node_dir, {"node": {"log_gatherer.furl": furl}})
+        procs.start(node_dir, wait_file="stats_gatherer.furl")
+        stats_furl = read_text(os.path.join(node_dir, "stats_gatherer.furl")).strip()
+        tub = Tub()
+        tub.startService()
+        stats_gatherer = await tub.getReference(stats_furl)
+
+        def raw():
+            data = b""
+            for name in glob.glob(os.path.join(gdir, "*.flog")):
+                with open(name, "rb") as f:
+                    data += f.read()
+            return data
+
+        def arrived():
+            data = raw()
+            return data and any("provides its stats" in e.get("message", "")
+                                for _, e in flog_events(data))
+
+        async def provide_until_logged():
+            for _ in range(300):
+                await call_remote(stats_gatherer, "provide", StatsProvider(), b"probe")
+                if arrived():
+                    return
+                await task.deferLater(reactor, 0.2, lambda: None)
+            raise AssertionError("no event of the node reached the gatherer")
+        await provide_until_logged()
+        assert stats_furl.rsplit("/", 1)[1].encode() not in raw()  # no swissnum of ours
+    finally:
+        if tub is not None:
+            await tub.stopService()
+        if os.path.exists(os.path.join(node_dir, "running.process")):
+            subprocess.run(TAHOE + ["stop", node_dir], capture_output=True)
+        procs.cleanup()
+        terminate([gatherer.pid], [gatherer], timeout=10)
+        gatherer.wait(timeout=10)
