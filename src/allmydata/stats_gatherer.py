@@ -239,7 +239,7 @@ class StatsGatherer(Referenceable, service.MultiService):
         if node.provider is not provider:
             node.provider = provider
             node.disconnect_marker = provider.notifyOnDisconnect(self._lost, node, provider)
-        log.info("stats gatherer: node {tubid} ({nickname}) provides its stats",
+        log.info("stats gatherer: node {tubid} ({nickname!r}) provides its stats",
                  tubid=tubid, nickname=node.nickname)
         self._changed()
         self.poll(node)
