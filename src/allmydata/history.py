@@ -6,6 +6,10 @@ history keeps the last few of each kind (the bounds below) and, through weak
 references, every one that is still running: an operation that runs holds its
 status object, so it stays listed however many others have started since;
 once finished and pushed out of the recent ones it is forgotten.
+
+The operations that record themselves here also count their work through
+:meth:`History.count` into the node's stats provider (``downloader.*``,
+``mutable.*``; docs/statistics.md), as the history is what they all hold.
 """
 
 import collections
@@ -21,10 +25,17 @@ MAX_RECENT = {"upload": 10, "download": 10, "mapupdate": 20, "publish": 20,
 class History:
     """Status objects of this node's operations, by kind (:data:`KINDS`)."""
 
-    def __init__(self, max_recent=None):
+    def __init__(self, max_recent=None, stats_provider=None):
         bounds = dict(MAX_RECENT, **(max_recent or {}))
         self._recent = {kind: collections.deque(maxlen=bounds[kind]) for kind in KINDS}
         self._all = {kind: weakref.WeakKeyDictionary() for kind in KINDS}
+        self.stats_provider = stats_provider
+
+    def count(self, name: str, delta: int = 1) -> None:
+        """Add ``delta`` to the node's counter ``name`` (nothing happens
+        without a stats provider)."""
+        if self.stats_provider is not None:
+            self.stats_provider.count(name, delta)
 
     def add(self, kind: str, status) -> None:
         """Record the status object of an operation that starts now."""

@@ -134,9 +134,9 @@ class Node(service.MultiService):
         self.log_publishing = None          # [node] log_gatherer.furl
         self._previous_tempdir = None
         tub.setServiceParent(self)
-        self.stats_provider = StatsProvider()
+        self.stats_provider = StatsProvider(clock=reactor)
         self.stats_provider.setServiceParent(self)
-        self.history = History()
+        self.history = History(stats_provider=self.stats_provider)
 
     @property
     def nodeid_s(self) -> str:

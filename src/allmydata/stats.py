@@ -3,26 +3,83 @@
 
 Services count work with :meth:`StatsProvider.count` and register themselves
 as :class:`IStatsProducer` to contribute instantaneous values.  The provider
-answers local callers (the web pages) with text keys and remote callers
-(``get_stats`` over Foolscap) with byte-string keys, as the 2008 wire
-schema has them.
+itself runs the process-wide producers: the CPU monitor, the reactor-lag
+monitor and the process statistics (uptime, memory, Python, platform).
+Every name, its meaning and its unit are listed in docs/statistics.md.
+
+The provider answers local callers (the web pages) with text keys; a value
+may be None where a statistic cannot be computed yet (a latency percentile
+of too few samples), which the pages show as JSON null and OpenMetrics NaN.
+Remote callers (``get_stats`` over Foolscap) get the 2008 wire schema:
+byte-string keys and numbers only, within the bounds the interface sets.
 """
 
+import math
 from collections import defaultdict
 
 from foolscap.api import Referenceable
 from twisted.application import service
 from zope.interface import implementer
 
-from .stats_interfaces import IStatsProducer, RIStatsProvider
+from .cpu_monitor import CPUUsageMonitor, LoadMonitor
+from .process_stats import ProcessStats
+from .stats_interfaces import MAX_STAT_NAME, MAX_STATS, IStatsProducer, RIStatsProvider
+from .util.default_reactor import default_reactor
+
+
+def is_number(value) -> bool:
+    """A finite int or float (not a bool, not None, not NaN or infinite)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, float) and math.isfinite(value)
+
+
+def wire_section(values: dict) -> dict:
+    """One section of a remote get_stats answer: the numeric values, keys
+    as UTF-8 bytes no longer than the interface allows, at most
+    :data:`MAX_STATS` of them (the first in name order)."""
+    out = {}
+    for name in sorted(values):
+        value = values[name]
+        key = name.encode("utf-8")
+        if not is_number(value) or len(key) > MAX_STAT_NAME:
+            continue
+        out[key] = value
+        if len(out) == MAX_STATS:
+            break
+    return out
 
 
 @implementer(RIStatsProvider)
 class StatsProvider(Referenceable, service.MultiService):
-    def __init__(self):
+    """The node's counters and stats producers.
+
+    ``clock`` (an ``IReactorTime``, the global reactor if None) paces the
+    CPU and load monitors and measures ``node.uptime``; ``cpu_time`` (a
+    function returning CPU seconds) is what the CPU monitor reads, the
+    process's own CPU time if None."""
+
+    def __init__(self, clock=None, cpu_time=None):
         service.MultiService.__init__(self)
+        if clock is None:
+            clock = default_reactor()
         self.counters = defaultdict(int)
         self._producers = []
+        self.cpu_monitor = (CPUUsageMonitor(clock) if cpu_time is None
+                            else CPUUsageMonitor(clock, cpu_time=cpu_time))
+        self.cpu_monitor.setServiceParent(self)
+        self.register_producer(self.cpu_monitor)
+        self.load_monitor = LoadMonitor(clock)
+        self.load_monitor.setServiceParent(self)
+        self.register_producer(self.load_monitor)
+        self.process_stats = ProcessStats(clock)
+        self.register_producer(self.process_stats)
+
+    def startService(self):
+        self.process_stats.start()
+        service.MultiService.startService(self)
 
     def count(self, name: str, delta: int = 1) -> None:
         self.counters[name] += delta
@@ -31,16 +88,12 @@ class StatsProvider(Referenceable, service.MultiService):
         self._producers.append(IStatsProducer(producer))
 
     def get_stats(self) -> dict:
+        """``{"counters": {name: number}, "stats": {name: number or None}}``."""
         stats = {}
         for p in self._producers:
             stats.update(p.get_stats())
         return {"counters": dict(self.counters), "stats": stats}
 
     def remote_get_stats(self):
-        out = {}
-        for section, values in self.get_stats().items():
-            out[section.encode("ascii")] = {
-                k.encode("utf-8"): v for k, v in values.items()
-                if isinstance(v, (int, float)) and not isinstance(v, bool)
-            }
-        return out
+        return {section.encode("ascii"): wire_section(values)
+                for section, values in self.get_stats().items()}

@@ -293,6 +293,9 @@ class MutableFileNode:
                     raise
                 continue
             self._last_read_version = best
+            if self._history is not None:
+                self._history.count("mutable.files_retrieved")
+                self._history.count("mutable.bytes_retrieved", r.delivered)
             return consumer
 
     def download_best_version(self):
@@ -354,6 +357,9 @@ class MutableFileNode:
         if self._history is not None:
             self._history.add_publish(p.status)
         await p.publish(src, size)
+        if self._history is not None:
+            self._history.count("mutable.files_published")
+            self._history.count("mutable.bytes_published", size)
         self._size = size
         self._last_read_version = smap.best_recoverable_version()
 

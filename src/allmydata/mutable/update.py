@@ -136,6 +136,9 @@ async def _update_in_place(node, smap, best, prefix, offset, data):
         raise
     p.record(ev)
     p.status.finish()
+    if node._history is not None:
+        node._history.count("mutable.files_published")
+        node._history.count("mutable.bytes_published", len(data))
     node._size = new_size
     node._last_read_version = smap.best_recoverable_version()
 

@@ -17,6 +17,7 @@ the leases, ``file size - 12 - 72 * leases``.  A share is created in
 
 import os
 import struct
+from time import perf_counter
 
 from foolscap.api import Referenceable
 from twisted.logger import Logger
@@ -220,8 +221,9 @@ class BucketWriter(Referenceable):
     """The remote object through which a client fills one immutable share.
 
     ``owner`` is the storage server; it is told when the writer finishes
-    (``_writer_finished(writer, closed)``) and counts operations
-    (``_count(name, delta)``).  A writer finishes exactly once: by
+    (``_writer_finished(writer, closed)``), counts operations
+    (``_count(name, delta)``) and keeps the durations of the writes and
+    closes that succeed (its ``latencies``).  A writer finishes exactly once: by
     ``close()``, by ``abort()``, by losing its canary, or after
     ``BUCKET_WRITER_IDLE_TIMEOUT`` seconds without a write.
     """
@@ -233,6 +235,7 @@ class BucketWriter(Referenceable):
     def __init__(self, owner, sharefile: ImmutableShareFile, final_path: str,
                  storage_index: bytes, shnum: int, clock):
         self._owner = owner
+        self.latencies = owner.latencies
         self._sharefile = sharefile
         self._final_path = final_path
         self.storage_index = storage_index
@@ -264,9 +267,11 @@ class BucketWriter(Referenceable):
 
     # ---- remote methods -----------------------------------------------------------
     def remote_write(self, offset, data):
+        start = perf_counter()
         self._check_open("write to")
         try:
             self._write(offset, data)
+            self.latencies.add("write", perf_counter() - start)
         except StorageError:
             raise  # a refused write changed nothing; the share can still be completed
         except Exception as e:
@@ -308,6 +313,7 @@ class BucketWriter(Referenceable):
             self._timeout.reset(BUCKET_WRITER_IDLE_TIMEOUT)
 
     def remote_close(self):
+        start = perf_counter()
         self._check_open("close")
         if self._failed_write is not None:
             self._discard("close() after a failed write")
@@ -324,6 +330,7 @@ class BucketWriter(Referenceable):
             self._remove_incoming_dir()
         self._owner._count("close")
         self._finish("closed")
+        self.latencies.add("close", perf_counter() - start)
 
     def remote_abort(self):
         self._check_open("abort")
@@ -406,10 +413,13 @@ class BucketWriter(Referenceable):
 
 @implementer(RIBucketReader)
 class BucketReader(Referenceable):
-    """The remote object through which a client reads one complete share."""
+    """The remote object through which a client reads one complete share
+    (``owner``, the storage server, counts the reads and keeps the
+    durations of those that succeed)."""
 
     def __init__(self, owner, sharefile: ImmutableShareFile, storage_index: bytes, shnum: int):
         self._owner = owner
+        self.latencies = owner.latencies
         self._sharefile = sharefile
         self.storage_index = storage_index
         self.shnum = shnum
@@ -418,6 +428,7 @@ class BucketReader(Referenceable):
         return "<BucketReader %s sh%d>" % (si_str(self.storage_index), self.shnum)
 
     def remote_read(self, offset, length):
+        start = perf_counter()
         check_offset("the read offset", offset)
         check_length("the read length", length)
         self._owner._count("read")
@@ -428,10 +439,12 @@ class BucketReader(Referenceable):
                 "answer (%d bytes); read it in parts"
                 % (answer, self.shnum, si_str(self.storage_index), MAX_CALL_SHARE_DATA))
         try:
-            return self._sharefile.read_share_data(offset, length)
+            data = self._sharefile.read_share_data(offset, length)
         except FileNotFoundError:
             raise StorageError("share %d of storage index %s no longer exists on this server"
                                % (self.shnum, si_str(self.storage_index)))
+        self.latencies.add("read", perf_counter() - start)
+        return data
 
     def remote_advise_corrupt_share(self, reason):
         return self._owner.remote_advise_corrupt_share(

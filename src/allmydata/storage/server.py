@@ -22,6 +22,7 @@ import collections
 import os
 import shutil
 import time
+from time import perf_counter
 
 import attr
 from foolscap.api import Referenceable
@@ -32,6 +33,7 @@ from zope.interface import implementer
 from .. import __full_version__
 from ..stats_interfaces import IStatsProducer
 from ..util.default_reactor import default_reactor
+from ..util.latencies import LatencySamples
 from .common import (
     LEASE_DURATION, MAX_MUTABLE_SHARE_SIZE, AnswerTooLargeError, BadArgumentError,
     DataTooLargeError, LeaseLimitError, NoSpaceError, NoSuchLeaseError, ShareTypeError,
@@ -60,6 +62,9 @@ OLDEST_SUPPORTED_VERSION = b"1.0.0"
 SHARE_TYPES = (b"immutable", b"mutable")
 #: a new mutable container before its data: header, lease slots, extra-lease count
 MUTABLE_CONTAINER_OVERHEAD = DATA_OFFSET + 4
+#: the operations whose durations are sampled (Tahoe-LAFS's latency categories)
+LATENCY_CATEGORIES = ("allocate", "write", "close", "read", "get", "writev", "readv",
+                      "add-lease", "renew", "cancel")
 
 
 @implementer(RIStorageServer, IStatsProducer)
@@ -74,7 +79,9 @@ class StorageServer(service.MultiService, Referenceable):
       and lease operations still work, as in Tahoe-LAFS).
     * ``stats_provider``: an ``allmydata.stats.StatsProvider``; operations
       are counted there as ``storage_server.<op>`` and :meth:`get_stats`
-      is registered as a producer.
+      is registered as a producer.  Whether or not there is one, the
+      duration of every call that succeeds is sampled in ``latencies``
+      (``storage_server.latencies.*`` in :meth:`get_stats`).
     * ``clock``: an ``IReactorTime`` for lease times and writer timeouts
       (the global reactor if None).
     * ``disk_stats``: ``path -> space.DiskStats``; the real disk if None.
@@ -111,6 +118,7 @@ class StorageServer(service.MultiService, Referenceable):
         self.reserved_space = int(reserved_space)
         self.readonly_storage = bool(readonly_storage)
         self._stats_provider = stats_provider
+        self.latencies = LatencySamples(LATENCY_CATEGORIES)
         self._clock = clock
         self._disk_stats = disk_stats or get_disk_stats
         self._active_writers = {}  # incoming path -> BucketWriter
@@ -197,6 +205,7 @@ class StorageServer(service.MultiService, Referenceable):
         buckets = self.bucket_counter.get_bucket_count()
         if buckets:
             stats["storage_server.total_bucket_count"] = buckets
+        stats.update(self.latencies.stats("storage_server.latencies"))
         return stats
 
     def _writer_finished(self, writer: BucketWriter, closed: bool) -> None:
@@ -282,6 +291,7 @@ class StorageServer(service.MultiService, Referenceable):
     # ---- immutable shares ---------------------------------------------------------
     def remote_allocate_buckets(self, storage_index, renew_secret, cancel_secret,
                                 sharenums, allocated_size, canary):
+        start = perf_counter()
         check_storage_index(storage_index)
         check_secret("renew secret", renew_secret)
         check_secret("cancel secret", cancel_secret)
@@ -339,6 +349,7 @@ class StorageServer(service.MultiService, Referenceable):
                     writer._discard("the canary could not be watched")
                 raise
             self._keep_canary(canary)
+        self.latencies.add("allocate", perf_counter() - start)
         return alreadygot, writers
 
     def _add_or_renew_kept(self, share, owner_num, renew_secret, cancel_secret,
@@ -385,14 +396,18 @@ class StorageServer(service.MultiService, Referenceable):
             del self._canaries[tubid]
 
     def remote_get_buckets(self, storage_index):
+        start = perf_counter()
         check_storage_index(storage_index)
         self._count("get")
-        return {shnum: BucketReader(self, share, storage_index, shnum)
-                for shnum, path, share in self._share_files(storage_index)
-                if isinstance(share, ImmutableShareFile)}
+        readers = {shnum: BucketReader(self, share, storage_index, shnum)
+                   for shnum, path, share in self._share_files(storage_index)
+                   if isinstance(share, ImmutableShareFile)}
+        self.latencies.add("get", perf_counter() - start)
+        return readers
 
     # ---- leases -------------------------------------------------------------------
     def remote_add_lease(self, storage_index, renew_secret, cancel_secret):
+        start = perf_counter()
         check_storage_index(storage_index)
         check_secret("renew secret", renew_secret)
         check_secret("cancel secret", cancel_secret)
@@ -411,9 +426,11 @@ class StorageServer(service.MultiService, Referenceable):
                                          expiration, self.nodeid)
             else:
                 share.add_or_renew_lease(OWNER_CLIENT, renew_secret, cancel_secret, expiration)
+        self.latencies.add("add-lease", perf_counter() - start)
         return None
 
     def remote_renew_lease(self, storage_index, renew_secret):
+        start = perf_counter()
         check_storage_index(storage_index)
         check_secret("renew secret", renew_secret)
         self._count("renew")
@@ -424,9 +441,11 @@ class StorageServer(service.MultiService, Referenceable):
             raise NoSuchLeaseError(
                 "no such lease to renew: no share of storage index %s on this server holds "
                 "a lease with that renew secret" % si_str(storage_index))
+        self.latencies.add("renew", perf_counter() - start)
         return None
 
     def remote_cancel_lease(self, storage_index, cancel_secret):
+        start = perf_counter()
         check_storage_index(storage_index)
         check_secret("cancel secret", cancel_secret)
         self._count("cancel")
@@ -447,6 +466,7 @@ class StorageServer(service.MultiService, Referenceable):
             raise NoSuchLeaseError(
                 "no such lease to cancel: no share of storage index %s on this server holds "
                 "a lease with that cancel secret" % si_str(storage_index))
+        self.latencies.add("cancel", perf_counter() - start)
         return None
 
     # ---- mutable shares -----------------------------------------------------------
@@ -469,6 +489,7 @@ class StorageServer(service.MultiService, Referenceable):
         return shares, others
 
     def remote_slot_readv(self, storage_index, shares, readv):
+        start = perf_counter()
         check_storage_index(storage_index)
         if not isinstance(shares, (list, tuple, set, frozenset)):
             raise BadArgumentError("shares is a list of share numbers (empty for all)")
@@ -481,10 +502,13 @@ class StorageServer(service.MultiService, Referenceable):
         chosen = {shnum: share for shnum, share in mutable.items()
                   if not wanted or shnum in wanted}
         _check_answer_size(storage_index, chosen, readv)
-        return {shnum: share.readv(readv) for shnum, share in chosen.items()}
+        answer = {shnum: share.readv(readv) for shnum, share in chosen.items()}
+        self.latencies.add("readv", perf_counter() - start)
+        return answer
 
     def remote_slot_testv_and_readv_and_writev(self, storage_index, secrets, tw_vectors,
                                                r_vector):
+        start = perf_counter()
         check_storage_index(storage_index)
         if not isinstance(secrets, (list, tuple)) or len(secrets) != 3:
             raise BadArgumentError("secrets is (write_enabler, renew_secret, cancel_secret)")
@@ -517,6 +541,7 @@ class StorageServer(service.MultiService, Referenceable):
         if passed:
             self._check_growth(storage_index, shares, tw_vectors, renew_secret)
             self._apply_writes(storage_index, shares, tw_vectors, secrets)
+        self.latencies.add("writev", perf_counter() - start)
         return passed, read_data
 
     def _check_growth(self, storage_index, shares, tw_vectors, renew_secret) -> None:

@@ -134,6 +134,9 @@ class DownloadNode:
                 await self._download(consumer, offset, size, producer, results, status)
             status.set_progress(1.0)
             status.set_status("Finished")
+            if self._history is not None:
+                self._history.count("downloader.files_downloaded")
+                self._history.count("downloader.bytes_downloaded", size)
         except BaseException as e:
             status.set_status("Failed: %s" % (e,))
             raise
