@@ -31,6 +31,16 @@ class StorageNode:
             return {}
         return {int(name): os.path.join(d, name) for name in os.listdir(d) if name.isdigit()}
 
+    def delete_shares(self, si_b32, shnums=None) -> set:
+        """Delete this node's shares of one storage index (only those numbered
+        in ``shnums`` unless it is None); returns the numbers deleted."""
+        gone = set()
+        for shnum, path in self.share_files(si_b32).items():
+            if shnums is None or shnum in shnums:
+                os.unlink(path)
+                gone.add(shnum)
+        return gone
+
 
 def edit_config(basedir, settings):
     """Set ``{section: {key: value}}`` in ``BASEDIR/tahoe.cfg`` (comments are dropped)."""

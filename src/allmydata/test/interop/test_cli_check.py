@@ -28,6 +28,8 @@ import pytest
 
 from allmydata import uri
 from allmydata.scripts.quoting import quote_output, quote_path
+from allmydata.test.scripts.cli_output import json_documents, normalized
+from allmydata.test.scripts.cli_runner import reference_tahoe
 from allmydata.testing import refvenv
 from allmydata.testing.reference import (
     OurClient,
@@ -52,19 +54,11 @@ class Side:
     nodes: list
     venv: str
 
-    def tahoe(self, *args, stdin=None):
-        proc = subprocess.run([os.path.join(self.venv, "bin", "tahoe"), "-d", self.client.basedir]
-                              + [str(a) for a in args], input=stdin, capture_output=True,
-                              timeout=300, check=False,
-                              stdin=None if stdin is not None else subprocess.DEVNULL,
-                              env=refvenv.clean_env({"PYTHONIOENCODING": "utf-8"}))
-        return proc.returncode, proc.stdout.decode("utf-8"), proc.stderr.decode("utf-8", "replace")
-
     def ok(self, *args, stdin=None) -> str:
-        rc, out, err = self.tahoe(*args, stdin=stdin)
-        assert rc == 0, "tahoe %s against the %s client: exit %d\n%s\n%s\n%s" % (
-            " ".join(map(str, args)), self.kind, rc, out, err, self.client.logs()[-6000:])
-        return out
+        r = reference_tahoe(self.venv, self.client.basedir, *args, stdin=stdin)
+        assert r.rc == 0, "tahoe %s against the %s client: exit %d\n%s\n%s\n%s" % (
+            " ".join(map(str, args)), self.kind, r.rc, r.out, r.err, self.client.logs()[-6000:])
+        return r.out
 
 
 @pytest.fixture(scope="module")
@@ -141,14 +135,6 @@ def same_output(sides, *args, sort=False):
     return outputs[0]
 
 
-def normalized(value):
-    if isinstance(value, dict):
-        return {k: normalized(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return sorted((normalized(v) for v in value), key=json.dumps)
-    return value
-
-
 def same_json_lines(sides, *args):
     """The same for ``--raw`` streams: one JSON object per line, lists in no
     particular order."""
@@ -175,17 +161,11 @@ def test_check(sides, options):
 
 
 def test_check_raw(sides):
-    decoder = json.JSONDecoder()
     answers = []
     for side in sides:
-        text, docs, i = blank(side.ok("check", "--raw", "--verify", "tahoe:tree/chk.bin",
-                                      "tahoe:tree/sub/sdmf.txt")), [], 0
-        while text[i:].strip():
-            while text[i].isspace():
-                i += 1
-            doc, i = decoder.raw_decode(text, i)
-            docs.append(doc)
-        answers.append(normalized(docs))
+        text = blank(side.ok("check", "--raw", "--verify", "tahoe:tree/chk.bin",
+                             "tahoe:tree/sub/sdmf.txt"))
+        answers.append(normalized(json_documents(text)))
     assert answers[0] == answers[1]
     assert [d["results"]["count-shares-good"] for d in answers[0]] == [5, 5]
 
@@ -245,12 +225,7 @@ def test_stats(sides):
 def delete_shares(side, path, shnums):
     kind, details = json.loads(side.ok("ls", "--json", "tahoe:" + path))
     si = base32.b2a(uri.from_string(details["ro_uri"]).get_storage_index()).decode()
-    gone = 0
-    for node in side.nodes:
-        for shnum, share in node.share_files(si).items():
-            if shnum in shnums:
-                os.unlink(share)
-                gone += 1
+    gone = sum(len(node.delete_shares(si, shnums)) for node in side.nodes)
     assert gone == len(shnums), (side.kind, path, gone)
 
 

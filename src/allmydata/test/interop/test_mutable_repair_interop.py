@@ -40,11 +40,9 @@ def _check(client, cap, verify=False, repair=False):
 
 
 def _lose_shares(grid, si, node_index):
-    lost = grid.storage_nodes[node_index].share_files(si)
+    lost = grid.storage_nodes[node_index].delete_shares(si)
     assert lost, "node %d held no share of %s\n%s" % (node_index, si, grid.logs())
-    for path in lost.values():
-        os.unlink(path)
-    return set(lost)
+    return lost
 
 
 def _seqnums(grid, si) -> dict:

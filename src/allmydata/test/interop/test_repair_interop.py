@@ -41,11 +41,9 @@ def _check_and_repair(client, cap, verify=False):
 
 def _lose_shares(grid, si, node_index=0):
     """Delete the shares of ``si`` on one storage node; their numbers."""
-    lost = grid.storage_nodes[node_index].share_files(si)
+    lost = grid.storage_nodes[node_index].delete_shares(si)
     assert lost, "node %d held no share of %s\n%s" % (node_index, si, grid.logs())
-    for path in lost.values():
-        os.unlink(path)
-    return set(lost)
+    return lost
 
 
 def _shnums(grid, si):

@@ -88,6 +88,21 @@ class Result:
         return self.stdout.decode("utf-8")
 
 
+def _argv(nodedir, args):
+    return ["-d", str(nodedir)] + [str(a) for a in args]
+
+
+def reference_tahoe(venv, nodedir, *args, stdin=None) -> Result:
+    """``tahoe -d NODEDIR ARGS`` by the real Tahoe-LAFS 1.20 CLI of the
+    virtualenv ``venv``, as a process; ``stdin``: bytes to send it, or None
+    for an empty stdin."""
+    proc = subprocess.run([os.path.join(venv, "bin", "tahoe")] + _argv(nodedir, args),
+                          input=stdin, capture_output=True, timeout=REFERENCE_TIMEOUT,
+                          stdin=None if stdin is not None else subprocess.DEVNULL, check=False,
+                          env=refvenv.clean_env({"PYTHONIOENCODING": "utf-8"}))
+    return Result(proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace"))
+
+
 class CLI:
     """Runs ``tahoe -d NODEDIR ...`` against one web node, in a node
     directory of its own (``node.url`` and ``private/``)."""
@@ -97,9 +112,6 @@ class CLI:
         self.nodedir = nodedir
         (nodedir / "private").mkdir(parents=True)
         (nodedir / "node.url").write_text(web.url + "\n")
-
-    def _argv(self, args):
-        return ["-d", str(self.nodedir)] + [str(a) for a in args]
 
     def run(self, *args, stdin=b""):
         """Our ``tahoe``, in-process."""
@@ -111,7 +123,7 @@ class CLI:
         sys.stdin, sys.stdout, sys.stderr = wrappers
         try:
             try:
-                rc = main(self._argv(args))
+                rc = main(_argv(self.nodedir, args))
             except SystemExit as e:
                 rc = e.code
             sys.stdout.flush()
@@ -125,11 +137,7 @@ class CLI:
 
     def reference(self, *args):
         """The same command by the real Tahoe-LAFS 1.20 CLI, as a process."""
-        tahoe = os.path.join(self.web.ref_venv, "bin", "tahoe")
-        proc = subprocess.run([tahoe] + self._argv(args), capture_output=True,
-                              timeout=REFERENCE_TIMEOUT, stdin=subprocess.DEVNULL, check=False,
-                              env=refvenv.clean_env({"PYTHONIOENCODING": "utf-8"}))
-        return Result(proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace"))
+        return reference_tahoe(self.web.ref_venv, self.nodedir, *args)
 
     def both(self, *args):
         """Ours and the reference's results for one command."""

@@ -23,6 +23,7 @@ import os
 import pytest
 
 from allmydata import uri
+from allmydata.test.scripts.cli_output import json_documents, normalized
 from allmydata.test.scripts.cli_runner import CLI, TOTAL, WEB_KINDS, web_node
 from allmydata.util import base32
 
@@ -97,27 +98,6 @@ def test_check_every_kind(cli, options):
         assert ours.out.count("Summary: ") == len(paths)
         if "--repair" not in options:
             assert "Summary: Healthy (LIT)\n storage index: \n" in ours.out
-
-
-def json_documents(text):
-    """The JSON documents of ``text``, one after the other."""
-    decoder = json.JSONDecoder()
-    docs, i = [], 0
-    while text[i:].strip():
-        while text[i].isspace():
-            i += 1
-        doc, i = decoder.raw_decode(text, i)
-        docs.append(doc)
-    return docs
-
-
-def normalized(value):
-    """``value`` with every list sorted (by its JSON text)."""
-    if isinstance(value, dict):
-        return {k: normalized(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return sorted((normalized(v) for v in value), key=json.dumps)
-    return value
 
 
 def test_check_lit_with_repair(cli):
@@ -244,13 +224,7 @@ def storage_index(cli, path):
 
 def delete_shares(web, si, shnums):
     """Delete these share numbers of ``si`` from every storage node; how many went."""
-    gone = 0
-    for node in web.nodes:
-        for shnum, path in node.share_files(si).items():
-            if shnum in shnums:
-                os.unlink(path)
-                gone += 1
-    return gone
+    return sum(len(node.delete_shares(si, shnums)) for node in web.nodes)
 
 
 def without_sis(text, *sis):
