@@ -11,6 +11,7 @@ from twisted.web.template import flattenString
 from .common import WebError, get_arg, render_error, render_json
 from .named import NamedHandler
 from .status import Status
+from .statistics import Statistics
 from .storage_status import StorageStatus
 from .operations import OperationsTable
 from .uri import URIHandler
@@ -35,6 +36,7 @@ class Root(resource.Resource):
         self.putChild(b"file", NamedHandler(node))
         self.putChild(b"storage", StorageStatus(node.storage_server, node.nickname))
         self.putChild(b"status", Status(node.history, node.storage_broker))
+        self.putChild(b"statistics", Statistics(node.stats_provider))
 
     def getChild(self, name, request):
         if name == b"":
