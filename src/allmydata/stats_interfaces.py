@@ -43,4 +43,7 @@ class RIStatsGatherer(RemoteInterface):
 
 class IStatsProducer(Interface):
     def get_stats():
-        """Return a dict of stat name (str) -> number, for the 'stats' part."""
+        """Return a dict of stat name (str) -> number, for the 'stats' part
+        (None for a value that cannot be computed yet, such as a latency
+        percentile of too few samples: the web pages show it as null, the
+        remote get_stats leaves it out)."""
