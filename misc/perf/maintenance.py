@@ -63,6 +63,7 @@ from allmydata.util import base32
 from . import SRC
 from .grid import (MiB, N, GridProcs, cap_path, http_request, put_file, random_file, server_pids,
                    start_grid, timed)
+from .table import pair_ratio, print_table
 
 # Files of up to this many bytes are literal caps (the data is in the cap),
 # with nothing on the servers to check.
@@ -417,26 +418,11 @@ def report(impls, names, runs, ratios):
             row = name + role + " (s)"
             table[row] = {impl: statistics.median(t[i] for t in runs[impl][name])
                           for impl in impls if runs[impl][name]}
-            ratio = None
             if name + role in ratios:
-                ratio = statistics.median(ratios[name + role])
-                table[row]["ratio"] = ratio
-                table[row]["pair ratios"] = ratios[name + role]
+                pair_ratio(table[row], ratios[name + role])
             elif len(impls) == 2 and len(table[row]) == 2 and table[row][impls[0]] > 0:
                 table[row]["ratio"] = table[row][impls[1]] / table[row][impls[0]]
-    width = max(len(r) for r in table) + 2 if table else 10
-    print("\n%-*s" % (width, "measure (median)") + "".join("%12s" % i for i in impls) +
-          ("%10s" % "ratio" if len(impls) == 2 else ""))
-    for row, figures in table.items():
-        line = "%-*s" % (width, row) + "".join("%12.3f" % figures.get(i, float("nan")) for i in impls)
-        if "ratio" in figures:
-            line += "%9.2fx" % figures["ratio"]
-            if "pair ratios" in figures:
-                line += " (median of %d pairs: %s)" % (
-                    len(figures["pair ratios"]), " ".join("%.2f" % r for r in figures["pair ratios"]))
-        print(line)
-    if len(impls) == 2:
-        print("(ratio: how many times less %s took than %s)" % (impls[0], impls[1]))
+    print_table(impls, table)
     return table
 
 
