@@ -6,11 +6,12 @@ against our client node and against a Tahoe-LAFS 1.20 client (the
 import json
 import math
 import os
+import sys
 
 import pytest
 import pytest_twisted
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
-from twisted.internet import task
+from twisted.internet import reactor, task
 
 from allmydata.stats import StatsProvider
 from allmydata.storage.server import StorageServer
@@ -117,6 +118,23 @@ async def test_an_unknown_format_is_refused(webapi):
     r = await webapi.get(webapi.url + "statistics?t=xml")
     assert r.code == 400
     assert "xml" in r.text
+
+
+@pytest_twisted.ensureDeferred
+async def test_our_node_reports_reactor_lag_memory_and_python(ours_webapi):
+    # the load monitor's first sample comes a second after the node starts
+    for _ in range(100):
+        stats = (await statistics(ours_webapi))["stats"]
+        if "load_monitor.max_load" in stats:
+            break
+        await task.deferLater(reactor, 0.1, lambda: None)
+    assert 0 <= stats["load_monitor.avg_load"] <= stats["load_monitor.max_load"]
+    assert stats["memory.rss"] > 10**6
+    assert stats["python.version.major"] == sys.version_info.major
+    r = await ours_webapi.get(ours_webapi.url + "statistics?t=openmetrics")
+    samples = parse(r.text)
+    assert samples[("tahoe_stats_memory_rss", None)] > 10**6
+    assert ("tahoe_stats_load_monitor_max_load", None) in samples
 
 
 # ---- the OpenMetrics text of given stats -------------------------------------------------
