@@ -25,6 +25,10 @@ Commands:
                   web API, ours against Tahoe-LAFS 1.20 (--paired)
   crawler         the share crawlers' CPU use while the lease checker walks
                   100,000 shares
+  helper          uploads through an upload helper (time, CPU per role, the
+                  helper's peak RSS) and a resumed upload after the client
+                  was killed half-way, ours against Tahoe-LAFS 1.20
+                  (--paired)
 """
 
 import os
@@ -43,6 +47,7 @@ COMMANDS = {
     "mutable-rounds": "perf.mutable_rounds",
     "maintenance": "perf.maintenance",
     "crawler": "perf.crawler",
+    "helper": "perf.helper",
 }
 
 

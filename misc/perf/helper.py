@@ -1,0 +1,480 @@
+"""Uploads through an upload helper, ours against Tahoe-LAFS 1.20.
+
+For each implementation asked for, this builds the grid of
+``misc/benchmark.py grid`` on 127.0.0.1 -- 5 storage nodes, encoding
+3-of-10 with happy = 5, over Foolscap -- plus a helper node (``[helper]
+enabled = true``, no storage) and a client node whose ``[client]
+helper.furl`` is the helper's FURL, and measures through the client's web
+API:
+
+* the upload (``PUT /uri``) of --size MiB of fresh random data: the wall
+  time and the CPU seconds of the client, the helper and the storage nodes
+  (summed).  The run fails unless the helper's statistics
+  (``chk_upload_helper.fetched_bytes``, from ``/helper_status?t=json`` or
+  ``/statistics?t=json``) grew by the whole file -- the upload really went
+  through the helper -- and the file reads back byte for byte;
+* the helper's peak RSS during that upload (the kernel's high-water mark,
+  ``VmHWM``, reset before the upload), and with --big during the upload of
+  --big MiB: the helper's memory should not grow with the file;
+* a resumed upload: the upload of a fresh --size MiB file is started, the
+  client process is killed (SIGKILL) once the helper has fetched --cut of
+  its ciphertext, the client is started again and uploads the same file
+  (same convergence secret, so the same storage index).  Reported: the
+  share of the file the helper had when the client was killed, and the
+  ciphertext it fetched the second time, both as percentages of the file.
+
+Each figure is the median of --repeat runs (the peak RSS: the highest).
+``--paired`` runs both grids at once and makes each upload for one
+implementation right after the other, alternating which goes first; the
+ratio of a time is the median of the pairs' ratios (how many times less
+ours took).  Examples:
+
+    .venv/bin/python misc/benchmark.py helper --paired --repeat 3 --size 100
+    .venv/bin/python misc/benchmark.py helper --impl ours --size 100 --big 1024
+"""
+
+import argparse
+import compileall
+import hashlib
+import json
+import os
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+import psutil
+
+from allmydata.testing.nodeconfig import edit_config
+from allmydata.testing.ports import free_port
+from allmydata.testing.processes import run_tahoe
+from allmydata.testing.reference import OurStorageGrid, ReferenceStorageGrid
+from allmydata.testing.refvenv import ensure_ref_venv
+from allmydata.testing.waiting import wait_for
+
+from . import SRC
+from .grid import (HAPPY, K, N, SERVERS, MiB, OurClient, PeakRSS, RefClient, cap_path,
+                   cpu_seconds, http_request, put_file, random_file, server_pids, wait_connected)
+from .table import pair_ratio, print_table
+
+FETCHED = "chk_upload_helper.fetched_bytes"
+# the client's upload thread is given this long to notice its node was killed
+KILLED_UPLOAD_WAIT = 60
+
+
+def helper_settings():
+    """tahoe.cfg of a helper node: the benchmark's encoding, no storage."""
+    return {"client": {"shares.needed": K, "shares.happy": HAPPY, "shares.total": N},
+            "storage": {"enabled": "false"}, "helper": {"enabled": "true"}}
+
+
+def read_helper_furl(basedir, timeout=60):
+    path = os.path.join(basedir, "private", "helper.furl")
+
+    def furl():
+        try:
+            with open(path) as f:
+                return f.read().strip()
+        except OSError:
+            return None
+    return wait_for(furl, timeout, what="the helper's FURL in " + path)
+
+
+class OurHelperNode(OurClient):
+    """Our node that listens, stores nothing and runs the upload helper."""
+
+    def create(self):
+        self.web_port = free_port()
+        port = free_port()
+        run_tahoe("create-node", "--nickname", "bench-helper", "--listen", "tcp",
+                  "--port", "tcp:%d:interface=127.0.0.1" % port,
+                  "--location", "tcp:127.0.0.1:%d" % port,
+                  "--webport", "tcp:%d:interface=127.0.0.1" % self.web_port, self.basedir)
+        edit_config(self.basedir, helper_settings())
+
+
+class RefHelperNode(RefClient):
+    """A Tahoe-LAFS 1.20 node that listens, stores nothing and runs its helper."""
+
+    def create(self):
+        self.web_port = free_port()
+        port = free_port()
+        self.node.create("create-node", "--nickname", "bench-helper", "--listen", "tcp",
+                         "--port", "tcp:%d:interface=127.0.0.1" % port,
+                         "--location", "tcp:127.0.0.1:%d" % port,
+                         "--webport", "tcp:%d:interface=127.0.0.1" % self.web_port)
+        settings = helper_settings()
+        settings["client"]["force_foolscap"] = "true"
+        edit_config(self.basedir, settings)
+
+
+def helper_stats(url) -> dict:
+    """The helper node's ``chk_upload_helper.*`` figures: ``/helper_status?t=json``,
+    or the stats of ``/statistics?t=json`` where the node has no such page."""
+    try:
+        _, body = http_request(url, "GET", "/helper_status?t=json", timeout=30)
+        stats = json.loads(body)
+    except RuntimeError:
+        _, body = http_request(url, "GET", "/statistics?t=json", timeout=30)
+        stats = json.loads(body)["stats"]
+    if FETCHED not in stats:
+        raise RuntimeError("the helper node at %s reports no %s: %s" % (url, FETCHED,
+                                                                         sorted(stats)[:40]))
+    return stats
+
+
+def fetched(url) -> int:
+    return int(helper_stats(url)[FETCHED])
+
+
+def helper_connected(url) -> bool:
+    """Whether the client's welcome page says its helper is connected (ours:
+    a ``helper-connected`` mark; Tahoe-LAFS: its ``connected-yes`` image)."""
+    try:
+        _, body = http_request(url, "GET", "/", timeout=10)
+    except (OSError, RuntimeError):
+        return False
+    page = body.decode("utf-8", "replace")
+    return 'class="helper-connected"' in page or "img/connected-yes.png" in page
+
+
+class Side:
+    """One implementation's running grid, helper node and client node."""
+
+    def __init__(self, impl, workdir, venv):
+        self.impl = impl
+        os.makedirs(workdir, exist_ok=True)
+        if impl == "ours":
+            self.grid = OurStorageGrid(workdir, SERVERS)
+            self.helper = OurHelperNode(os.path.join(workdir, "helper"))
+            self.client = OurClient(os.path.join(workdir, "client"))
+        else:
+            self.grid = ReferenceStorageGrid(venv, workdir, SERVERS)
+            self.helper = RefHelperNode(venv, os.path.join(workdir, "helper"))
+            self.client = RefClient(venv, os.path.join(workdir, "client"))
+        self.url = None
+
+    def start(self):
+        nodes = self.grid.start()
+        self.helper.create()
+        self.helper.set_servers(nodes)
+        self.helper.start()
+        furl = read_helper_furl(self.helper.basedir)
+        self.client.create()
+        client_settings = {"helper.furl": furl}
+        if self.impl != "ours":
+            client_settings["force_foolscap"] = "true"
+        edit_config(self.client.basedir, {"client": client_settings})
+        self.client.set_servers(nodes)
+        self.start_client()
+        wait_connected(self.helper.url, SERVERS)
+
+    def start_client(self):
+        self.client.start()
+        self.url = self.client.url
+        wait_connected(self.url, SERVERS)
+        wait_for(lambda: helper_connected(self.url), 60, interval=0.2,
+                 what="%s's client connected to its helper" % self.impl)
+
+    def kill_client(self):
+        """SIGKILL the client node, wait until it is gone, then clean up
+        after it as a stop does."""
+        pid = self.client.pid()
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: not psutil.pid_exists(pid) or
+                 psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, 30,
+                 what="the killed client to go")
+        self.client.stop()
+
+    def procs(self):
+        return RoleProcs({"client": [self.client.pid()], "helper": [self.helper.pid()],
+                          "servers": server_pids(self.grid)})
+
+    def stop(self):
+        try:
+            self.client.stop()
+        finally:
+            try:
+                self.helper.stop()
+            finally:
+                self.grid.stop()
+
+
+ROLES = ("client", "helper", "servers")
+
+
+class RoleProcs:
+    """The processes of each role, for CPU accounting."""
+
+    def __init__(self, pids_by_role):
+        self.procs = {role: [psutil.Process(p) for p in pids_by_role[role] if p] for role in ROLES}
+
+    def cpu(self):
+        return tuple(sum(cpu_seconds(p) for p in self.procs[role]) for role in ROLES)
+
+
+class HighWater:
+    """A process's peak RSS over a stretch of time: the kernel's high-water
+    mark (``VmHWM``), reset at the start through ``/proc/PID/clear_refs``;
+    where that cannot be reset, RSS sampled every 20 ms."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.peak = 0
+        self._sampler = None
+
+    def __enter__(self):
+        try:
+            with open("/proc/%d/clear_refs" % self.pid, "w") as f:
+                f.write("5")
+        except OSError:
+            self._sampler = PeakRSS(self.pid).__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self._sampler is not None:
+            self._sampler.__exit__(*exc)
+            self.peak = self._sampler.peak
+            return
+        with open("/proc/%d/status" % self.pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    self.peak = int(line.split()[1]) * 1024
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(4 * MiB), b""):
+            h.update(chunk)
+    return h.digest()
+
+
+def check_read_back(side, cap, path):
+    got = hashlib.sha256()
+    http_request(side.url, "GET", cap_path(cap), sink=got.update)
+    if got.digest() != sha256_file(path):
+        raise RuntimeError("%s: the file uploaded through the helper reads back different" %
+                           side.impl)
+
+
+def upload(side, data_dir, size_mib):
+    """Upload a fresh file of ``size_mib`` MiB through the helper, checked.
+    Returns ((wall, client CPU, helper CPU, servers CPU), helper peak RSS)."""
+    size = size_mib * MiB
+    path = random_file(data_dir, size)
+    try:
+        procs = side.procs()
+        before = fetched(side.helper.url)
+        cpu0 = procs.cpu()
+        with HighWater(side.helper.pid()) as hw:
+            t0 = time.perf_counter()
+            cap = put_file(side.url, path)
+            wall = time.perf_counter() - t0
+        cpu1 = procs.cpu()
+        got = fetched(side.helper.url) - before
+        if got != size:
+            raise RuntimeError("%s: the helper fetched %d bytes of ciphertext for a %d-byte file "
+                               "(the upload did not go through it?)" % (side.impl, got, size))
+        check_read_back(side, cap, path)
+    finally:
+        os.unlink(path)
+    return (wall,) + tuple(b - a for a, b in zip(cpu0, cpu1)), hw.peak
+
+
+def resumed_upload(side, data_dir, size_mib, cut):
+    """Start uploading a fresh file, kill the client once the helper has
+    ``cut`` of its ciphertext, start the client again and upload the file
+    again.  Returns (percent fetched when killed, percent fetched the second
+    time)."""
+    size = size_mib * MiB
+    path = random_file(data_dir, size)
+    try:
+        before = fetched(side.helper.url)
+        outcome = {}
+
+        def first_upload():
+            try:
+                outcome["cap"] = put_file(side.url, path)
+            except Exception as e:  # the client is killed under it
+                outcome["error"] = e
+
+        thread = threading.Thread(target=first_upload, daemon=True)
+        thread.start()
+        while True:
+            so_far = fetched(side.helper.url) - before
+            if so_far >= cut * size:
+                break
+            if not thread.is_alive():
+                raise RuntimeError("%s: the upload ended (%r) before the helper had fetched "
+                                   "%d%% of it (%d bytes)" % (side.impl, outcome, cut * 100,
+                                                              so_far))
+            time.sleep(0.02)
+        side.kill_client()
+        thread.join(KILLED_UPLOAD_WAIT)
+        if "cap" in outcome:
+            raise RuntimeError("%s: the upload finished although its client was killed" %
+                               side.impl)
+        at_kill = fetched(side.helper.url) - before
+        side.start_client()
+        middle = fetched(side.helper.url)
+        cap = put_file(side.url, path)
+        again = fetched(side.helper.url) - middle
+        check_read_back(side, cap, path)
+    finally:
+        os.unlink(path)
+    return 100.0 * at_kill / size, 100.0 * again / size
+
+
+TIME_ROLES = ("", ", client CPU", ", helper CPU", ", servers CPU")
+
+
+class Results:
+    """Every run's figures: ``runs[impl][name]`` is a list of figures, and
+    ``ratios[name]`` the ratio of each pair (Tahoe-LAFS's over ours)."""
+
+    def __init__(self, impls):
+        self.impls = impls
+        self.names = []
+        self.runs = {impl: {} for impl in impls}
+        self.ratios = {}
+
+    def add(self, impl, name, value):
+        if name not in self.names:
+            self.names.append(name)
+        self.runs[impl].setdefault(name, []).append(value)
+
+    def add_pair(self, name, got):
+        a, b = self.impls
+        if got[a] > 0:
+            self.ratios.setdefault(name, []).append(got[b] / got[a])
+
+    def table(self):
+        table = {}
+        for name in self.names:
+            row = {}
+            for impl in self.impls:
+                values = self.runs[impl].get(name)
+                if values:
+                    row[impl] = max(values) if "RSS" in name else statistics.median(values)
+            if name in self.ratios:
+                pair_ratio(row, self.ratios[name])
+            elif len(self.impls) == 2 and len(row) == 2 and row[self.impls[0]] > 0 and \
+                    "at the kill" not in name:
+                row["ratio"] = row[self.impls[1]] / row[self.impls[0]]
+            table[name] = row
+        return table
+
+
+def measure_upload(sides, order, data_dir, size_mib, results, paired):
+    label = "upload %d MiB through the helper" % size_mib
+    rss_label = "helper peak RSS, upload %d MiB (MiB)" % size_mib
+    got = {}
+    for impl in order:
+        times, peak = upload(sides[impl], data_dir, size_mib)
+        got[impl] = times
+        for role, value in zip(TIME_ROLES, times):
+            results.add(impl, label + role + " (s)", value)
+        results.add(impl, rss_label, peak / MiB)
+        print("  %s: %s: %.2f s (client CPU %.2f, helper CPU %.2f, servers CPU %.2f), "
+              "helper peak RSS %.0f MiB" % ((impl, label) + times + (peak / MiB,)), flush=True)
+    if paired:
+        for i, role in enumerate(TIME_ROLES):
+            results.add_pair(label + role + " (s)", {impl: got[impl][i] for impl in got})
+
+
+def measure_resume(sides, order, data_dir, size_mib, cut, results):
+    for impl in order:
+        at_kill, again = resumed_upload(sides[impl], data_dir, size_mib, cut)
+        results.add(impl, "resumed upload %d MiB: helper had, at the kill (%% of file)" % size_mib,
+                    at_kill)
+        results.add(impl, "resumed upload %d MiB: fetched again (%% of file)" % size_mib, again)
+        print("  %s: resumed upload %d MiB: client killed when the helper had %.1f%%, "
+              "fetched %.1f%% again" % (impl, size_mib, at_kill, again), flush=True)
+
+
+def run(impls, root, args, venv, results):
+    data_dir = os.path.join(root, "data")
+    os.makedirs(data_dir, exist_ok=True)
+    groups = [impls] if args.paired else [[impl] for impl in impls]
+    for group in groups:
+        sides = {}
+        try:
+            for impl in group:
+                sides[impl] = Side(impl, os.path.join(root, impl), venv)
+                sides[impl].start()
+            for rep in range(args.repeat):
+                order = group if rep % 2 == 0 else group[::-1]
+                if args.size:
+                    measure_upload(sides, order, data_dir, args.size, results, len(group) == 2)
+                if args.size and rep < args.resumes:
+                    measure_resume(sides, order, data_dir, args.size, args.cut, results)
+            if args.big:
+                for impl in group:
+                    times, peak = upload(sides[impl], data_dir, args.big)
+                    results.add(impl, "upload %d MiB through the helper (s)" % args.big, times[0])
+                    results.add(impl, "helper peak RSS, upload %d MiB (MiB)" % args.big, peak / MiB)
+                    print("  %s: upload %d MiB through the helper: %.1f s, helper peak RSS "
+                          "%.0f MiB" % (impl, args.big, times[0], peak / MiB), flush=True)
+        finally:
+            for side in sides.values():
+                side.stop()
+
+
+def main(argv=None, prog=None):
+    p = argparse.ArgumentParser(prog=prog, description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--impl", default="ours,tahoe", help="ours, tahoe, or both (comma-separated)")
+    p.add_argument("--size", type=int, default=100,
+                   help="MiB of each file uploaded and of the resumed upload (0: neither)")
+    p.add_argument("--big", type=int, default=0,
+                   help="MiB of one more upload, for the helper's peak RSS (0: none)")
+    p.add_argument("--repeat", type=int, default=3, help="uploads of --size MiB per implementation")
+    p.add_argument("--resumes", type=int, default=1,
+                   help="resumed uploads per implementation (at most --repeat)")
+    p.add_argument("--cut", type=float, default=0.5,
+                   help="share of the ciphertext the helper has when the client is killed")
+    p.add_argument("--paired", action="store_true",
+                   help="with two implementations: run both grids at once and make each upload "
+                        "for one right after the other, in alternating order; a time's ratio is "
+                        "the median of the pairs' ratios")
+    p.add_argument("--workdir", default=None, help="where grids live (default: a temp dir)")
+    p.add_argument("--json", help="also write the results to this file")
+    args = p.parse_args(argv)
+    impls = [x.strip() for x in args.impl.split(",") if x.strip()]
+    if not impls or len(set(impls)) != len(impls) or not set(impls) <= {"ours", "tahoe"}:
+        p.error("--impl takes ours, tahoe or both")
+    if args.paired and len(impls) != 2:
+        p.error("--paired needs two implementations")
+    if args.repeat < 1:
+        p.error("--repeat must be at least 1")
+    if not 0 < args.cut < 1:
+        p.error("--cut must be between 0 and 1")
+    if args.size < 0 or args.big < 0:
+        p.error("--size and --big are MiB, 0 or more")
+    root = args.workdir or tempfile.mkdtemp(prefix="tahoe-bench-helper-")
+    venv = ensure_ref_venv() if "tahoe" in impls else None
+    if "ours" in impls:
+        # our nodes start from byte-compiled modules, as from an installed package
+        compileall.compile_dir(os.path.join(SRC, "allmydata"), quiet=1)
+    results = Results(impls)
+    status = 0
+    try:
+        run(impls, root, args, venv, results)
+    except Exception:
+        traceback.print_exc()
+        print("FAILED (the figures below are partial)", file=sys.stderr, flush=True)
+        status = 1
+    finally:
+        if not args.workdir:
+            shutil.rmtree(root, ignore_errors=True)
+    table = results.table()
+    print_table(impls, table, better="less (or lower) %s's figure is than %s's")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"runs": results.runs, "table": table}, f, indent=1)
+    return status
