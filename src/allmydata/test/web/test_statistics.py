@@ -137,6 +137,28 @@ async def test_our_node_reports_reactor_lag_memory_and_python(ours_webapi):
     assert ("tahoe_stats_load_monitor_max_load", None) in samples
 
 
+@pytest.mark.interop
+@pytest_twisted.ensureDeferred
+async def test_we_report_every_name_tahoe_reports(ours_webapi, tahoe_webapi):
+    """After the same operations on both, every counter and stat of a
+    Tahoe-LAFS 1.20 client (no storage) is on ours, with a value of the
+    same kind."""
+    found = []
+    for api in (ours_webapi, tahoe_webapi):
+        cap = await api.ok_text("PUT", api.url + "uri", os.urandom(3000), code=200)
+        assert (await api.get(api.url + "uri/" + cap)).code == 200
+        mcap = await api.ok_text("PUT", api.url + "uri?format=SDMF", b"m" * 100, code=200)
+        assert (await api.get(api.url + "uri/" + mcap)).code == 200
+        found.append(await statistics(api))
+    ours, tahoe = found
+    for section in ("counters", "stats"):
+        missing = set(tahoe[section]) - set(ours[section])
+        assert not missing, (section, sorted(missing))
+        for name, value in tahoe[section].items():
+            assert isinstance(ours[section][name], (int, float)) == \
+                isinstance(value, (int, float)), name
+
+
 # ---- the OpenMetrics text of given stats -------------------------------------------------
 
 def test_percentiles_become_quantiles_and_none_is_nan():
