@@ -7,9 +7,9 @@ section and key is checked in three steps, each of which raises
 1. shape: an unknown section or key, a duplicate, or a value that does not
    parse (:data:`SCHEMA`);
 2. support: a setting this version would have to ignore is refused
-   (:func:`check_supported`): Tor, I2P, SFTP, the upload helper,
+   (:func:`check_supported`): Tor, I2P, SFTP,
    plugins and grid managers.  Only their harmless
-   "off" values may stay (``[helper] enabled = false``);
+   "off" values may stay (``[sftpd] enabled = false``);
 3. consistency and privacy (:func:`check_listening`, :func:`check_privacy`,
    :func:`check_expiry`): ``tub.port`` and ``tub.location`` must be both
    given or both ``disabled``; with ``[node] reveal-IP-address = false``
@@ -495,8 +495,6 @@ def check_supported(raw, path, node_type="client"):
         refuse("storage", "plugins", "this version loads no storage server plugins")
     if storage.get("grid_management"):
         refuse("storage", "grid_management", "this version does not support grid managers")
-    if raw.get("helper", {}).get("enabled"):
-        refuse("helper", "enabled", "this version has no upload helper")
 
 
 def check_listening(raw, path):

@@ -25,6 +25,7 @@ from .client import Client, SecretHolder
 from .config import ConfigError, TahoeConfig, endpoint_port, load_config
 from .control.service import ControlServer, ControlService
 from .helper.client import HelperConnection
+from .helper.server import Helper
 from .history import History
 from .introducer.client import IntroducerClient, StubClient
 from .introducer.interfaces import RIStubClient
@@ -109,7 +110,8 @@ class Node(service.MultiService):
     status pages list), and the optional services
     ``storage_server``, ``introducer_service``, ``introducer_client``,
     ``checker`` (the IChecker service of client nodes), ``control`` (the
-    control port of client nodes), ``web`` (each None
+    control port of client nodes), ``helper`` (the upload helper, with
+    ``[helper] enabled``), ``web`` (each None
     when off).
     """
 
@@ -128,6 +130,7 @@ class Node(service.MultiService):
         self.client = None
         self.checker = None
         self.control = None
+        self.helper = None
         self.web = None
         self.stats_gatherer = None          # on stats-gatherer nodes
         self.stats_gatherer_client = None   # [client] stats_gatherer.furl
@@ -232,6 +235,16 @@ def make_client(config: TahoeConfig, storage_broker, stats_provider, reactor, hi
                                             "max_segment_size": c.max_segment_size},
                   stats_provider=stats_provider, reactor=reactor,
                   mutable_format=c.mutable_format, history=history, helper=helper)
+
+
+def make_helper(config: TahoeConfig, storage_broker, secret_holder, stats_provider, history,
+                reactor):
+    """The upload helper of ``[helper] enabled``: its spool in ``helper/``;
+    a file counts as already stored when its shares reach the node's
+    ``shares.happy``."""
+    return Helper(config.path("helper"), storage_broker, secret_holder,
+                  happy=config.client.shares_happy, stats_provider=stats_provider,
+                  history=history, reactor=reactor)
 
 
 def make_checker_service(config: TahoeConfig, storage_broker, reactor):
@@ -354,6 +367,14 @@ def create_node(basedir, reactor) -> Node:
         node.add(make_client(config, broker, node.stats_provider, reactor, node.history,
                              helper=make_helper_connection(config, tub, reactor)),
                  "client")
+        if config.helper.enabled:
+            if not node.listening:
+                raise ConfigError(config.path("tahoe.cfg"), "helper", "enabled",
+                                  "a helper must listen: set [node] tub.port and tub.location, "
+                                  "or [helper] enabled = false")
+            helper = node.add(make_helper(config, broker, node.client.secret_holder,
+                                          node.stats_provider, node.history, reactor), "helper")
+            helper.furl = node.register(helper, furl_file="helper.furl")
         node.add(make_checker_service(config, broker, reactor), "checker")
         node.add(make_control_service(config, node.client, broker, reactor), "control")
         if config.client.stats_gatherer_furl:

@@ -284,7 +284,8 @@ CASES = [
             context="[grid_management_certificates]\ndefault = example_grid.cert\n"),
     # [helper]
     Off("helper", "enabled", "false"),
-    Refused("helper", "enabled", "true", "no upload helper"),
+    Honoured("helper", "enabled", "true", "test_helper_enabled",
+             context="[node]\n" + LOOPBACK_TUB),
     # [sftpd]
     Off("sftpd", "enabled", "false"),
     Refused("sftpd", "enabled", "true", "no SFTP server"),
@@ -674,6 +675,39 @@ async def test_helper_furl_connects_the_uploader(tmp_path):
     finally:
         await stop(plain, *nodes)
         await tub.stopService()
+
+
+@pytest_twisted.ensureDeferred
+async def test_helper_enabled(tmp_path):
+    """``[helper] enabled = true`` runs an upload helper whose FURL, in
+    ``private/helper.furl`` (mode 0600), answers the helper protocol; a
+    node that does not listen cannot offer one."""
+    d = storage_node_dir(tmp_path, settings={"helper": {"enabled": "true"}})
+    node = create_node(d, reactor)
+    client = Tub()
+    node.startService()
+    client.startService()
+    try:
+        path = os.path.join(d, "private", "helper.furl")
+        assert os.stat(path).st_mode & 0o777 == 0o600
+        with open(path) as f:
+            furl = f.read().strip()
+        assert furl == node.helper.furl
+        assert os.path.isdir(os.path.join(d, "helper", "CHK_incoming"))
+        rref = await client.getReference(furl)
+        assert (await call_remote(rref, "get_version"))[HELPER_V1] == {}
+        assert "chk_upload_helper.upload_requests" in node.stats_provider.get_stats()["stats"]
+    finally:
+        await client.stopService()
+        await stop(node)
+    plain = create_node(storage_node_dir(tmp_path, "plain"), reactor)
+    assert plain.helper is None and not os.path.exists(
+        os.path.join(str(tmp_path), "plain", "private", "helper.furl"))
+    with pytest.raises(ConfigError) as e:
+        create_node(client_dir(tmp_path, "quiet", settings={"helper": {"enabled": "true"}}),
+                    reactor)
+    assert (e.value.section, e.value.key) == ("helper", "enabled")
+    assert "must listen" in str(e.value)
 
 
 @pytest_twisted.ensureDeferred
