@@ -9,6 +9,7 @@ from twisted.web.server import NOT_DONE_YET
 from twisted.web.template import flattenString
 
 from .common import WebError, get_arg, render_error, render_json
+from .helper_status import HelperStatus
 from .named import NamedHandler
 from .status import Status
 from .statistics import Statistics
@@ -37,6 +38,7 @@ class Root(resource.Resource):
         self.putChild(b"storage", StorageStatus(node.storage_server, node.nickname))
         self.putChild(b"status", Status(node.history, node.storage_broker))
         self.putChild(b"statistics", Statistics(node.stats_provider))
+        self.putChild(b"helper_status", HelperStatus(getattr(node, "helper", None)))
 
     def getChild(self, name, request):
         if name == b"":
