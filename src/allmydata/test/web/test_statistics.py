@@ -7,15 +7,27 @@ import json
 import math
 import os
 import sys
+import urllib.request
 
 import pytest
 import pytest_twisted
+from foolscap.api import Referenceable, Tub
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from twisted.internet import reactor, task
 
+from allmydata.node import create_node
+from allmydata.scripts.runner import main
 from allmydata.stats import StatsProvider
 from allmydata.storage.server import StorageServer
+from allmydata.testing import refvenv
+from allmydata.testing.nodeconfig import edit_config
+from allmydata.testing.ports import free_port
+from allmydata.testing.reference import ReferenceNode
+from allmydata.testing.waiting import wait_for
+from allmydata.util.rrefutil import call_remote
 from allmydata.web.statistics import escape_values, metric_value, openmetrics_text
+
+from .conftest import WebAPI
 
 OPENMETRICS_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
@@ -157,6 +169,104 @@ async def test_we_report_every_name_tahoe_reports(ours_webapi, tahoe_webapi):
         for name, value in tahoe[section].items():
             assert isinstance(ours[section][name], (int, float)) == \
                 isinstance(value, (int, float)), name
+
+
+# ---- a storage node's statistics, ours and Tahoe-LAFS 1.20's ----------------------------
+
+def _storage_node(basedir, web_port, tub_port, create):
+    create("create-node", "--nickname", "stats", "--listen", "tcp",
+           "--port", "tcp:%d:interface=127.0.0.1" % tub_port,
+           "--location", "tcp:127.0.0.1:%d" % tub_port,
+           "--webport", "tcp:%d:interface=127.0.0.1" % web_port)
+    edit_config(basedir, {"storage": {"reserved_space": "0"}})
+
+
+async def _exercise_storage(furl):
+    """One call of each kind Tahoe-LAFS 1.20 answers, through Foolscap."""
+    tub = Tub()
+    tub.startService()
+    try:
+        ss = await tub.getReference(furl)
+        si, msi = os.urandom(16), os.urandom(16)
+        renew, cancel, we = os.urandom(32), os.urandom(32), os.urandom(32)
+        _, writers = await call_remote(ss, "allocate_buckets", si, renew, cancel, {0}, 100,
+                                       Referenceable())
+        await call_remote(writers[0], "write", 0, b"s" * 100)
+        await call_remote(writers[0], "close")
+        readers = await call_remote(ss, "get_buckets", si)
+        assert await call_remote(readers[0], "read", 0, 100) == b"s" * 100
+        await call_remote(ss, "add_lease", si, os.urandom(32), os.urandom(32))
+        ok, _ = await call_remote(ss, "slot_testv_and_readv_and_writev", msi, (we, renew, cancel),
+                                  {0: ([], [(0, b"mutable")], None)}, [])
+        assert ok
+        await call_remote(ss, "slot_readv", msi, [0], [(0, 7)])
+    finally:
+        await tub.stopService()
+
+
+def _fetch_json(url):
+    try:
+        with urllib.request.urlopen(url, timeout=10) as f:
+            return json.loads(f.read())
+    except OSError:
+        return None
+
+
+@pytest.mark.interop
+@pytest_twisted.ensureDeferred
+async def test_a_storage_nodes_statistics_have_tahoes_names_and_shapes(tmp_path):
+    # Tahoe-LAFS 1.20's storage node, as a process
+    venv = refvenv.ensure_ref_venv()
+    ref_dir = str(tmp_path / "tahoe")
+    ref = ReferenceNode(venv, ref_dir)
+    ref_web = free_port()
+    _storage_node(ref_dir, ref_web, free_port(), ref.create)
+    ref.start()
+    # ours, in this process
+    our_dir = str(tmp_path / "ours")
+
+    def create_ours(*args):
+        assert main(list(args) + [our_dir]) == 0, args
+
+    _storage_node(our_dir, free_port(), free_port(), create_ours)
+    node = create_node(our_dir, reactor)
+    node.startService()
+    try:
+        ref_url = "http://127.0.0.1:%d/" % ref_web
+
+        def ref_statistics():
+            ref.check_running()
+            return _fetch_json(ref_url + "statistics?t=json")
+
+        wait_for(ref_statistics, 60, what="the reference node's /statistics")
+        with open(os.path.join(ref_dir, "private", "storage.furl")) as f:
+            await _exercise_storage(f.read().strip())
+        await _exercise_storage(node.storage_server.furl)
+        tahoe = _fetch_json(ref_url + "statistics?t=json")
+        ours = await statistics(WebAPI("ours", node.web.url))
+    finally:
+        ref.stop()
+        await node.stopService()
+
+    def storage(section):
+        return {k: v for k, v in section.items() if k.startswith("storage_server.")}
+
+    # the same counters, with the same values (one call of each; Tahoe-LAFS
+    # counts the bytes of immutable shares only)
+    def calls(counters):
+        return {k: v for k, v in storage(counters).items() if k != "storage_server.bytes_added"}
+
+    assert calls(tahoe["counters"]) == calls(ours["counters"])
+    assert len(calls(ours["counters"])) == 8
+    # every stat of Tahoe's, null where Tahoe's is null (latencies of one sample)
+    t_stats, o_stats = storage(tahoe["stats"]), storage(ours["stats"])
+    assert set(t_stats) <= set(o_stats), sorted(set(t_stats) - set(o_stats))
+    latencies = sorted(k for k in t_stats if ".latencies." in k)
+    assert latencies == sorted(k for k in o_stats if ".latencies." in k)
+    assert len(latencies) == 8 * 9  # allocate write close get read add-lease writev readv
+    for name in latencies:
+        assert (t_stats[name] is None) == (o_stats[name] is None), name
+        assert name.endswith(".samplesize") == (t_stats[name] == 1), name
 
 
 # ---- the OpenMetrics text of given stats -------------------------------------------------
