@@ -260,11 +260,18 @@ def _common_items(status, size_label="Total Size"):
                     if status.get_size() is not None else "(unknown)")]
 
 
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _timed(label, timings, name, nbytes=None):
+    """One timing, and the rate over ``nbytes``; what is not a number (a
+    helper's results come from another node) counts as not measured."""
     seconds = timings.get(name)
-    rate = abbreviate_rate(nbytes, seconds) if seconds is not None else ""
-    return tags.li("%s: %s%s" % (label, abbreviate_time(seconds) if seconds is not None
-                                 else "(not measured)", " (%s)" % rate if rate else ""))
+    if not _number(seconds) or seconds < 0:
+        return tags.li("%s: (not measured)" % label)
+    rate = abbreviate_rate(nbytes, seconds) if _number(nbytes) else ""
+    return tags.li("%s: %s%s" % (label, abbreviate_time(seconds), " (%s)" % rate if rate else ""))
 
 
 def _by_name(names, mapping: dict) -> list:
@@ -312,15 +319,27 @@ def upload_page(s, names):
     body = [tags.h1("File Upload Status"), tags.ul(*items)]
     r = s.get_results()
     if r is not None:
-        t = r.get_timings()
-        size = r.get_file_size()
+        # the uploader's UploadResults, or (on a helper's node) the results
+        # the helper sends its client, whose fields a peer may leave out
+        t = getattr(r, "timings", None) or {}
+        size = getattr(r, "file_size", None)
+        if size is None:
+            size = s.get_size()
         fetched = getattr(r, "ciphertext_fetched", None)
+        summary = getattr(r, "placement_summary", "")
+
+        def count(name):
+            value = getattr(r, name, None)
+            return "?" if value is None else str(value)
         body += [tags.h2("Upload Results"), tags.ul(
-            tags.li("Shares Pushed: %s" % getattr(r, "pushed_shares", "?")),
-            tags.li("Shares Already Present: %s" % getattr(r, "preexisting_shares", "?")),
-            _shares(names, "Sharemap", _invert(r.get_sharemap()), "has"),
+            tags.li("Shares Pushed: " + count("pushed_shares")),
+            tags.li("Shares Already Present: " + count("preexisting_shares")),
+            tags.li("Placement: " + summary) if summary else "",
+            tags.li("Ciphertext Fetched By The Helper: %s bytes" % count("ciphertext_fetched"))
+            if s.using_helper() else "",
+            _shares(names, "Sharemap", _invert(getattr(r, "sharemap", None)), "has"),
             tags.li("Timings:", tags.ul(
-                tags.li("File Size: %d bytes" % size),
+                tags.li("File Size: %s bytes" % ("?" if size is None else size)),
                 _timed("Total", t, "total", size),
                 _timed("Storage Index", t, "storage_index", size),
                 _timed("[Contacting Helper]", t, "contacting_helper"),
