@@ -85,7 +85,8 @@ class HelperConnection(service.Service):
 
     def stopService(self):
         if self._reconnector is not None:
-            self._reconnector.stopConnecting()
+            if self._tub.running:  # a stopped Tub has already dropped its reconnectors
+                self._reconnector.stopConnecting()
             self._reconnector = None
         self._helper = None
         return service.Service.stopService(self)
