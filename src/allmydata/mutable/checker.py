@@ -80,8 +80,11 @@ def lease_secrets_for(keys, secret_holder):
 
 
 async def check_mutable(verifycap, storage_broker, *, verify=False, add_lease=False,
-                        secret_holder=None, monitor=None, reactor=None) -> CheckResults:
-    """Check (``verify``: and verify) one mutable file; see the module docstring."""
+                        secret_holder=None, monitor=None, reactor=None,
+                        history=None) -> CheckResults:
+    """Check (``verify``: and verify) one mutable file; see the module
+    docstring.  ``history`` (the node's History, or None) records the map
+    update."""
     given = uri.from_string(verifycap) if isinstance(verifycap, (bytes, str)) else verifycap
     cap = mutable_verifycap(given)
     if add_lease and secret_holder is None:
@@ -89,7 +92,7 @@ async def check_mutable(verifycap, storage_broker, *, verify=False, add_lease=Fa
     keys = MutableKeys.from_cap(cap)
     smap = await map_for_check(keys, storage_broker, add_lease=add_lease,
                                secret_holder=secret_holder, monitor=monitor, reactor=reactor,
-                               keep_first_bytes=verify)
+                               keep_first_bytes=verify, history=history)
     if verify:
         try:
             await verify_best_version(keys, smap, monitor=monitor, reactor=reactor)
@@ -105,16 +108,19 @@ async def check_mutable(verifycap, storage_broker, *, verify=False, add_lease=Fa
 
 async def map_for_check(keys, storage_broker, *, mode=MODE_CHECK, add_lease=False,
                         secret_holder=None, monitor=None, reactor=None,
-                        keep_first_bytes=False) -> ServerMap:
+                        keep_first_bytes=False, history=None) -> ServerMap:
     """A server map of every share on every connected server (``mode``
     MODE_CHECK, or MODE_REPAIR to fetch the private key with a write cap);
-    ``keep_first_bytes`` keeps what was read of each share for a verify."""
+    ``keep_first_bytes`` keeps what was read of each share for a verify;
+    ``history`` (or None) records the map update."""
     if monitor is not None:
         monitor.raise_if_cancelled()
     smap = ServerMap()
     secrets = lease_secrets_for(keys, secret_holder) if add_lease else None
     updater = ServermapUpdater(keys, storage_broker, smap, mode, reactor=reactor,
                                lease_secrets=secrets, keep_first_bytes=keep_first_bytes)
+    if history is not None:
+        history.add_mapupdate(updater.status)
     await updater.update()
     if monitor is not None:
         monitor.raise_if_cancelled()

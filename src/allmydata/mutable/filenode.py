@@ -453,7 +453,8 @@ class MutableFileNode:
         ``add_lease``: this client's lease added or renewed on every server)."""
         return defer.ensureDeferred(check_mutable(
             self.get_verify_cap(), self._broker, verify=verify, add_lease=add_lease,
-            secret_holder=self._secrets, monitor=monitor, reactor=self._reactor))
+            secret_holder=self._secrets, monitor=monitor, reactor=self._reactor,
+            history=self._history))
 
     def check_and_repair(self, monitor=None, verify=False, add_lease=False):
         """Deferred(CheckAndRepairResults): a check and, when the file is not

@@ -46,7 +46,7 @@ def find(items, kind, si=None, size=None) -> list:
 @pytest_twisted.async_yield_fixture(scope="module")
 async def operations(webapi):
     """Operations made once for the module's tests: a CHK and a LIT upload,
-    a download of the CHK file, a mutable file made, changed and read.
+    a download of the CHK file, a mutable file made, changed, read and checked.
     Returns {name: cap}."""
     chk = await webapi.ok_text("PUT", webapi.url + "uri", CHK_DATA)
     lit = await webapi.ok_text("PUT", webapi.url + "uri", LIT_DATA)
@@ -56,6 +56,8 @@ async def operations(webapi):
     assert await webapi.ok_text("PUT", webapi.path(mut), b"second version!") == mut
     r = await webapi.get(webapi.path(mut))
     assert (r.code, r.body) == (200, b"second version!")
+    r = await webapi.post(webapi.path(mut, query="t=check&output=JSON"))
+    assert r.code == 200 and json.loads(r.body)["results"]["healthy"]
     yield {"chk": chk, "lit": lit, "mutable": mut}
 
 
@@ -81,13 +83,14 @@ async def test_json_lists_every_operation(webapi, operations):
     assert any(d["total-size"] == len(CHK_DATA) for d in downloads)
 
     # the mutable file: a publish for its creation and one for the change, the map
-    # updates before them (MODE_WRITE) and before the read (MODE_READ), and the read
+    # updates before them (MODE_WRITE), before the read (MODE_READ) and of the check
+    # (MODE_CHECK), and the read
     publishes = find(recent, "publish", mut_si)
     assert len(publishes) == 2
     assert {p["total-size"] for p in publishes} == {len(b"first version"),
                                                    len(b"second version!")}
     mapupdates = find(recent, "mapupdate", mut_si)
-    assert {"MODE_WRITE", "MODE_READ"} <= {m["mode"] for m in mapupdates}
+    assert {"MODE_WRITE", "MODE_READ", "MODE_CHECK"} <= {m["mode"] for m in mapupdates}
     assert {m["total-size"] for m in mapupdates} == {"-NA-"}      # as Tahoe-LAFS 1.20 says
     retrieves = find(recent, "retrieve", mut_si)
     assert retrieves and all(r["status"] == "Finished" for r in retrieves)
