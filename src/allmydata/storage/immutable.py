@@ -223,7 +223,7 @@ class BucketWriter(Referenceable):
     ``owner`` is the storage server; it is told when the writer finishes
     (``_writer_finished(writer, closed)``), counts operations
     (``_count(name, delta)``) and keeps the durations of the writes and
-    closes that succeed (its ``latencies``).  A writer finishes exactly once: by
+    closes that succeed (in its ``latencies``).  A writer finishes exactly once: by
     ``close()``, by ``abort()``, by losing its canary, or after
     ``BUCKET_WRITER_IDLE_TIMEOUT`` seconds without a write.
     """
@@ -235,7 +235,8 @@ class BucketWriter(Referenceable):
     def __init__(self, owner, sharefile: ImmutableShareFile, final_path: str,
                  storage_index: bytes, shnum: int, clock):
         self._owner = owner
-        self.latencies = owner.latencies
+        self._record_write = owner.latencies.recorder("write")
+        self._record_close = owner.latencies.recorder("close")
         self._sharefile = sharefile
         self._final_path = final_path
         self.storage_index = storage_index
@@ -271,7 +272,7 @@ class BucketWriter(Referenceable):
         self._check_open("write to")
         try:
             self._write(offset, data)
-            self.latencies.add("write", perf_counter() - start)
+            self._record_write(perf_counter() - start)
         except StorageError:
             raise  # a refused write changed nothing; the share can still be completed
         except Exception as e:
@@ -330,7 +331,7 @@ class BucketWriter(Referenceable):
             self._remove_incoming_dir()
         self._owner._count("close")
         self._finish("closed")
-        self.latencies.add("close", perf_counter() - start)
+        self._record_close(perf_counter() - start)
 
     def remote_abort(self):
         self._check_open("abort")
@@ -419,7 +420,7 @@ class BucketReader(Referenceable):
 
     def __init__(self, owner, sharefile: ImmutableShareFile, storage_index: bytes, shnum: int):
         self._owner = owner
-        self.latencies = owner.latencies
+        self._record_read = owner.latencies.recorder("read")
         self._sharefile = sharefile
         self.storage_index = storage_index
         self.shnum = shnum
@@ -443,7 +444,7 @@ class BucketReader(Referenceable):
         except FileNotFoundError:
             raise StorageError("share %d of storage index %s no longer exists on this server"
                                % (self.shnum, si_str(self.storage_index)))
-        self.latencies.add("read", perf_counter() - start)
+        self._record_read(perf_counter() - start)
         return data
 
     def remote_advise_corrupt_share(self, reason):

@@ -119,6 +119,7 @@ class StorageServer(service.MultiService, Referenceable):
         self.readonly_storage = bool(readonly_storage)
         self._stats_provider = stats_provider
         self.latencies = LatencySamples(LATENCY_CATEGORIES)
+        self._record = {op: self.latencies.recorder(op) for op in LATENCY_CATEGORIES}
         self._clock = clock
         self._disk_stats = disk_stats or get_disk_stats
         self._active_writers = {}  # incoming path -> BucketWriter
@@ -349,7 +350,7 @@ class StorageServer(service.MultiService, Referenceable):
                     writer._discard("the canary could not be watched")
                 raise
             self._keep_canary(canary)
-        self.latencies.add("allocate", perf_counter() - start)
+        self._record["allocate"](perf_counter() - start)
         return alreadygot, writers
 
     def _add_or_renew_kept(self, share, owner_num, renew_secret, cancel_secret,
@@ -402,7 +403,7 @@ class StorageServer(service.MultiService, Referenceable):
         readers = {shnum: BucketReader(self, share, storage_index, shnum)
                    for shnum, path, share in self._share_files(storage_index)
                    if isinstance(share, ImmutableShareFile)}
-        self.latencies.add("get", perf_counter() - start)
+        self._record["get"](perf_counter() - start)
         return readers
 
     # ---- leases -------------------------------------------------------------------
@@ -426,7 +427,7 @@ class StorageServer(service.MultiService, Referenceable):
                                          expiration, self.nodeid)
             else:
                 share.add_or_renew_lease(OWNER_CLIENT, renew_secret, cancel_secret, expiration)
-        self.latencies.add("add-lease", perf_counter() - start)
+        self._record["add-lease"](perf_counter() - start)
         return None
 
     def remote_renew_lease(self, storage_index, renew_secret):
@@ -441,7 +442,7 @@ class StorageServer(service.MultiService, Referenceable):
             raise NoSuchLeaseError(
                 "no such lease to renew: no share of storage index %s on this server holds "
                 "a lease with that renew secret" % si_str(storage_index))
-        self.latencies.add("renew", perf_counter() - start)
+        self._record["renew"](perf_counter() - start)
         return None
 
     def remote_cancel_lease(self, storage_index, cancel_secret):
@@ -466,7 +467,7 @@ class StorageServer(service.MultiService, Referenceable):
             raise NoSuchLeaseError(
                 "no such lease to cancel: no share of storage index %s on this server holds "
                 "a lease with that cancel secret" % si_str(storage_index))
-        self.latencies.add("cancel", perf_counter() - start)
+        self._record["cancel"](perf_counter() - start)
         return None
 
     # ---- mutable shares -----------------------------------------------------------
@@ -503,7 +504,7 @@ class StorageServer(service.MultiService, Referenceable):
                   if not wanted or shnum in wanted}
         _check_answer_size(storage_index, chosen, readv)
         answer = {shnum: share.readv(readv) for shnum, share in chosen.items()}
-        self.latencies.add("readv", perf_counter() - start)
+        self._record["readv"](perf_counter() - start)
         return answer
 
     def remote_slot_testv_and_readv_and_writev(self, storage_index, secrets, tw_vectors,
@@ -541,7 +542,7 @@ class StorageServer(service.MultiService, Referenceable):
         if passed:
             self._check_growth(storage_index, shares, tw_vectors, renew_secret)
             self._apply_writes(storage_index, shares, tw_vectors, secrets)
-        self.latencies.add("writev", perf_counter() - start)
+        self._record["writev"](perf_counter() - start)
         return passed, read_data
 
     def _check_growth(self, storage_index, shares, tw_vectors, renew_secret) -> None:

@@ -77,10 +77,15 @@ class LatencySamples:
         self._rings = {category: _Ring(window) for category in categories}
 
     def add(self, category: str, seconds: float) -> None:
+        self.recorder(category)(seconds)
+
+    def recorder(self, category: str):
+        """The function that adds one sample (seconds) to ``category``: what
+        a hot path keeps, to pay one call per sample."""
         ring = self._rings.get(category)
         if ring is None:
             ring = self._rings[category] = _Ring(self._window)
-        ring.add(seconds)
+        return ring.add
 
     def summary(self) -> dict:
         """``{category: summarise(its samples)}`` for each category that has
