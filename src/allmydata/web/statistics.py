@@ -167,3 +167,6 @@ class Statistics(resource.Resource):
         if isinstance(done[0], Failure):
             done[0].raiseException()
         return b"<!DOCTYPE html>\n" + done[0]
+
+    # Tahoe-LAFS's ``tahoe status`` asks with a POST (t=json and its API token in the body)
+    render_POST = render_GET

@@ -16,12 +16,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from twisted.internet import reactor
 
+from allmydata import uri
 from allmydata.node import create_node
 from allmydata.scripts import tahoe_status
 from allmydata.scripts.runner import main
 from allmydata.scripts.tahoe_status import duration_text, progress_bar, size_text, status_lines
-from allmydata.test.scripts.cli_runner import reference_tahoe
+from allmydata.test.scripts.cli_runner import WEB_KINDS, reference_tahoe, web_node
 from allmydata.testing.refvenv import ensure_ref_venv
+from allmydata.util import base32
 
 MINUTE, HOUR, DAY = 60, 3600, 86400
 MONTH, YEAR = 30 * DAY, 365 * DAY
@@ -382,3 +384,50 @@ def test_same_bytes_as_tahoe_for_the_same_json(fixture_server, nodedir):
             assert out == theirs.stdout, "case %s %s:\nours:\n%s\ntheirs:\n%s" % (
                 name, args, out.decode("utf-8"), theirs.out)
 
+
+@pytest.fixture(scope="module", params=WEB_KINDS)
+def web(request, tmp_path_factory):
+    with web_node(request.param, str(tmp_path_factory.mktemp("status-" + request.param))) as w:
+        yield w
+
+
+UPTIME_LINE = re.compile(r"Statistics \(for last \d+ (second|minute)s?\):")
+
+
+def si_of(cap) -> str:
+    return base32.b2a(uri.from_string(cap).get_storage_index()).decode("ascii")
+
+
+@pytest.mark.interop
+def test_both_clis_on_a_node_that_worked(web):
+    """After an upload, a download and a mutable file written and read, the
+    real Tahoe-LAFS 1.20 ``tahoe status`` run on the node's own directory
+    (Tahoe-LAFS's node, or ours) lists them, and ours prints the same bytes
+    (but for the uptime, which moves on between the two runs)."""
+    data = os.urandom(100_000)
+    cap = web.client.upload(data)
+    assert web.client.download(cap) == data
+    ssk = web.client.upload(b"mutable " * 100, format="SDMF")
+    assert web.client.download(ssk) == b"mutable " * 100
+    nodedir = web.client.basedir
+    for args in ([], ["--verbose"]):
+        theirs = reference_tahoe(web.ref_venv, nodedir, "status", *args)
+        assert theirs.rc == 0, theirs.err
+        rc, out, err = ours(nodedir, *args)
+        assert (rc, err) == (0, "")
+        ours_lines, their_lines = out.decode("utf-8").splitlines(), theirs.out.splitlines()
+        assert UPTIME_LINE.fullmatch(their_lines[0]), their_lines[0]
+        assert UPTIME_LINE.fullmatch(ours_lines[0]), ours_lines[0]
+        assert ours_lines[1:] == their_lines[1:], "ours:\n%s\ntheirs:\n%s" % (
+            out.decode("utf-8"), theirs.out)
+        text = theirs.out
+        assert "    uploaded 100.00 kB in 1 files\n" in text
+        assert "  downloaded 100.00 kB in 1 files\n" in text
+        assert "No active operations.\n" in text
+        assert re.search(r"\u2551  put  \u2551 %s \u2551 100.00 kB  \u2551 " % si_of(cap), text)
+        assert re.search(r"\u2551  get  \u2551 %s \u2551 100.00 kB  \u2551 " % si_of(cap), text)
+        mutable_rows = re.findall(r"\u2551 (retr |mapup| pub ) \u2551 %s " % si_of(ssk), text)
+        if args:
+            assert {"retr ", "mapup", " pub "} <= set(mutable_rows), text
+        else:
+            assert mutable_rows == [] and "non-upload/download operations" in text
