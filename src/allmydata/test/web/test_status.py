@@ -23,6 +23,20 @@ from allmydata.web.status import status_json as status_json_of
 
 CHK_DATA = b"status page test data " * 100          # 2300 bytes: a CHK file
 LIT_DATA = b"tiny"                                   # a LIT cap
+#: what the page of each kind of operation shows of every server (ours)
+DETAILS = {
+    "up": [r"\[[a-z0-9]{8}\] has share: #\d", r"Peer Selection: \d"],
+    "lit": [r"Sharemap: none", r"Total Size: 4B"],
+    "down": [r"Servers Used: \[", r"\[[a-z0-9]{8}\] has share: #\d",
+             r"Per-Server Share Query Times:<ul><li>\[[a-z0-9]{8}\]: \d",
+             r"Per-Server Segment Fetch Response Times[^:]*:<ul><li>\[[a-z0-9]{8}\]: \d"],
+    "mapupdate": [r"Servers Queried: [1-9]",
+                  r"Per-Server Response Times:<ul><li>\[[a-z0-9]{8}\]: query \d"],
+    "publish": [r"Encoding: 2 of 4", r"\[[a-z0-9]{8}\] has share: #\d",
+                r"Per-Server Response Times:<ul><li>\[[a-z0-9]{8}\]: write \d"],
+    "retrieve": [r"Encoding: 2 of 4",
+                 r"Per-Server Fetch Response Times:<ul><li>\[[a-z0-9]{8}\]: fetch \d"],
+}
 LINK = re.compile(r'href="/status/((?:up|down|mapupdate|publish|retrieve)-[0-9]+)"')
 
 
@@ -131,6 +145,12 @@ async def test_html_list_and_operation_pages(webapi, operations):
         assert titles[link.split("-")[0]] in page.text
         assert "Storage Index" in page.text and "Status" in page.text
         named |= set(re.findall(r"\[([a-z0-9]{8})\]", page.text))
+        if webapi.ours:
+            kind = link.split("-")[0]
+            if "Storage Index: (None)" in page.text:     # the LIT upload
+                kind = "lit"
+            for detail in DETAILS[kind]:
+                assert re.search(detail, page.text), (link, detail, page.text)
         for secret in secrets:
             assert secret not in page.text, link
         if webapi.ours:     # (Tahoe-LAFS 1.20: 404)
