@@ -56,7 +56,7 @@ from .incoming import CiphertextSpool
 from .interfaces import HELPER_V1, HelperUploadResults, RICHKUploadHelper, RIHelper
 
 __all__ = ["Helper", "HelperUpload", "HelperBusyError", "CLEAN_INTERVAL",
-           "MAX_ACTIVE_UPLOADS", "CHK_UPLOAD_V1"]
+           "MAX_ACTIVE_UPLOADS", "CHK_UPLOAD_V1", "IDLE_TIMEOUT"]
 
 log = Logger()
 
@@ -68,6 +68,10 @@ CLEAN_INTERVAL = 3600.0
 MAX_ACTIVE_UPLOADS = 50
 #: existence checks run at once (each asks every server)
 MAX_CHECKS = 20
+#: existence checks waiting for their turn (more are refused)
+MAX_WAITING_CHECKS = 1000
+#: seconds an upload object waits for its first ``upload()`` call
+IDLE_TIMEOUT = 300.0
 
 COUNTERS = ("upload_requests", "upload_already_present", "upload_need_upload", "resumes",
             "fetched_bytes", "encoded_bytes")
@@ -110,6 +114,7 @@ class HelperUpload(Referenceable):
         self._params = None
         self._last_problem = None
         self.ciphertext_fetched = 0
+        self._idle = helper.clock.callLater(IDLE_TIMEOUT, self._expire)
 
     def __repr__(self):
         return "<HelperUpload %s>" % _si(self.storage_index)
@@ -126,8 +131,23 @@ class HelperUpload(Referenceable):
         self._readers.append([reader, d, False])
         if not self._started:
             self._started = True
+            if self._idle.active():
+                self._idle.cancel()
             defer.ensureDeferred(self._run())
         return d
+
+    def _expire(self) -> None:
+        """No client called ``upload()`` in time: this upload ends (what is
+        spooled for its storage index stays for a later one)."""
+        if self._started or self._finished:
+            return
+        self._finished = True
+        self.status.set_status("Ended: no client sent its ciphertext source")
+        self._helper._upload_finished(self, 0)
+
+    def cancel_timer(self) -> None:
+        if self._idle.active():
+            self._idle.cancel()
 
     # ---- the readers ---------------------------------------------------------------------
     def _drop(self, reader, reason) -> None:
@@ -325,6 +345,8 @@ class Helper(service.MultiService, Referenceable):
     def stopService(self):
         if self._cleaner.running:
             self._cleaner.stop()
+        for upload in self._active.values():
+            upload.cancel_timer()
         return service.MultiService.stopService(self)
 
     # ---- the spool -----------------------------------------------------------------------
@@ -334,7 +356,11 @@ class Helper(service.MultiService, Referenceable):
     def clean(self) -> list:
         """Remove spool files older than the spool's ``max_age`` that no
         running upload uses; the paths removed."""
-        removed = self.spool.clean(active=self.active_storage_indexes())
+        try:
+            removed = self.spool.clean(active=self.active_storage_indexes())
+        except OSError as e:  # tried again at the next interval
+            log.warn("helper: cleaning the ciphertext spool failed: {e}", e=e)
+            return []
         if removed:
             log.info("helper: removed {count} old ciphertext file(s)", count=len(removed))
         return removed
@@ -398,6 +424,9 @@ class Helper(service.MultiService, Referenceable):
         if waiters is not None:
             waiters.append(out)
             return out
+        if len(self._checks) >= MAX_CHECKS + MAX_WAITING_CHECKS:
+            raise HelperBusyError("the helper has %d requests waiting; try later"
+                                  % len(self._checks))
         waiters = self._checks[storage_index] = [out]
 
         def done(result):

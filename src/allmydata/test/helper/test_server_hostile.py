@@ -17,7 +17,7 @@ from twisted.internet import task
 
 from allmydata.helper.fetcher import FETCH_CHUNK, MAX_FILE_SIZE
 from allmydata.helper.incoming import MAX_AGE, MIN_FREE_SPACE, CiphertextSpool, SpoolFullError
-from allmydata.helper.server import CLEAN_INTERVAL, Helper
+from allmydata.helper.server import CLEAN_INTERVAL, IDLE_TIMEOUT, Helper
 from allmydata.testing.ciphertext_source import BytesCiphertextSource
 from allmydata.testing.waiting import eventually
 from allmydata.util.rrefutil import RemoteException, Violation, call_remote
@@ -251,3 +251,25 @@ def test_old_spool_files_are_cleaned_on_the_clock(tmp_path):
         assert helper.get_stats()["chk_upload_helper.incoming_count"] == 0
     finally:
         helper.stopService()
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_upload_nobody_sends_to_ends(tmp_path, certs):
+    """upload_chk alone holds an upload slot only until IDLE_TIMEOUT on the
+    helper's clock."""
+    clock = task.Clock()
+    g = await start_helper_grid(tmp_path, certs, clock=clock)
+    try:
+        f = await prepare(content(10_000), happy=5)
+        _, uploader = await call_remote(g.rref, "upload_chk", f.storage_index)
+        assert [u.storage_index for u in g.helper.get_active_uploads()] == [f.storage_index]
+        clock.advance(IDLE_TIMEOUT)
+        assert g.helper.get_active_uploads() == []
+        source = f.source()
+        with pytest.raises(RemoteException) as e:
+            await call_remote(uploader, "upload", source)
+        assert "has ended" in str(e.value) and source.calls == []
+        _, results = await upload_through(g.rref, f.storage_index, f.source())
+        assert await download(g.grid, f.cap(results)) == f.plaintext
+    finally:
+        await g.close()
