@@ -35,11 +35,11 @@ from ..immutable.params import SegmentParams
 from ..immutable.uri_extension import (
     CURRENT_KEYS, BadURIExtensionError, pack_uri_extension, uri_extension_hash,
 )
-from ..util.rrefutil import call_remote
+from ..util.rrefutil import RemoteException, call_remote
 from .interfaces import HelperUploadResults
 from .remote_uploadable import RemoteEncryptedUploadable
 
-__all__ = ["HelperResultsError", "HelperLostError", "AssistedUpload", "upload_through_helper",
+__all__ = ["HelperResultsError", "HelperUnavailableError", "HelperLostError", "AssistedUpload", "upload_through_helper",
            "check_helper_results"]
 
 #: the most timings entries kept from a helper's results
@@ -50,8 +50,8 @@ class HelperResultsError(Exception):
     """The helper's answer cannot be the upload of this file: no cap is made."""
 
 
-class HelperLostError(Exception):
-    """The connection to the helper was lost during the upload.
+class HelperUnavailableError(Exception):
+    """The helper could not take the upload.
 
     ``before_reading`` is True when the helper had not yet read any
     ciphertext (the upload can then still go to the servers directly)."""
@@ -59,6 +59,10 @@ class HelperLostError(Exception):
     def __init__(self, message: str, before_reading: bool):
         Exception.__init__(self, message)
         self.before_reading = before_reading
+
+
+class HelperLostError(HelperUnavailableError):
+    """The connection to the helper was lost during the upload."""
 
 
 @attr.s(frozen=True)
@@ -186,8 +190,9 @@ def _lost(e) -> bool:
 async def upload_through_helper(helper, encrypted, status=None) -> AssistedUpload:
     """Upload the ciphertext of ``encrypted`` (an EncryptAnUploadable) through
     ``helper`` (the RemoteReference of an RIHelper); raises
-    :class:`HelperResultsError` for an answer that fails the checks and
-    :class:`HelperLostError` when the connection is lost."""
+    :class:`HelperResultsError` for an answer that fails the checks,
+    :class:`HelperUnavailableError` when the helper declines ``upload_chk``
+    and :class:`HelperLostError` when the connection is lost."""
     timings = {}
     t = time.perf_counter()
     size = await encrypted.get_size()
@@ -204,6 +209,10 @@ async def upload_through_helper(helper, encrypted, status=None) -> AssistedUploa
         if _lost(e):
             raise HelperLostError("lost the connection to the helper before it read anything "
                                   "(%s)" % type(e).__name__, before_reading=True) from None
+        if isinstance(e, RemoteException):
+            # a helper that declines (busy, out of space) before reading anything
+            raise HelperUnavailableError("the helper declined the upload (%s)" % (e,),
+                                         before_reading=True) from None
         raise
     timings["contacting_helper"] = time.perf_counter() - t
     if not isinstance(answer, tuple) or len(answer) != 2:
@@ -224,6 +233,11 @@ async def upload_through_helper(helper, encrypted, status=None) -> AssistedUploa
                     "ciphertext; no cap was made (the helper keeps what it fetched, so the "
                     "next upload of this file through it resumes there)"
                     % (reader.position, size), before_reading=reader.position == 0) from None
+            if isinstance(e, RemoteException):
+                raise HelperUnavailableError(
+                    "the helper's upload failed after it had %d of %d bytes of ciphertext (%s); "
+                    "no cap was made" % (reader.position, size, e),
+                    before_reading=reader.position == 0) from None
             raise
     elif status is not None:
         status.set_progress(1, 1.0)

@@ -30,7 +30,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from .. import uri as urimod
-from ..helper.assisted import HelperLostError, upload_through_helper
+from ..helper.assisted import HelperUnavailableError, upload_through_helper
 from ..history import History
 from ..util import base32
 from ..util.opstatus import OperationStatus
@@ -318,7 +318,7 @@ class Uploader(service.MultiService):
             else:
                 try:
                     return await self._upload_through_helper(helper, uploadable, status)
-                except HelperLostError as e:
+                except HelperUnavailableError as e:
                     if not e.before_reading:
                         raise
                     # nothing was read from the source yet: it can still go directly

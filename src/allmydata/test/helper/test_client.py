@@ -12,9 +12,10 @@ parser of the upload tests, with the cap our client built.
 * a file the helper already stored costs no ``read_encrypted`` call;
 * a helper that lies about the UEB, its hash or the ciphertext hashes: a
   clear error and no cap;
-* a helper that is not connected, does not speak the helper protocol, or is
-  lost before it read anything: the upload goes directly to the servers and
-  its status says why; a helper lost after it started reading: a clear error;
+* a helper that is not connected, does not speak the helper protocol, is
+  lost or declines before it read anything: the upload goes directly to the
+  servers and its status says why; a helper lost or failing after it started
+  reading: a clear error;
 * small (LIT) files never reach the helper.
 """
 
@@ -24,7 +25,9 @@ import pytest
 import pytest_twisted
 from foolscap.api import fireEventually
 
-from allmydata.helper.assisted import HelperLostError, HelperResultsError
+from allmydata.helper.assisted import (
+    HelperLostError, HelperResultsError, HelperUnavailableError,
+)
 from allmydata.helper.client import HelperConnection
 from allmydata.helper.interfaces import HELPER_V1
 from allmydata.immutable.upload import Data, Uploader
@@ -299,5 +302,45 @@ async def test_helper_lost_while_reading_fails_the_upload(grid):
         assert status.using_helper() and status.get_results() is None
         assert status.get_status().startswith("Failed: lost the connection to the helper")
         assert status.get_progress()[1] == pytest.approx(2 * READ_SIZE / len(data))
+    finally:
+        await s.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_helper_that_declines_before_reading_means_a_direct_upload(grid):
+    class Busy(SmallHelper):
+        def remote_upload_chk(self, si):
+            self.calls.upload_chk.append(si)
+            raise RuntimeError("too many uploads at once")
+
+    helper = Busy(grid.broker, grid_secrets())
+    s = await setup(grid, helper)
+    try:
+        data = plaintext(70 * 1000, b"busy")
+        results = await s.uploader.upload(Data(data, CONVERGENCE))
+        s.check_stored(results, data)
+        assert len(helper.calls.upload_chk) == 1
+        text = last_status(s.uploader).get_status()
+        assert "the helper declined the upload" in text and "too many uploads" in text
+        assert "uploading directly" in text
+    finally:
+        await s.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_helper_failing_after_reading_fails_the_upload(grid):
+    async def fail_at_the_second_read(helper, offset):
+        if offset >= READ_SIZE:
+            raise RuntimeError("disk full")
+
+    helper = SmallHelper(grid.broker, grid_secrets(), on_upload=fail_at_the_second_read)
+    s = await setup(grid, helper)
+    try:
+        data = plaintext(120 * 1000, b"disk full")
+        with pytest.raises(HelperUnavailableError) as e:
+            await s.uploader.upload(Data(data, CONVERGENCE))
+        assert "after it had %d of %d bytes" % (READ_SIZE, len(data)) in str(e.value)
+        assert "disk full" in str(e.value)
+        assert last_status(s.uploader).get_results() is None
     finally:
         await s.close()
