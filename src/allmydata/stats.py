@@ -15,6 +15,7 @@ byte-string keys and numbers only, within the bounds the interface sets.
 """
 
 import math
+import time
 from collections import defaultdict
 
 from foolscap.api import Referenceable
@@ -58,17 +59,16 @@ class StatsProvider(Referenceable, service.MultiService):
 
     ``clock`` (an ``IReactorTime``, the global reactor if None) paces the
     CPU and load monitors and measures ``node.uptime``; ``cpu_time`` (a
-    function returning CPU seconds) is what the CPU monitor reads, the
-    process's own CPU time if None."""
+    function returning CPU seconds, the process's own by default) is what
+    the CPU monitor reads."""
 
-    def __init__(self, clock=None, cpu_time=None):
+    def __init__(self, clock=None, cpu_time=time.process_time):
         service.MultiService.__init__(self)
         if clock is None:
             clock = default_reactor()
         self.counters = defaultdict(int)
         self._producers = []
-        self.cpu_monitor = (CPUUsageMonitor(clock) if cpu_time is None
-                            else CPUUsageMonitor(clock, cpu_time=cpu_time))
+        self.cpu_monitor = CPUUsageMonitor(clock, cpu_time=cpu_time)
         self.cpu_monitor.setServiceParent(self)
         self.register_producer(self.cpu_monitor)
         self.load_monitor = LoadMonitor(clock)
