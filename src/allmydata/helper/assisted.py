@@ -227,18 +227,21 @@ async def upload_through_helper(helper, encrypted, status=None) -> AssistedUploa
         try:
             results = await call_remote(uploader, "upload", reader)
         except Exception as e:
+            reader.stop()
+            before_reading = reader.accepted == 0
             if _lost(e):
                 raise HelperLostError(
                     "lost the connection to the helper after it had %d of %d bytes of "
                     "ciphertext; no cap was made (the helper keeps what it fetched, so the "
                     "next upload of this file through it resumes there)"
-                    % (reader.position, size), before_reading=reader.position == 0) from None
+                    % (reader.position, size), before_reading=before_reading) from None
             if isinstance(e, RemoteException):
                 raise HelperUnavailableError(
                     "the helper's upload failed after it had %d of %d bytes of ciphertext (%s); "
                     "no cap was made" % (reader.position, size, e),
-                    before_reading=reader.position == 0) from None
+                    before_reading=before_reading) from None
             raise
+        reader.stop()
     elif status is not None:
         status.set_progress(1, 1.0)
     if status is not None:

@@ -109,7 +109,10 @@ class RemoteEncryptedUploadable(Referenceable):
     fraction of the ciphertext the helper has (read or skipped).
 
     Public counters: ``bytes_sent``, ``bytes_skipped``, ``reads`` (answered
-    ``read_encrypted`` calls), ``position`` (the next offset), ``closed``.
+    ``read_encrypted`` calls), ``accepted`` (calls that passed the checks,
+    answered or not), ``position`` (the next offset), ``closed``.
+    :meth:`stop` closes it from the client's side: once the upload is over,
+    the helper's reference reads nothing more from the source.
     """
 
     def __init__(self, encrypted, size: int, encoding_parameters: tuple, status=None):
@@ -125,6 +128,7 @@ class RemoteEncryptedUploadable(Referenceable):
         self.bytes_sent = 0
         self.bytes_skipped = 0
         self.reads = 0
+        self.accepted = 0
         self.closed = False
 
     # ---- RIEncryptedUploadable ------------------------------------------------------
@@ -136,6 +140,7 @@ class RemoteEncryptedUploadable(Referenceable):
 
     def remote_read_encrypted(self, offset, length):
         self._check_read(offset, length)
+        self.accepted += 1
         return self._lock.run(lambda: defer.ensureDeferred(self._read(offset, length)))
 
     def remote_get_plaintext_hashtree_leaves(self, first, last, num_segments):
@@ -149,6 +154,9 @@ class RemoteEncryptedUploadable(Referenceable):
             "none); get_plaintext_hash is not provided")
 
     def remote_close(self):
+        self.closed = True
+
+    def stop(self) -> None:
         self.closed = True
 
     # ---- reading --------------------------------------------------------------------
