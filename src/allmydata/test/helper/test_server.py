@@ -9,9 +9,14 @@ import pytest_twisted
 from foolscap.api import Tub
 from twisted.internet import defer
 
+from allmydata.helper.existence import check_uri_extension
 from allmydata.helper.interfaces import HELPER_V1, HelperUploadResults
 from allmydata.helper.server import CHK_UPLOAD_V1
 from allmydata.history import History
+from allmydata.immutable.params import SegmentParams
+from allmydata.immutable.uri_extension import (
+    BadURIExtensionError, make_uri_extension, pack_uri_extension,
+)
 from allmydata.stats import StatsProvider
 from allmydata.util.rrefutil import call_remote
 
@@ -114,3 +119,35 @@ async def test_concurrent_requests_share_one_upload(hg):
     assert s1.bytes_served + s2.bytes_served == 200_000 == r1.ciphertext_fetched
     assert await download(hg.grid, f.cap(r1)) == f.plaintext
     assert len(hg.history.list_all_helper_statuses()) == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_file_on_too_few_servers_is_not_stored(hg):
+    """Shares left on two of five servers do not reach the helper's happy
+    (5): the file is uploaded again, the shares found counted."""
+    f = await prepare(content(150_000, seed=8), happy=5, max_segment_size=64 * 1024)
+    await upload_through(hg.rref, f.storage_index, f.source())
+    for i, _shnum, path in hg.grid.share_files(f.storage_index):
+        if i < 3:
+            os.unlink(path)
+    results, uploader = await call_remote(hg.rref, "upload_chk", f.storage_index)
+    assert uploader is not None
+    source = f.source()
+    again = await call_remote(uploader, "upload", source)
+    assert source.bytes_served == len(f.ciphertext)
+    assert again.preexisting_shares > 0
+    assert await download(hg.grid, f.cap(again)) == f.plaintext
+
+
+def test_check_uri_extension_refuses_inconsistent_blocks():
+    good = make_uri_extension(SegmentParams.for_file(100_000, 3, 10, 4096),
+                              b"a" * 32, b"b" * 32, b"c" * 32)
+    assert check_uri_extension(pack_uri_extension(good))["size"] == 100_000
+    for change in ({"num_segments": 3}, {"codec_params": b"4096-3-9"},
+                   {"share_root_hash": b"s" * 31}, {"segment_size": 4097},
+                   {"needed_shares": 11}, {"codec_name": b"xyz"}, {"size": 0}):
+        with pytest.raises(BadURIExtensionError):
+            check_uri_extension(pack_uri_extension(dict(good, **change)))
+    del good["share_root_hash"]
+    with pytest.raises(BadURIExtensionError):
+        check_uri_extension(pack_uri_extension(good))
