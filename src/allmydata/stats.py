@@ -20,12 +20,15 @@ from collections import defaultdict
 
 from foolscap.api import Referenceable
 from twisted.application import service
+from twisted.logger import Logger
 from zope.interface import implementer
 
 from .cpu_monitor import CPUUsageMonitor, LoadMonitor
 from .process_stats import ProcessStats
 from .stats_interfaces import MAX_STAT_NAME, MAX_STATS, IStatsProducer, RIStatsProvider
 from .util.default_reactor import default_reactor
+
+log = Logger()
 
 
 def is_number(value) -> bool:
@@ -88,10 +91,15 @@ class StatsProvider(Referenceable, service.MultiService):
         self._producers.append(IStatsProducer(producer))
 
     def get_stats(self) -> dict:
-        """``{"counters": {name: number}, "stats": {name: number or None}}``."""
+        """``{"counters": {name: number}, "stats": {name: number or None}}``.
+        A producer that fails (a disk that cannot be asked, say) is logged
+        and left out; the others' stats are still given."""
         stats = {}
         for p in self._producers:
-            stats.update(p.get_stats())
+            try:
+                stats.update(p.get_stats())
+            except Exception:
+                log.failure("stats producer {producer!r} failed", producer=p)
         return {"counters": dict(self.counters), "stats": stats}
 
     def remote_get_stats(self):

@@ -8,6 +8,7 @@ import pytest
 import pytest_twisted
 from foolscap.api import Tub
 from twisted.internet import task
+from twisted.logger import globalLogPublisher
 from zope.interface import implementer
 
 from allmydata.stats import StatsProvider, is_number, wire_section
@@ -45,6 +46,29 @@ def test_counters_add_up_and_producers_are_merged():
     assert stats["counters"] == {"uploader.files_uploaded": 2, "uploader.bytes_uploaded": 1234}
     assert stats["stats"]["a.one"] == 1 and stats["stats"]["a.two"] == 2.5
     assert stats["stats"]["b.three"] == 3
+
+
+@implementer(IStatsProducer)
+class Failing:
+    def get_stats(self):
+        raise OSError("the disk went away")
+
+
+def test_a_failing_producer_is_left_out():
+    sp = StatsProvider(clock=task.Clock())
+    sp.register_producer(Producer({"a.one": 1}))
+    sp.register_producer(Failing())
+    sp.register_producer(Producer({"b.two": 2}))
+    events = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        stats = sp.get_stats()["stats"]
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+    assert stats["a.one"] == 1 and stats["b.two"] == 2
+    assert "node.uptime" in stats
+    (failure,) = [e["log_failure"] for e in events if "log_failure" in e]
+    assert "the disk went away" in str(failure.value)
 
 
 def test_a_producer_must_provide_the_interface():
