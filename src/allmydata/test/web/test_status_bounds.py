@@ -4,6 +4,8 @@ mutable operation stay bounded however long it runs."""
 
 import gc
 import json
+import os
+import re
 
 import pytest
 import pytest_twisted
@@ -158,3 +160,37 @@ async def test_a_running_download_stays_listed(ours_webapi):
     recent = [i for i in listed["recent"] if i["type"] == "download"]
     assert len(recent) == MAX_RECENT["download"]
     assert si not in {i["storage-index-string"] for i in recent}
+
+
+@pytest_twisted.ensureDeferred
+async def test_problems_and_failures_are_shown(ours_webapi):
+    """A download that met a corrupt share lists the server's problem on its
+    page; one that found no shares at all is listed as failed."""
+    url, grid = ours_webapi.url, ours_webapi.grid
+    data = bytes(range(256)) * 40
+    cap = (await http_request("PUT", url + "uri", body=data)).text.strip()
+    si_bytes = uri.from_string(cap).get_storage_index()
+    si = base32.b2a(si_bytes).decode("ascii")
+    (share0,) = [p for p in grid.share_files(si_bytes) if os.path.basename(p) == "0"]
+    with open(share0, "r+b") as f:
+        f.seek(200)
+        block = f.read(100)
+        f.seek(200)
+        f.write(bytes(b ^ 0xFF for b in block))
+    r = await http_request("GET", url + "uri/" + cap)
+    assert (r.code, r.body) == (200, data)
+    page = (await http_request("GET", url + "status")).text
+    # newest first: the first download listed is this one
+    link = re.search(r'href="/status/(down-[0-9]+)"', page).group(1)
+    r = await http_request("GET", url + "status/" + link)
+    assert r.code == 200 and "Storage Index: " + si in r.text
+    assert re.search(r"Server Problems:<ul><li>\[[a-z0-9]{8}\]: share 0: ", r.text), r.text
+
+    for path in grid.share_files(si_bytes):
+        os.remove(path)
+    r = await http_request("GET", url + "uri/" + cap)
+    assert r.code == 410
+    listed = json.loads((await http_request("GET", url + "status?t=json")).body)
+    failed = [i for i in listed["recent"] if i["type"] == "download"
+              and i["storage-index-string"] == si and i["status"].startswith("Failed")]
+    assert failed and failed[0]["progress"] < 1.0
