@@ -186,3 +186,30 @@ async def test_our_uploader_results_through_a_tahoe_helper(helper_grid):
         await uploader.stopService()
         await tub.stopService()
         await fireEventually()
+
+
+def test_our_client_node_uploads_directly_when_its_helper_is_down(helper_grid, tmp_path):
+    helper, theirs, ours, furl = helper_grid
+    down = OurClient(str(tmp_path / "helper-down"), NEEDED, HAPPY, TOTAL, nickname="helper-down")
+    swissnum = "s" * 32
+    dead_furl = "pb://%s@tcp:127.0.0.1:%d/%s" % ("a" * 32, free_port(), swissnum)
+    try:
+        down.create()
+        down.set_servers(theirs.server_ids.values())
+        edit_config(down.basedir, {"client": {"helper.furl": dead_furl}})
+        down.start()
+        down.wait_connected(timeout=60)
+        requests = helper.helper_stats()["chk_upload_helper.upload_requests"]
+        data = data_of(300 * 1000, b"no helper today ")
+        cap = down.upload(data)
+        assert theirs.download(cap) == data
+        assert helper.helper_stats()["chk_upload_helper.upload_requests"] == requests
+        status = json.loads(down.request("GET", "/status?t=json"))
+        (item,) = [i for i in status["recent"] if i["type"] == "upload"]
+        assert item["status"].startswith("Finished (")
+        assert "is not connected; uploading directly to the storage servers" in item["status"]
+        logs = our_log_text(down.basedir)
+        assert "uploading directly to the storage servers" in logs
+        assert swissnum not in logs and swissnum not in item["status"]
+    finally:
+        down.stop()

@@ -193,3 +193,17 @@ def test_ciphertext_hashes_match_the_encoder_definition():
     assert h.crypttext_hash() == hashutil.crypttext_hash(data)
     with pytest.raises(ValueError):
         h.feed(b"x")
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_stopped_reader_reads_nothing_more():
+    s = await served(60 * 1000)
+    try:
+        await s.read(0, 1000)
+        s.reader.stop()  # what the client does once the helper's upload is over
+        with pytest.raises(RemoteException) as e:
+            await s.call("read_encrypted", 1000, 1000)
+        assert "after close()" in e.value.message
+        assert s.reader.position == 1000
+    finally:
+        await s.close()
