@@ -11,7 +11,9 @@ where its results and status can be read.
   client and on the Tahoe-LAFS client, and Tahoe-LAFS's verifier finds every
   share good;
 * our uploader's results: the ciphertext fetched, the helper's timings, the
-  status; the same file again is found by the helper and costs no ciphertext.
+  status; the same file again is found by the helper and costs no ciphertext;
+* another client node of ours, whose helper FURL points where nothing
+  listens, uploads directly, and its ``/status`` and log say why.
 """
 
 import glob
