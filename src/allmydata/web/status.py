@@ -15,8 +15,9 @@ gives the same lists in the shape of Tahoe-LAFS 1.20's::
            download: "progress", mapupdate: "mode"}
 
 The page of one operation is ``/status/up-N``, ``down-N``, ``mapupdate-N``,
-``publish-N`` or ``retrieve-N`` (N: its counter; an upload a helper made on
-this node's behalf is an ``up-N`` too): its timings and what each server did.
+``publish-N`` or ``retrieve-N`` (N: its counter; an upload this node's
+helper made for a client is an ``up-N`` too): its timings and what each
+server did.
 ``/status/down-N/event_json`` gives a download's requests as Tahoe-LAFS
 1.20's timeline data.  An unknown or malformed name is a 404 that says which
 names exist.  No page shows a capability: operations are named by storage
