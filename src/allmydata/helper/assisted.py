@@ -35,7 +35,7 @@ from ..immutable.params import SegmentParams
 from ..immutable.uri_extension import (
     CURRENT_KEYS, BadURIExtensionError, pack_uri_extension, uri_extension_hash,
 )
-from ..util.rrefutil import RemoteException, call_remote
+from ..util.rrefutil import RemoteException, Violation, call_remote
 from .interfaces import HelperUploadResults
 from .remote_uploadable import RemoteEncryptedUploadable
 
@@ -187,6 +187,11 @@ def _lost(e) -> bool:
     return isinstance(e, DeadReferenceError)
 
 
+def _broke_protocol(e, call: str) -> HelperResultsError:
+    return HelperResultsError("the helper's answer to %s breaks the helper protocol: %s"
+                              % (call, e))
+
+
 async def upload_through_helper(helper, encrypted, status=None) -> AssistedUpload:
     """Upload the ciphertext of ``encrypted`` (an EncryptAnUploadable) through
     ``helper`` (the RemoteReference of an RIHelper); raises
@@ -213,6 +218,8 @@ async def upload_through_helper(helper, encrypted, status=None) -> AssistedUploa
             # a helper that declines (busy, out of space) before reading anything
             raise HelperUnavailableError("the helper declined the upload (%s)" % (e,),
                                          before_reading=True) from None
+        if isinstance(e, Violation):
+            raise _broke_protocol(e, "upload_chk") from None
         raise
     timings["contacting_helper"] = time.perf_counter() - t
     if not isinstance(answer, tuple) or len(answer) != 2:
@@ -240,6 +247,8 @@ async def upload_through_helper(helper, encrypted, status=None) -> AssistedUploa
                     "the helper's upload failed after it had %d of %d bytes of ciphertext (%s); "
                     "no cap was made" % (reader.position, size, e),
                     before_reading=before_reading) from None
+            if isinstance(e, Violation):
+                raise _broke_protocol(e, "upload") from None
             raise
         reader.stop()
     elif status is not None:

@@ -344,3 +344,25 @@ async def test_a_helper_failing_after_reading_fails_the_upload(grid):
         assert last_status(s.uploader).get_results() is None
     finally:
         await s.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_helper_answering_outside_the_protocol_means_a_direct_upload(grid):
+    """Its own Tub refuses to send the answer (Foolscap checks it against
+    RIHelper), so the client sees a failed upload_chk: nothing was read yet."""
+    class Garbled(SmallHelper):
+        def remote_upload_chk(self, si):
+            self.calls.upload_chk.append(si)
+            return (None, "not an uploader")
+
+    helper = Garbled(grid.broker, grid_secrets())
+    s = await setup(grid, helper)
+    try:
+        data = plaintext(70 * 1000, b"garbled")
+        results = await s.uploader.upload(Data(data, CONVERGENCE))
+        s.check_stored(results, data)
+        text = last_status(s.uploader).get_status()
+        assert "the helper declined the upload" in text and "Violation" in text
+        assert not last_status(s.uploader).using_helper()
+    finally:
+        await s.close()
