@@ -39,8 +39,8 @@ from ..util.rrefutil import RemoteException, Violation, call_remote
 from .interfaces import HelperUploadResults
 from .remote_uploadable import RemoteEncryptedUploadable
 
-__all__ = ["HelperResultsError", "HelperUnavailableError", "HelperLostError", "AssistedUpload", "upload_through_helper",
-           "check_helper_results"]
+__all__ = ["HelperResultsError", "HelperUnavailableError", "HelperLostError", "AssistedUpload",
+           "upload_through_helper", "check_helper_results"]
 
 #: the most timings entries kept from a helper's results
 MAX_TIMINGS = 64
