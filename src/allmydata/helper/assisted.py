@@ -23,6 +23,14 @@ peer that may lie, or run another version):
 A failed check raises :class:`HelperResultsError` and no cap is made.  The
 informative parts of the results (share map, timings, share counts) are
 kept only when well-formed and bounded.
+
+A helper that declines or fails (:class:`HelperUnavailableError`), or whose
+connection is lost (:class:`HelperLostError`), says whether it had read any
+ciphertext: if not, the source is untouched and the uploader sends the file
+to the servers directly; if it had, the upload fails (the source cannot be
+rewound, and an upload through the helper later resumes where it stopped).
+Once ``upload`` returns or fails, the reader is stopped: a helper that keeps
+its reference reads nothing more.
 """
 
 import math
