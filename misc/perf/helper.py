@@ -313,13 +313,16 @@ def resumed_upload(side, data_dir, size_mib, cut):
                 raise RuntimeError("%s: the upload ended (%r) before the helper had fetched "
                                    "%d%% of it (%d bytes)" % (side.impl, outcome, cut * 100,
                                                               so_far))
-            time.sleep(0.02)
+            time.sleep(0.005)
         side.kill_client()
         thread.join(KILLED_UPLOAD_WAIT)
         if "cap" in outcome:
             raise RuntimeError("%s: the upload finished although its client was killed" %
                                side.impl)
         at_kill = fetched(side.helper.url) - before
+        if at_kill >= size:
+            raise RuntimeError("%s: the helper had the whole file before its client was killed "
+                               "(a larger --size gives more time)" % side.impl)
         side.start_client()
         middle = fetched(side.helper.url)
         cap = put_file(side.url, path)
