@@ -38,6 +38,7 @@ import time
 
 import attr
 from foolscap.api import DeadReferenceError
+from twisted.internet import defer
 
 from ..immutable.params import SegmentParams
 from ..immutable.uri_extension import (
@@ -52,6 +53,12 @@ __all__ = ["HelperResultsError", "HelperUnavailableError", "HelperLostError", "A
 
 #: the most timings entries kept from a helper's results
 MAX_TIMINGS = 64
+#: seconds a helper gets to answer ``upload_chk`` (it asks the servers
+#: whether the file is stored)
+ANSWER_TIMEOUT = 600.0
+#: seconds a helper may go without reading while it still lacks ciphertext
+#: (once it has read it all, it encodes and pushes for as long as it takes)
+IDLE_TIMEOUT = 600.0
 
 
 class HelperResultsError(Exception):
@@ -195,14 +202,48 @@ def _lost(e) -> bool:
     return isinstance(e, DeadReferenceError)
 
 
+class _IdleWatch:
+    """Cancels ``d`` (the pending ``upload``) when ``reader`` has had no
+    ``read_encrypted`` call for ``idle`` seconds while it still has
+    ciphertext to give; checked every ``idle / 4`` seconds of ``clock``."""
+
+    def __init__(self, d, reader, clock, idle: float):
+        self._d, self._reader, self._clock, self._idle = d, reader, clock, idle
+        self._last = (reader.accepted, clock.seconds())
+        self.fired = False
+        self._call = clock.callLater(idle / 4, self._check)
+
+    def _check(self):
+        self._call = None
+        now = self._clock.seconds()
+        accepted, since = self._last
+        if self._reader.accepted != accepted or self._reader.hashes.complete:
+            self._last = (self._reader.accepted, now)
+        elif now - since >= self._idle:
+            self.fired = True
+            self._d.cancel()
+            return
+        self._call = self._clock.callLater(self._idle / 4, self._check)
+
+    def stop(self):
+        if self._call is not None and self._call.active():
+            self._call.cancel()
+        self._call = None
+
+
 def _broke_protocol(e, call: str) -> HelperResultsError:
     return HelperResultsError("the helper's answer to %s breaks the helper protocol: %s"
                               % (call, e))
 
 
-async def upload_through_helper(helper, encrypted, status=None) -> AssistedUpload:
+async def upload_through_helper(helper, encrypted, status=None, clock=None,
+                                answer_timeout: float = ANSWER_TIMEOUT,
+                                idle_timeout: float = IDLE_TIMEOUT) -> AssistedUpload:
     """Upload the ciphertext of ``encrypted`` (an EncryptAnUploadable) through
-    ``helper`` (the RemoteReference of an RIHelper); raises
+    ``helper`` (the RemoteReference of an RIHelper).  With ``clock``, a
+    helper that does not answer ``upload_chk`` within ``answer_timeout``
+    seconds, or reads nothing for ``idle_timeout`` seconds while it lacks
+    ciphertext, is given up (:class:`HelperUnavailableError`).  Raises
     :class:`HelperResultsError` for an answer that fails the checks,
     :class:`HelperUnavailableError` when the helper declines ``upload_chk``
     and :class:`HelperLostError` when the connection is lost."""
@@ -217,8 +258,14 @@ async def upload_through_helper(helper, encrypted, status=None) -> AssistedUploa
     if status is not None:
         status.set_status("Contacting Helper")
     try:
-        answer = await call_remote(helper, "upload_chk", storage_index)
+        d = call_remote(helper, "upload_chk", storage_index)
+        if clock is not None:
+            d.addTimeout(answer_timeout, clock)
+        answer = await d
     except Exception as e:
+        if isinstance(e, defer.TimeoutError):
+            raise HelperUnavailableError("the helper did not answer upload_chk within %d "
+                                         "seconds" % answer_timeout, before_reading=True) from None
         if _lost(e):
             raise HelperLostError("lost the connection to the helper before it read anything "
                                   "(%s)" % type(e).__name__, before_reading=True) from None
@@ -239,11 +286,18 @@ async def upload_through_helper(helper, encrypted, status=None) -> AssistedUploa
         if status is not None:
             status.set_status("Uploading Ciphertext")
         reader = RemoteEncryptedUploadable(encrypted, size, (k, happy, n, segment_size), status)
+        d = call_remote(uploader, "upload", reader)
+        watch = _IdleWatch(d, reader, clock, idle_timeout) if clock is not None else None
         try:
-            results = await call_remote(uploader, "upload", reader)
+            results = await d
         except Exception as e:
             reader.stop()
             before_reading = reader.accepted == 0
+            if watch is not None and watch.fired:
+                raise HelperUnavailableError(
+                    "the helper read nothing for %d seconds, with %d of %d bytes of ciphertext; "
+                    "no cap was made" % (idle_timeout, reader.position, size),
+                    before_reading=before_reading) from None
             if _lost(e):
                 raise HelperLostError(
                     "lost the connection to the helper after it had %d of %d bytes of "
@@ -258,6 +312,9 @@ async def upload_through_helper(helper, encrypted, status=None) -> AssistedUploa
             if isinstance(e, Violation):
                 raise _broke_protocol(e, "upload") from None
             raise
+        finally:
+            if watch is not None:
+                watch.stop()
         reader.stop()
     elif status is not None:
         status.set_progress(1, 1.0)

@@ -29,7 +29,8 @@ class HelperConnection(service.Service):
     """A reconnecting connection to the helper at ``furl`` through ``tub``.
 
     ``clock`` (an ``IReactorTime``; the global reactor if None) stamps
-    :attr:`connected_at` and :attr:`lost_at`.
+    :attr:`connected_at` and :attr:`lost_at`, and times the helper's answers
+    during an upload (:attr:`clock`, used by :mod:`.assisted`).
 
     Public attributes: ``furl``; ``version`` (the version dict of the helper
     in use, or None); ``problem`` (a one-line text saying why a connected
@@ -91,9 +92,12 @@ class HelperConnection(service.Service):
         self._helper = None
         return service.Service.stopService(self)
 
+    @property
+    def clock(self):
+        return self._clock if self._clock is not None else default_reactor()
+
     def _now(self) -> float:
-        clock = self._clock if self._clock is not None else default_reactor()
-        return clock.seconds()
+        return self.clock.seconds()
 
     # ---- connection events ----------------------------------------------------------
     def _got_helper(self, rref):

@@ -353,7 +353,7 @@ class Uploader(service.MultiService):
         status.set_helper(True)
         status.set_status("Computing the encryption key")
         eu = EncryptAnUploadable(uploadable, status, reactor=self._reactor)
-        done = await upload_through_helper(helper, eu, status)
+        done = await upload_through_helper(helper, eu, status, clock=self._helper.clock)
         key = await eu.get_encryption_key()
         cap = urimod.CHKFileURI(key, done.uri_extension_hash, done.needed_shares,
                                 done.total_shares, done.size).to_string()

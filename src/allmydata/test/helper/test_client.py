@@ -24,9 +24,10 @@ import hashlib
 import pytest
 import pytest_twisted
 from foolscap.api import fireEventually
+from twisted.internet import defer, task
 
 from allmydata.helper.assisted import (
-    HelperLostError, HelperResultsError, HelperUnavailableError,
+    ANSWER_TIMEOUT, IDLE_TIMEOUT, HelperLostError, HelperResultsError, HelperUnavailableError,
 )
 from allmydata.helper.client import HelperConnection
 from allmydata.helper.interfaces import HELPER_V1
@@ -67,12 +68,13 @@ class Setup:
 
     def __init__(self, grid, helper):
         self.grid = grid
+        self.clock = task.Clock()  # times the helper's answers
         self.helper = helper
         self.helper_tub = start_tub()
         self.furl = self.helper_tub.registerReference(helper) if helper is not None else (
             "pb://%s@tcp:127.0.0.1:%d/nothing" % ("a" * 32, free_port()))
         self._helper_stopped = None
-        self.connection = HelperConnection(grid.client_tub, self.furl)
+        self.connection = HelperConnection(grid.client_tub, self.furl, clock=self.clock)
         self.uploader = Uploader(grid.broker, grid_secrets(), PARAMS, helper=self.connection)
         self.uploader.startService()
 
@@ -365,4 +367,60 @@ async def test_a_helper_answering_outside_the_protocol_means_a_direct_upload(gri
         assert "the helper declined the upload" in text and "Violation" in text
         assert not last_status(s.uploader).using_helper()
     finally:
+        await s.close()
+
+
+# ---- a helper that stops answering (times of the injected clock) -----------------------
+@pytest_twisted.ensureDeferred
+async def test_a_helper_that_does_not_answer_upload_chk_is_given_up(grid):
+    class Silent(SmallHelper):
+        def remote_upload_chk(self, si):
+            self.calls.upload_chk.append(si)
+            return defer.Deferred()  # never answers
+
+    helper = Silent(grid.broker, grid_secrets())
+    s = await setup(grid, helper)
+    try:
+        data = plaintext(70 * 1000, b"silent")
+        d = s.uploader.upload(Data(data, CONVERGENCE))
+        await eventually(lambda: helper.calls.upload_chk, 30, what="upload_chk")
+        s.clock.advance(ANSWER_TIMEOUT - 1)
+        assert not d.called
+        s.clock.advance(1)
+        results = await d
+        s.check_stored(results, data)
+        text = last_status(s.uploader).get_status()
+        assert "did not answer upload_chk within %d seconds" % ANSWER_TIMEOUT in text
+        assert "uploading directly" in text
+    finally:
+        await s.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_helper_that_stops_reading_is_given_up(grid):
+    stall = defer.Deferred()
+
+    async def stall_at_the_second_read(helper, offset):
+        if offset >= READ_SIZE:
+            await stall
+
+    helper = SmallHelper(grid.broker, grid_secrets(), on_upload=stall_at_the_second_read)
+    s = await setup(grid, helper)
+    try:
+        data = plaintext(150 * 1000, b"stalled")
+        d = s.uploader.upload(Data(data, CONVERGENCE))
+        await eventually(lambda: len(helper.calls.reads) == 1, 30, what="the first read")
+        step = IDLE_TIMEOUT / 4
+        s.clock.advance(step)  # the last read is seen here: idle from now on
+        for _ in range(3):
+            s.clock.advance(step)
+            assert not d.called
+        s.clock.advance(step)
+        with pytest.raises(HelperUnavailableError) as e:
+            await d
+        assert "read nothing for %d seconds, with %d of %d bytes" % (
+            IDLE_TIMEOUT, READ_SIZE, len(data)) in str(e.value)
+        assert last_status(s.uploader).get_results() is None
+    finally:
+        stall.callback(None)
         await s.close()
