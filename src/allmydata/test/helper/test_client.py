@@ -16,6 +16,8 @@ parser of the upload tests, with the cap our client built.
   lost or declines before it read anything: the upload goes directly to the
   servers and its status says why; a helper lost or failing after it started
   reading: a clear error;
+* a helper that does not answer ``upload_chk``, or stops reading, is given
+  up after the timeouts (on the connection's clock, a ``task.Clock`` here);
 * small (LIT) files never reach the helper.
 """
 
