@@ -5,7 +5,7 @@ upload hands its status object to :class:`History` when it starts.  The
 history keeps the last few of each kind (the bounds below) and, through weak
 references, every one that is still running: an operation that runs holds its
 status object, so it stays listed however many others have started since;
-once finished and pushed out of the recent ones it is forgotten.
+once finished and pushed out of the recent ones it is no longer listed.
 
 The operations that record themselves here also count their work through
 :meth:`History.count` into the node's stats provider (``downloader.*``,
@@ -44,8 +44,12 @@ class History:
 
     def list(self, kind: str) -> list:
         """The recorded statuses of one kind that are running or recent,
-        oldest first (by their counters)."""
-        statuses = set(self._all[kind].keys()) | set(self._recent[kind])
+        oldest first (by their counters).  A finished status outside the
+        recent ones is left out even while something still holds it (until
+        the garbage collector frees it), so the listing does not depend on
+        when that happens."""
+        running = {s for s in list(self._all[kind].keys()) if s.get_active()}
+        statuses = running | set(self._recent[kind])
         return sorted(statuses, key=lambda s: s.get_counter())
 
     def add_upload(self, status) -> None:
