@@ -11,8 +11,9 @@ in order), checks every answer (a list of byte strings whose lengths add up
 to exactly what was asked), and appends it to the incoming file.
 
 :class:`LocalCiphertextReader` is the ``IEncryptedUploadable`` the encoder
-reads from: the complete ciphertext file, one segment at a time, with the
-parameters the client announced.  It has no key and no plaintext.
+reads from: the ciphertext file, one segment at a time, with the parameters
+the client announced, while the fetch is still filling it (encoding and
+pushing overlap fetching).  It has no key and no plaintext.
 """
 
 from __future__ import annotations
@@ -128,6 +129,11 @@ class CiphertextFetcher:
         self._timeout = timeout
         self.fetched = 0
         self.times = {"cumulative_fetch": 0.0, "total_fetch": 0.0}
+        self._stopped = None
+
+    def stop(self, reason) -> None:
+        """Ask no more (the call under way, if any, is still written)."""
+        self._stopped = reason
 
     async def run(self) -> None:
         started = time.perf_counter()
@@ -135,6 +141,8 @@ class CiphertextFetcher:
             if f.tell() != self.have:
                 raise ReaderError("the partial file changed under the fetch")
             while self.have < self.size:
+                if self._stopped is not None:
+                    raise ReaderError("the fetch was stopped: %s" % (self._stopped,))
                 reader = await self._next_reader()
                 ask = min(self._chunk, self.size - self.have)
                 t = time.perf_counter()
@@ -150,6 +158,7 @@ class CiphertextFetcher:
                     self.times["cumulative_fetch"] += time.perf_counter() - t
                 for piece in pieces:
                     f.write(piece)
+                f.flush()  # readable by the encoder's reader from now on
                 self.have += ask
                 self.fetched += ask
                 if self._on_bytes is not None:
@@ -161,13 +170,22 @@ class CiphertextFetcher:
 
 @implementer(IEncryptedUploadable)
 class LocalCiphertextReader:
-    """The encrypted uploadable of a complete ciphertext file on disk."""
+    """The encrypted uploadable the encoder reads: the ciphertext file on
+    disk, possibly while it is still being fetched.  ``available`` bytes are
+    in the file now; :meth:`grew` says more are, :meth:`fail` that no more
+    will come.  A read of bytes not there yet waits for them (in the
+    reactor: a slow client holds no encoding thread)."""
 
-    def __init__(self, path: str, storage_index: bytes, size: int, params: tuple):
-        self._f = open(path, "rb")
+    def __init__(self, path: str, storage_index: bytes, size: int, params: tuple,
+                 available: int):
+        self._f = open(path, "rb")  # kept open: the fetch renames the file when complete
         self._storage_index = storage_index
         self._size = size
         self._params = tuple(params)
+        self._pos = 0
+        self._available = available
+        self._failed = None
+        self._waiting = None     # (length, Deferred) of a read waiting for data
 
     def set_upload_status(self, upload_status) -> None:
         pass  # the helper's upload keeps its own status
@@ -182,14 +200,43 @@ class LocalCiphertextReader:
         return defer.succeed(self._storage_index)
 
     def read_encrypted(self, length: int, hash_only: bool = False):
+        if self._waiting is not None:
+            return defer.fail(ReaderError("one read at a time"))
+        if self._pos + length <= self._available:
+            return defer.succeed(self._read(length, hash_only))
+        if self._failed is not None:
+            return defer.fail(self._failed)
+        d = defer.Deferred()
+        self._waiting = (length, hash_only, d)
+        return d
+
+    def _read(self, length: int, hash_only: bool) -> list:
+        self._f.seek(self._pos)
         data = self._f.read(length)
-        return defer.succeed([] if hash_only else [data])
+        if len(data) != length:
+            raise ReaderError("the ciphertext file holds %d bytes at %d, %d were expected"
+                              % (len(data), self._pos, length))
+        self._pos += length
+        return [] if hash_only else [data]
 
-    def can_read_encrypted_sync(self) -> bool:
-        return True
+    def grew(self, available: int) -> None:
+        self._available = available
+        if self._waiting is not None and self._pos + self._waiting[0] <= available:
+            length, hash_only, d = self._waiting
+            self._waiting = None
+            try:
+                data = self._read(length, hash_only)
+            except Exception as e:
+                d.errback(e)
+            else:
+                d.callback(data)
 
-    def read_encrypted_sync(self, length: int) -> list:
-        return [self._f.read(length)]
+    def fail(self, reason: Exception) -> None:
+        self._failed = reason
+        if self._waiting is not None:
+            d = self._waiting[2]
+            self._waiting = None
+            d.errback(reason)
 
     def close(self) -> None:
         self._f.close()

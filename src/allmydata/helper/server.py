@@ -17,9 +17,11 @@ uploading that file at the same time), on which the client calls
    reader fails, it goes on with the next client's reader of the same file,
    if there is one, and otherwise the partial file waits for the upload to
    be started again;
-3. moves the complete file to ``helper/CHK_encoding/<si>``, encodes it and
-   places the shares with servers-of-happiness (:func:`.push.encode_and_push`,
-   the uploader's own code), reading it one segment at a time;
+3. meanwhile chooses servers (servers-of-happiness) and encodes and places
+   the shares (:func:`.push.encode_and_push`, the uploader's own code),
+   reading the file one segment at a time as the fetch fills it; the
+   complete file is moved to ``helper/CHK_encoding/<si>``, from which an
+   upload whose encoding failed starts again without a fetch;
 4. removes the spool file and answers :class:`HelperUploadResults`.
 
 Each upload's :class:`UploadStatus` goes to the node's history; the
@@ -230,37 +232,48 @@ class HelperUpload(Referenceable):
             # what is on disk is not this file's ciphertext: start afresh
             spool.remove(si)
             complete, have = False, 0
-        fetch_times = {"cumulative_fetch": 0.0, "total_fetch": 0.0}
-        if not complete:
+        fetcher = fetching = None
+        if complete:
+            reader = LocalCiphertextReader(spool.encoding_path(si), si, size, params, size)
+        else:
             if have:
                 helper.count("resumes")
             spool.claim(si, size - have, active=helper.active_storage_indexes())
-            status.set_status("Fetching ciphertext")
             status.set_progress(1, have / size)
+            path = spool.incoming_path(si)
+            open(path, "ab").close()
+            reader = LocalCiphertextReader(path, si, size, params, have)
 
             def fetched(n):
                 self.ciphertext_fetched += n
                 helper.count("fetched_bytes", n)
                 status.set_progress(1, fetcher.have / size)
-            fetcher = CiphertextFetcher(spool.incoming_path(si), size, have, self._next_reader,
-                                        self._drop, helper.clock, on_bytes=fetched)
-            try:
-                await fetcher.run()
-            finally:
-                spool.release(si)
-            fetch_times = fetcher.times
-            spool.finish(si)
-        status.set_progress(1, 1.0)
-        self._close_readers()
-
-        status.set_status("Encoding and pushing")
-        reader = LocalCiphertextReader(spool.encoding_path(si), si, size, params)
+                reader.grew(fetcher.have)
+            fetcher = CiphertextFetcher(path, size, have, self._next_reader, self._drop,
+                                        helper.clock, on_bytes=fetched)
+            fetching = defer.ensureDeferred(self._fetch(fetcher, reader))
+        status.set_status("Fetching ciphertext, encoding and pushing" if fetcher else
+                          "Encoding and pushing")
         try:
             pushed = await encode_and_push(reader, helper.storage_broker, helper.secret_holder,
                                            helper.canary, reactor=helper.reactor, status=status)
+        except BaseException as e:
+            if fetching is not None:
+                fetcher.stop(e)
+                try:
+                    await fetching
+                except Exception:  # the push's failure is the one to report
+                    pass
+            raise
+        else:
+            if fetching is not None:
+                await fetching  # every byte was read, so the fetch has ended
         finally:
             reader.close()
+            spool.release(si)
         spool.remove(si)
+        fetch_times = fetcher.times if fetcher else {"cumulative_fetch": 0.0,
+                                                     "total_fetch": 0.0}
 
         r = HelperUploadResults()
         r.timings = dict(pushed.timings)
@@ -285,6 +298,19 @@ class HelperUpload(Referenceable):
                  si=_si(si), size=size, fetched=self.ciphertext_fetched,
                  summary=pushed.placement_summary)
         return r
+
+    async def _fetch(self, fetcher, reader) -> None:
+        """Fetch the rest of the ciphertext; then move the file to
+        CHK_encoding and tell the clients' readers they are done.  A failed
+        fetch fails the encoder's reader too."""
+        try:
+            await fetcher.run()
+        except Exception as e:
+            reader.fail(e)
+            raise
+        self._helper.spool.finish(self.storage_index)
+        self.status.set_progress(1, 1.0)
+        self._close_readers()
 
     def _close_readers(self) -> None:
         """Tell every reader the helper has what it needs (answers ignored)."""

@@ -172,21 +172,35 @@ async def test_disconnect_mid_fetch_then_resume(hg):
 
 
 @pytest_twisted.ensureDeferred
-async def test_complete_ciphertext_needs_no_fetch(hg):
-    """Encoding fails after the fetch (the client wants more servers than
-    there are); the same file again is encoded from the helper's disk."""
-    f = await prepare(content(300_000, seed=5), happy=7, max_segment_size=64 * 1024)
+async def test_failed_encoding_then_resume(hg):
+    """Encoding fails (the client wants more servers than there are): the
+    upload fails, and the same file again fetches only what is missing."""
+    f = await prepare(content(3 * FETCH_CHUNK, seed=5), happy=7, max_segment_size=64 * 1024)
     greedy = f.source()
     text = await refused(hg.rref, f.storage_index, greedy)
     assert "happiness" in text or "Unhappiness" in text
-    assert greedy.bytes_served == len(f.ciphertext)
-    assert list(spool_files(hg.helper)) == ["CHK_encoding/" + os.path.basename(
-        hg.helper.spool.encoding_path(f.storage_index))]
+    await eventually(lambda: hg.helper.get_active_uploads() == [], 10, what="the upload ended")
+    have = sum(spool_files(hg.helper).values())
+    assert have == greedy.bytes_served <= len(f.ciphertext)
     k, _happy, n, segsize = f.params
     modest = BytesCiphertextSource(f.ciphertext, (k, 5, n, segsize))
     _, results = await upload_through(hg.rref, f.storage_index, modest)
-    assert modest.reads() == [] and results.ciphertext_fetched == 0
+    assert modest.bytes_served == results.ciphertext_fetched == len(f.ciphertext) - have
     assert await download(hg.grid, f.cap(results)) == f.plaintext
+
+
+@pytest_twisted.ensureDeferred
+async def test_complete_ciphertext_needs_no_fetch(hg):
+    """A complete file in CHK_encoding (its fetch ended, its encoding did
+    not: the helper was stopped) is encoded with no read_encrypted."""
+    f = await prepare(content(300_000, seed=6), happy=5, max_segment_size=64 * 1024)
+    with open(hg.helper.spool.encoding_path(f.storage_index), "wb") as out:
+        out.write(f.ciphertext)
+    source = f.source()
+    _, results = await upload_through(hg.rref, f.storage_index, source)
+    assert source.reads() == [] and results.ciphertext_fetched == 0
+    assert await download(hg.grid, f.cap(results)) == f.plaintext
+    assert spool_files(hg.helper) == {}
 
 
 @pytest_twisted.ensureDeferred
