@@ -58,7 +58,7 @@ from .incoming import CiphertextSpool
 from .interfaces import HELPER_V1, HelperUploadResults, RICHKUploadHelper, RIHelper
 
 __all__ = ["Helper", "HelperUpload", "HelperBusyError", "CLEAN_INTERVAL",
-           "MAX_ACTIVE_UPLOADS", "CHK_UPLOAD_V1", "IDLE_TIMEOUT"]
+           "MAX_ACTIVE_UPLOADS", "MAX_READERS", "CHK_UPLOAD_V1", "IDLE_TIMEOUT"]
 
 log = Logger()
 
@@ -74,6 +74,8 @@ MAX_CHECKS = 20
 MAX_WAITING_CHECKS = 1000
 #: seconds an upload object waits for its first ``upload()`` call
 IDLE_TIMEOUT = 300.0
+#: clients' readers one upload keeps at once (the first is used, the others wait)
+MAX_READERS = 10
 
 COUNTERS = ("upload_requests", "upload_already_present", "upload_need_upload", "resumes",
             "fetched_bytes", "encoded_bytes")
@@ -129,6 +131,10 @@ class HelperUpload(Referenceable):
         d = defer.Deferred()
         if self._finished:
             d.errback(ReaderError("this upload has ended; ask the helper again"))
+            return d
+        if len(self._readers) >= MAX_READERS:
+            d.errback(HelperBusyError("%d clients are sending this file already"
+                                      % len(self._readers)))
             return d
         self._readers.append([reader, d, False])
         if not self._started:

@@ -13,11 +13,11 @@ import time
 import pytest
 import pytest_twisted
 from foolscap.api import Tub
-from twisted.internet import task
+from twisted.internet import defer, task
 
 from allmydata.helper.fetcher import FETCH_CHUNK, MAX_FILE_SIZE
 from allmydata.helper.incoming import MAX_AGE, MIN_FREE_SPACE, CiphertextSpool, SpoolFullError
-from allmydata.helper.server import CLEAN_INTERVAL, IDLE_TIMEOUT, Helper
+from allmydata.helper.server import CLEAN_INTERVAL, IDLE_TIMEOUT, MAX_READERS, Helper
 from allmydata.testing.ciphertext_source import BytesCiphertextSource
 from allmydata.testing.waiting import eventually
 from allmydata.util.rrefutil import RemoteException, Violation, call_remote
@@ -287,3 +287,33 @@ async def test_an_upload_nobody_sends_to_ends(tmp_path, certs):
         assert await download(g.grid, f.cap(results)) == f.plaintext
     finally:
         await g.close()
+
+
+class Held(BytesCiphertextSource):
+    """Answers read_encrypted only when the test fires ``release``."""
+
+    def __init__(self, ciphertext, params):
+        BytesCiphertextSource.__init__(self, ciphertext, params)
+        self.release = defer.Deferred()
+
+    def remote_read_encrypted(self, offset, length):
+        pieces = BytesCiphertextSource.remote_read_encrypted(self, offset, length)
+        return self.release.addCallback(lambda _: pieces)
+
+
+@pytest_twisted.ensureDeferred
+async def test_readers_of_one_upload_are_bounded(hg):
+    f = await prepare(content(50_000, seed=2), happy=5)
+    _, uploader = await call_remote(hg.rref, "upload_chk", f.storage_index)
+    held = Held(f.ciphertext, f.params)
+    first = call_remote(uploader, "upload", held)
+    await eventually(lambda: held.reads(), 10, what="the first read")
+    waiting = [call_remote(uploader, "upload", f.source()) for _ in range(MAX_READERS - 1)]
+    with pytest.raises(RemoteException) as e:
+        await call_remote(uploader, "upload", f.source())
+    assert "sending this file already" in str(e.value)
+    held.release.callback(None)
+    results = await first
+    assert [r.uri_extension_hash for r in await defer.gatherResults(waiting)] == \
+        [results.uri_extension_hash] * (MAX_READERS - 1)
+    assert await download(hg.grid, f.cap(results)) == f.plaintext
