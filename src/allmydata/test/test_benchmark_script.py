@@ -51,9 +51,30 @@ def test_the_maintenance_benchmark_refuses_literal_files():
 
 
 @pytest.mark.misc
+def test_the_helper_benchmark_uploads_through_our_helper_and_resumes(tmp_path):
+    """A 16 MiB upload through our helper and one resumed after its client
+    was killed: the tool fails unless the helper fetched each file's whole
+    ciphertext, every file reads back the same and the resumed upload
+    finished."""
+    proc = subprocess.run(
+        [sys.executable, SCRIPT, "helper", "--impl", "ours", "--size", "16", "--repeat", "1",
+         "--workdir", str(tmp_path)],
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    name = "upload 16 MiB through the helper"
+    for role in ("", ", client CPU", ", helper CPU", ", servers CPU"):
+        row = re.escape("%s%s (s)" % (name, role))
+        assert re.search(r"^%s\s+[\d.]+$" % row, proc.stdout, re.M), (row, proc.stdout)
+    assert re.search(r"^helper peak RSS, upload 16 MiB \(MiB\)\s+[\d.]+$", proc.stdout, re.M)
+    again = re.search(r"^resumed upload 16 MiB: fetched again \(% of file\)\s+([\d.]+)$",
+                      proc.stdout, re.M)
+    assert again and 0 <= float(again.group(1)) <= 100, proc.stdout
+
+
+@pytest.mark.misc
 @pytest.mark.parametrize("script, commands", [
     (SCRIPT, ["grid", "floor", "bucket-writes", "dirnode", "mdmf", "mutable-rounds",
-              "maintenance"]),
+              "maintenance", "crawler", "helper"]),
     (PROFILING, ["grid", "node"]),
 ])
 def test_every_command_has_help(script, commands):
