@@ -13,7 +13,9 @@ Commands:
   speed-test --count N --size SIZE [--mutable create|upload]
                             time uploading then downloading N files of SIZE
                             (e.g. 1MiB); print both times and the rates
-  ping                      print each connected server's response time
+  ping                      print each connected server's response time (a
+                            server that fails or does not answer is left
+                            out; the node's log says why)
 
 The script reads NODEDIR/private/control.furl and connects with a Foolscap
 Tub of its own; local paths are made absolute here (the node refuses

@@ -16,7 +16,8 @@ class RIControlClient(RemoteInterface):
     __remote_name__ = "allmydata.interfaces.RIControlClient"
 
     def wait_for_client_connections(num_clients=int):
-        """Return once at least ``num_clients`` storage servers are connected."""
+        """Return once at least ``num_clients`` storage servers are connected;
+        fail with the reason if the node stops first."""
 
     def upload_from_file_to_uri(filename=str,
                                 convergence=ChoiceOf(None, StringConstraint(2**20))):
@@ -43,5 +44,6 @@ class RIControlClient(RemoteInterface):
 
     def measure_peer_response_time():
         """Round-trip time of one small call to each connected storage
-        server, in seconds, keyed by server id."""
+        server, in seconds, keyed by server id; a server that fails the call
+        or does not answer in time is left out."""
         return DictOf(Nodeid, float)

@@ -21,7 +21,8 @@ import time
 
 from foolscap.api import Referenceable, Tub
 from twisted.application import service
-from twisted.internet import defer, task
+from twisted.internet import defer
+from twisted.logger import Logger
 from zope.interface import implementer
 
 from ..immutable.interfaces import IDownloadTarget
@@ -38,7 +39,10 @@ MAX_SPEED_SIZE = 2**30
 MAX_SPEED_TOTAL = 4 * 2**30
 MAX_MUTABLE_SIZE = 64 * 2**20
 POLL_INTERVAL = 0.1
+PING_TIMEOUT = 60.0
 MEMORY_KEYS = ("VmPeak", "VmSize", "VmData")
+
+log = Logger()
 
 
 class ControlError(Exception):
@@ -122,18 +126,38 @@ class ControlServer(Referenceable):
         self._tempdir = tempdir
         self._reactor = reactor
         self._clock = clock
+        self._waiting = {}  # Deferred of a pending wait -> (num_clients, its next poll)
         self.running = True
 
     # ---- connections ----
     def remote_wait_for_client_connections(self, num_clients):
+        """Fires once ``num_clients`` storage servers are connected,
+        checking every ``POLL_INTERVAL`` seconds.  A wait still pending when
+        the node stops fails with a :class:`ControlError` at that moment,
+        before the control port closes, so the caller learns why."""
         _check_int("num_clients", num_clients, 0, MAX_WAIT_CLIENTS)
+        if not self.running:
+            raise ControlError("the node is stopping")
+        d = defer.Deferred()
 
-        async def wait():
-            while len(self._broker.get_connected_servers()) < num_clients:
-                if not self.running:
-                    raise ControlError("the node is stopping")
-                await task.deferLater(self._reactor, POLL_INTERVAL, lambda: None)
-        return defer.ensureDeferred(wait())
+        def poll():
+            if len(self._broker.get_connected_servers()) >= num_clients:
+                self._waiting.pop(d, None)
+                d.callback(None)
+            else:
+                self._waiting[d] = (num_clients, self._reactor.callLater(POLL_INTERVAL, poll))
+        poll()
+        return d
+
+    def stop(self):
+        """Refuse new waits and fail the pending ones (the node is stopping)."""
+        self.running = False
+        waiting, self._waiting = self._waiting, {}
+        for d, (num_clients, call) in waiting.items():
+            call.cancel()
+            connected = len(self._broker.get_connected_servers())
+            d.errback(ControlError("the node is stopping: gave up waiting for %d storage "
+                                   "servers (%d connected)" % (num_clients, connected)))
 
     # ---- files ----
     def remote_upload_from_file_to_uri(self, filename, convergence):
@@ -234,20 +258,32 @@ class ControlServer(Referenceable):
 
     def remote_measure_peer_response_time(self):
         """One ``get_version`` call to every connected storage server at
-        once, each timed from send to answer; a server whose call fails (the
-        connection was lost meanwhile) fails the measurement with that
-        error rather than being reported with a made-up time."""
+        once, each timed from send to answer.  A server whose call fails
+        (the connection was lost meanwhile, or it answered with an error),
+        or that has not answered within ``PING_TIMEOUT`` seconds, is left out
+        of the answer and logged: it has no response time to report, and one
+        such server does not hide the others' times."""
         servers = [s for s in self._broker.get_connected_servers() if s.get_rref() is not None]
 
         async def ping(server):
             started = self._clock()
-            await call_remote(server.get_rref(), "get_version")
-            return server.get_serverid(), float(self._clock() - started)
+            d = call_remote(server.get_rref(), "get_version")
+            d.addTimeout(PING_TIMEOUT, self._reactor)
+            try:
+                await d
+            except defer.TimeoutError:
+                reason = "no answer in %g s" % PING_TIMEOUT
+            except Exception as e:
+                reason = "%s: %s" % (type(e).__name__, e)
+            else:
+                return server.get_serverid(), float(self._clock() - started)
+            log.info("control port: storage server {server} left out of the response times: "
+                     "{reason}", server=server.get_name(), reason=reason)
+            return None
 
         async def measure():
-            results = await defer.gatherResults(
-                [defer.ensureDeferred(ping(s)) for s in servers], consumeErrors=True)
-            return dict(results)
+            results = await defer.gatherResults([defer.ensureDeferred(ping(s)) for s in servers])
+            return dict(r for r in results if r is not None)
         return defer.ensureDeferred(measure())
 
 
@@ -292,7 +328,9 @@ class ControlService(service.MultiService):
         fileutil.write_atomically(self.furl_path, (self.furl + "\n").encode("ascii"), mode=0o600)
 
     def stopService(self):
-        self.server.running = False
+        # the pending waits fail first: their answers go out on connections
+        # that are still open, and the Tub's shutdown flushes them
+        self.server.stop()
         if os.path.exists(self.furl_path):
             os.unlink(self.furl_path)
         return service.MultiService.stopService(self)

@@ -10,12 +10,19 @@ import sys
 
 import pytest
 import pytest_twisted
-from foolscap.api import Tub
+from foolscap.api import Referenceable, Tub
+from twisted.internet import defer, reactor, task
+from twisted.logger import formatEvent, globalLogPublisher
 
 from allmydata.control.interfaces import RIControlClient
-from allmydata.control.service import read_memory_usage
+from allmydata.control.service import (PING_TIMEOUT, POLL_INTERVAL, ControlError,
+                                       ControlServer, ControlService, read_memory_usage)
+from allmydata.storage_client import StorageFarmBroker
 from allmydata.testing.nodegrid import start_grid
 from allmydata.testing.procgrid import ProcessGrid
+from allmydata.testing.tubs import start_tub
+from allmydata.testing.waiting import eventually
+from allmydata.util.idlib import nodeid_b2a
 from allmydata.util.rrefutil import RemoteException, Violation, call_remote
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
@@ -248,6 +255,203 @@ async def test_measure_peer_response_time(grid, control):
 @pytest_twisted.ensureDeferred
 async def test_unknown_method_is_refused(control):
     await violates_schema(call_remote(control, "delete_everything"), "delete_everything")
+
+
+# ---- a node that stops, servers that fail ------------------------------------------
+
+class _Caller:
+    """A ControlService of its own (its server on ``clock``) and a Tub of
+    the test's, connected to it over real Foolscap."""
+
+    def __init__(self, server, furl_path):
+        self.service = ControlService(server, str(furl_path))
+        self.furl_path = furl_path
+        self.tub = Tub()
+
+    async def __aenter__(self):
+        self.service.startService()
+        self.tub.startService()
+        self.rref = await self.tub.getReference(self.service.furl)
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.tub.stopService()
+        if self.service.running:
+            await self.service.stopService()
+
+    async def delivered(self):
+        """Foolscap runs the calls of one connection in the order they were
+        made: once this call answers, every earlier one's method has run."""
+        await call_remote(self.rref, "get_memory_usage")
+
+
+@pytest_twisted.ensureDeferred
+async def test_wait_polls_the_broker_on_the_clock(grid, tmp_path):
+    # a broker of its own, not started yet: no server connected
+    tub = Tub()
+    tub.startService()
+    broker = StorageFarmBroker(tub=tub, clock=reactor, static_servers={
+        "s%d" % i: {"furl": n.storage_server.furl, "nickname": None, "seed": b"s%d" % i}
+        for i, n in enumerate(grid.storage_nodes)})
+    clock = task.Clock()
+    server = ControlServer(grid.client, broker, str(tmp_path), clock)
+    try:
+        async with _Caller(server, tmp_path / "control.furl") as c:
+            waiting = call_remote(c.rref, "wait_for_client_connections", num_clients=3)
+            await c.delivered()
+            clock.advance(10 * POLL_INTERVAL)
+            assert not waiting.called
+            broker.startService()
+            await eventually(lambda: len(broker.get_connected_servers()) == 3,
+                             what="the broker connected")
+            assert len(clock.getDelayedCalls()) == 1  # the next check, not yet due
+            clock.advance(POLL_INTERVAL)
+            assert await waiting is None
+            assert clock.getDelayedCalls() == []
+    finally:
+        if broker.running:
+            await broker.stopService()
+        await tub.stopService()
+
+
+@pytest_twisted.ensureDeferred
+async def test_wait_pending_when_the_control_port_stops_fails_with_the_reason(grid, tmp_path):
+    clock = task.Clock()
+    server = ControlServer(grid.client, grid.client_node.storage_broker, str(tmp_path), clock)
+    furl_path = tmp_path / "control.furl"
+    async with _Caller(server, furl_path) as c:
+        assert furl_path.exists()
+        waits = [call_remote(c.rref, "wait_for_client_connections", num_clients=n)
+                 for n in (4, 7)]
+        await c.delivered()
+        clock.advance(10 * POLL_INTERVAL)
+        assert not any(w.called for w in waits)
+        assert len(clock.getDelayedCalls()) == 2
+        await c.service.stopService()
+        await refused(waits[0], "node is stopping", "4 storage servers", "3 connected")
+        await refused(waits[1], "node is stopping", "7 storage servers")
+        assert clock.getDelayedCalls() == []
+        assert not furl_path.exists()
+    # a stopped server refuses new waits at once (its Tub is gone; a local call)
+    with pytest.raises(ControlError, match="stopping"):
+        server.remote_wait_for_client_connections(1)
+
+
+@pytest_twisted.ensureDeferred
+async def test_wait_pending_when_the_node_stops(tmp_path):
+    g = await start_grid(tmp_path / "grid", storage_count=1, needed=1, happy=1, total=1)
+    tub = Tub()
+    tub.startService()
+    try:
+        furl_path = os.path.join(g.client_dir, "private", "control.furl")
+        with open(furl_path) as f:
+            rref = await tub.getReference(f.read().strip())
+        waiting = call_remote(rref, "wait_for_client_connections", num_clients=2)
+        await call_remote(rref, "get_memory_usage")  # the wait's method has run
+        await g.client_node.stopService()
+        await refused(waiting, "node is stopping", "2 storage servers", "1 connected")
+        assert not os.path.exists(furl_path)
+    finally:
+        await tub.stopService()
+        await g.stop()
+
+
+class FaultyStorageServer(Referenceable):
+    """A storage server that fails ``get_version``: ``"error"`` answers
+    with an exception, ``"hold"`` keeps the call unanswered (until the test
+    fires or drops it)."""
+
+    def __init__(self, how):
+        self.how = how
+        self.calls = []
+
+    def remote_get_version(self):
+        if self.how == "error":
+            raise ValueError("the disk is on fire")
+        d = defer.Deferred()
+        self.calls.append(d)
+        return d
+
+
+@pytest.fixture
+def log_events():
+    events = []
+    globalLogPublisher.addObserver(events.append)
+    yield events
+    globalLogPublisher.removeObserver(events.append)
+
+
+def left_out(events):
+    return [formatEvent(e) for e in events if "left out of the response times" in
+            (e.get("log_format") or "")]
+
+
+@pytest_twisted.ensureDeferred
+async def test_measure_leaves_out_a_server_that_fails(grid, tmp_path, log_events):
+    """Real storage servers, one that answers with an error, one that never
+    answers (given up after PING_TIMEOUT on the clock) and one whose
+    connection is lost while the call is out: the answer has the real
+    servers' times only, and each one left out is logged with the reason."""
+    faulty_tub = start_tub()
+    dropping_tub = start_tub()  # a Tub of its own, to lose its connection
+    caller = Tub()
+    caller.startService()
+    try:
+        erring, holding, dropping = (FaultyStorageServer(h) for h in ("error", "hold", "hold"))
+        rrefs = [await caller.getReference(faulty_tub.registerReference(erring)),
+                 await caller.getReference(faulty_tub.registerReference(holding)),
+                 await caller.getReference(dropping_tub.registerReference(dropping))]
+        real = [(s.get_serverid(), s.get_rref(), s.get_version())
+                for s in grid.client_node.storage_broker.get_connected_servers()]
+        faulty_ids = [b"\x01" * 20, b"\x02" * 20, b"\x03" * 20]
+        broker = StorageFarmBroker.from_rrefs(
+            real + [(i, r, None) for i, r in zip(faulty_ids, rrefs)])
+        clock = task.Clock()
+        server = ControlServer(grid.client, broker, str(tmp_path), clock)
+        async with _Caller(server, tmp_path / "control.furl") as c:
+            measuring = call_remote(c.rref, "measure_peer_response_time")
+            await eventually(lambda: holding.calls and dropping.calls,
+                             what="the held calls reached their servers")
+            await dropping_tub.stopService()
+            await eventually(lambda: len(left_out(log_events)) == 2,
+                             what="the failing and the dropped server logged")
+            assert not measuring.called  # the held server is still awaited
+            clock.advance(PING_TIMEOUT)
+            times = await measuring
+            assert set(times) == {serverid for serverid, _, _ in real}
+            assert all(isinstance(t, float) and t >= 0.0 for t in times.values())
+            # a late answer after the timeout is dropped quietly
+            holding.calls[0].callback({})
+        logged = left_out(log_events)
+        assert len(logged) == 3
+        names = {nodeid_b2a(i)[:8]: i for i in faulty_ids}
+        text = "\n".join(logged)
+        assert all(name in text for name in names), text
+        assert "the disk is on fire" in text
+        assert "DeadReferenceError" in text
+        assert "no answer in %g s" % PING_TIMEOUT in text
+    finally:
+        await caller.stopService()
+        await faulty_tub.stopService()
+        if dropping_tub.running:
+            await dropping_tub.stopService()
+
+
+@pytest_twisted.ensureDeferred
+async def test_measure_with_every_server_failing_is_empty(grid, tmp_path):
+    faulty_tub = start_tub()
+    caller = Tub()
+    caller.startService()
+    try:
+        rref = await caller.getReference(faulty_tub.registerReference(
+            FaultyStorageServer("error")))
+        broker = StorageFarmBroker.from_rrefs([(b"\x01" * 20, rref, None)])
+        server = ControlServer(grid.client, broker, str(tmp_path), task.Clock())
+        async with _Caller(server, tmp_path / "control.furl") as c:
+            assert await call_remote(c.rref, "measure_peer_response_time") == {}
+    finally:
+        await caller.stopService()
+        await faulty_tub.stopService()
 
 
 # ---- misc/control.py against node processes ----------------------------------------
