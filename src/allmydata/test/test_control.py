@@ -137,6 +137,17 @@ async def test_upload_and_download(grid, control, tmp_path):
     assert dst.read_bytes() == b"tiny"
 
 
+
+@pytest_twisted.ensureDeferred
+async def test_download_a_mutable_file(grid, control, tmp_path):
+    data = os.urandom(30_000)
+    node = await grid.client.create_mutable_file(data)
+    dst = tmp_path / "mutable"
+    got = await call_remote(control, "download_from_uri_to_file", uri=node.get_uri(),
+                            filename=str(dst))
+    assert got == str(dst)
+    assert dst.read_bytes() == data
+
 @pytest_twisted.ensureDeferred
 async def test_upload_refusals(grid, control, tmp_path):
     await refused(call_remote(control, "upload_from_file_to_uri", filename="relative/file",
@@ -558,4 +569,10 @@ def test_control_script(procgrid, tmp_path):
 
     r = run_control(procgrid, "upload", str(tmp_path / "missing"))
     assert r.returncode == 1
-    assert "not a regular file" in r.stderr
+    assert r.stderr.startswith("control.py upload: "), r.stderr
+    assert "ControlError: not a regular file" in r.stderr
+
+    r = subprocess.run([sys.executable, CONTROL_SCRIPT, str(tmp_path), "memory"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1
+    assert "control.furl (is the client node running?)" in r.stderr
