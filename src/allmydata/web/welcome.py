@@ -141,7 +141,7 @@ class WelcomeElement(Element):
             items.append(tags.li(tags.a("Storage server", href="storage"), ": ", msg))
         else:
             items.append(tags.li("Storage server: not running"))
-        helper = getattr(self._node, "helper", None)  # the upload helper this node runs
+        helper = self._node.helper
         if helper is not None:
             active = helper.get_stats().get("chk_upload_helper.active_uploads", 0)
             items.append(tags.li(tags.a("Upload helper", href="helper_status"),

@@ -98,43 +98,55 @@ async def _stop(*nodes):
 
 
 @pytest_twisted.ensureDeferred
-async def test_welcome_page_of_a_storage_node_with_introducer_and_helper(tmp_path):
-    """A node with a storage server, connected to an introducer (through
-    which it finds its own server) and given a helper FURL nobody answers:
-    the storage link and state, the introducer's connection and then its
-    loss, the helper "not connected" with its FURL censored."""
+async def test_welcome_pages_of_nodes_with_introducer_and_helpers(tmp_path):
+    """Alice runs a storage server and an upload helper, is connected to an
+    introducer (through which she finds her own server) and is given a
+    helper FURL nobody answers; Bob, a client, uploads through Alice's
+    helper.  Their pages: the storage and helper_status links and states,
+    the introducer's connection and then its loss, the helper connections
+    "not connected" and "connected" with their FURLs censored."""
     intro_dir = str(tmp_path / "introducer")
     assert main(["create-introducer", "--hostname", "127.0.0.1", "--webport", "none",
                  intro_dir]) == 0
     introducer = create_node(intro_dir, reactor)
     introducer.startService()
-    node = None
+    alice = bob = None
     try:
         furl = introducer.introducer_service.furl
-        node_dir = str(tmp_path / "alice")
+        alice_dir, bob_dir = str(tmp_path / "alice"), str(tmp_path / "bob")
         assert main(["create-node", "--hostname", "127.0.0.1", "--nickname", "alice",
                      "--webport", "tcp:0:interface=127.0.0.1", "--introducer", furl,
-                     node_dir]) == 0
-        helper_furl = dead_furl()
-        edit_config(node_dir, {"storage": {"reserved_space": "0"},
-                               "client": {"helper.furl": helper_furl}})
-        node = create_node(node_dir, reactor)
-        node.startService()
-        await eventually(lambda: node.storage_broker.get_connected_servers(), 30,
-                         what="alice connected to her own storage server")
-        url = node.web.url
+                     "--shares-needed", "1", "--shares-happy", "1", "--shares-total", "1",
+                     alice_dir]) == 0
+        dead = dead_furl()
+        edit_config(alice_dir, {"storage": {"reserved_space": "0"}, "helper": {"enabled": "true"},
+                                "client": {"helper.furl": dead}})
+        alice = create_node(alice_dir, reactor)
+        alice.startService()
+        helper_furl = alice.helper.furl
+        assert main(["create-client", "--listen", "none", "--nickname", "bob",
+                     "--webport", "tcp:0:interface=127.0.0.1", "--introducer", furl,
+                     bob_dir]) == 0
+        edit_config(bob_dir, {"client": {"helper.furl": helper_furl}})
+        bob = create_node(bob_dir, reactor)
+        bob.startService()
+        await eventually(lambda: alice.storage_broker.get_connected_servers()
+                         and bob.storage_broker.get_connected_servers()
+                         and bob.client.uploader.get_helper_info()[1], 30,
+                         what="both connected to alice's storage server, bob to her helper")
 
-        html = (await get(url)).text
-        assert links(html) == {"status", "statistics", "storage"}
+        html = (await get(alice.web.url)).text
+        assert links(html) == {"status", "statistics", "storage", "helper_status"}
+        for link in links(html):  # each page is there
+            await get(alice.web.url + link)
         assert re.search(r'<a href="storage">Storage server</a>: accepting new shares, '
                          r'[0-9.]+ [kMGTPE]B available', html)
-        assert "Upload helper: not running on this node" in html
+        assert '<a href="helper_status">Upload helper</a>: running, 0 active uploads' in html
         assert ">not connected<" in html
         assert DEAD_SWISSNUM not in html
-        assert helper_furl.rsplit("/", 1)[0] + "/[CENSORED]" in html
+        assert dead.rsplit("/", 1)[0] + "/[CENSORED]" in html
         # the introducer: its FURL without the swissnum, connected, since when
-        intro_swissnum = furl.rsplit("/", 1)[1]
-        assert intro_swissnum not in html
+        assert furl.rsplit("/", 1)[1] not in html
         row = re.search(r"<tbody><tr><td><code>(.*?)</code></td><td>(.*?)</td><td>(.*?)</td>",
                         html)
         assert row.group(1) == furl.rsplit("/", 1)[0] + "/[CENSORED]"
@@ -142,22 +154,28 @@ async def test_welcome_page_of_a_storage_node_with_introducer_and_helper(tmp_pat
         assert row.group(3).endswith(" UTC (just now)") or row.group(3).endswith(" ago)")
         assert "Connected to 1 of 1 known storage servers" in html
         assert "<td>alice</td>" in html
-
-        doc = json.loads((await get(url + "?t=json")).body)
+        doc = json.loads((await get(alice.web.url + "?t=json")).body)
         assert doc["introducers"]["statuses"][0].startswith("Connected to tcp:127.0.0.1:")
         assert [s["nickname"] for s in doc["servers"]] == ["alice"]
 
+        html = (await get(bob.web.url)).text
+        assert links(html) == {"status", "statistics"}
+        assert "Storage server: not running" in html
+        assert "Upload helper: not running on this node" in html
+        assert ('<span class="helper-connected">connected</span> (<code>%s/[CENSORED]</code>)'
+                % helper_furl.rsplit("/", 1)[0]) in html
+        assert helper_furl.rsplit("/", 1)[1] not in html
+
         # the introducer goes away: the page says so
         await _stop(introducer)
-        await eventually(lambda: not node.introducer_client.connected_to_introducer(), 30,
+        await eventually(lambda: not alice.introducer_client.connected_to_introducer(), 30,
                          what="the loss of the introducer")
-        html = (await get(url)).text
+        html = (await get(alice.web.url)).text
         row = re.search(r"<tbody><tr><td><code>.*?</code></td><td>(.*?)</td><td>(.*?)</td>"
                         r"<td>(.*?)</td>", html)
         assert row.group(1).startswith("Not connected; trying since ")
         assert row.groups()[1:] == ("N/A", "N/A")
-        doc = json.loads((await get(url + "?t=json")).body)
+        doc = json.loads((await get(alice.web.url + "?t=json")).body)
         assert doc["introducers"]["statuses"][0].startswith("Not connected")
     finally:
-        await _stop(*[n for n in (node, introducer) if n is not None])
-
+        await _stop(*[n for n in (bob, alice, introducer) if n is not None])
