@@ -34,7 +34,7 @@ __all__ = ["CiphertextFetcher", "LocalCiphertextReader", "ReaderError",
            "MAX_ENCODED_SEGMENT", "READ_TIMEOUT"]
 
 #: bytes asked for in one ``read_encrypted`` call
-FETCH_CHUNK = 1024 * 1024
+FETCH_CHUNK = 4 * 1024 * 1024
 #: the largest file the helper accepts
 MAX_FILE_SIZE = 2**40
 #: the largest segment size the helper encodes with
