@@ -43,13 +43,10 @@ import argparse
 import compileall
 import json
 import os
-import collections
 import random
 import re
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -63,6 +60,7 @@ from allmydata.util import base32
 from . import SRC
 from .grid import (MiB, N, GridProcs, cap_path, http_request, put_file, random_file, server_pids,
                    start_grid, timed)
+from .pyspy import PySpy, find_pyspy, show_top
 from .table import pair_ratio, print_table
 
 # Files of up to this many bytes are literal caps (the data is in the cap),
@@ -273,55 +271,6 @@ class Measures:
         return t
 
 
-class PySpy:
-    """py-spy recording some processes, each into its own collapsed-stacks file."""
-
-    def __init__(self, exe, targets):
-        """``targets``: [(pid, output path)]."""
-        self.procs = [subprocess.Popen([exe, "record", "--pid", str(pid), "--output", path,
-                                        "--format", "raw", "--rate", "200", "--nolineno",
-                                        "--nonblocking"],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                      for pid, path in targets]
-        # py-spy takes a moment to attach and says nothing when it has
-        time.sleep(1)
-
-    def stop(self):
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def top_functions(paths, count=25):
-    """From py-spy's collapsed stacks: the ``count`` functions seen most at
-    the top of a stack (self) and anywhere in it (total), as (samples, name)."""
-    own, total = collections.Counter(), collections.Counter()
-    samples = 0
-    for path in paths:
-        if not os.path.exists(path):
-            continue
-        with open(path) as f:
-            for line in f:
-                stack, _, n = line.rstrip("\n").rpartition(" ")
-                if not stack or not n.isdigit():
-                    continue
-                frames = [fr for fr in stack.split(";") if not re.match(r"(process|thread) ", fr)]
-                if not frames:
-                    continue
-                n = int(n)
-                samples += n
-                own[frames[-1]] += n
-                for fr in set(frames):
-                    total[fr] += n
-    return samples, own.most_common(count), total.most_common(count)
-
-
 def profiled(op, pyspy, out_dir, name):
     """``op`` that, on our side, runs under py-spy (stacks in ``out_dir``, one file per run)."""
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
@@ -345,15 +294,8 @@ def show_profiles(out_dir, names, repeat):
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
         for role in ("client", "server0"):
             paths = [os.path.join(out_dir, "%s-%d-%s.txt" % (slug, r, role)) for r in range(repeat)]
-            samples, own, total = top_functions(paths)
-            lines = ["ours, %s, %s: %d samples over %d runs" % (name, role, samples, repeat)]
-            for title, rows in (("self", own), ("total", total)):
-                lines.append("  most samples, %s:" % title)
-                lines += ["  %6.1f%%  %s" % (100.0 * n / max(samples, 1), fr) for fr, n in rows]
-            text = "\n".join(lines)
-            with open(os.path.join(out_dir, "%s-%s.top.txt" % (slug, role)), "w") as f:
-                f.write(text + "\n")
-            print(text, flush=True)
+            show_top("ours, %s, %s, over %d runs" % (name, role, repeat), paths,
+                     os.path.join(out_dir, "%s-%s.top.txt" % (slug, role)))
 
 
 def setup(side, args, data_dir):
@@ -451,9 +393,8 @@ def main(argv=None, prog=None):
                         "runs; collapsed stacks and the top functions go to DIR")
     args = p.parse_args(argv)
     if args.pyspy:
-        args.pyspy_exe = shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable),
-                                                                "py-spy")
-        if not os.access(args.pyspy_exe, os.X_OK):
+        args.pyspy_exe = find_pyspy()
+        if args.pyspy_exe is None:
             p.error("--pyspy needs py-spy on the PATH or next to %s" % sys.executable)
     impls = [x.strip() for x in args.impl.split(",") if x.strip()]
     if not impls or len(set(impls)) != len(impls) or not set(impls) <= {"ours", "tahoe"}:
