@@ -23,6 +23,12 @@ API:
   share of the file the helper had when the client was killed, and the
   ciphertext it fetched the second time, both as percentages of the file.
 
+With --pyspy DIR, py-spy (found on the PATH or next to this Python) samples
+our client, our helper and our first storage node through each of our
+uploads of --size MiB (the figures of those runs include py-spy's cost),
+writing collapsed stacks to DIR and printing the functions that took the
+most samples, on their own and with what they called.
+
 Each figure is the median of --repeat runs (the peak RSS: the highest).
 ``--paired`` runs both grids at once and makes each upload for one
 implementation right after the other, alternating which goes first; the
@@ -59,6 +65,7 @@ from allmydata.testing.waiting import wait_for
 from . import SRC
 from .grid import (HAPPY, K, N, SERVERS, MiB, OurClient, PeakRSS, RefClient, cap_path,
                    cpu_seconds, http_request, put_file, random_file, server_pids, wait_connected)
+from .pyspy import PySpy, find_pyspy, show_top
 from .table import pair_ratio, print_table
 
 FETCHED = "chk_upload_helper.fetched_bytes"
@@ -262,20 +269,26 @@ def check_read_back(side, cap, path):
                            side.impl)
 
 
-def upload(side, data_dir, size_mib):
-    """Upload a fresh file of ``size_mib`` MiB through the helper, checked.
+def upload(side, data_dir, size_mib, spy=None):
+    """Upload a fresh file of ``size_mib`` MiB through the helper, checked
+    (with ``spy``, a function returning a started :class:`PySpy`, under it).
     Returns ((wall, client CPU, helper CPU, servers CPU), helper peak RSS)."""
     size = size_mib * MiB
     path = random_file(data_dir, size)
     try:
         procs = side.procs()
         before = fetched(side.helper.url)
-        cpu0 = procs.cpu()
-        with HighWater(side.helper.pid()) as hw:
-            t0 = time.perf_counter()
-            cap = put_file(side.url, path)
-            wall = time.perf_counter() - t0
-        cpu1 = procs.cpu()
+        recording = spy() if spy is not None else None
+        try:
+            cpu0 = procs.cpu()
+            with HighWater(side.helper.pid()) as hw:
+                t0 = time.perf_counter()
+                cap = put_file(side.url, path)
+                wall = time.perf_counter() - t0
+            cpu1 = procs.cpu()
+        finally:
+            if recording is not None:
+                recording.stop()
         got = fetched(side.helper.url) - before
         if got != size:
             raise RuntimeError("%s: the helper fetched %d bytes of ciphertext for a %d-byte file "
@@ -373,12 +386,35 @@ class Results:
         return table
 
 
-def measure_upload(sides, order, data_dir, size_mib, results, paired):
+PROFILED_ROLES = ("client", "helper", "server0")
+
+
+def spy_on(side, pyspy, out_dir, rep):
+    """A function starting py-spy on the side's client, helper and first
+    storage node, into ``out_dir`` (one file per role and run)."""
+    def start():
+        pids = (side.client.pid(), side.helper.pid(), server_pids(side.grid)[0])
+        return PySpy(pyspy, [(pid, os.path.join(out_dir, "upload-%d-%s.txt" % (rep, role)))
+                             for pid, role in zip(pids, PROFILED_ROLES)])
+    return start
+
+
+def show_profiles(out_dir, size_mib, repeat):
+    for role in PROFILED_ROLES:
+        paths = [os.path.join(out_dir, "upload-%d-%s.txt" % (r, role)) for r in range(repeat)]
+        show_top("ours, upload %d MiB through the helper, %s, over %d runs" % (
+            size_mib, role, repeat), paths, os.path.join(out_dir, "upload-%s.top.txt" % role))
+
+
+def measure_upload(sides, order, data_dir, size_mib, results, paired, profile=None, rep=0):
+    """``profile``: (py-spy, directory) to sample our side's uploads."""
     label = "upload %d MiB through the helper" % size_mib
     rss_label = "helper peak RSS, upload %d MiB (MiB)" % size_mib
     got = {}
     for impl in order:
-        times, peak = upload(sides[impl], data_dir, size_mib)
+        spy = spy_on(sides[impl], profile[0], profile[1], rep) if profile and impl == "ours" \
+            else None
+        times, peak = upload(sides[impl], data_dir, size_mib, spy)
         got[impl] = times
         for role, value in zip(TIME_ROLES, times):
             results.add(impl, label + role + " (s)", value)
@@ -413,7 +449,9 @@ def run(impls, root, args, venv, results):
             for rep in range(args.repeat):
                 order = group if rep % 2 == 0 else group[::-1]
                 if args.size:
-                    measure_upload(sides, order, data_dir, args.size, results, len(group) == 2)
+                    profile = (args.pyspy_exe, args.pyspy) if args.pyspy else None
+                    measure_upload(sides, order, data_dir, args.size, results, len(group) == 2,
+                                   profile, rep)
                 if args.size and rep < args.resumes:
                     measure_resume(sides, order, data_dir, args.size, args.cut, results)
             if args.big:
@@ -447,7 +485,16 @@ def main(argv=None, prog=None):
                         "the median of the pairs' ratios")
     p.add_argument("--workdir", default=None, help="where grids live (default: a temp dir)")
     p.add_argument("--json", help="also write the results to this file")
+    p.add_argument("--pyspy", metavar="DIR",
+                   help="sample our client, helper and first storage node with py-spy in each "
+                        "of our uploads of --size MiB; collapsed stacks and the top functions "
+                        "go to DIR")
     args = p.parse_args(argv)
+    if args.pyspy:
+        args.pyspy_exe = find_pyspy()
+        if args.pyspy_exe is None:
+            p.error("--pyspy needs py-spy on the PATH or next to %s" % sys.executable)
+        os.makedirs(args.pyspy, exist_ok=True)
     impls = [x.strip() for x in args.impl.split(",") if x.strip()]
     if not impls or len(set(impls)) != len(impls) or not set(impls) <= {"ours", "tahoe"}:
         p.error("--impl takes ours, tahoe or both")
@@ -475,6 +522,8 @@ def main(argv=None, prog=None):
     finally:
         if not args.workdir:
             shutil.rmtree(root, ignore_errors=True)
+    if args.pyspy and "ours" in impls and args.size:
+        show_profiles(args.pyspy, args.size, args.repeat)
     table = results.table()
     print_table(impls, table, better="less (or lower) %s's figure is than %s's")
     if args.json:
