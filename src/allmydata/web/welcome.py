@@ -2,10 +2,11 @@
 
 The HTML page shows this node (nickname, node ID, version), its services
 (the storage server, with a link to ``/storage``; the upload helper it runs,
-with a link to ``/helper_status``; the upload helper its uploads go
-through), links to ``/status`` and ``/statistics``, the introducer's
-connection, and every storage server it knows: connection state, since
-when, when data last arrived, version and available space.  Times are UTC.
+with a link to ``/helper_status``; its connections to the upload helper its
+uploads go through and to the stats gatherer), links to ``/status`` and
+``/statistics``, the introducer's connection, and every storage server it
+knows: connection state, since when, when data last arrived, version and
+available space.  Times are UTC.
 
 The JSON has the shape of Tahoe-LAFS 1.20's::
 
@@ -17,8 +18,8 @@ A connected server's ``connection_status`` begins with "Connected";
 ``last_received_data`` is None while a server is not connected, or when
 Foolscap does not track it.
 
-FURLs (the introducer's, the upload helper's) are shown without their
-secret last part.
+FURLs (the introducer's, the upload helper's, the stats gatherer's) are
+shown without their secret last part.
 """
 
 import os
@@ -34,10 +35,10 @@ from .storage_status import abbreviate_time
 TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
 V1_KEY = b"http://allmydata.org/tahoe/protocols/storage/v1"
 
-#: what the page says about the uploader's helper connection
-HELPER_NOT_CONFIGURED = "not configured"
-HELPER_CONNECTED = "connected"
-HELPER_NOT_CONNECTED = "not connected"
+#: what the page says about a connection to the upload helper or the stats gatherer
+NOT_CONFIGURED = "not configured"
+CONNECTED = "connected"
+NOT_CONNECTED = "not connected"
 
 
 def _text(v):
@@ -89,11 +90,20 @@ def welcome_json(node) -> dict:
 
 def helper_connection(node) -> tuple:
     """``(state, censored FURL or None)`` of the upload helper this node's
-    uploads go through; the state is one of ``HELPER_*``."""
+    uploads go through; the state is one of the three above."""
     furl, connected = node.client.uploader.get_helper_info()
     if furl is None:
-        return HELPER_NOT_CONFIGURED, None
-    return (HELPER_CONNECTED if connected else HELPER_NOT_CONNECTED), censor_text(furl)
+        return NOT_CONFIGURED, None
+    return (CONNECTED if connected else NOT_CONNECTED), censor_text(furl)
+
+
+def gatherer_connection(node) -> tuple:
+    """``(state, censored FURL or None)`` of the stats gatherer this node
+    offers its stats to (``[client] stats_gatherer.furl``)."""
+    gatherer = node.stats_gatherer_client
+    if gatherer is None:
+        return NOT_CONFIGURED, None
+    return (CONNECTED if gatherer.connected else NOT_CONNECTED), censor_text(gatherer.furl)
 
 
 class WelcomeElement(Element):
@@ -149,13 +159,17 @@ class WelcomeElement(Element):
                                  % (active, "" if active == 1 else "s")))
         else:
             items.append(tags.li("Upload helper: not running on this node"))
-        state, furl = helper_connection(self._node)
-        line = tags.li("Uploads through a helper: ", tags.span(state, class_="helper-" +
-                                                               state.replace(" ", "-")))
+        items.append(self._connection_line("Uploads through a helper",
+                                           *helper_connection(self._node)))
+        items.append(self._connection_line("Stats gatherer", *gatherer_connection(self._node)))
+        return tag(*items)
+
+    @staticmethod
+    def _connection_line(what, state, furl):
+        line = tags.li(what, ": ", tags.span(state, class_="state-" + state.replace(" ", "-")))
         if furl is not None:
             line(" (", tags.code(furl), ")")
-        items.append(line)
-        return tag(*items)
+        return line
 
     @renderer
     def pages(self, request, tag):

@@ -72,7 +72,9 @@ async def test_welcome_page_of_a_client(ours_webapi):
     assert links(html) == {"status", "statistics"}
     assert "Storage server: not running" in html
     assert "Upload helper: not running on this node" in html
-    assert "Uploads through a helper: " in html and ">not configured<" in html
+    assert ('Uploads through a helper: <span class="state-not-configured">not configured</span>'
+            in html)
+    assert 'Stats gatherer: <span class="state-not-configured">not configured</span>' in html
     assert "No introducer configured" in html
     assert "Connected to 4 of 4 known storage servers" in html
     doc = json.loads((await get(ours_webapi.url + "?t=json")).body)
@@ -100,19 +102,25 @@ async def _stop(*nodes):
 @pytest_twisted.ensureDeferred
 async def test_welcome_pages_of_nodes_with_introducer_and_helpers(tmp_path):
     """Alice runs a storage server and an upload helper, is connected to an
-    introducer (through which she finds her own server) and is given a
-    helper FURL nobody answers; Bob, a client, uploads through Alice's
-    helper.  Their pages: the storage and helper_status links and states,
-    the introducer's connection and then its loss, the helper connections
-    "not connected" and "connected" with their FURLs censored."""
+    introducer (through which she finds her own server) and to a stats
+    gatherer, and is given a helper FURL nobody answers; Bob, a client,
+    uploads through Alice's helper and is given a stats gatherer FURL nobody
+    answers.  Their pages: the storage and helper_status links and states,
+    the introducer's connection and then its loss, the helper and gatherer
+    connections "not connected" and "connected" with their FURLs censored."""
     intro_dir = str(tmp_path / "introducer")
     assert main(["create-introducer", "--hostname", "127.0.0.1", "--webport", "none",
                  intro_dir]) == 0
+    gatherer_dir = str(tmp_path / "gatherer")
+    assert main(["create-stats-gatherer", "--hostname", "127.0.0.1", gatherer_dir]) == 0
     introducer = create_node(intro_dir, reactor)
-    introducer.startService()
+    gatherer = create_node(gatherer_dir, reactor)
     alice = bob = None
     try:
+        introducer.startService()
+        gatherer.startService()
         furl = introducer.introducer_service.furl
+        gatherer_furl = gatherer.stats_gatherer.furl
         alice_dir, bob_dir = str(tmp_path / "alice"), str(tmp_path / "bob")
         assert main(["create-node", "--hostname", "127.0.0.1", "--nickname", "alice",
                      "--webport", "tcp:0:interface=127.0.0.1", "--introducer", furl,
@@ -120,20 +128,24 @@ async def test_welcome_pages_of_nodes_with_introducer_and_helpers(tmp_path):
                      alice_dir]) == 0
         dead = dead_furl()
         edit_config(alice_dir, {"storage": {"reserved_space": "0"}, "helper": {"enabled": "true"},
-                                "client": {"helper.furl": dead}})
+                                "client": {"helper.furl": dead,
+                                           "stats_gatherer.furl": gatherer_furl}})
         alice = create_node(alice_dir, reactor)
         alice.startService()
         helper_furl = alice.helper.furl
         assert main(["create-client", "--listen", "none", "--nickname", "bob",
                      "--webport", "tcp:0:interface=127.0.0.1", "--introducer", furl,
                      bob_dir]) == 0
-        edit_config(bob_dir, {"client": {"helper.furl": helper_furl}})
+        edit_config(bob_dir, {"client": {"helper.furl": helper_furl,
+                                         "stats_gatherer.furl": dead_furl()}})
         bob = create_node(bob_dir, reactor)
         bob.startService()
         await eventually(lambda: alice.storage_broker.get_connected_servers()
                          and bob.storage_broker.get_connected_servers()
-                         and bob.client.uploader.get_helper_info()[1], 30,
-                         what="both connected to alice's storage server, bob to her helper")
+                         and bob.client.uploader.get_helper_info()[1]
+                         and alice.stats_gatherer_client.connected, 30,
+                         what="both connected to alice's storage server, bob to her helper, "
+                              "alice to the stats gatherer")
 
         html = (await get(alice.web.url)).text
         assert links(html) == {"status", "statistics", "storage", "helper_status"}
@@ -142,9 +154,12 @@ async def test_welcome_pages_of_nodes_with_introducer_and_helpers(tmp_path):
         assert re.search(r'<a href="storage">Storage server</a>: accepting new shares, '
                          r'[0-9.]+ [kMGTPE]B available', html)
         assert '<a href="helper_status">Upload helper</a>: running, 0 active uploads' in html
-        assert ">not connected<" in html
+        assert ('Uploads through a helper: <span class="state-not-connected">not connected</span>'
+                ' (<code>%s/[CENSORED]</code>)' % dead.rsplit("/", 1)[0]) in html
         assert DEAD_SWISSNUM not in html
-        assert dead.rsplit("/", 1)[0] + "/[CENSORED]" in html
+        assert ('Stats gatherer: <span class="state-connected">connected</span>'
+                ' (<code>%s/[CENSORED]</code>)' % gatherer_furl.rsplit("/", 1)[0]) in html
+        assert gatherer_furl.rsplit("/", 1)[1] not in html
         # the introducer: its FURL without the swissnum, connected, since when
         assert furl.rsplit("/", 1)[1] not in html
         row = re.search(r"<tbody><tr><td><code>(.*?)</code></td><td>(.*?)</td><td>(.*?)</td>",
@@ -162,9 +177,11 @@ async def test_welcome_pages_of_nodes_with_introducer_and_helpers(tmp_path):
         assert links(html) == {"status", "statistics"}
         assert "Storage server: not running" in html
         assert "Upload helper: not running on this node" in html
-        assert ('<span class="helper-connected">connected</span> (<code>%s/[CENSORED]</code>)'
-                % helper_furl.rsplit("/", 1)[0]) in html
+        assert ('Uploads through a helper: <span class="state-connected">connected</span>'
+                ' (<code>%s/[CENSORED]</code>)' % helper_furl.rsplit("/", 1)[0]) in html
         assert helper_furl.rsplit("/", 1)[1] not in html
+        assert 'Stats gatherer: <span class="state-not-connected">not connected</span>' in html
+        assert DEAD_SWISSNUM not in html
 
         # the introducer goes away: the page says so
         await _stop(introducer)
@@ -178,4 +195,4 @@ async def test_welcome_pages_of_nodes_with_introducer_and_helpers(tmp_path):
         doc = json.loads((await get(alice.web.url + "?t=json")).body)
         assert doc["introducers"]["statuses"][0].startswith("Not connected")
     finally:
-        await _stop(*[n for n in (bob, alice, introducer) if n is not None])
+        await _stop(*[n for n in (bob, alice, introducer, gatherer) if n is not None])
