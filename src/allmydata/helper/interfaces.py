@@ -39,10 +39,11 @@ from foolscap.schema import Any, ByteStringConstraint, ChoiceOf, DictOf, ListOf
 from ..storage.interfaces import Hash, Offset, ReadSize, StorageIndex
 
 #: the largest piece of ciphertext one ``read_encrypted`` answer may hold
-MAX_READ_PIECE = 1024 * 1024
+MAX_READ_PIECE = 256 * 1024
 #: the most pieces one ``read_encrypted`` answer may hold (a Tahoe-LAFS client
-#: answers in pieces of about 50 kB)
-MAX_READ_PIECES = 1024
+#: answers in pieces of 50 KiB).  With :data:`MAX_READ_PIECE` this bounds what
+#: the helper buffers of one answer, before it can check it, to 32 MiB.
+MAX_READ_PIECES = 128
 
 #: the version dictionary key of the helper protocol
 HELPER_V1 = b"http://allmydata.org/tahoe/protocols/helper/v1"
