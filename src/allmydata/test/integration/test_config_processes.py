@@ -29,7 +29,7 @@ def append_config(basedir, text):
     ("connections", "tcp", "tor",
      "Tor is not supported by this version; refusing rather than connecting over plain TCP"),
     ("tor", "enabled", "true", "Tor is not supported"),
-    ("helper", "enabled", "true", "this version has no upload helper"),
+    ("storage", "plugins", "acme-foo-v1", "this version loads no storage server plugins"),
     ("sftpd", "enabled", "true", "this version has no SFTP server"),
     ("storage", "expire.mode", "sometimes",
      "bad value: 'sometimes' is not one of age, cutoff-date"),
