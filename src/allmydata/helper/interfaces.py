@@ -124,6 +124,15 @@ class HelperUploadResults(Copyable, RemoteCopy):
         self.uri_extension_data = None
         self.uri_extension_hash = None
 
+    def setCopyableState(self, state):
+        """Take the peer's attributes, except those that are not text or that
+        name something of this class (a method such as :meth:`get`): a peer
+        cannot replace a method of our copy."""
+        self.__init__()
+        for name, value in state.items():
+            if isinstance(name, str) and not hasattr(type(self), name):
+                self.__dict__[name] = value
+
     def get(self, name, default=None):
         """An attribute the peer may have left out or set to None."""
         value = getattr(self, name, None)

@@ -226,6 +226,24 @@ async def test_a_lying_helper_gets_no_cap(grid, lie):
         await s.close()
 
 
+@pytest_twisted.ensureDeferred
+async def test_results_that_name_a_method_do_not_replace_it(grid):
+    """A helper's results whose state names ``get`` (a method of the results
+    class) cannot replace that method on our copy: the honest values are read
+    and the cap is right."""
+    def shadow(results, ciphertext):
+        results.get = "not a method"
+    helper = SmallHelper(grid.broker, grid_secrets(), lie=shadow)
+    s = await setup(grid, helper)
+    try:
+        data = plaintext(120 * 1000, b"shadow")
+        results = await s.uploader.upload(Data(data, CONVERGENCE))
+        s.check_stored(results, data)
+        assert results.ciphertext_fetched == len(data)
+    finally:
+        await s.close()
+
+
 # ---- when the helper cannot be used ----------------------------------------------------
 @pytest_twisted.ensureDeferred
 async def test_helper_not_connected_uploads_directly(grid):
