@@ -6,8 +6,8 @@ Tahoe-LAFS writes), ``private/`` (owner-only) with the node's secrets, and
 ``private/introducers.yaml`` when an introducer is given.  The Foolscap
 identity (``private/node.pem``) is made at first start.
 
-Options that would write a setting the node refuses (Tor, I2P, ``--hide-ip``,
-``--helper``) are refused here, and the ``tahoe.cfg`` about to be written goes
+Options that would write a setting the node refuses (Tor, I2P, ``--hide-ip``)
+are refused here, and the ``tahoe.cfg`` about to be written goes
 through the node's own checks first, so a node that ``create-*`` made always
 starts.  ``create-client`` without ``--hostname``, ``--port`` or
 ``--location`` makes a client that listens nowhere (``tub.port = disabled``),
@@ -75,7 +75,7 @@ def register(sub):
             _add_client_options(p)
             p.add_argument("--storage-dir", help="where storage shares are kept [NODEDIR/storage]")
             p.add_argument("--helper", action="store_true",
-                           help="refused: this version has no upload helper")
+                           help="run an upload helper (the node must listen)")
             p.add_argument("--no-storage", action="store_true", help="do not offer storage to others")
         p.set_defaults(func=lambda options, kind=kind: create(options, kind))
 
@@ -180,7 +180,7 @@ def node_config_text(kind, options, tub_port, tub_location) -> str:
     lines += ["",
               "[helper]",
               "# Shall this node run an upload helper that clients can use?",
-              "enabled = false",
+              "enabled = %s" % ("true" if getattr(options, "helper", False) else "false"),
               ""]
     return "\n".join(lines) + "\n"
 
@@ -195,8 +195,6 @@ def create(options, kind) -> int:
             raise UsageError("--introducer must be a FURL (pb://...), not %r" % options.introducer)
     if kind == "client":
         options.no_storage = True
-    if getattr(options, "helper", False):
-        raise UsageError("--helper: this version has no upload helper")
     if os.path.exists(basedir) and os.listdir(basedir):
         raise UsageError("the base directory %s is not empty; to avoid clobbering anything, "
                          "I am going to quit now" % basedir)
@@ -205,6 +203,8 @@ def create(options, kind) -> int:
         raise UsageError("an introducer must listen (--listen=none is not allowed)")
     if kind == "node" and not options.no_storage and tub_port == "disabled":
         raise UsageError("a storage node must listen: use --no-storage with --listen=none")
+    if getattr(options, "helper", False) and tub_port == "disabled":
+        raise UsageError("--helper: a helper must listen (give --hostname, --port or --location)")
     config_text = node_config_text(kind, options, tub_port, tub_location)
     try:
         check_config_text(config_text, os.path.join(basedir, "tahoe.cfg"),

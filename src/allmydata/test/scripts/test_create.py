@@ -109,7 +109,7 @@ def test_no_storage(tmp_path):
     (["--hostname", "h", "--tor-launch"], "not supported"),
     (["--hostname", "h", "--hide-ip"], "--hide-ip: hiding this node's IP address needs Tor or I2P"),
     (["--listen", "none", "--no-storage", "--hide-ip"], "needs Tor or I2P"),
-    (["--hostname", "h", "--helper"], "--helper: this version has no upload helper"),
+    (["--listen", "none", "--no-storage", "--helper"], "--helper: a helper must listen"),
     (["--listen", "tor"], "Tor and I2P are not supported"),
     (["--listen", "i2p"], "Tor and I2P are not supported"),
     (["--listen", "tcp,tor", "--hostname", "h"], "Tor and I2P are not supported"),
@@ -121,6 +121,13 @@ def test_create_node_usage_errors(tmp_path, capsys, args, message):
     assert tahoe("create-node", *args, tmp_path / "n") == 1
     assert message in capsys.readouterr().err
     assert not (tmp_path / "n" / "tahoe.cfg").exists()
+
+
+def test_helper_option_turns_the_helper_on(tmp_path):
+    assert tahoe("create-node", "--hostname", "127.0.0.1", "--helper", tmp_path / "h") == 0
+    assert load_config(str(tmp_path / "h")).helper.enabled
+    assert tahoe("create-node", "--hostname", "127.0.0.1", tmp_path / "n") == 0
+    assert not load_config(str(tmp_path / "n")).helper.enabled
 
 
 def test_refuses_nonempty_dir(tmp_path, capsys):
