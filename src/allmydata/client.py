@@ -11,6 +11,7 @@ through the node maker).
 from twisted.application import service
 from zope.interface import Interface, implementer
 
+from .history import History
 from .immutable.upload import Uploader
 from .nodemaker import NodeMaker
 from .util import hashutil
@@ -28,6 +29,29 @@ class IClient(Interface):
 
     def create_node_from_uri(uri):
         """An IFilesystemNode for a cap (bytes, str or IURI), synchronously."""
+
+
+class IClientStatus(Interface):
+    """The 2008 interfaces' view of a client's uploads and downloads, for
+    status displays: status objects (IUploadStatus, IDownloadStatus)."""
+
+    def list_all_uploads():
+        """Every upload status still known (running, or among the recent)."""
+
+    def list_active_uploads():
+        """The statuses of the uploads that are running."""
+
+    def list_recent_uploads():
+        """The statuses of the most recent uploads that have ended."""
+
+    def list_all_downloads():
+        """Every download status still known (running, or among the recent)."""
+
+    def list_active_downloads():
+        """The statuses of the downloads that are running."""
+
+    def list_recent_downloads():
+        """The statuses of the most recent downloads that have ended."""
 
 
 class SecretHolder:
@@ -48,7 +72,7 @@ class SecretHolder:
         return self._convergence_secret
 
 
-@implementer(IClient)
+@implementer(IClient, IClientStatus)
 class Client(service.MultiService):
     """Uploads and node creation for one node.
 
@@ -66,6 +90,9 @@ class Client(service.MultiService):
                  uploader=None, stats_provider=None, reactor=None, mutable_format: str = "sdmf",
                  history=None, helper=None):
         service.MultiService.__init__(self)
+        if history is None:
+            history = History()
+        self.history = history
         self.storage_broker = storage_broker
         self.secret_holder = secret_holder
         self.encoding_params = dict(encoding_params)
@@ -79,6 +106,25 @@ class Client(service.MultiService):
         self.nodemaker = NodeMaker(storage_broker, secret_holder, uploader, self.encoding_params,
                                    mutable_format=mutable_format, reactor=reactor,
                                    history=history)
+
+    # ---- IClientStatus ------------------------------------------------------------------
+    def list_all_uploads(self) -> list:
+        return self.history.list_all_upload_statuses()
+
+    def list_active_uploads(self) -> list:
+        return [s for s in self.list_all_uploads() if s.get_active()]
+
+    def list_recent_uploads(self) -> list:
+        return [s for s in self.list_all_uploads() if not s.get_active()]
+
+    def list_all_downloads(self) -> list:
+        return self.history.list_all_download_statuses()
+
+    def list_active_downloads(self) -> list:
+        return [s for s in self.list_all_downloads() if s.get_active()]
+
+    def list_recent_downloads(self) -> list:
+        return [s for s in self.list_all_downloads() if not s.get_active()]
 
     def get_convergence_secret(self) -> bytes:
         return self.secret_holder.get_convergence_secret()
