@@ -69,6 +69,7 @@ from .pyspy import PySpy, find_pyspy, show_top
 from .table import pair_ratio, print_table
 
 FETCHED = "chk_upload_helper.fetched_bytes"
+REQUESTS = "chk_upload_helper.upload_requests"
 # the client's upload thread is given this long to notice its node was killed
 KILLED_UPLOAD_WAIT = 60
 
@@ -128,9 +129,10 @@ def helper_stats(url) -> dict:
     except RuntimeError:
         _, body = http_request(url, "GET", "/statistics?t=json", timeout=30)
         stats = json.loads(body)["stats"]
-    if FETCHED not in stats:
-        raise RuntimeError("the helper node at %s reports no %s: %s" % (url, FETCHED,
-                                                                         sorted(stats)[:40]))
+    missing = {FETCHED, REQUESTS} - set(stats)
+    if missing:
+        raise RuntimeError("the helper node at %s reports no %s: %s" % (
+            url, " or ".join(sorted(missing)), sorted(stats)[:40]))
     return stats
 
 
@@ -138,15 +140,23 @@ def fetched(url) -> int:
     return int(helper_stats(url)[FETCHED])
 
 
-def helper_connected(url) -> bool:
-    """Whether the client's welcome page says its helper is connected (ours:
-    a ``helper-connected`` mark; Tahoe-LAFS: its ``connected-yes`` image)."""
+def reaches_helper(client_url, helper_url) -> bool:
+    """Whether an upload by the client goes through its helper now: a fresh
+    1 KiB file (a CHK file: more than a literal cap holds) is uploaded, and
+    the helper's count of upload requests tells whether it was asked.  (A
+    client whose helper is not connected yet uploads directly.)"""
+    before = int(helper_stats(helper_url)[REQUESTS])
+    http_request(client_url, "PUT", "/uri", os.urandom(1024))
+    return int(helper_stats(helper_url)[REQUESTS]) > before
+
+
+def gone(pid) -> bool:
+    """Whether the process has exited (a zombie that its parent has not
+    reaped yet has)."""
     try:
-        _, body = http_request(url, "GET", "/", timeout=10)
-    except (OSError, RuntimeError):
-        return False
-    page = body.decode("utf-8", "replace")
-    return 'class="helper-connected"' in page or "img/connected-yes.png" in page
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 class Side:
@@ -177,24 +187,22 @@ class Side:
             client_settings["force_foolscap"] = "true"
         edit_config(self.client.basedir, {"client": client_settings})
         self.client.set_servers(nodes)
-        self.start_client()
         wait_connected(self.helper.url, SERVERS)
+        self.start_client()
 
     def start_client(self):
         self.client.start()
         self.url = self.client.url
         wait_connected(self.url, SERVERS)
-        wait_for(lambda: helper_connected(self.url), 60, interval=0.2,
-                 what="%s's client connected to its helper" % self.impl)
+        wait_for(lambda: reaches_helper(self.url, self.helper.url), 60, interval=0.2,
+                 what="%s's client uploading through its helper" % self.impl)
 
     def kill_client(self):
         """SIGKILL the client node, wait until it is gone, then clean up
         after it as a stop does."""
         pid = self.client.pid()
         os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: not psutil.pid_exists(pid) or
-                 psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, 30,
-                 what="the killed client to go")
+        wait_for(lambda: gone(pid), 30, what="the killed client to go")
         self.client.stop()
 
     def procs(self):
