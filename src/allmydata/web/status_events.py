@@ -100,7 +100,7 @@ def download_events_json(status, names) -> dict:
     read = [{"start_time": started, "finish_time": finished,
              "bytes_returned": int(status.get_progress() * (status.get_size() or 0)),
              "length": status.get_size(),
-             "paused_time": 0.0,
+             "paused_time": r.timings.get("paused", 0.0),
              "decrypt_time": r.timings.get("cumulative_decrypt")}]
     block, rownums = _block_rows(blocks)
     times = [t for ev in dyhb + blocks + segments + read

@@ -43,11 +43,15 @@ log = Logger()
 
 @implementer(IPushProducer)
 class ReadProducer:
-    """What a read registers with its consumer."""
+    """What a read registers with its consumer.  ``paused_seconds`` is how
+    long the read has waited for the consumer to resume it (``now`` tells
+    the time)."""
 
-    def __init__(self):
+    def __init__(self, now=time.monotonic):
         self.paused = False
         self.stopped = False
+        self.paused_seconds = 0.0
+        self._now = now
         self._waiters = []
 
     def pauseProducing(self):
@@ -70,7 +74,11 @@ class ReadProducer:
         while self.paused and not self.stopped:
             d = defer.Deferred()
             self._waiters.append(d)
-            await d
+            began = self._now()
+            try:
+                await d
+            finally:
+                self.paused_seconds += self._now() - began
         if self.stopped:
             raise DownloadStopped("the consumer stopped the download")
 
@@ -143,6 +151,7 @@ class DownloadNode:
         finally:
             status.set_active(False)
             results.timings["total"] = time.monotonic() - t_start
+            results.timings["paused"] = producer.paused_seconds
             if registered:
                 consumer.unregisterProducer()
         return consumer

@@ -35,12 +35,14 @@ class DownloadResults:
     * ``file_size``: bytes in the file.
     * ``servers_used``: serverids that delivered blocks.
     * ``server_problems``: ``{serverid: problem text}`` (the latest problem;
-      ``problems_per_server`` keeps all of them).
+      ``problems_per_server`` keeps the latest :data:`MAX_TIMES_PER_SERVER`
+      of each server).
     * ``servermap``: ``{serverid: set(shnum)}`` for servers holding shares.
     * ``timings``: seconds: ``peer_selection``, ``servers_peer_selection``
       (``{serverid: seconds}``), ``uri_extension``, ``hashtrees``,
       ``segments``, ``cumulative_fetch``, ``cumulative_decode``,
-      ``cumulative_decrypt``, ``total``, ``fetch_per_server``
+      ``cumulative_decrypt``, ``total``, ``paused`` (waiting for the
+      consumer to resume the read), ``fetch_per_server``
       (``{serverid: seconds of each block fetched}``, the latest
       :data:`MAX_TIMES_PER_SERVER` of each server: a big download does not
       grow its results without bound).

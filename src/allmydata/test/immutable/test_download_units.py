@@ -5,6 +5,7 @@ import gc
 import os
 
 import pytest
+from twisted.internet import defer, task
 from twisted.python.failure import Failure
 
 from allmydata.history import History
@@ -197,6 +198,18 @@ def test_read_producer_pauses_and_stops():
     w.addBoth(results.append)
     p.stopProducing()
     assert len(results) == 1 and isinstance(results[0].value, DownloadStopped)
+
+
+def test_read_producer_counts_the_time_it_was_paused():
+    clock = task.Clock()
+    p = ReadProducer(now=clock.seconds)
+    defer.ensureDeferred(p.wait_until_unpaused())  # not paused: no time counted
+    clock.advance(3)
+    p.pauseProducing()
+    w = defer.ensureDeferred(p.wait_until_unpaused())
+    clock.advance(5)
+    p.resumeProducing()
+    assert w.called and p.paused_seconds == 5
 
 
 # ---- decoding one segment ---------------------------------------------------------------

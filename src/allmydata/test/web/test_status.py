@@ -180,6 +180,9 @@ async def test_download_timeline_json(webapi, operations):
             assert all(len(b["row"]) == 2 for b in data["block"])
             assert data["bounds"]["min"] <= data["bounds"]["max"]
             assert data["dyhb"] and data["segment"]
+        for read in data["read"]:  # time spent paused by the consumer is within the read
+            if read["finish_time"] is not None:
+                assert 0 <= read["paused_time"] <= read["finish_time"] - read["start_time"]
     assert found
 
 
