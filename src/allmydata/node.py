@@ -280,8 +280,9 @@ def make_stats_gatherer_client(config: TahoeConfig, tub, stats_provider):
 
 
 def make_log_publishing(config: TahoeConfig):
-    """``[node] log_gatherer.furl`` (and ``NODEDIR/log_gatherer.furl``): the
-    node's censored log events served to those gatherers; None without any."""
+    """``[node] log_gatherer.furl``: the node's censored log events served
+    to that gatherer; None without one (a ``NODEDIR/log_gatherer.furl`` file
+    is refused: :func:`~allmydata.log_publisher.gatherer_furls`)."""
     furls = gatherer_furls(config)
     if not furls:
         return None
