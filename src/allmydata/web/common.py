@@ -32,6 +32,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import http, resource, server
+from twisted.web.template import flattenString
 
 from ..dirnode_format import (BadChildNameError, ChildOfWrongTypeError, DirectoryFormatError,
                               ExistingChildError, NoSuchChildError, NotMutableError)
@@ -230,6 +231,16 @@ def finish_deferred(request, d) -> object:
     d.addCallbacks(done, failed)
     d.addErrback(lambda f: log.failure("answering a web request failed", failure=f))
     return server.NOT_DONE_YET
+
+
+def render_html_document(request, page) -> object:
+    """Answer ``request`` with ``page`` (a ``twisted.web.template`` tag or
+    element) flattened into an HTML document; a failure to flatten it is
+    answered (and logged) as :func:`finish_deferred` answers any failure."""
+    request.setHeader(b"Content-Type", b"text/html; charset=utf-8")
+    d = flattenString(request, page)
+    d.addCallback(lambda html: b"<!DOCTYPE html>\n" + html)
+    return finish_deferred(request, d)
 
 
 def async_render(method):

@@ -27,19 +27,18 @@ index only.
 import re
 import time
 
-from twisted.logger import Logger
 from twisted.web import http, resource
-from twisted.web.server import NOT_DONE_YET
-from twisted.web.template import flattenString, tags
+from twisted.web.template import tags
 
 from ..immutable.interfaces import IDownloadStatus, IUploadStatus
 from ..mutable.status import IPublishStatus, IRetrieveStatus, IServermapUpdaterStatus
 from ..util import base32
 from ..util.idlib import nodeid_b2a, shortnodeid_b2a
-from .common import ErrorResource, WebError, get_arg, render_error, render_json
+from .common import (
+    ErrorResource, WebError, get_arg, render_error, render_html_document, render_json,
+)
 from .status_events import download_events_json
 
-log = Logger()
 
 #: the page-name prefix of each kind of operation
 PREFIX = {"upload": "up", "download": "down", "mapupdate": "mapupdate",
@@ -463,24 +462,10 @@ PAGES = {"upload": upload_page, "download": download_page, "mapupdate": mapupdat
 
 
 # ---- resources ---------------------------------------------------------------------------
-def _render_html(request, title: str, body: list, log_what: str):
-    page = tags.html(tags.head(tags.meta(charset="utf-8"), tags.title("Tahoe-LAFS - " + title)),
-                     tags.body(*body, tags.div("Return to the ", tags.a("Welcome Page",
-                                                                        href="/"))))
-    request.setHeader(b"Content-Type", b"text/html; charset=utf-8")
-    d = flattenString(request, page)
-
-    def done(html):
-        request.write(b"<!DOCTYPE html>\n" + html)
-        request.finish()
-
-    def failed(f):
-        log.failure("rendering " + log_what, f)
-        request.setResponseCode(500)
-        request.write(("error rendering %s\n" % log_what).encode("utf-8"))
-        request.finish()
-    d.addCallbacks(done, failed)
-    return NOT_DONE_YET
+def _render_html(request, title: str, body: list):
+    return render_html_document(request, tags.html(
+        tags.head(tags.meta(charset="utf-8"), tags.title("Tahoe-LAFS - " + title)),
+        tags.body(*body, tags.div("Return to the ", tags.a("Welcome Page", href="/")))))
 
 
 class DownloadEvents(resource.Resource):
@@ -521,7 +506,7 @@ class OperationStatusPage(resource.Resource):
                 % (t, "; the timeline is at event_json"
                    if kind_of(self._status) == "download" else "")))
         title, body = PAGES[kind_of(self._status)](self._status, self._names)
-        return _render_html(request, title, body, "the status page of " + link_of(self._status))
+        return _render_html(request, title, body)
 
 
 class Status(resource.Resource):
@@ -548,7 +533,7 @@ class Status(resource.Resource):
         if t:
             return render_error(request, WebError("unknown t=%s for the status page" % t))
         title, body = list_page(self._history)
-        return _render_html(request, title, body, "the status page")
+        return _render_html(request, title, body)
 
     # Tahoe-LAFS's ``tahoe status`` asks with a POST (t=json and its API token in the body)
     render_POST = render_GET

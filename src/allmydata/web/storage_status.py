@@ -14,15 +14,13 @@ found so far and what the last complete cycle removed.  A node without a
 storage server answers both with a page that says so (JSON: 404).
 """
 
-from twisted.logger import Logger
 from twisted.web import http, resource
-from twisted.web.server import NOT_DONE_YET
-from twisted.web.template import flattenString, tags
+from twisted.web.template import tags
 
 from ..util.abbreviate import abbreviate_space
 from ..util.idlib import nodeid_b2a
 from ..util.time_format import iso_utc_date
-from .common import WebError, get_arg, render_error, render_json
+from .common import WebError, get_arg, render_error, render_html_document, render_json
 
 
 def abbreviate_time(seconds) -> str:
@@ -173,7 +171,6 @@ class StorageStatus(resource.Resource):
     """``/storage`` of a node; ``server`` is its StorageServer or None."""
 
     isLeaf = True
-    log = Logger()
 
     def __init__(self, server, nickname: str):
         resource.Resource.__init__(self)
@@ -197,17 +194,4 @@ class StorageStatus(resource.Resource):
         page = tags.html(tags.head(tags.meta(charset="utf-8"),
                                    tags.title("Tahoe-LAFS - Storage Server Status")),
                          tags.body(*body))
-        request.setHeader(b"Content-Type", b"text/html; charset=utf-8")
-        d = flattenString(request, page)
-
-        def done(html):
-            request.write(b"<!DOCTYPE html>\n" + html)
-            request.finish()
-
-        def failed(f):
-            self.log.failure("rendering the storage status page", f)
-            request.setResponseCode(500)
-            request.write(b"error rendering the storage status page\n")
-            request.finish()
-        d.addCallbacks(done, failed)
-        return NOT_DONE_YET
+        return render_html_document(request, page)
