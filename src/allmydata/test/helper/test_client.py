@@ -21,8 +21,6 @@ parser of the upload tests, with the cap our client built.
 * small (LIT) files never reach the helper.
 """
 
-import hashlib
-
 import pytest
 import pytest_twisted
 from foolscap.api import fireEventually
@@ -36,6 +34,7 @@ from allmydata.helper.interfaces import HELPER_V1
 from allmydata.immutable.upload import Data, Uploader
 from allmydata.immutable.uri_extension import pack_uri_extension, uri_extension_hash
 from allmydata.testing.ports import free_port
+from allmydata.testing.plaintext import plaintext
 from allmydata.testing.storagegrid import StorageGrid, grid_secrets
 from allmydata.testing.tubs import start_tub
 from allmydata.testing.waiting import eventually
@@ -45,15 +44,6 @@ from .small_helper import READ_SIZE, SmallHelper
 
 PARAMS = {"k": 3, "happy": 5, "n": 10, "max_segment_size": 64 * 1024}
 CONVERGENCE = b"\x07" * 32
-
-
-def plaintext(n: int, tag: bytes) -> bytes:
-    out = []
-    block = hashlib.sha256(b"helper client" + tag).digest()
-    while sum(map(len, out)) < n:
-        block = hashlib.sha256(block).digest()
-        out.append(block * 64)
-    return b"".join(out)[:n]
 
 
 @pytest_twisted.async_yield_fixture(scope="module")

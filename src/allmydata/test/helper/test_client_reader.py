@@ -4,8 +4,6 @@ The reader is registered on one Tub and called over Foolscap from another,
 as a helper calls it: what it answers, in what pieces, and what it refuses.
 """
 
-import hashlib
-
 import pytest
 import pytest_twisted
 from foolscap.api import Tub, fireEventually
@@ -18,6 +16,7 @@ from allmydata.helper.remote_uploadable import (
 )
 from allmydata.immutable.upload import Data, UploadStatus
 from allmydata.immutable.uploadable import EncryptAnUploadable
+from allmydata.testing.plaintext import plaintext
 from allmydata.testing.tubs import start_tub
 from allmydata.util import hashutil
 from allmydata.util.rrefutil import RemoteException, call_remote
@@ -26,20 +25,11 @@ SEGMENT = 64 * 1024
 SEGSIZE = SEGMENT + 2  # the segment size: the next multiple of k=3
 
 
-def plaintext(n: int) -> bytes:
-    out = []
-    block = b"reader"
-    while sum(map(len, out)) < n:
-        block = hashlib.sha256(block).digest()
-        out.append(block * 128)
-    return b"".join(out)[:n]
-
-
 class Served:
     """A reader over ``size`` bytes, and a helper-side reference to it."""
 
     async def start(self, size: int):
-        self.data = plaintext(size)
+        self.data = plaintext(size, b"reader")
         uploadable = Data(self.data, b"\x05" * 32)
         uploadable.set_default_encoding_parameters({"k": 3, "happy": 5, "n": 10,
                                                     "max_segment_size": SEGMENT})
@@ -183,7 +173,7 @@ async def test_plaintext_hashes_are_not_provided():
 
 
 def test_ciphertext_hashes_match_the_encoder_definition():
-    data = plaintext(10 * 1000 + 3)
+    data = plaintext(10 * 1000 + 3, b"reader")
     h = CiphertextHashes(len(data), 4000)
     for i in range(0, len(data), 777):  # pieces that straddle segment boundaries
         h.feed(data[i:i + 777])

@@ -17,6 +17,7 @@ from allmydata.immutable.upload import (
     Data, FileHandle, FileName, Uploader, UploadResults, UploadStatus,
 )
 from allmydata.storage_client import StorageFarmBroker
+from allmydata.testing.plaintext import plaintext
 from allmydata.testing.storagegrid import StorageGrid
 from allmydata.util import hashutil
 from .sharecheck import check_and_decode, parse_cap
@@ -24,15 +25,6 @@ from .sharecheck import check_and_decode, parse_cap
 CONVERGENCE = b"\x42" * 32
 SECRETS = SecretHolder(b"\x13" * 32, CONVERGENCE)
 PARAMS = {"k": 3, "happy": 5, "n": 10, "max_segment_size": 128 * 1024}
-
-
-def plaintext(n: int, tag: bytes = b"") -> bytes:
-    out = []
-    block = hashlib.sha256(b"plaintext" + tag).digest()
-    while sum(map(len, out)) < n:
-        block = hashlib.sha256(block).digest()
-        out.append(block * 64)
-    return b"".join(out)[:n]
 
 
 @pytest_twisted.async_yield_fixture(scope="module")
