@@ -424,37 +424,34 @@ def mapupdate_page(s, names):
     return "Mutable File Servermap Update Status", body
 
 
-def publish_page(s, names):
+def _transfer_page(s, names, what: str, timings: tuple, sharemap: bool, per_server: str):
+    """The page of a publish or a retrieve: ``timings`` are the (label,
+    name) of its steps; ``sharemap`` whether it lists the shares written."""
     items, extra = _mutable_common(s, "Current Size")
     t = s.get_timings()
     size = s.get_size()
-    body = [tags.h1("Mutable File Publish Status"), tags.ul(*items),
-            tags.h2("Publish Results"), tags.ul(
+    title = "Mutable File %s Status" % what
+    body = [tags.h1(title), tags.ul(*items),
+            tags.h2("%s Results" % what), tags.ul(
                 *extra,
                 _problems(names, s.get_problems()),
-                _shares(names, "Sharemap", s.get_sharemap(), "has"),
-                tags.li("Timings:", tags.ul(
-                    _timed("Total", t, "total", size),
-                    _timed("Encoding", t, "encode", size),
-                    _timed("Pushing", t, "push", size))),
-                _server_times(names, "Per-Server Response Times", s.get_server_times()))]
-    return "Mutable File Publish Status", body
+                _shares(names, "Sharemap", s.get_sharemap(), "has") if sharemap else "",
+                tags.li("Timings:", tags.ul(*[_timed(label, t, name, size)
+                                              for label, name in timings])),
+                _server_times(names, per_server, s.get_server_times()))]
+    return title, body
+
+
+def publish_page(s, names):
+    return _transfer_page(s, names, "Publish",
+                          (("Total", "total"), ("Encoding", "encode"), ("Pushing", "push")),
+                          True, "Per-Server Response Times")
 
 
 def retrieve_page(s, names):
-    items, extra = _mutable_common(s, "Current Size")
-    t = s.get_timings()
-    size = s.get_size()
-    body = [tags.h1("Mutable File Retrieve Status"), tags.ul(*items),
-            tags.h2("Retrieve Results"), tags.ul(
-                *extra,
-                _problems(names, s.get_problems()),
-                tags.li("Timings:", tags.ul(
-                    _timed("Total", t, "total", size),
-                    _timed("Fetching", t, "fetch", size),
-                    _timed("Decoding", t, "decode", size))),
-                _server_times(names, "Per-Server Fetch Response Times", s.get_server_times()))]
-    return "Mutable File Retrieve Status", body
+    return _transfer_page(s, names, "Retrieve",
+                          (("Total", "total"), ("Fetching", "fetch"), ("Decoding", "decode")),
+                          False, "Per-Server Fetch Response Times")
 
 
 PAGES = {"upload": upload_page, "download": download_page, "mapupdate": mapupdate_page,
