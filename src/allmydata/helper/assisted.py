@@ -41,6 +41,7 @@ from foolscap.api import DeadReferenceError
 from twisted.internet import defer
 
 from ..immutable.params import SegmentParams
+from ..immutable.push import PushedFile
 from ..immutable.uri_extension import (
     CURRENT_KEYS, BadURIExtensionError, pack_uri_extension, uri_extension_hash,
 )
@@ -81,30 +82,19 @@ class HelperLostError(HelperUnavailableError):
 
 
 @attr.s(frozen=True)
-class AssistedUpload:
-    """What an upload through a helper produced, checked.
-
-    ``storage_index``, ``uri_extension_hash``, ``uri_extension_data``,
-    ``needed_shares``, ``total_shares``, ``size``; ``sharemap``
-    {shnum: set(serverid)}; ``pushed_shares``, ``preexisting_shares``;
-    ``ciphertext_fetched`` (bytes this client sent the helper);
-    ``already_stored`` (the helper found the file on the grid);
-    ``read_calls`` (``read_encrypted`` calls answered); ``timings``.
+class AssistedUpload(PushedFile):
+    """What an upload through a helper produced, checked: the fields of a
+    :class:`~allmydata.immutable.push.PushedFile` (``sharemap``, share
+    counts and timings as the helper reported them, well-formed entries
+    only; ``placement_summary`` one line for people), and
+    ``ciphertext_fetched`` (bytes this client sent the helper),
+    ``already_stored`` (the helper found the file on the grid),
+    ``read_calls`` (``read_encrypted`` calls answered).
     """
 
-    storage_index = attr.ib()
-    uri_extension_hash = attr.ib()
-    uri_extension_data = attr.ib()
-    needed_shares = attr.ib()
-    total_shares = attr.ib()
-    size = attr.ib()
-    sharemap = attr.ib()
-    pushed_shares = attr.ib()
-    preexisting_shares = attr.ib()
     ciphertext_fetched = attr.ib()
     already_stored = attr.ib()
     read_calls = attr.ib()
-    timings = attr.ib()
 
 
 def _is_int(x) -> bool:
@@ -326,11 +316,15 @@ async def upload_through_helper(helper, encrypted, status=None, clock=None,
         status.set_progress(2, 1.0)
     timings.update({key: value for key, value in _helper_timings(results).items()
                     if key not in timings})
+    fetched = reader.bytes_sent if reader is not None else 0
+    if uploader is None:
+        summary = "already on the grid (the helper found it)"
+    else:
+        summary = "placed by the helper after fetching %d bytes of ciphertext" % fetched
     return AssistedUpload(
         storage_index=storage_index, uri_extension_hash=ueb_hash, uri_extension_data=ued,
         needed_shares=k, total_shares=n, size=size, sharemap=_sharemap(results, n),
         pushed_shares=_count(results, "pushed_shares", n),
         preexisting_shares=_count(results, "preexisting_shares", n),
-        ciphertext_fetched=reader.bytes_sent if reader is not None else 0,
-        already_stored=uploader is None, read_calls=reader.reads if reader is not None else 0,
-        timings=timings)
+        timings=timings, placement_summary=summary, ciphertext_fetched=fetched,
+        already_stored=uploader is None, read_calls=reader.reads if reader is not None else 0)

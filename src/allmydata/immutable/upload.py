@@ -199,6 +199,19 @@ class UploadResults:
         return None if v is None else v.to_string()
 
 
+def _chk_results(key: bytes, pushed, ciphertext_fetched: int = 0) -> UploadResults:
+    """The results of a CHK upload: its cap from ``key`` and ``pushed`` (a
+    :class:`~.push.PushedFile`, or the helper's checked answer)."""
+    cap = urimod.CHKFileURI(key, pushed.uri_extension_hash, pushed.needed_shares,
+                            pushed.total_shares, pushed.size).to_string()
+    return UploadResults(
+        cap, pushed.size, storage_index=pushed.storage_index, sharemap=pushed.sharemap,
+        timings=pushed.timings, uri_extension_data=pushed.uri_extension_data,
+        uri_extension_hash=pushed.uri_extension_hash, pushed_shares=pushed.pushed_shares,
+        preexisting_shares=pushed.preexisting_shares,
+        placement_summary=pushed.placement_summary, ciphertext_fetched=ciphertext_fetched)
+
+
 @implementer(IUploader)
 class Uploader(service.MultiService):
     """Uploads files (the 2008 IUploader), as a child service of the client.
@@ -329,15 +342,7 @@ class Uploader(service.MultiService):
         pushed = await encode_and_push(eu, self._storage_broker, self._secret_holder,
                                        self._canary, reactor=self._reactor, status=status,
                                        selection_timeout=self._selection_timeout)
-        key = await eu.get_encryption_key()
-        cap = urimod.CHKFileURI(key, pushed.uri_extension_hash, pushed.needed_shares,
-                                pushed.total_shares, pushed.size).to_string()
-        results = UploadResults(
-            cap, pushed.size, storage_index=pushed.storage_index, sharemap=pushed.sharemap,
-            timings=pushed.timings, uri_extension_data=pushed.uri_extension_data,
-            uri_extension_hash=pushed.uri_extension_hash, pushed_shares=pushed.pushed_shares,
-            preexisting_shares=pushed.preexisting_shares,
-            placement_summary=pushed.placement_summary)
+        results = _chk_results(await eu.get_encryption_key(), pushed)
         # one line per upload (the selector's own summary is a debug event)
         log.info("uploaded {si}: {size} bytes; {summary}; seconds: {timings}",
                  si=_Base32(pushed.storage_index), size=pushed.size,
@@ -354,23 +359,10 @@ class Uploader(service.MultiService):
         status.set_status("Computing the encryption key")
         eu = EncryptAnUploadable(uploadable, status, reactor=self._reactor)
         done = await upload_through_helper(helper, eu, status, clock=self._helper.clock)
-        key = await eu.get_encryption_key()
-        cap = urimod.CHKFileURI(key, done.uri_extension_hash, done.needed_shares,
-                                done.total_shares, done.size).to_string()
-        if done.already_stored:
-            summary = "already on the grid (the helper found it)"
-        else:
-            summary = "placed by the helper after fetching %d bytes of ciphertext" % (
-                done.ciphertext_fetched,)
-        results = UploadResults(
-            cap, done.size, storage_index=done.storage_index, sharemap=done.sharemap,
-            timings=done.timings, uri_extension_data=done.uri_extension_data,
-            uri_extension_hash=done.uri_extension_hash, pushed_shares=done.pushed_shares,
-            preexisting_shares=done.preexisting_shares, placement_summary=summary,
-            ciphertext_fetched=done.ciphertext_fetched)
+        results = _chk_results(await eu.get_encryption_key(), done, done.ciphertext_fetched)
         log.info("uploaded {si} through the helper: {size} bytes; {summary}; seconds: "
-                 "{timings}", si=_Base32(done.storage_index), size=done.size, summary=summary,
-                 timings=_Timings(done.timings))
+                 "{timings}", si=_Base32(done.storage_index), size=done.size,
+                 summary=done.placement_summary, timings=_Timings(done.timings))
         return results
 
     def _count(self, name: str, delta: int) -> None:
