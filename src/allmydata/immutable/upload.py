@@ -172,8 +172,9 @@ class UploadResults:
         self.placement_summary = placement_summary
 
     def __repr__(self):
-        return "<UploadResults %s (%d bytes)>" % (self.uri[:40].decode("ascii", "replace"),
-                                                  self.file_size)
+        # named by storage index: the cap (its first part is the read key) stays out
+        si = "LIT" if self.storage_index is None else "SI %s" % _Base32(self.storage_index)
+        return "<UploadResults %s (%d bytes)>" % (si, self.file_size)
 
     def get_uri(self) -> bytes:
         return self.uri

@@ -74,6 +74,8 @@ async def test_upload_to_grid_and_check_every_share(grid):
     assert hashutil.convergence_key(CONVERGENCE, 3, 10, 131_073, data) == key
     assert results.storage_index == hashutil.storage_index_hash(key)
     assert results.file_size == size and results.uri_extension_hash == ueb_hash
+    # its repr (what a log or a traceback may show) holds no part of the cap
+    assert results.uri.split(b":")[2].decode() not in repr(results)
     assert results.pushed_shares == 10 and results.preexisting_shares == 0
     # 10 shares over 5 servers, 2 each
     assert set(results.sharemap) == set(range(10))
