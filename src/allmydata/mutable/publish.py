@@ -364,10 +364,10 @@ class Publish:
             self.finish_check()
             self.record(ev)
         except BaseException as e:
+            self.status.add_time("total", time.monotonic() - t0)
             self.status.finish("Failed: %s" % (e,))
             raise
-        finally:
-            self.status.add_time("total", time.monotonic() - t0)
+        self.status.add_time("total", time.monotonic() - t0)
         self.status.finish()
 
     async def _publish_whole(self, seqnum, source, size):

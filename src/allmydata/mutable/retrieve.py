@@ -419,12 +419,13 @@ class Retrieve:
                 registered = True
                 await self._deliver(consumer, offset, end, producer)
         except BaseException as e:
+            self.status.add_time("total", time.monotonic() - t0)
             self.status.finish("Failed: %s" % (e,))
             raise
         finally:
             if registered:
                 consumer.unregisterProducer()
-            self.status.add_time("total", time.monotonic() - t0)
+        self.status.add_time("total", time.monotonic() - t0)
         self.status.finish()
         return consumer
 

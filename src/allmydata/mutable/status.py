@@ -147,12 +147,15 @@ class _OperationStatus(OperationStatus):
         self.sharemap.setdefault(name, set()).add(shnum)
 
     def finish(self, text: str = "Finished") -> None:
+        """The operation ended (``text``: "Finished" or why it failed).  Its
+        ``total`` time is the one the operation recorded, if it did, else the
+        time since this status was made."""
         self.status = text
         if text == "Finished":
             self.progress = 1.0
         self.active = False
         self.finished = time.time()
-        self.timings["total"] = time.monotonic() - self._t0
+        self.timings.setdefault("total", time.monotonic() - self._t0)
 
 
 @implementer(IPublishStatus)

@@ -104,6 +104,19 @@ def test_mutable_records_are_bounded():
     assert times["server1"][-1] == ("write", (10 * MUTABLE_TIMES - 1) / 1000)
 
 
+def test_a_finished_operation_keeps_the_total_it_recorded():
+    """The publish, retrieve and map update record their own total before
+    they finish, failed or not: finishing neither replaces nor adds to it."""
+    for text in ("Finished", "Failed: no servers"):
+        s = PublishStatus(b"\x00" * 16)
+        s.add_time("total", 2.5)
+        s.finish(text)
+        assert s.get_timings()["total"] == 2.5 and not s.get_active()
+    s = ServermapUpdateStatus(b"\x00" * 16)
+    s.finish()  # an operation that recorded none: the time since its status was made
+    assert 0 <= s.get_timings()["total"]
+
+
 @pytest_twisted.ensureDeferred
 async def test_a_node_keeps_only_the_latest_uploads(ours_webapi):
     """More uploads than the bound through a real node: the JSON lists the
