@@ -300,6 +300,8 @@ class StatsGatherer(Referenceable, service.MultiService):
         return {tubid: node.to_json() for tubid, node in self.nodes.items()}
 
     def _changed(self):
+        if not self.running:
+            return  # the file was written when the gatherer stopped
         if self._write_call is None or not self._write_call.active():
             self._write_call = self.clock.callLater(self.write_delay, self.write_now)
 

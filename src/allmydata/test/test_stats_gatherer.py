@@ -227,6 +227,22 @@ async def test_a_provider_that_never_answers_holds_one_call(harness):
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_call_that_fails_after_the_gatherer_stopped_writes_nothing(harness):
+    """The gatherer writes its file when it stops; a poll that fails after
+    that (its provider's connection goes) changes nothing on disk later."""
+    h = harness
+    silent = HostileProvider("never")
+    tub = await h.provide(silent, b"silent")
+    await eventually(lambda: silent.calls == 1, what="the first poll")
+    await h.gatherer.stopService()
+    written = h.gatherer.writes
+    await tub.stopService()
+    await eventually(lambda: h.entry(tub).polling is None, what="the failed poll")
+    assert h.entry(tub).error is not None
+    assert not h.clock.getDelayedCalls() and h.gatherer.writes == written
+
+
+@pytest_twisted.ensureDeferred
 async def test_a_bounded_number_of_nodes(tmp_path):
     h = Harness(tmp_path, max_nodes=2)
     try:
