@@ -54,6 +54,8 @@ __all__ = ["HelperResultsError", "HelperUnavailableError", "HelperLostError", "A
 
 #: the most timings entries kept from a helper's results
 MAX_TIMINGS = 64
+#: characters of a value from the helper quoted in an error message
+MAX_SHOWN = 80
 #: seconds a helper gets to answer ``upload_chk`` (it asks the servers
 #: whether the file is stored)
 ANSWER_TIMEOUT = 600.0
@@ -101,6 +103,13 @@ def _is_int(x) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
+def _shown(value) -> str:
+    """A value the helper sent, as an error message quotes it (cut short:
+    the helper chooses its size)."""
+    text = repr(value)
+    return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN - 3] + "..."
+
+
 def check_helper_results(results, size: int, k: int, n: int, segment_size: int,
                          hashes=None) -> tuple:
     """``(uri_extension_hash, uri_extension_data)`` of checked helper results
@@ -123,7 +132,7 @@ def check_helper_results(results, size: int, k: int, n: int, segment_size: int,
                                  % ", ".join(missing))
     expected = {"needed_shares": k, "total_shares": n, "segment_size": segment_size,
                 "size": size}
-    wrong = ["%s=%r (this file: %d)" % (key, ued[key], value)
+    wrong = ["%s=%s (this file: %d)" % (key, _shown(ued[key]), value)
              for key, value in sorted(expected.items())
              if not _is_int(ued[key]) or ued[key] != value]
     if wrong:
@@ -133,7 +142,7 @@ def check_helper_results(results, size: int, k: int, n: int, segment_size: int,
     derived = {"codec_params": params.codec_params(),
                "tail_codec_params": params.tail_codec_params(),
                "num_segments": params.num_segments}
-    wrong = ["%s=%r (expected %r)" % (key, ued[key], value)
+    wrong = ["%s=%s (expected %r)" % (key, _shown(ued[key]), value)
              for key, value in sorted(derived.items()) if ued[key] != value]
     if wrong:
         raise HelperResultsError("the helper's URI extension data has the wrong encoding for "
