@@ -93,6 +93,17 @@ def _version() -> bytes:
     return __full_version__.encode("utf-8")
 
 
+def _share_maps(sharemap: dict) -> tuple:
+    """``(sharemap, servermap)`` of the results: {shnum: set(serverid)} and
+    {serverid: set(shnum)}, fresh sets."""
+    shares = {shnum: set(ids) for shnum, ids in sharemap.items()}
+    servers = {}
+    for shnum, ids in shares.items():
+        for serverid in ids:
+            servers.setdefault(serverid, set()).add(shnum)
+    return shares, servers
+
+
 def _as_failure(e) -> Failure:
     return e if isinstance(e, Failure) else Failure(e)
 
@@ -287,12 +298,7 @@ class HelperUpload(Referenceable):
         r.timings["total"] = time.perf_counter() - started
         r.uri_extension_hash = pushed.uri_extension_hash
         r.uri_extension_data = dict(pushed.uri_extension_data)
-        r.sharemap = {shnum: set(ids) for shnum, ids in pushed.sharemap.items()}
-        servermap = {}
-        for shnum, ids in r.sharemap.items():
-            for serverid in ids:
-                servermap.setdefault(serverid, set()).add(shnum)
-        r.servermap = servermap
+        r.sharemap, r.servermap = _share_maps(pushed.sharemap)
         r.file_size = size
         r.ciphertext_fetched = self.ciphertext_fetched
         r.pushed_shares = pushed.pushed_shares
@@ -478,12 +484,7 @@ class Helper(service.MultiService, Referenceable):
         r.timings["existence_check"] = elapsed
         r.uri_extension_hash = stored.uri_extension_hash
         r.uri_extension_data = dict(stored.uri_extension_data)
-        r.sharemap = {shnum: set(ids) for shnum, ids in stored.sharemap.items()}
-        servermap = {}
-        for shnum, ids in r.sharemap.items():
-            for serverid in ids:
-                servermap.setdefault(serverid, set()).add(shnum)
-        r.servermap = servermap
+        r.sharemap, r.servermap = _share_maps(stored.sharemap)
         r.file_size = stored.uri_extension_data["size"]
         r.ciphertext_fetched = 0
         r.preexisting_shares = len(r.sharemap)
