@@ -47,6 +47,7 @@ from .dirnode_format import (ONLY_FILES, BadChildNameError, CapConstraintError, 
                              NotWriteableError, new_name, normalize, pack_entries,
                              unpack_contents, update_metadata)
 from .unknown import UnknownChildNode
+from .util.censor import censor_text
 
 __all__ = [
     "DirectoryNode", "ONLY_FILES", "DirectoryError", "DirectoryFormatError", "NotMutableError",
@@ -115,7 +116,7 @@ def entries_for_new_directory(children: dict, deep_immutable: bool, now: float |
         if deep_immutable and not _allowed_in_immutable_directory(node):
             raise MustBeDeepImmutableError(
                 "%r cannot go in an immutable directory: it is not immutable (%s)"
-                % (name, (node.get_uri() or b"")[:40].decode("ascii", "replace")))
+                % (name, censor_text((node.get_uri() or b"")[:40].decode("ascii", "replace"))))
         out[name] = _new_entry(name, node, update_metadata(None, metadata, now))
     return out
 

@@ -12,6 +12,7 @@ from twisted.internet import defer
 
 from . import uri as urimod
 from .dirnode_format import MustBeDeepImmutableError, MustNotBeUnknownRWError
+from .util.censor import censor_text
 
 
 class UnknownNode:
@@ -20,7 +21,7 @@ class UnknownNode:
         self.reason = reason
 
     def __repr__(self):
-        return "<UnknownNode %r>" % (self._cap[:40],)
+        return "<UnknownNode %s>" % censor_text(self._cap[:40].decode("ascii", "replace"))
 
     def get_uri(self) -> bytes:
         return self._cap

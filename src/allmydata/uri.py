@@ -27,6 +27,7 @@ import re
 from zope.interface import implementer
 
 from allmydata.util import base32, hashutil
+from allmydata.util.censor import censor_text
 from allmydata.uri_interfaces import (IDirnodeURI, IFileURI, IMutableFileURI, INewDirectoryURI,
                                       IReadonlyNewDirectoryURI, IURI, IVerifierURI)
 
@@ -63,6 +64,13 @@ _NUMBER = re.compile(rb"(0|[1-9][0-9]*)\Z")
 _CHK_FIELDS = re.compile(rb"([a-z2-7]{26}):([a-z2-7]{52}):([1-9][0-9]{0,2}):([1-9][0-9]{0,2}):"
                          rb"(0|[1-9][0-9]{0,%d})\Z" % (MAX_NUMBER_DIGITS - 1))
 
+
+
+def _shown(s: bytes) -> str:
+    """At most 40 characters of a string that failed to parse as a cap, for an
+    error message or a repr, with any cap in it censored: the string may be a
+    cap of another kind, whose key must not reach a log."""
+    return censor_text(s[:40].decode("ascii", "replace"))
 
 class URIError(Exception):
     """Base class of this module's errors."""
@@ -193,7 +201,7 @@ class _BaseURI:
         if not s.startswith(cls.PREFIX):
             if s == cls.PREFIX[:-1]:
                 raise BadURIError("%s cap has no fields after the prefix" % cls.PREFIX.decode())
-            raise BadURIError("%r is not a %s cap" % (s[:40], cls.PREFIX.decode()))
+            raise BadURIError("%r is not a %s cap" % (_shown(s), cls.PREFIX.decode()))
         return cls._from_body(s[len(cls.PREFIX):], cls.PREFIX)
 
     def __eq__(self, other):
@@ -203,9 +211,7 @@ class _BaseURI:
         return hash((type(self).__name__, self.to_string()))
 
     def __repr__(self):
-        s = self.to_string()
-        shown = s if len(s) <= len(self.PREFIX) + 8 else s[:len(self.PREFIX) + 8] + b"..."
-        return "<%s %s>" % (type(self).__name__, shown.decode("ascii", "replace"))
+        return "<%s %s>" % (type(self).__name__, _shown(self.to_string()))
 
     # Most kinds answer these from two class flags.
     READONLY = True
@@ -729,7 +735,7 @@ def from_string(u, deep_immutable=False, name="<unknown name>"):
 def _from_string_as(u, interface, what, deep_immutable=False):
     cap = from_string(u, deep_immutable)
     if not interface.providedBy(cap):
-        raise BadURIError("%r is not %s" % (_to_bytes(u)[:40], what))
+        raise BadURIError("%r is not %s" % (_shown(_to_bytes(u)), what))
     return cap
 
 
@@ -740,7 +746,7 @@ def from_string_dirnode(u, deep_immutable=False):
 def from_string_filenode(u, deep_immutable=False):
     cap = from_string(u, deep_immutable)
     if not (IFileURI.providedBy(cap) or IMutableFileURI.providedBy(cap)):
-        raise BadURIError("%r is not a file cap" % (_to_bytes(u)[:40],))
+        raise BadURIError("%r is not a file cap" % (_shown(_to_bytes(u)),))
     return cap
 
 

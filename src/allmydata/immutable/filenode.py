@@ -15,6 +15,7 @@ from twisted.internet import defer
 from zope.interface import implementer
 
 from .. import uri
+from ..util import base32
 from .checker import check_immutable
 from .download.node import DownloadNode
 from .interfaces import IFileNode
@@ -60,7 +61,7 @@ class ImmutableFileNode(ImmutableNodeBase):
                             **self._download_args)
 
     def __repr__(self):
-        return "<ImmutableFileNode %s>" % self.u.to_string()[:40].decode("ascii", "replace")
+        return "<ImmutableFileNode SI=%s>" % base32.b2a_str(self.u.get_storage_index())
 
     # ---- IFilesystemNode ----------------------------------------------------------------
     def get_verify_cap(self):

@@ -10,6 +10,7 @@ from zope.interface.verify import verifyObject
 
 from allmydata import uri
 from allmydata.test.vectors import VECTORS_PATH
+from allmydata.unknown import UnknownNode
 from allmydata.uri import BadURIError, UnknownURI
 from allmydata.uri_interfaces import (IDirnodeURI, IFileURI, IMutableFileURI, INewDirectoryURI,
                                       IReadonlyNewDirectoryURI, IURI, IVerifierURI)
@@ -433,3 +434,17 @@ def test_numbers_of_any_length_are_refused_as_bad_caps(prefix, numbers, complain
 def test_the_largest_file_size_parses():
     text = b"URI:CHK:%s:%s:3:10:%d" % (base32.b2a(KEY), base32.b2a(UEB), uri.MAX_FILE_SIZE)
     assert uri.from_string(text).get_size() == 2 ** 64 - 1
+
+
+def test_reprs_and_parse_errors_hold_no_key():
+    chk = (b"URI:CHK:yzxcoagbetwet65ltjpbqyli3m:"
+           b"6b7inuiha2xdtgqzd55i6aeggutnxzr6qfwpv2ep5xlln6pgef7a:1:1:56")
+    key_text = "yzxcoagb"
+    assert key_text not in repr(uri.from_string(chk))
+    with pytest.raises(uri.BadURIError) as e:
+        uri.from_string_dirnode(chk)
+    assert key_text not in str(e.value) and "URI:CHK:" in str(e.value)
+    with pytest.raises(uri.BadURIError) as e:
+        uri.WriteableSSKFileURI.init_from_string(chk)
+    assert key_text not in str(e.value)
+    assert "secretpart" not in repr(UnknownNode(b"URI:FUTURE:secretpart"))
