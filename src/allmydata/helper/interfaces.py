@@ -20,7 +20,8 @@ those of a Tahoe-LAFS helper.  Its attributes:
 
 * ``uri_extension_hash`` (32 bytes) and ``uri_extension_data`` (dict with
   ``str`` keys: ``needed_shares``, ``total_shares``, ``segment_size``,
-  ``size`` ...): the client builds the CHK cap from these and its own key;
+  ``size`` ...; empty until known): the client builds the CHK cap from these
+  and its own key;
 * ``sharemap`` ``{shnum: set(serverid)}``, ``servermap``
   ``{serverid: set(shnum)}`` (server ids are 20-byte binary tub ids);
 * ``file_size``, ``ciphertext_fetched`` (bytes the helper read from the
@@ -34,9 +35,12 @@ use :meth:`HelperUploadResults.get`.
 """
 
 from foolscap.api import Copyable, RemoteCopy, RemoteInterface
-from foolscap.schema import Any, ByteStringConstraint, ChoiceOf, DictOf, ListOf
+from foolscap.copyable import AttributeDictConstraint
+from foolscap.schema import (
+    Any, ByteStringConstraint, ChoiceOf, DictOf, ListOf, SetOf, UnicodeConstraint,
+)
 
-from ..storage.interfaces import Hash, Offset, ReadSize, StorageIndex
+from ..storage.interfaces import Hash, Number, Offset, ReadSize, ShareNumber, StorageIndex
 
 #: the largest piece of ciphertext one ``read_encrypted`` answer may hold
 MAX_READ_PIECE = 256 * 1024
@@ -106,11 +110,40 @@ class RIHelper(RemoteInterface):
         return (UploadResults, ChoiceOf(RICHKUploadHelper, None))
 
 
+# What a helper's results may hold, checked by Foolscap as they arrive so that
+# a helper cannot make its client hold more than this.  Server ids are
+# Tahoe-LAFS's (``v0-...`` names) or 20-byte tub ids; UEB values are numbers,
+# hashes and codec parameter strings.  Foolscap cannot choose between a dict
+# (or a set) and something else as it reads one, so the dict attributes are
+# always dicts (never None) and share holders always sets.
+_ServerId = ByteStringConstraint(128)
+_Name = UnicodeConstraint(64)
+_MaybeCount = ChoiceOf(None, Number)
+_CapString = ChoiceOf(None, ByteStringConstraint(1000), UnicodeConstraint(1000))
+RESULTS_SCHEMA = AttributeDictConstraint(
+    ("timings", DictOf(_Name, ChoiceOf(None, float, Number), maxKeys=64)),
+    ("sharemap", DictOf(ShareNumber, SetOf(_ServerId, maxLength=256), maxKeys=256)),
+    ("servermap", DictOf(_ServerId, SetOf(ShareNumber, maxLength=256), maxKeys=256)),
+    ("file_size", _MaybeCount),
+    ("ciphertext_fetched", _MaybeCount),
+    ("uri", _CapString),
+    ("preexisting_shares", _MaybeCount),
+    ("pushed_shares", _MaybeCount),
+    ("uri_extension_data", DictOf(_Name, ChoiceOf(Number, ByteStringConstraint(1000),
+                                                  UnicodeConstraint(1000)), maxKeys=64)),
+    ("uri_extension_hash", ChoiceOf(None, Hash)),
+    ("verifycapstr", _CapString),
+)
+
+
 class HelperUploadResults(Copyable, RemoteCopy):
-    """The results a helper sends its client (see the module docstring)."""
+    """The results a helper sends its client (see the module docstring).
+    What a peer's copy may hold is :data:`RESULTS_SCHEMA`: an attribute it
+    does not name, or a value outside its bounds, fails the call."""
 
     typeToCopy = "allmydata.upload.UploadResults.tahoe.allmydata.com"
     copytype = typeToCopy
+    stateSchema = RESULTS_SCHEMA
 
     def __init__(self):
         self.timings = {}
@@ -121,7 +154,7 @@ class HelperUploadResults(Copyable, RemoteCopy):
         self.uri = None
         self.preexisting_shares = None
         self.pushed_shares = None
-        self.uri_extension_data = None
+        self.uri_extension_data = {}
         self.uri_extension_hash = None
 
     def setCopyableState(self, state):
@@ -134,6 +167,9 @@ class HelperUploadResults(Copyable, RemoteCopy):
                 self.__dict__[name] = value
 
     def get(self, name, default=None):
-        """An attribute the peer may have left out or set to None."""
+        """An attribute the peer may have left out, set to None or (for the
+        UEB) left empty."""
         value = getattr(self, name, None)
-        return default if value is None else value
+        if value is None or (name == "uri_extension_data" and not value):
+            return default
+        return value

@@ -180,12 +180,17 @@ def _not_results(results, ciphertext):
     results.uri_extension_data = "not a dict"
 
 
+def _empty_ueb(results, ciphertext):
+    results.uri_extension_data = {}
+
+
 LIES = {
     "ueb-hash": (_wrong_hash, "URI extension hash is not the hash of its URI extension data"),
     "ueb-data-unhashed": (_set("share_root_hash", b"\x01" * 32, rehash=False),
                           "URI extension hash is not the hash"),
     "size": (_set("size", 1000), "does not describe this file: size=1000"),
-    "huge-size": (_set("size", b"x" * 100000), "does not describe this file: size=b'xxx"),
+    # refused by the results' schema as they arrive
+    "huge-size": (_set("size", b"x" * 100000), "breaks the helper protocol"),
     "needed-shares": (_set("needed_shares", 2), "needed_shares=2"),
     "total-shares": (_set("total_shares", 12), "total_shares=12"),
     "segment-size": (_set("segment_size", 4096), "segment_size=4096"),
@@ -195,7 +200,8 @@ LIES = {
     "crypttext-root-hash": (_set("crypttext_root_hash", b"\x03" * 32),
                             "crypttext_root_hash that is not that of this file's ciphertext"),
     "missing-key": (_drop("crypttext_root_hash"), "lacks crypttext_root_hash"),
-    "no-ueb": (_not_results, "no URI extension data"),
+    "no-ueb": (_not_results, "breaks the helper protocol"),
+    "empty-ueb": (_empty_ueb, "no URI extension data"),
 }
 
 
@@ -220,17 +226,18 @@ async def test_a_lying_helper_gets_no_cap(grid, lie):
 @pytest_twisted.ensureDeferred
 async def test_results_that_name_a_method_do_not_replace_it(grid):
     """A helper's results whose state names ``get`` (a method of the results
-    class) cannot replace that method on our copy: the honest values are read
-    and the cap is right."""
+    class, and no attribute of the results' schema) fail the upload with a
+    clear error as they arrive; no cap is made."""
     def shadow(results, ciphertext):
         results.get = "not a method"
     helper = SmallHelper(grid.broker, grid_secrets(), lie=shadow)
     s = await setup(grid, helper)
     try:
         data = plaintext(120 * 1000, b"shadow")
-        results = await s.uploader.upload(Data(data, CONVERGENCE))
-        s.check_stored(results, data)
-        assert results.ciphertext_fetched == len(data)
+        with pytest.raises(HelperResultsError) as e:
+            await s.uploader.upload(Data(data, CONVERGENCE))
+        assert "breaks the helper protocol" in str(e.value)
+        assert "unknown attribute 'get'" in str(e.value)
     finally:
         await s.close()
 
