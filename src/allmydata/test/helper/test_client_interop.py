@@ -16,7 +16,6 @@ where its results and status can be read.
   listens, uploads directly, and its ``/status`` and log say why.
 """
 
-import glob
 import json
 import os
 from contextlib import ExitStack
@@ -31,6 +30,7 @@ from allmydata.helper.client import HelperConnection
 from allmydata.immutable.upload import Data, Uploader
 from allmydata.storage_client import StorageFarmBroker
 from allmydata.testing import refvenv
+from allmydata.testing.helpernodes import TahoeHelperNode, data_of, our_log_text
 from allmydata.testing.nodeconfig import edit_config
 from allmydata.testing.ports import free_port
 from allmydata.testing.reference import (
@@ -42,46 +42,6 @@ pytestmark = pytest.mark.interop
 
 NEEDED, HAPPY, TOTAL = 2, 3, 5
 MiB = 1024 * 1024
-
-
-def data_of(n: int, seed: bytes) -> bytes:
-    return (seed * (n // len(seed) + 1))[:n]
-
-
-class TahoeHelperNode(TahoeClient):
-    """A Tahoe-LAFS 1.20 node that listens and runs the upload helper."""
-
-    what = "Tahoe-LAFS helper node"
-
-    def create(self):
-        self.web_port = free_port()
-        port = free_port()
-        self.node.create("create-node", "--nickname", "interop-helper", "--listen", "tcp",
-                         "--port", "tcp:%d:interface=127.0.0.1" % port,
-                         "--location", "tcp:127.0.0.1:%d" % port,
-                         "--webport", "tcp:%d:interface=127.0.0.1" % self.web_port,
-                         "--shares-needed", self.needed, "--shares-happy", self.happy,
-                         "--shares-total", self.total)
-        edit_config(self.basedir, {"client": {"force_foolscap": "true"},
-                                   "storage": {"enabled": "false"},
-                                   "helper": {"enabled": "true"}})
-
-    def furl(self) -> str:
-        path = os.path.join(self.basedir, "private", "helper.furl")
-        return wait_for(lambda: os.path.exists(path) and open(path).read().strip(), 60,
-                        what="the helper's FURL")
-
-    def helper_stats(self) -> dict:
-        return json.loads(self.request("GET", "/helper_status?t=json"))
-
-
-def our_log_text(basedir) -> str:
-    text = []
-    for path in glob.glob(os.path.join(basedir, "logs", "*")):
-        if os.path.isfile(path):
-            with open(path, encoding="utf-8", errors="replace") as f:
-                text.append(f.read())
-    return "\n".join(text)
 
 
 @pytest.fixture(scope="module")
@@ -127,11 +87,11 @@ def test_our_client_node_uploads_through_a_tahoe_helper(helper_grid):
     wait_for(lambda: "using the helper at" in our_log_text(ours.basedir), 60,
              what="our client's connection to the helper")
     assert furl.rsplit("/", 1)[1] not in our_log_text(ours.basedir)  # no swissnum logged
-    before = helper.helper_stats()
+    before = helper.stats()
     data = data_of(MiB + 1, b"through a Tahoe-LAFS helper ")
     cap = ours.upload(data)
     assert cap.startswith("URI:CHK:")
-    after = helper.helper_stats()
+    after = helper.stats()
     assert after["chk_upload_helper.upload_need_upload"] == \
         before["chk_upload_helper.upload_need_upload"] + 1
     assert after["chk_upload_helper.fetched_bytes"] - before["chk_upload_helper.fetched_bytes"] \
@@ -143,7 +103,7 @@ def test_our_client_node_uploads_through_a_tahoe_helper(helper_grid):
     # a small file never reaches the helper
     small = ours.upload(b"tiny")
     assert small.startswith("URI:LIT:")
-    assert helper.helper_stats()["chk_upload_helper.upload_requests"] == \
+    assert helper.stats()["chk_upload_helper.upload_requests"] == \
         after["chk_upload_helper.upload_requests"]
 
 
@@ -177,11 +137,11 @@ async def test_our_uploader_results_through_a_tahoe_helper(helper_grid):
         assert got == data
 
         # again: the helper finds the file on the grid and fetches nothing
-        fetched = (await threads.deferToThread(helper.helper_stats))[
+        fetched = (await threads.deferToThread(helper.stats))[
             "chk_upload_helper.fetched_bytes"]
         again = await uploader.upload(Data(data, b"c" * 32))
         assert again.uri == results.uri and again.ciphertext_fetched == 0
-        stats = await threads.deferToThread(helper.helper_stats)
+        stats = await threads.deferToThread(helper.stats)
         assert stats["chk_upload_helper.fetched_bytes"] == fetched
         assert stats["chk_upload_helper.upload_already_present"] >= 1
     finally:
@@ -201,11 +161,11 @@ def test_our_client_node_uploads_directly_when_its_helper_is_down(helper_grid, t
         edit_config(down.basedir, {"client": {"helper.furl": dead_furl}})
         down.start()
         down.wait_connected(timeout=60)
-        requests = helper.helper_stats()["chk_upload_helper.upload_requests"]
+        requests = helper.stats()["chk_upload_helper.upload_requests"]
         data = data_of(300 * 1000, b"no helper today ")
         cap = down.upload(data)
         assert theirs.download(cap) == data
-        assert helper.helper_stats()["chk_upload_helper.upload_requests"] == requests
+        assert helper.stats()["chk_upload_helper.upload_requests"] == requests
         status = json.loads(down.request("GET", "/status?t=json"))
         (item,) = [i for i in status["recent"] if i["type"] == "upload"]
         assert item["status"].startswith("Finished (")

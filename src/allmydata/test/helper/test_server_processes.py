@@ -13,7 +13,6 @@ The grid: three of our storage nodes and one of our nodes running the helper
 * a Tahoe-LAFS 1.20 helper's ``/helper_status?t=json`` has the keys ours has.
 """
 
-import glob
 import json
 import os
 import signal
@@ -23,9 +22,8 @@ from contextlib import ExitStack
 import pytest
 
 from allmydata.testing import refvenv
-from allmydata.testing.nodeconfig import edit_config, write_servers_yaml
-from allmydata.testing.ports import free_port
-from allmydata.testing.processes import run_tahoe
+from allmydata.testing.helpernodes import OurHelperNode, TahoeHelperNode, data_of, our_log_text
+from allmydata.testing.nodeconfig import edit_config
 from allmydata.testing.reference import OurClient, OurStorageGrid, TahoeClient, WebAPIError
 from allmydata.testing.waiting import wait_for
 
@@ -35,39 +33,6 @@ NEEDED, HAPPY, TOTAL = 2, 3, 5
 MiB = 1024 * 1024
 #: our clients' maximum segment size (the default)
 SEGMENT = MiB
-
-
-def data_of(n: int, seed: bytes) -> bytes:
-    return (seed * (n // len(seed) + 1))[:n]
-
-
-class OurHelperNode(OurClient):
-    """One of our nodes that listens and runs the upload helper."""
-
-    what = "our helper node"
-
-    def create(self):
-        self.web_port = free_port()
-        port = free_port()
-        run_tahoe("create-node", "--nickname", "our-helper", "--listen", "tcp",
-                  "--port", "tcp:%d:interface=127.0.0.1" % port,
-                  "--location", "tcp:127.0.0.1:%d" % port,
-                  "--webport", "tcp:%d:interface=127.0.0.1" % self.web_port,
-                  "--shares-needed", self.needed, "--shares-happy", self.happy,
-                  "--shares-total", self.total, self.basedir)
-        edit_config(self.basedir, {"storage": {"enabled": "false"},
-                                   "helper": {"enabled": "true"}})
-
-    def set_servers(self, storage_nodes):
-        self.server_ids = write_servers_yaml(self.basedir, storage_nodes)
-
-    def furl(self) -> str:
-        path = os.path.join(self.basedir, "private", "helper.furl")
-        return wait_for(lambda: os.path.exists(path) and open(path).read().strip(), 60,
-                        what="our helper's FURL")
-
-    def stats(self) -> dict:
-        return json.loads(self.request("GET", "/helper_status?t=json", timeout=30))
 
 
 def delta(after: dict, before: dict, key: str) -> int:
@@ -101,15 +66,6 @@ def grid(tmp_path_factory):
         for node in (helper, ours):
             node.wait_connected(timeout=60)
         yield workdir, nodes, helper, ours, furl
-
-
-def our_log_text(basedir) -> str:
-    text = []
-    for path in glob.glob(os.path.join(basedir, "logs", "*")):
-        if os.path.isfile(path):
-            with open(path, encoding="utf-8", errors="replace") as f:
-                text.append(f.read())
-    return "\n".join(text)
 
 
 def wait_ours_connected(client):
@@ -218,14 +174,8 @@ def test_tahoe_client_through_our_helper(grid, tahoe_venv):
 
 @pytest.mark.interop
 def test_a_tahoe_helper_has_our_status_keys(tahoe_venv, tmp_path):
-    node = TahoeClient(tahoe_venv, str(tmp_path / "tahoe-helper"))
-    node.web_port = free_port()
-    port = free_port()
-    node.node.create("create-node", "--nickname", "tahoe-helper", "--listen", "tcp",
-                     "--port", "tcp:%d:interface=127.0.0.1" % port,
-                     "--location", "tcp:127.0.0.1:%d" % port,
-                     "--webport", "tcp:%d:interface=127.0.0.1" % node.web_port)
-    edit_config(node.basedir, {"storage": {"enabled": "false"}, "helper": {"enabled": "true"}})
+    node = TahoeHelperNode(tahoe_venv, str(tmp_path / "tahoe-helper"))
+    node.create()
     try:
         node.start()
 
