@@ -55,6 +55,7 @@ import traceback
 
 import psutil
 
+from allmydata.testing.helpernodes import wait_helper_furl
 from allmydata.testing.nodeconfig import edit_config
 from allmydata.testing.ports import free_port
 from allmydata.testing.processes import run_tahoe
@@ -78,18 +79,6 @@ def helper_settings():
     """tahoe.cfg of a helper node: the benchmark's encoding, no storage."""
     return {"client": {"shares.needed": K, "shares.happy": HAPPY, "shares.total": N},
             "storage": {"enabled": "false"}, "helper": {"enabled": "true"}}
-
-
-def read_helper_furl(basedir, timeout=60):
-    path = os.path.join(basedir, "private", "helper.furl")
-
-    def furl():
-        try:
-            with open(path) as f:
-                return f.read().strip()
-        except OSError:
-            return None
-    return wait_for(furl, timeout, what="the helper's FURL in " + path)
 
 
 class OurHelperNode(OurClient):
@@ -180,7 +169,7 @@ class Side:
         self.helper.create()
         self.helper.set_servers(nodes)
         self.helper.start()
-        furl = read_helper_furl(self.helper.basedir)
+        furl = wait_helper_furl(self.helper.basedir)
         self.client.create()
         client_settings = {"helper.furl": furl}
         if self.impl != "ours":

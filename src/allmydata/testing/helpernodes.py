@@ -39,8 +39,9 @@ def our_log_text(basedir) -> str:
     return "\n".join(text)
 
 
-def wait_helper_furl(basedir, timeout=60, what="the helper's FURL") -> str:
-    """The FURL in ``basedir/private/helper.furl``, once the node has written it."""
+def wait_helper_furl(basedir, timeout=60, what=None) -> str:
+    """The FURL in ``basedir/private/helper.furl``, once the node has written it;
+    ``what`` names it in the timeout's error (by default: by its path)."""
     path = os.path.join(basedir, "private", "helper.furl")
 
     def furl():
@@ -49,7 +50,7 @@ def wait_helper_furl(basedir, timeout=60, what="the helper's FURL") -> str:
                 return f.read().strip()
         except OSError:
             return None
-    return wait_for(furl, timeout, what=what)
+    return wait_for(furl, timeout, what=what or "the helper's FURL in " + path)
 
 
 class _HelperNode:
