@@ -29,7 +29,6 @@ from allmydata.client import SecretHolder
 from allmydata.helper.client import HelperConnection
 from allmydata.immutable.upload import Data, Uploader
 from allmydata.storage_client import StorageFarmBroker
-from allmydata.testing import refvenv
 from allmydata.testing.helpernodes import TahoeHelperNode, data_of, our_log_text
 from allmydata.testing.nodeconfig import edit_config
 from allmydata.testing.ports import free_port
@@ -42,15 +41,6 @@ pytestmark = pytest.mark.interop
 
 NEEDED, HAPPY, TOTAL = 2, 3, 5
 MiB = 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def tahoe_venv():
-    try:
-        return refvenv.ensure_ref_venv()
-    except refvenv.RefVenvError as e:
-        pytest.fail("the reference tahoe-lafs %s virtualenv is not usable: %s"
-                    % (refvenv.TAHOE_REF_VERSION, e), pytrace=False)
 
 
 @pytest.fixture(scope="module")

@@ -23,25 +23,11 @@ from allmydata.immutable.upload import Data, Uploader
 from allmydata.testing.storagegrid import grid_secrets
 from allmydata.testing.waiting import eventually
 
-from .helpergrid import content, download, start_helper_grid
+from .helpergrid import content, download
 
 SEGMENT = 128 * 1024
 PARAMS = {"k": 3, "happy": 5, "n": 10, "max_segment_size": SEGMENT}
 CONVERGENCE = b"\x09" * 32
-
-
-@pytest.fixture(scope="session")
-def certs():
-    return [Tub().getCertData() for _ in range(6)]
-
-
-@pytest_twisted.async_yield_fixture
-async def hg(tmp_path, certs):
-    g = await start_helper_grid(tmp_path, certs)
-    try:
-        yield g
-    finally:
-        await g.close()
 
 
 class Client:

@@ -6,7 +6,6 @@ import os
 
 import pytest
 import pytest_twisted
-from foolscap.api import Tub
 from twisted.internet import defer
 
 from allmydata.helper.existence import check_uri_extension
@@ -21,11 +20,6 @@ from allmydata.stats import StatsProvider
 from allmydata.util.rrefutil import call_remote
 
 from .helpergrid import content, download, prepare, start_helper_grid, upload_through
-
-
-@pytest.fixture(scope="session")
-def certs():
-    return [Tub().getCertData() for _ in range(6)]
 
 
 @pytest_twisted.async_yield_fixture

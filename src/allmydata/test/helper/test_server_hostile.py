@@ -25,20 +25,6 @@ from allmydata.util.rrefutil import RemoteException, Violation, call_remote
 from .helpergrid import content, download, prepare, start_helper_grid, upload_through
 
 
-@pytest.fixture(scope="session")
-def certs():
-    return [Tub().getCertData() for _ in range(6)]
-
-
-@pytest_twisted.async_yield_fixture
-async def hg(tmp_path, certs):
-    g = await start_helper_grid(tmp_path, certs)
-    try:
-        yield g
-    finally:
-        await g.close()
-
-
 def spool_files(helper) -> dict:
     out = {}
     for d in (helper.spool.incoming_dir, helper.spool.encoding_dir):

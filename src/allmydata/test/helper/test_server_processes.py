@@ -21,7 +21,6 @@ from contextlib import ExitStack
 
 import pytest
 
-from allmydata.testing import refvenv
 from allmydata.testing.helpernodes import OurHelperNode, TahoeHelperNode, data_of, our_log_text
 from allmydata.testing.nodeconfig import edit_config
 from allmydata.testing.reference import OurClient, OurStorageGrid, TahoeClient, WebAPIError
@@ -126,15 +125,6 @@ def test_our_client_through_our_helper_and_a_killed_upload_resumes(grid):
 def _incoming_at_least(helper, n):
     size = helper.stats()["chk_upload_helper.incoming_size"]
     return size if size >= n else None
-
-
-@pytest.fixture(scope="module")
-def tahoe_venv():
-    try:
-        return refvenv.ensure_ref_venv()
-    except refvenv.RefVenvError as e:
-        pytest.fail("the reference tahoe-lafs %s virtualenv is not usable: %s"
-                    % (refvenv.TAHOE_REF_VERSION, e), pytrace=False)
 
 
 @pytest.mark.interop
