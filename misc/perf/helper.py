@@ -40,7 +40,6 @@ ours took).  Examples:
 """
 
 import argparse
-import compileall
 import hashlib
 import json
 import os
@@ -60,13 +59,12 @@ from allmydata.testing.nodeconfig import edit_config
 from allmydata.testing.ports import free_port
 from allmydata.testing.processes import run_tahoe
 from allmydata.testing.reference import OurStorageGrid, ReferenceStorageGrid
-from allmydata.testing.refvenv import ensure_ref_venv
 from allmydata.testing.waiting import wait_for
 
-from . import SRC
 from .grid import (HAPPY, K, N, SERVERS, MiB, OurClient, PeakRSS, RefClient, cap_path,
                    cpu_seconds, http_request, put_file, random_file, server_pids, wait_connected)
-from .pyspy import PySpy, find_pyspy, show_top
+from .impl_options import add_impl_options, check_impl_options, prepare_impls
+from .pyspy import PySpy, show_top
 from .table import pair_ratio, print_table
 
 FETCHED = "chk_upload_helper.fetched_bytes"
@@ -466,7 +464,6 @@ def run(impls, root, args, venv, results):
 def main(argv=None, prog=None):
     p = argparse.ArgumentParser(prog=prog, description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--impl", default="ours,tahoe", help="ours, tahoe, or both (comma-separated)")
     p.add_argument("--size", type=int, default=100,
                    help="MiB of each file uploaded and of the resumed upload (0: neither)")
     p.add_argument("--big", type=int, default=0,
@@ -476,27 +473,17 @@ def main(argv=None, prog=None):
                    help="resumed uploads per implementation (at most --repeat)")
     p.add_argument("--cut", type=float, default=0.5,
                    help="share of the ciphertext the helper has when the client is killed")
-    p.add_argument("--paired", action="store_true",
-                   help="with two implementations: run both grids at once and make each upload "
-                        "for one right after the other, in alternating order; a time's ratio is "
-                        "the median of the pairs' ratios")
-    p.add_argument("--workdir", default=None, help="where grids live (default: a temp dir)")
-    p.add_argument("--json", help="also write the results to this file")
-    p.add_argument("--pyspy", metavar="DIR",
-                   help="sample our client, helper and first storage node with py-spy in each "
-                        "of our uploads of --size MiB; collapsed stacks and the top functions "
-                        "go to DIR")
+    add_impl_options(
+        p,
+        paired_help="with two implementations: run both grids at once and make each upload for "
+                    "one right after the other, in alternating order; a time's ratio is the "
+                    "median of the pairs' ratios",
+        pyspy_help="sample our client, helper and first storage node with py-spy in each of our "
+                   "uploads of --size MiB; collapsed stacks and the top functions go to DIR")
     args = p.parse_args(argv)
+    impls = check_impl_options(p, args)
     if args.pyspy:
-        args.pyspy_exe = find_pyspy()
-        if args.pyspy_exe is None:
-            p.error("--pyspy needs py-spy on the PATH or next to %s" % sys.executable)
         os.makedirs(args.pyspy, exist_ok=True)
-    impls = [x.strip() for x in args.impl.split(",") if x.strip()]
-    if not impls or len(set(impls)) != len(impls) or not set(impls) <= {"ours", "tahoe"}:
-        p.error("--impl takes ours, tahoe or both")
-    if args.paired and len(impls) != 2:
-        p.error("--paired needs two implementations")
     if args.repeat < 1:
         p.error("--repeat must be at least 1")
     if not 0 < args.cut < 1:
@@ -504,10 +491,7 @@ def main(argv=None, prog=None):
     if args.size < 0 or args.big < 0:
         p.error("--size and --big are MiB, 0 or more")
     root = args.workdir or tempfile.mkdtemp(prefix="tahoe-bench-helper-")
-    venv = ensure_ref_venv() if "tahoe" in impls else None
-    if "ours" in impls:
-        # our nodes start from byte-compiled modules, as from an installed package
-        compileall.compile_dir(os.path.join(SRC, "allmydata"), quiet=1)
+    venv = prepare_impls(impls)
     results = Results(impls)
     status = 0
     try:

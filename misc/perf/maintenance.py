@@ -40,27 +40,24 @@ ratios.  Examples:
 """
 
 import argparse
-import compileall
 import json
 import os
 import random
 import re
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 
-from allmydata.testing.refvenv import ensure_ref_venv
 from allmydata.uri import from_string
 from allmydata.util import base32
 
-from . import SRC
 from .grid import (MiB, N, GridProcs, cap_path, http_request, put_file, random_file, server_pids,
                    start_grid, timed)
-from .pyspy import PySpy, find_pyspy, show_top
+from .impl_options import add_impl_options, check_impl_options, prepare_impls
+from .pyspy import PySpy, show_top
 from .table import pair_ratio, print_table
 
 # Files of up to this many bytes are literal caps (the data is in the cap),
@@ -371,7 +368,6 @@ def report(impls, names, runs, ratios):
 def main(argv=None, prog=None):
     p = argparse.ArgumentParser(prog=prog, description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--impl", default="ours,tahoe", help="ours, tahoe, or both (comma-separated)")
     p.add_argument("--files", type=int, default=1000, help="files in the deep-checked tree")
     p.add_argument("--dirs", type=int, default=50,
                    help="directories in the deep-checked tree, the root included (0 with "
@@ -382,25 +378,15 @@ def main(argv=None, prog=None):
     p.add_argument("--lose", type=int, default=3,
                    help="share numbers whose share files are deleted before each repair")
     p.add_argument("--repeat", type=int, default=3, help="runs of each operation")
-    p.add_argument("--paired", action="store_true",
-                   help="with two implementations: run both grids at once and make each "
-                        "measurement for one right after the other, in alternating order; the "
-                        "ratio is the median of the pairs' ratios")
-    p.add_argument("--workdir", default=None, help="where grids live (default: a temp dir)")
-    p.add_argument("--json", help="also write the results to this file")
-    p.add_argument("--pyspy", metavar="DIR",
-                   help="sample our client and first storage node with py-spy in each of our "
-                        "runs; collapsed stacks and the top functions go to DIR")
+    add_impl_options(
+        p,
+        paired_help="with two implementations: run both grids at once and make each measurement "
+                    "for one right after the other, in alternating order; the ratio is the "
+                    "median of the pairs' ratios",
+        pyspy_help="sample our client and first storage node with py-spy in each of our runs; "
+                   "collapsed stacks and the top functions go to DIR")
     args = p.parse_args(argv)
-    if args.pyspy:
-        args.pyspy_exe = find_pyspy()
-        if args.pyspy_exe is None:
-            p.error("--pyspy needs py-spy on the PATH or next to %s" % sys.executable)
-    impls = [x.strip() for x in args.impl.split(",") if x.strip()]
-    if not impls or len(set(impls)) != len(impls) or not set(impls) <= {"ours", "tahoe"}:
-        p.error("--impl takes ours, tahoe or both")
-    if args.paired and len(impls) != 2:
-        p.error("--paired needs two implementations")
+    impls = check_impl_options(p, args)
     if args.files and args.file_size <= LIT_MAX:
         p.error("--file-size must be more than %d bytes: smaller files are literal caps, with no "
                 "shares to check" % LIT_MAX)
@@ -411,10 +397,7 @@ def main(argv=None, prog=None):
     if args.repeat < 1:
         p.error("--repeat must be at least 1")
     root = args.workdir or tempfile.mkdtemp(prefix="tahoe-bench-maint-")
-    venv = ensure_ref_venv() if "tahoe" in impls else None
-    if "ours" in impls:
-        # our nodes start from byte-compiled modules, as from an installed package
-        compileall.compile_dir(os.path.join(SRC, "allmydata"), quiet=1)
+    venv = prepare_impls(impls)
     try:
         names, runs, ratios = run(impls, root, args, venv)
     except Exception:
