@@ -18,6 +18,7 @@ from . import (
     create_node,
     create_stats_gatherer,
     debug,
+    tahoe_admin,
     tahoe_alias,
     tahoe_check,
     tahoe_cp,
@@ -36,7 +37,7 @@ from .common import UsageError
 
 COMMAND_MODULES = [create_node, tahoe_run, tahoe_put, tahoe_get, tahoe_ls, tahoe_mkdir, tahoe_cp,
                    tahoe_mv, tahoe_unlink, tahoe_alias, tahoe_webopen, tahoe_manifest,
-                   tahoe_check, tahoe_status, debug, create_stats_gatherer]
+                   tahoe_check, tahoe_status, debug, create_stats_gatherer, tahoe_admin]
 
 
 def version_text() -> str:
