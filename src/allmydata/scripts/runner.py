@@ -20,6 +20,7 @@ from . import (
     debug,
     tahoe_admin,
     tahoe_alias,
+    tahoe_backup,
     tahoe_check,
     tahoe_cp,
     tahoe_get,
@@ -37,7 +38,8 @@ from .common import UsageError
 
 COMMAND_MODULES = [create_node, tahoe_run, tahoe_put, tahoe_get, tahoe_ls, tahoe_mkdir, tahoe_cp,
                    tahoe_mv, tahoe_unlink, tahoe_alias, tahoe_webopen, tahoe_manifest,
-                   tahoe_check, tahoe_status, debug, create_stats_gatherer, tahoe_admin]
+                   tahoe_check, tahoe_status, tahoe_backup, debug, create_stats_gatherer,
+                   tahoe_admin]
 
 
 def version_text() -> str:
