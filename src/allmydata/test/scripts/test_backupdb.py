@@ -174,7 +174,7 @@ def test_reference_reads_our_database(tmp_path):
         "r = db.check_file(sys.argv[2])\n"
         "print(r.was_uploaded())\n"
         "print(db.check_directory({'f.txt': b'URI:CHK:ours'}).was_created())\n"
-        "# (filecap, path, mtime, ctime, size)
+        # its argument order: filecap, path, mtime, ctime, size
         "db.did_upload_file(b'URI:CHK:theirs', '/their/file', 2, 3, 1)\n")
     out = subprocess.run([ref, "-c", script, path, str(local)], capture_output=True,
                          check=True, text=True).stdout
