@@ -53,9 +53,9 @@ def _add_client_options(p):
     p.add_argument("-i", "--introducer", default=None, help="the introducer FURL to use")
     p.add_argument("-p", "--webport", default=DEFAULT_WEBPORT,
                    help="endpoint of the web interface ('none' to disable) [default: %(default)s]")
-    p.add_argument("--shares-needed", type=int, default=3, help="shares needed to recover a file [3]")
-    p.add_argument("--shares-happy", type=int, default=7, help="servers new files must be placed on [7]")
-    p.add_argument("--shares-total", type=int, default=10, help="total shares per file [10]")
+    p.add_argument("--shares-needed", default=3, help="shares needed to recover a file [3]")
+    p.add_argument("--shares-happy", default=7, help="servers new files must be placed on [7]")
+    p.add_argument("--shares-total", default=10, help="total shares per file [10]")
     p.add_argument("--join", help="join a grid with an invite code (needs magic-wormhole)")
 
 
@@ -94,6 +94,8 @@ def _listen_config(options, kind):
         where = options.hostname or options.port or options.location
         listen = "none" if kind == "client" and not where else "tcp"
     listeners = [x.strip() for x in listen.split(",") if x.strip()]
+    if not listeners:
+        raise UsageError("--listen needs a listener type (tcp or none), not %r" % listen)
     if listeners == ["none"]:
         if options.port or options.location or options.hostname:
             raise UsageError("--listen=none cannot be combined with --port, --location or --hostname")
@@ -123,6 +125,15 @@ def _listen_config(options, kind):
 
 
 def _check_shares(options):
+    # Read as text and checked here, so that a non-number is a usage error
+    # naming the option, with exit code 1 like every other create-* refusal.
+    for name in ("shares_needed", "shares_happy", "shares_total"):
+        value = getattr(options, name)
+        try:
+            setattr(options, name, int(str(value).strip()))
+        except ValueError:
+            raise UsageError("--%s must be an integer, not %r"
+                             % (name.replace("_", "-"), value)) from None
     k, h, n = options.shares_needed, options.shares_happy, options.shares_total
     if not 1 <= k <= 256 or not 1 <= n <= 256 or not 1 <= h <= 256:
         raise UsageError("--shares-needed, --shares-happy and --shares-total must be between 1 and 256")

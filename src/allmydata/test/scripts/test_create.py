@@ -2,6 +2,7 @@
 
 import os
 import stat
+import subprocess
 
 import pytest
 
@@ -10,6 +11,7 @@ from twisted.internet import reactor
 from allmydata.config import load_config
 from allmydata.node import create_node
 from allmydata.scripts.runner import main
+from allmydata.testing import refvenv
 from allmydata.util import base32
 
 
@@ -103,6 +105,10 @@ def test_no_storage(tmp_path):
     (["--hostname", "h", "--port", "tcp:1", "--location", "tcp:h:1"], "--hostname cannot be used"),
     ([], "requires --hostname"),
     (["--hostname", "h", "--shares-needed", "5", "--shares-total", "4"], "must not exceed"),
+    (["--hostname", "h", "--shares-needed", "x"], "--shares-needed must be an integer, not 'x'"),
+    (["--hostname", "h", "--shares-total", "2.5"], "--shares-total must be an integer"),
+    (["--port", "tcp:1", "--location", "tcp:h:1", "--listen", ""], "--listen needs a listener type"),
+    (["--port", "tcp:1", "--location", "tcp:h:1", "--listen", " , "], "--listen needs a listener"),
     (["--hostname", "h", "--listen", "carrier-pigeon"], "unknown listener"),
     (["--listen", "none"], "storage node must listen"),
     (["--hostname", "h", "--introducer", "http://x"], "must be a FURL"),
@@ -154,3 +160,32 @@ def test_stop_not_running(tmp_path, capsys):
     assert tahoe("create-node", "--hostname", "127.0.0.1", tmp_path / "n") == 0
     assert tahoe("stop", tmp_path / "n") == 2
     assert "running" in capsys.readouterr().err
+
+
+def test_create_client_shares_must_be_integers(tmp_path, capsys):
+    assert tahoe("create-client", "--shares-happy", "many", tmp_path / "c") == 1
+    assert "--shares-happy must be an integer" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
+    assert tahoe("create-client", "--shares-needed", " 2", "--shares-happy", "3",
+                 "--shares-total", "4", tmp_path / "d") == 0
+    c = load_config(str(tmp_path / "d"))
+    assert (c.client.shares_needed, c.client.shares_happy, c.client.shares_total) == (2, 3, 4)
+
+
+@pytest.mark.interop
+def test_create_client_without_hostname_matches_tahoe_lafs(tmp_path):
+    """Tahoe-LAFS 1.20's ``create-client --introducer FURL DIR`` and ours
+    write the same listening, storage and introducer settings."""
+    furl = "pb://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@tcp:127.0.0.1:9/intro"
+    venv = refvenv.ensure_ref_venv()
+    proc = subprocess.run([os.path.join(venv, "bin", "tahoe"), "create-client",
+                           "--introducer", furl, str(tmp_path / "theirs")],
+                          capture_output=True, text=True, timeout=120, check=False,
+                          stdin=subprocess.DEVNULL, env=refvenv.clean_env())
+    assert proc.returncode == 0, proc.stderr
+    assert tahoe("create-client", "--introducer", furl, tmp_path / "ours") == 0
+    theirs, ours = (load_config(str(tmp_path / d)) for d in ("theirs", "ours"))
+    for c in (theirs, ours):
+        assert (c.node.tub_port, c.node.tub_location, c.storage.enabled) == (None, None, False)
+        assert c.introducer_furls == {"default": furl}
+    assert theirs.node.web_port == ours.node.web_port
