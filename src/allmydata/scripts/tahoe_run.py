@@ -30,6 +30,12 @@ def register(sub):
     p.add_argument("-C", "--basedir", dest="basedir")
     p.add_argument("--allow-stdin-close", action="store_true",
                    help="keep running when standard input closes")
+    # Tahoe-LAFS passes options after NODEDIR to twistd, always with
+    # --nodaemon; this one twistd option asks for what ``run`` always does
+    # (stay in the foreground), so it is accepted. Other twistd options are
+    # refused by argparse, naming them.
+    p.add_argument("-n", "--nodaemon", action="store_true",
+                   help="stay in the foreground (the twistd option; 'run' always does)")
     p.set_defaults(func=run)
     for name, func, helptext in (("start", start, "Start a node in the background."),
                                  ("stop", stop, "Stop a node started in the background."),

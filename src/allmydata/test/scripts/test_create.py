@@ -156,6 +156,21 @@ def test_run_missing_dir(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("extra", [["--nodaemon"], ["-n"]])
+def test_run_accepts_twistd_nodaemon(tmp_path, capsys, extra):
+    """``tahoe run NODEDIR --nodaemon``, as typed for Tahoe-LAFS, parses and
+    reaches the node directory check."""
+    assert tahoe("run", tmp_path / "nope", *extra) == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_run_refuses_other_twistd_options(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        tahoe("run", tmp_path / "nope", "--logfile=x.log")
+    assert e.value.code == 2
+    assert "--logfile=x.log" in capsys.readouterr().err
+
+
 def test_stop_not_running(tmp_path, capsys):
     assert tahoe("create-node", "--hostname", "127.0.0.1", tmp_path / "n") == 0
     assert tahoe("stop", tmp_path / "n") == 2
