@@ -197,6 +197,11 @@ def node_config_text(kind, options, tub_port, tub_location) -> str:
 
 
 def create(options, kind) -> int:
+    if kind == "introducer" and not (options.basedir_pos or options.basedir
+                                     or options.node_directory):
+        # An introducer is never made in the default ~/.tahoe, as in Tahoe-LAFS.
+        raise UsageError("no default node directory for an introducer: give NODEDIR, "
+                         "-C/--basedir or -d/--node-directory")
     basedir = node_directory(options, options.basedir_pos)
     if getattr(options, "join", None):
         raise UsageError("--join needs magic-wormhole invites, which this version does not support")

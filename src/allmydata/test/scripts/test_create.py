@@ -2,7 +2,6 @@
 
 import os
 import stat
-import subprocess
 
 import pytest
 
@@ -11,7 +10,6 @@ from twisted.internet import reactor
 from allmydata.config import load_config
 from allmydata.node import create_node
 from allmydata.scripts.runner import main
-from allmydata.testing import refvenv
 from allmydata.util import base32
 
 
@@ -187,20 +185,12 @@ def test_create_client_shares_must_be_integers(tmp_path, capsys):
     assert (c.client.shares_needed, c.client.shares_happy, c.client.shares_total) == (2, 3, 4)
 
 
-@pytest.mark.interop
-def test_create_client_without_hostname_matches_tahoe_lafs(tmp_path):
-    """Tahoe-LAFS 1.20's ``create-client --introducer FURL DIR`` and ours
-    write the same listening, storage and introducer settings."""
-    furl = "pb://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@tcp:127.0.0.1:9/intro"
-    venv = refvenv.ensure_ref_venv()
-    proc = subprocess.run([os.path.join(venv, "bin", "tahoe"), "create-client",
-                           "--introducer", furl, str(tmp_path / "theirs")],
-                          capture_output=True, text=True, timeout=120, check=False,
-                          stdin=subprocess.DEVNULL, env=refvenv.clean_env())
-    assert proc.returncode == 0, proc.stderr
-    assert tahoe("create-client", "--introducer", furl, tmp_path / "ours") == 0
-    theirs, ours = (load_config(str(tmp_path / d)) for d in ("theirs", "ours"))
-    for c in (theirs, ours):
-        assert (c.node.tub_port, c.node.tub_location, c.storage.enabled) == (None, None, False)
-        assert c.introducer_furls == {"default": furl}
-    assert theirs.node.web_port == ours.node.web_port
+def test_create_introducer_needs_a_directory(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert tahoe("create-introducer", "--hostname", "127.0.0.1") == 1
+    assert "no default node directory" in capsys.readouterr().err
+    assert not (tmp_path / "home").exists()
+    assert tahoe("-d", tmp_path / "i1", "create-introducer", "--hostname", "127.0.0.1") == 0
+    assert tahoe("create-introducer", "-C", tmp_path / "i2", "--hostname", "127.0.0.1") == 0
+    for d in ("i1", "i2"):
+        assert load_config(str(tmp_path / d)).node_type == "introducer"
