@@ -91,10 +91,19 @@ def local_metadata(st) -> dict:
     return md
 
 
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes, kept as surrogates by os.listdir
+        return False
+    return True
+
+
 def collect_targets(root, keep):
     """``(kind, path)`` for every entry under ``root`` (itself last), each
     directory after its children; kind is ``file``, ``dir``, ``symlink``,
-    ``special`` or ``unlistable``."""
+    ``special``, ``unlistable``, or ``undecodable`` / ``undecodable-dir``
+    for a name that is not UTF-8 (a directory name holds only UTF-8)."""
     try:
         names = sorted(os.listdir(root))
     except OSError:
@@ -102,7 +111,9 @@ def collect_targets(root, keep):
         return
     for name in keep(names):
         path = os.path.join(root, name)
-        if os.path.islink(path):
+        if not _is_utf8(name):
+            yield ("undecodable-dir" if os.path.isdir(path) else "undecodable"), path
+        elif os.path.islink(path):
             yield "symlink", path
         elif os.path.isdir(path):
             yield from collect_targets(path, keep)
@@ -215,6 +226,9 @@ class BackerUpper:
             self.counts.files_skipped += 1
         if kind in ("symlink", "special"):
             self.warn("WARNING: cannot backup %s %s" % (kind, quote_output(path)))
+        elif kind.startswith("undecodable"):
+            self.warn("WARNING: cannot backup %s %s: its name is not valid UTF-8"
+                      % (what, quote_output(os.fsencode(path))))
         else:
             self.warn("WARNING: permission denied on %s %s" % (what, quote_output(path)))
 
@@ -248,7 +262,7 @@ class BackerUpper:
                 else:
                     self.counts.dirs_reused += 1
             else:
-                self.skip(kind, path, isdir=(kind == "unlistable"))
+                self.skip(kind, path, isdir=kind in ("unlistable", "undecodable-dir"))
             print("Backing up %d/%d... %s elapsed..."
                   % (self.counts.done(), len(targets), format_elapsed(int(time.time() - start))),
                   file=self.out)

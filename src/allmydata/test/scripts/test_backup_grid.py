@@ -7,6 +7,7 @@ Tahoe-LAFS 1.20's ``tahoe backup``."""
 import json
 import os
 import re
+import sqlite3
 import urllib.parse
 import urllib.request
 
@@ -188,3 +189,56 @@ def test_reference_reuses_our_backupdb(cli, tmp_path):
     theirs = cli.reference("backup", tree, "tahoe:bk")
     assert summary(theirs.out) == (1, 11, 0, 1, 3, 0)
     assert summary(cli.ok("backup", tree, "tahoe:bk").out) == (0, 12, 0, 0, 4, 0)
+
+
+def test_undecodable_name_skipped(cli, tmp_path):
+    tree = make_tree(tmp_path / "tree")
+    bad = os.path.join(os.fsencode(tree), b"bad\xff.txt")
+    with open(bad, "wb") as f:
+        f.write(b"x")
+    r = cli.run("backup", tree, "tahoe:bk")
+    assert r.rc == 2, r.err
+    assert 'WARNING: cannot backup file b"' in r.err and "not valid UTF-8" in r.err
+    assert summary(r.out) == (12, 0, 1, 4, 0, 0)
+
+
+def _backupdb(cli):
+    return sqlite3.connect(str(cli.nodedir / "private" / "backupdb.sqlite"))
+
+
+def test_old_records_checked_then_reused_or_uploaded(cli, tmp_path):
+    """Records older than two months are checked before reuse: healthy caps
+    are reused, a cap whose file is not on the grid is uploaded again."""
+    tree = make_tree(tmp_path / "tree")
+    cli.ok("backup", tree, "tahoe:bk")
+    latest = child_cap(cli, "tahoe:bk/Latest")
+    db = _backupdb(cli)
+    db.execute("UPDATE last_upload SET last_checked=0")
+    db.execute("UPDATE directories SET last_checked=0")
+    db.commit()
+    r = cli.ok("backup", "-v", tree, "tahoe:bk")
+    lines = r.out.splitlines()
+    assert lines[-2] == " 12 files checked, 4 directories checked"
+    assert tuple(map(int, SUMMARY.match(lines[-3]).groups())) == (0, 12, 0, 0, 4, 0)
+    assert child_cap(cli, "tahoe:bk/Latest") == latest
+    # the checks renewed the records: the next run checks nothing
+    r = cli.ok("backup", "-v", tree, "tahoe:bk")
+    assert r.out.splitlines()[-2] == " 0 files checked, 0 directories checked"
+
+    # a record pointing at a file that is not on the grid (another key, so
+    # another storage index) fails its check and the file is uploaded again
+    path = str(tree / "sub" / "deep" / "big.bin")  # a CHK file (small ones are LIT)
+    (fileid,) = db.execute("SELECT fileid FROM local_files WHERE path=?", (path,)).fetchone()
+    (cap,) = db.execute("SELECT filecap FROM caps WHERE fileid=?", (fileid,)).fetchone()
+    parts = bytes(cap).split(b":")
+    assert parts[1] == b"CHK"
+    parts[2] = (b"a" if parts[2][:1] != b"a" else b"b") + parts[2][1:]
+    db.execute("UPDATE caps SET filecap=? WHERE fileid=?", (b":".join(parts), fileid))
+    db.execute("UPDATE last_upload SET last_checked=0 WHERE fileid=?", (fileid,))
+    db.commit()
+    db.close()
+    r = cli.ok("backup", "-v", tree, "tahoe:bk")
+    lines = r.out.splitlines()
+    assert lines[-2] == " 1 files checked, 0 directories checked"
+    assert tuple(map(int, SUMMARY.match(lines[-3]).groups())) == (1, 11, 0, 0, 4, 0)
+    assert child_cap(cli, "tahoe:bk/Latest") == latest
