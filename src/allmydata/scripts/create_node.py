@@ -210,6 +210,9 @@ def create(options, kind) -> int:
         if options.introducer and not options.introducer.startswith("pb://"):
             raise UsageError("--introducer must be a FURL (pb://...), not %r" % options.introducer)
     if kind == "client":
+        if options.storage_dir:
+            raise UsageError("--storage-dir: create-client makes a node without storage; "
+                             "use create-node to make one that stores shares")
         options.no_storage = True
     if os.path.exists(basedir) and os.listdir(basedir):
         raise UsageError("the base directory %s is not empty; to avoid clobbering anything, "

@@ -194,3 +194,10 @@ def test_create_introducer_needs_a_directory(tmp_path, monkeypatch, capsys):
     assert tahoe("create-introducer", "-C", tmp_path / "i2", "--hostname", "127.0.0.1") == 0
     for d in ("i1", "i2"):
         assert load_config(str(tmp_path / d)).node_type == "introducer"
+
+
+def test_create_client_refuses_storage_dir(tmp_path, capsys):
+    """A client has no storage, so a storage directory would be written and never used."""
+    assert tahoe("create-client", "--storage-dir", tmp_path / "s", tmp_path / "c") == 1
+    assert "--storage-dir: create-client makes a node without storage" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
