@@ -242,3 +242,28 @@ def test_old_records_checked_then_reused_or_uploaded(cli, tmp_path):
     assert lines[-2] == " 1 files checked, 0 directories checked"
     assert tuple(map(int, SUMMARY.match(lines[-3]).groups())) == (1, 11, 0, 0, 4, 0)
     assert child_cap(cli, "tahoe:bk/Latest") == latest
+
+
+def _normalized(out):
+    """The lines of a ``backup -v`` output with elapsed times blanked, sorted
+    (the two tools may list a directory in different orders)."""
+    out = re.sub(r"\d+h \d+m \d+s elapsed", "T elapsed", out)
+    out = re.sub(r"elapsed time: \d+:\d\d:\d\d", "elapsed time: T", out)
+    return sorted(out.splitlines())
+
+
+def test_verbose_output_matches_reference(web, tmp_path):
+    """Our ``backup -v`` and Tahoe-LAFS 1.20's, each with a node directory
+    (and backup database) of its own, print the same lines -- first run
+    and re-run (the caps match too: both upload through the same node)."""
+    tree = make_tree(tmp_path / "tree")
+    ours = CLI(web, tmp_path / "ours")
+    ours.ok("create-alias", "tahoe")
+    theirs = CLI(web, tmp_path / "theirs")
+    (theirs.nodedir / "private" / "aliases").write_text(
+        (ours.nodedir / "private" / "aliases").read_text())
+    for _ in range(2):
+        a = ours.ok("backup", "-v", tree, "tahoe:a")
+        b = theirs.reference("backup", "-v", tree, "tahoe:b")
+        assert b.rc == 0, b.err
+        assert _normalized(a.out) == _normalized(b.out)
