@@ -33,6 +33,7 @@ DAY = 24 * 60 * 60
 NO_CHECK_BEFORE = 30 * DAY
 ALWAYS_CHECK_AFTER = 60 * DAY
 VERSION = 2
+COMMIT_EVERY = 64
 
 _V1_TABLES = """
 CREATE TABLE version (version INTEGER);
@@ -87,6 +88,7 @@ class BackupDB:
         self._db = connection
         self._now = now
         self._chance = chance
+        self._pending = 0
 
     @classmethod
     def open(cls, path, **kw):
@@ -116,7 +118,17 @@ class BackupDB:
         return cls(db, **kw)
 
     def close(self):
+        """Commit what is pending and close."""
+        self._db.commit()
         self._db.close()
+
+    def _wrote(self):
+        # Records are committed in batches: a commit waits for the disk, and
+        # a record lost to a crash costs only one upload more next time.
+        self._pending += 1
+        if self._pending >= COMMIT_EVERY:
+            self._db.commit()
+            self._pending = 0
 
     def _should_check(self, last_checked) -> bool:
         return self._chance() < check_probability(self._now() - (last_checked or 0))
@@ -140,7 +152,7 @@ class BackupDB:
                      and last_ctime == ctime)
         if not unchanged or row2 is None:
             c.execute("DELETE FROM local_files WHERE path=?", (path,))
-            self._db.commit()
+            self._wrote()
             return None, False
         filecap, last_checked = row2
         return _as_bytes(filecap), self._should_check(last_checked)
@@ -158,13 +170,13 @@ class BackupDB:
         c.execute("INSERT OR REPLACE INTO last_upload VALUES (?,?,?)", (fileid, now, now))
         c.execute("INSERT OR REPLACE INTO local_files VALUES (?,?,?,?,?)",
                   (path, size, mtime, ctime, fileid))
-        self._db.commit()
+        self._wrote()
 
     def did_check_file_healthy(self, filecap: bytes):
         fileid = self._fileid(filecap)
         self._db.execute("UPDATE last_upload SET last_checked=? WHERE fileid=?",
                          (self._now(), fileid))
-        self._db.commit()
+        self._wrote()
 
     # directories
 
@@ -189,9 +201,9 @@ class BackupDB:
     def did_create_directory(self, dircap: bytes, dirhash: bytes):
         now = self._now()
         self._db.execute("REPLACE INTO directories VALUES (?,?,?,?)", (dirhash, dircap, now, now))
-        self._db.commit()
+        self._wrote()
 
     def did_check_directory_healthy(self, dircap: bytes):
         self._db.execute("UPDATE directories SET last_checked=? WHERE dircap=?",
                          (self._now(), dircap))
-        self._db.commit()
+        self._wrote()
