@@ -36,24 +36,25 @@ VCS_PATTERNS = ('CVS', 'RCS', 'SCCS', '.git', '.gitignore', '.cvsignore', '.svn'
 
 def register(sub):
     p = sub.add_parser(
-        "backup", help="Make target dir look like local dir.",
-        description="Add a versioned backup of the local FROM directory to a timestamped "
-                    "subdirectory of TO/Archives on the grid, sharing unchanged files and "
-                    "directories with earlier backups, and point TO/Latest at it.")
+        "backup", help="Back up a local directory to the grid as a dated snapshot.",
+        description="Upload the local directory FROM as an immutable snapshot named "
+                    "TO/Archives/<UTC date and time>Z and link it as TO/Latest. Files and "
+                    "directories unchanged since an earlier run (per the backup database "
+                    "NODEDIR/private/backupdb.sqlite) are not uploaded again.")
     p.add_argument("from_dir", metavar="FROM")
     p.add_argument("to_dir", metavar="ALIAS:TO")
-    p.add_argument("-v", "--verbose", action="store_true", help="Be noisy about what is happening.")
+    p.add_argument("-v", "--verbose", action="store_true", help="Print each file and directory as it is uploaded, reused or checked.")
     p.add_argument("--ignore-timestamps", dest="ignore_timestamps", action="store_true",
-                   help="Do not use backupdb timestamps to decide whether a local file is "
-                        "unchanged.")
+                   help="Upload every file again, trusting no size and time recorded in "
+                        "the backup database.")
     p.add_argument("--exclude", dest="exclude", action="append", default=[], metavar="PATTERN",
-                   help="Ignore files matching a glob pattern (may be given several times).")
+                   help="Leave out entries whose name matches this glob pattern (repeatable).")
     p.add_argument("--exclude-from-utf-8", dest="exclude_from", action="append", default=[],
-                   metavar="FILE", help="Ignore files matching the glob patterns listed in FILE, "
-                                        "one per line (UTF-8).")
+                   metavar="FILE", help="Leave out entries matching any of the glob patterns "
+                                        "in FILE (UTF-8 text, one pattern a line).")
     p.add_argument("--exclude-vcs", dest="exclude_vcs", action="store_true",
-                   help="Exclude the files and directories of version control systems (CVS, "
-                        "RCS, SCCS, Git, SVN, Arch, Bazaar, Mercurial, Darcs).")
+                   help="Leave out version-control metadata (.git, .hg, .svn, CVS, _darcs, "
+                        ".bzr and the like).")
     add_dir_cap_option(p)
     add_node_url_option(p)
     p.set_defaults(func=backup)
@@ -232,9 +233,10 @@ class BackerUpper:
         else:
             self.warn("WARNING: permission denied on %s %s" % (what, quote_output(path)))
 
-    def run(self, root, start):
-        """Back up ``root``; its dircap (bytes)."""
-        targets = list(collect_targets(root, name_filter(exclude_patterns(self.options))))
+    def run(self, root, keep, start):
+        """Back up ``root`` (``keep`` filters each directory's names); its
+        dircap (bytes)."""
+        targets = list(collect_targets(root, keep))
         entries = {}  # parent dir -> {name: (kind, cap, metadata)}
         root_cap = None
         for kind, path in targets:
@@ -275,6 +277,7 @@ def backup(options) -> int:
     root = os.path.abspath(os.path.expanduser(options.from_dir))
     if not os.path.isdir(root):
         raise UsageError("%s is not a directory" % quote_output(root))
+    keep = name_filter(exclude_patterns(options))  # a bad exclude file stops us here
     node = get_node_url(options)
     target = resolve_arg(options, options.to_dir)
     db = backupdb.BackupDB.open(os.path.join(node_directory(options), backupdb.DB_FILENAME))
@@ -290,7 +293,7 @@ def backup(options) -> int:
         if status == 404:
             http_call("POST", archives.url(node, "t=mkdir"), b"", ok=(200, 201))
         bu = BackerUpper(options, node, db, out, err)
-        root_cap = bu.run(root, start)
+        root_cap = bu.run(root, keep, start)
     finally:
         db.close()
     stamp = datetime.datetime.fromtimestamp(int(time.time()), datetime.timezone.utc)

@@ -170,6 +170,10 @@ def test_missing_source_refused(cli, tmp_path):
     assert "is not a directory" in r.err
     r = cli.fails("backup", tmp_path, "nosuch:bk")
     assert "Unknown alias" in r.err
+    r = cli.fails("backup", "--exclude-from-utf-8", tmp_path / "none.txt", tmp_path, "tahoe:bk")
+    assert "Error opening exclude file" in r.err
+    assert not (cli.nodedir / "private" / "backupdb.sqlite").exists()
+    assert "bk" not in json.loads(cli.ok("ls", "--json", "tahoe:").out)[1]["children"]
 
 
 def test_reference_reuses_our_backupdb(cli, tmp_path):
