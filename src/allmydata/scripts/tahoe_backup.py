@@ -296,6 +296,8 @@ def backup(options) -> int:
         root_cap = bu.run(root, keep, start)
     finally:
         db.close()
+    if root_cap is None:
+        raise UsageError("cannot list %s: nothing was backed up" % quote_output(root))
     stamp = datetime.datetime.fromtimestamp(int(time.time()), datetime.timezone.utc)
     name = stamp.strftime("%Y-%m-%d_%H:%M:%S") + "Z"
     http_call("PUT", archives.child(name).url(node, "t=uri"), root_cap)
