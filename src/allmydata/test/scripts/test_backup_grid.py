@@ -124,6 +124,11 @@ def test_backup_then_unchanged_rerun(cli, tmp_path):
     r3 = cli.ok("backup", "--ignore-timestamps", tree, "tahoe:bk")
     assert summary(r3.out) == (12, 0, 0, 0, 4, 0)
 
+    # -q leaves out the counts line, keeping the progress and the last line
+    lines = cli.ok("-q", "backup", tree, "tahoe:bk").out.splitlines()
+    assert [PROGRESS.match(x) is not None for x in lines[:-1]] == [True] * 16
+    assert lines[-1].startswith(" backup done, elapsed time: ")
+
 
 def test_changed_file_uploaded_alone(cli, tmp_path):
     tree = make_tree(tmp_path / "tree")
