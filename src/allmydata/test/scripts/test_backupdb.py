@@ -11,6 +11,7 @@ import pytest
 from allmydata.scripts import backupdb
 from allmydata.scripts.backupdb import DAY, BackupDB, BackupDBError, check_probability
 from allmydata.scripts.tahoe_backup import exclude_patterns, name_filter
+from allmydata.testing import refvenv
 
 
 class FakeTime:
@@ -152,11 +153,11 @@ def test_exclude_from_missing_file(tmp_path):
         exclude_patterns(_opts(exclude_from=[str(tmp_path / "nope")]))
 
 
+@pytest.mark.interop
 def test_reference_reads_our_database(tmp_path):
-    """Tahoe-LAFS 1.20's backupdb module finds the records we wrote."""
-    ref = os.path.join(os.getcwd(), ".tahoe-ref", "venv", "bin", "python")
-    if not os.path.exists(ref):
-        pytest.skip("the Tahoe-LAFS 1.20 virtualenv is not built")
+    """Tahoe-LAFS 1.20's backupdb module finds the records we wrote, and we
+    find the ones it writes."""
+    ref = os.path.join(refvenv.ensure_ref_venv(), "bin", "python")
     path = str(tmp_path / "b.sqlite")
     local = tmp_path / "f.txt"
     local.write_bytes(b"hello")
@@ -177,7 +178,7 @@ def test_reference_reads_our_database(tmp_path):
         # its argument order: filecap, path, mtime, ctime, size
         "db.did_upload_file(b'URI:CHK:theirs', '/their/file', 2, 3, 1)\n")
     out = subprocess.run([ref, "-c", script, path, str(local)], capture_output=True,
-                         check=True, text=True).stdout
+                         check=True, text=True, env=refvenv.clean_env()).stdout
     assert out.splitlines() == ["b'URI:CHK:ours'", "b'URI:DIR2-CHK:ours'"]
     d = BackupDB.open(path)
     assert d.lookup_file("/their/file", 1, 2, 3) == (b"URI:CHK:theirs", False)
